@@ -1,0 +1,299 @@
+"""Data: an ImageFolder of concrete patches, split seeded and stratified, with torchvision v2 transforms."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import datasets
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms import v2
+
+from crack_lightning.errors import CrackLightningError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SPLITS = ("train", "val", "test")
+SPLIT_CSV = "split.csv"
+
+Sample = tuple[str, int]  # (path relative to the data root, class index)
+
+
+def sample_root() -> Path:
+    """The 600-image real sample shipped inside the package; the default ``data.root``."""
+    return Path(__file__).parent / "assets" / "sample"
+
+
+def read_rgb(path: str | os.PathLike) -> torch.Tensor:
+    """Decode an image file to a ``uint8`` RGB tensor ``(3, H, W)``, whatever its mode (grey, RGBA, CMYK...)."""
+    try:
+        return decode_image(str(path), mode=ImageReadMode.RGB)
+    except RuntimeError:
+        # torchvision.io reads JPEG, PNG, WebP, GIF; PIL covers BMP, TIFF and the other formats ImageFolder lists.
+        try:
+            with Image.open(path) as im:
+                return v2.functional.pil_to_tensor(im.convert("RGB"))
+        except OSError as err:
+            raise CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it") from err
+
+
+def train_transform(
+    image_size: int,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    rotation_degrees: float = 72.0,
+    hflip: bool = True,
+) -> v2.Compose:
+    """Resize, random flip and rotation, then float conversion and normalisation."""
+    fill = [round(255 * m) for m in mean]  # corners uncovered by the rotation become 0 after normalising
+    return v2.Compose(
+        [
+            v2.Resize((image_size, image_size), antialias=True),
+            v2.RandomHorizontalFlip(0.5 if hflip else 0.0),
+            v2.RandomRotation(rotation_degrees, interpolation=v2.InterpolationMode.BILINEAR, fill=fill),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean, std),
+        ]
+    )
+
+
+def eval_transform(
+    image_size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> v2.Compose:
+    """Resize, float conversion and normalisation: what the model sees at validation, test and predict time."""
+    return v2.Compose(
+        [
+            v2.Resize((image_size, image_size), antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean, std),
+        ]
+    )
+
+
+class ImageSamples(Dataset):
+    """``(image, label)`` pairs read from ``root / relative_path`` and transformed."""
+
+    def __init__(self, root: Path, samples: Sequence[Sample], transform: Callable | None = None) -> None:
+        self.root = root
+        self.samples = list(samples)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path, label = self.samples[index]
+        image = read_rgb(self.root / path)
+        return (self.transform(image) if self.transform else image), label
+
+
+def scan_folder(folder: Path, root: Path) -> tuple[list[str], list[Sample]]:
+    """Classes and samples of an ImageFolder directory, paths relative to ``root`` in POSIX form, sorted."""
+    try:
+        classes, class_to_idx = datasets.folder.find_classes(str(folder))
+        found = datasets.ImageFolder.make_dataset(str(folder), class_to_idx, extensions=datasets.folder.IMG_EXTENSIONS)
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise CrackLightningError(
+            f"--data.root: {folder} is not an image folder ({err}); point it at a folder with one sub-folder per "
+            "class (Negative/, Positive/) or with train/, val/, test/ folders of class folders"
+        ) from err
+    samples = sorted((Path(p).relative_to(root).as_posix(), y) for p, y in found)
+    return classes, samples
+
+
+def split_samples(
+    samples: Sequence[Sample], classes: Sequence[str], val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, list[Sample]]:
+    """Stratified split: each class shuffled on its own, so a class's split depends only on its files and the seed."""
+    splits: dict[str, list[Sample]] = {s: [] for s in SPLITS}
+    for index, name in enumerate(classes):
+        items = sorted(p for p, y in samples if y == index)
+        # A string seed is hashed with SHA-512 by `random`, so the order is the same on every machine and Python.
+        random.Random(f"{seed}/{name}").shuffle(items)
+        n_test = round(len(items) * test_fraction)
+        n_val = round(len(items) * val_fraction)
+        splits["test"] += [(p, index) for p in items[:n_test]]
+        splits["val"] += [(p, index) for p in items[n_test : n_test + n_val]]
+        splits["train"] += [(p, index) for p in items[n_test + n_val :]]
+    return {s: sorted(v) for s, v in splits.items()}
+
+
+def write_split_csv(path: Path, splits: dict[str, list[Sample]], classes: Sequence[str]) -> None:
+    """Write ``path, split, class`` rows, paths relative to the data root, so the split can be audited and reused."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["path", "split", "class"])
+        for split in SPLITS:
+            writer.writerows((p, split, classes[y]) for p, y in splits[split])
+
+
+def read_split_csv(path: Path, root: Path, classes: Sequence[str]) -> dict[str, list[Sample]]:
+    """Read a split written by :func:`write_split_csv`, checking every class and file."""
+    if not path.is_file():
+        raise CrackLightningError(f"--data.split_file: no file {path}; pass the split.csv of an earlier run or null")
+    class_to_idx = {c: i for i, c in enumerate(classes)}
+    splits: dict[str, list[Sample]] = {s: [] for s in SPLITS}
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or not {"path", "split", "class"} <= set(reader.fieldnames):
+            raise CrackLightningError(f"--data.split_file: {path} needs the columns path, split, class")
+        for line, row in enumerate(reader, start=2):
+            if row["split"] not in splits or row["class"] not in class_to_idx:
+                raise CrackLightningError(
+                    f"--data.split_file: {path} line {line}: split must be one of {SPLITS} and class one of {list(classes)}"
+                )
+            if not (root / row["path"]).is_file():
+                raise CrackLightningError(f"--data.split_file: {path} line {line}: no file {root / row['path']}")
+            splits[row["split"]].append((row["path"], class_to_idx[row["class"]]))
+    return splits
+
+
+class CrackDataModule(L.LightningDataModule):
+    """Concrete patches in an ImageFolder layout, split into train/val/test.
+
+    Args:
+        root: ImageFolder root: either class folders only (``Negative/``, ``Positive/``), split here, or
+            ``train/``, ``val/``, ``test/`` folders of class folders, used as they are. ``null``: the
+            600-image sample shipped in the package.
+        image_size: Side of the square the images are resized to.
+        batch_size: Images per batch.
+        num_workers: DataLoader worker processes; ``null``: one per CPU core, keeping one for the training process.
+        val_fraction: Share of each class held out for validation (class-folder layout).
+        test_fraction: Share of each class held out for testing (class-folder layout).
+        split_seed: Seed of the split; the same seed gives the same split on every machine.
+        split_file: A ``split.csv`` written by an earlier run, reused instead of splitting again.
+        rotation_degrees: Random rotation range, ± degrees (72 = the original's RandomRotation(0.2) turns).
+        hflip: Random horizontal flip of training images.
+        mean: Per-channel normalisation mean (RGB, 0-1 scale).
+        std: Per-channel normalisation standard deviation.
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        image_size: int = 160,
+        batch_size: int = 32,
+        num_workers: int | None = None,
+        val_fraction: float = 0.16,
+        test_fraction: float = 0.04,
+        split_seed: int = 42,
+        split_file: str | None = None,
+        rotation_degrees: float = 72.0,
+        hflip: bool = True,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+    ) -> None:
+        super().__init__()
+        if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+            raise CrackLightningError(
+                "--data.val_fraction and --data.test_fraction must each be in [0, 1) and add up to less than 1"
+            )
+        self.save_hyperparameters()
+        self.root = Path(root).expanduser() if root is not None else sample_root()
+        if not self.root.is_dir():
+            raise CrackLightningError(f"--data.root: no folder {self.root}; pass the folder that holds the class folders")
+        self.num_workers = num_workers if num_workers is not None else max(0, min(8, (os.cpu_count() or 1) - 1))
+        self.datasets: dict[str, ImageSamples] = {}
+        self.splits: dict[str, list[Sample]] = {}
+        self._classes: list[str] | None = None
+
+    @property
+    def presplit(self) -> bool:
+        """True when ``root`` holds ``train/`` and ``val/`` folders rather than class folders."""
+        return (self.root / "train").is_dir() and (self.root / "val").is_dir()
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names, from the folder names (sorted, as ImageFolder numbers them)."""
+        if self._classes is None:
+            self._classes = scan_folder(self.root / "train" if self.presplit else self.root, self.root)[0]
+        return self._classes
+
+    def setup(self, stage: str) -> None:
+        if not self.splits:
+            self.splits, self._classes = self._make_splits()
+        if stage == "fit":
+            for split in ("train", "val"):
+                if not self.splits[split]:
+                    raise CrackLightningError(
+                        f"--data.root: {self.root} gives no {split} images; add images or change --data.val_fraction"
+                    )
+            self._write_split()
+        if stage == "test" and not self.splits["test"]:
+            raise CrackLightningError(f"--data.root: {self.root} gives no test images; add a test/ folder or test_fraction")
+        for split in SPLITS:
+            self.datasets[split] = ImageSamples(self.root, self.splits[split])
+
+    def transform(self, split: str) -> v2.Compose:
+        """The transform of a split; a trained model's own size and normalisation win over the data's."""
+        model = self.trainer.lightning_module if self.trainer is not None else None
+        preprocessing = getattr(model, "preprocessing", None)
+        size, mean, std = preprocessing or (self.hparams.image_size, self.hparams.mean, self.hparams.std)
+        if split == "train":
+            return train_transform(size, mean, std, self.hparams.rotation_degrees, self.hparams.hflip)
+        return eval_transform(size, mean, std)
+
+    def _make_splits(self) -> tuple[dict[str, list[Sample]], list[str]]:
+        if self.presplit:
+            classes, _ = scan_folder(self.root / "train", self.root)
+            splits = {}
+            for split in SPLITS:
+                if split == "test" and not (self.root / "test").is_dir():
+                    splits[split] = []
+                    continue
+                found, splits[split] = scan_folder(self.root / split, self.root)
+                if found != classes:
+                    raise CrackLightningError(
+                        f"--data.root: {self.root / split} has class folders {found} but train/ has {classes}; "
+                        "give every split the same class folders"
+                    )
+        else:
+            classes, samples = scan_folder(self.root, self.root)
+            if self.hparams.split_file:
+                splits = read_split_csv(Path(self.hparams.split_file), self.root, classes)
+            else:
+                splits = split_samples(
+                    samples, classes, self.hparams.val_fraction, self.hparams.test_fraction, self.hparams.split_seed
+                )
+        counts = ", ".join(f"{len(splits[s])} {s}" for s in SPLITS)
+        rank_zero_info(f"Data: {counts} images from {self.root} (classes: {', '.join(classes)})")
+        return splits, classes
+
+    def _write_split(self) -> None:
+        trainer = self.trainer
+        if trainer is None or not trainer.is_global_zero or trainer.log_dir is None:
+            return
+        path = Path(trainer.log_dir) / SPLIT_CSV
+        write_split_csv(path, self.splits, self._classes)
+        rank_zero_info(f"Split written to {path}")
+
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        # Transforms are chosen here, not in setup: a checkpoint's preprocessing is restored after setup.
+        self.datasets[split].transform = self.transform(split)
+        on_cuda = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=on_cuda,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")

@@ -1,0 +1,194 @@
+"""Model: torchvision's MobileNetV2 features, global average pool, dropout and a linear head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    BinaryAUROC,
+    BinaryF1Score,
+    BinaryPrecision,
+    BinaryRecall,
+    MulticlassAccuracy,
+)
+from torchvision.models import mobilenet_v2
+
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.pretrained import load_pretrained
+
+FEATURES = 1280  # channels of mobilenet_v2(width_mult=1.0).features' output
+PREPROCESSING_KEY = "crack_lightning_preprocessing"
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+    "sgd": torch.optim.SGD,
+}
+
+
+class CrackClassifier(L.LightningModule):
+    """MobileNetV2 crack classifier.
+
+    Class names, the crack class, image size and normalisation are stored in the checkpoint, so a
+    checkpoint alone is enough to predict; restoring one never reads pretrained weights.
+
+    Args:
+        class_names: Class names in label order; ``null``: taken from the data's class folders.
+        crack_class: Which class means "crack": the positive class of precision, recall, F1 and AUROC.
+        weights: Backbone initialisation for a new training run: ``imagenet`` (torchvision's
+            IMAGENET1K_V2, downloaded into the torch cache), ``none``, a path to a ``.pth`` (full or
+            features-only mobilenet_v2 state dict), or ``auto``: ImageNet when cached or downloadable,
+            else the bundled partial-ImageNet backbone, with a warning.
+        dropout: Dropout before the linear head.
+        lr: Learning rate of the head (the backbone's is ``finetuning.backbone_lr``).
+        optimizer: ``adam``, ``adamw``, ``rmsprop`` or ``sgd``.
+        weight_decay: Weight decay of the optimiser.
+        channels_last: Run convolutions in channels-last memory format (faster on CPU and on tensor cores).
+    """
+
+    def __init__(
+        self,
+        class_names: list[str] | None = None,
+        crack_class: str = "Positive",
+        weights: str = "auto",
+        dropout: float = 0.3,
+        lr: float = 1e-4,
+        optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam",
+        weight_decay: float = 0.0,
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.backbone = mobilenet_v2(weights=None).features
+        if channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+        self.head: nn.Sequential | None = None
+        # (image_size, mean, std) of the training data: adopted at fit time, stored in the checkpoint.
+        self.preprocessing: tuple[int, tuple[float, ...], tuple[float, ...]] | None = None
+        if class_names is not None:
+            self._build_head(class_names)
+
+    # -- structure ---------------------------------------------------------------------------------
+
+    def _build_head(self, class_names: Sequence[str]) -> None:
+        if self.hparams.crack_class not in class_names:
+            raise CrackLightningError(
+                f"--model.crack_class: {self.hparams.crack_class!r} is not one of the classes {list(class_names)}; "
+                "pass the name of the class folder that holds the crack images"
+            )
+        self.hparams.class_names = list(class_names)
+        linear = nn.Linear(FEATURES, len(class_names))
+        nn.init.normal_(linear.weight, 0, 0.01)  # torchvision's MobileNetV2 classifier initialisation
+        nn.init.zeros_(linear.bias)
+        self.head = nn.Sequential(nn.Dropout(self.hparams.dropout), linear)
+        self.train_acc = MulticlassAccuracy(len(class_names), average="micro")
+        self.val_acc = self.train_acc.clone()
+        self.test_acc = self.train_acc.clone()
+        crack_metrics = MetricCollection(
+            {"precision": BinaryPrecision(), "recall": BinaryRecall(), "f1": BinaryF1Score(), "auroc": BinaryAUROC()}
+        )
+        self.val_crack = crack_metrics.clone(prefix="val_")
+        self.test_crack = crack_metrics.clone(prefix="test_")
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.hparams.class_names or [])
+
+    @property
+    def crack_index(self) -> int:
+        return self.class_names.index(self.hparams.crack_class)
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        classes = getattr(datamodule, "classes", None)
+        if self.head is None:
+            if classes is None:
+                raise CrackLightningError("model.class_names is null and the data gives no class folders; pass --data.root")
+            self._build_head(classes)
+        elif classes is not None and stage != "predict" and list(classes) != self.class_names:
+            raise CrackLightningError(
+                f"--data.root: its class folders {list(classes)} differ from the model's classes {self.class_names}; "
+                "evaluate on folders named like the training data"
+            )
+        if stage == "fit" and self.preprocessing is None and datamodule is not None:
+            hp = datamodule.hparams
+            self.preprocessing = (hp.image_size, tuple(hp.mean), tuple(hp.std))
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.preprocessing is not None:
+            size, mean, std = self.preprocessing
+            checkpoint[PREPROCESSING_KEY] = {"image_size": size, "mean": list(mean), "std": list(std)}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if PREPROCESSING_KEY in checkpoint:
+            p = checkpoint[PREPROCESSING_KEY]
+            self.preprocessing = (int(p["image_size"]), tuple(p["mean"]), tuple(p["std"]))
+
+    def on_fit_start(self) -> None:
+        # Only a new run starts from pretrained weights; a resumed one has them in its checkpoint.
+        if self.trainer.ckpt_path is None:
+            self.load_pretrained()
+
+    def load_pretrained(self) -> str:
+        """Initialise the backbone from ``weights`` (see the class docstring); returns what was loaded."""
+        description = load_pretrained(self.backbone, self.hparams.weights)
+        rank_zero_info(f"Backbone weights: {description}")
+        return description
+
+    # -- computation -------------------------------------------------------------------------------
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, classes)`` for normalised images ``(N, 3, H, W)``."""
+        if self.head is None:
+            raise CrackLightningError("the model has no classes yet: give class_names or fit it on data first")
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        features = self.backbone(images).mean(dim=(2, 3))  # global average pool; deterministic on CUDA
+        return self.head(features)
+
+    def _shared_step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        images, labels = batch
+        logits = self(images)
+        return logits, labels, F.cross_entropy(logits, labels)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        logits, labels, loss = self._shared_step(batch)
+        self.train_acc(logits, labels)
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def _evaluate(self, batch: Any, stage: Literal["val", "test"]) -> None:
+        logits, labels, loss = self._shared_step(batch)
+        crack_probability = logits.float().softmax(dim=1)[:, self.crack_index]
+        accuracy, crack = (self.val_acc, self.val_crack) if stage == "val" else (self.test_acc, self.test_crack)
+        accuracy(logits, labels)
+        crack(crack_probability, (labels == self.crack_index).long())
+        self.log(f"{stage}_loss", loss, prog_bar=True)
+        self.log(f"{stage}_acc", accuracy, prog_bar=True)
+        self.log_dict(crack)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Class probabilities ``(N, classes)``."""
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(images).float().softmax(dim=1)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        # Only what is trainable now: BaseFinetuning adds the backbone as its own param group when it unfreezes.
+        params = [p for p in self.parameters() if p.requires_grad]
+        return OPTIMIZERS[self.hparams.optimizer](
+            [{"params": params, "name": "head"}], lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
