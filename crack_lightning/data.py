@@ -35,7 +35,7 @@ def sample_root() -> Path:
 def read_rgb(path: str | os.PathLike) -> torch.Tensor:
     """Decode an image file to a ``uint8`` RGB tensor ``(3, H, W)``, whatever its mode (grey, RGBA, CMYK...)."""
     try:
-        return decode_image(str(path), mode=ImageReadMode.RGB)
+        return decode_image(str(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
     except RuntimeError:
         # torchvision.io reads JPEG, PNG, WebP, GIF; PIL covers BMP, TIFF and the other formats ImageFolder lists.
         try:

@@ -1,0 +1,57 @@
+"""Shared fixtures: small folders of real images copied from the sample shipped in the package, and no network."""
+
+from __future__ import annotations
+
+import shutil
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+
+from crack_lightning.data import sample_root
+from crack_lightning.pretrained import BUNDLED_BACKBONE
+
+REPO = Path(__file__).resolve().parents[1]
+CLASSES = ("Negative", "Positive")
+
+
+@pytest.fixture(autouse=True)
+def no_downloads(monkeypatch, tmp_path_factory):
+    """Tests never download: an empty torch cache, and any download attempt fails as it would offline."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+
+    def refuse(url, *args, **kwargs):
+        raise urllib.error.URLError(f"tests do not download ({url})")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+
+
+def copy_images(dst: Path, per_class: int, offset: int = 0) -> Path:
+    """Copy ``per_class`` real images of each class from the bundled sample into ``dst/<class>/``."""
+    for name in CLASSES:
+        (dst / name).mkdir(parents=True, exist_ok=True)
+        for src in sorted((sample_root() / name).glob("*.jpg"))[offset : offset + per_class]:
+            shutil.copy2(src, dst / name / src.name)
+    return dst
+
+
+@pytest.fixture
+def image_root(tmp_path) -> Path:
+    """Class-folder layout: 25 real images per class."""
+    return copy_images(tmp_path / "images", 25)
+
+
+@pytest.fixture
+def presplit_root(tmp_path) -> Path:
+    """train/val/test layout, each with both class folders, from disjoint real images."""
+    root = tmp_path / "presplit"
+    copy_images(root / "train", 12, offset=0)
+    copy_images(root / "val", 4, offset=12)
+    copy_images(root / "test", 3, offset=16)
+    return root
+
+
+@pytest.fixture
+def backbone_file() -> Path:
+    return BUNDLED_BACKBONE

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import lightning as L
+import pytest
+import torch
+from torchvision.models import mobilenet_v2, resnet18
+
+from crack_lightning import pretrained
+from crack_lightning.data import CrackDataModule
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.model import CrackClassifier
+from crack_lightning.pretrained import BUNDLED_BACKBONE, IMAGENET_WEIGHTS, load_pretrained
+
+CLASSES = ["Negative", "Positive"]
+
+
+def backbone_equals(backbone: torch.nn.Module, state: dict) -> bool:
+    return all(torch.equal(v, state[f"features.{k}"]) for k, v in backbone.state_dict().items())
+
+
+def test_head_is_pool_dropout_linear():
+    model = CrackClassifier(class_names=CLASSES)
+    dropout, linear = model.head
+    assert dropout.p == 0.3 and (linear.in_features, linear.out_features) == (1280, 2)
+    assert model(torch.randn(3, 3, 160, 160)).shape == (3, 2)
+
+
+def test_features_only_file_loads(backbone_file):
+    model = CrackClassifier(class_names=CLASSES, weights=str(backbone_file))
+    description = model.load_pretrained()
+    assert "partial ImageNet" in description
+    assert backbone_equals(model.backbone, torch.load(backbone_file, weights_only=True))
+
+
+def test_full_torchvision_state_dict_loads(tmp_path):
+    torch.manual_seed(1)
+    full = mobilenet_v2(num_classes=1000).state_dict()  # features.* and classifier.*
+    torch.save(full, tmp_path / "full.pth")
+    model = CrackClassifier(class_names=CLASSES, weights=str(tmp_path / "full.pth"))
+    model.load_pretrained()
+    assert backbone_equals(model.backbone, full)
+
+
+def test_none_leaves_random_init():
+    model = CrackClassifier(class_names=CLASSES, weights="none")
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    assert model.load_pretrained() == "random initialisation"
+    assert all(torch.equal(before[k], v) for k, v in model.backbone.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: None, "no file"),
+        (lambda p: p.write_text("hello"), "cannot be loaded as a torch state dict"),
+        (lambda p: torch.save([1, 2, 3], p), "holds a list"),
+        (lambda p: torch.save(resnet18().state_dict(), p), "is not a MobileNetV2"),
+        (lambda p: torch.save(mobilenet_v2(width_mult=0.5).state_dict(), p), "is not a MobileNetV2"),
+    ],
+)
+def test_bad_weights_files_give_one_line_errors(tmp_path, make, message):
+    path = tmp_path / "weights.pth"
+    make(path)
+    model = CrackClassifier(class_names=CLASSES, weights=str(path))
+    with pytest.raises(CrackLightningError, match=message) as err:
+        model.load_pretrained()
+    text = str(err.value)
+    assert "\n" not in text and str(path) in text and "--model.weights" in text and "pass" in text
+
+
+def test_imagenet_offline_is_an_error_naming_the_alternatives():
+    model = CrackClassifier(class_names=CLASSES, weights="imagenet")
+    with pytest.raises(CrackLightningError, match="--model.weights imagenet.*pass auto, none"):
+        model.load_pretrained()
+
+
+def test_auto_offline_falls_back_to_the_bundled_backbone():
+    model = CrackClassifier(class_names=CLASSES, weights="auto")
+    with pytest.warns(UserWarning, match="ImageNet weights are unavailable.*NOT torchvision's ImageNet"):
+        description = model.load_pretrained()
+    assert "bundled" in description
+    assert backbone_equals(model.backbone, torch.load(BUNDLED_BACKBONE, weights_only=True))
+
+
+@pytest.mark.parametrize("weights", ["imagenet", "auto"])
+def test_imagenet_from_the_torch_cache_needs_no_network(weights, tmp_path, monkeypatch):
+    """With the file in the torch hub cache (TORCH_HOME), ImageNet weights load although downloads fail."""
+    torch.manual_seed(2)
+    cached = mobilenet_v2().state_dict()
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save(cached, checkpoints / IMAGENET_WEIGHTS.url.rsplit("/", 1)[-1])
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    model = CrackClassifier(class_names=CLASSES, weights=weights)
+    assert model.load_pretrained() == "torchvision MobileNet_V2_Weights.IMAGENET1K_V2"
+    assert backbone_equals(model.backbone, cached)
+
+
+def test_unknown_crack_class_is_an_error():
+    with pytest.raises(CrackLightningError, match="--model.crack_class: 'Crack' is not one of"):
+        CrackClassifier(class_names=CLASSES, crack_class="Crack")
+
+
+def forbid_pretrained(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("restoring a checkpoint must not read pretrained weights")
+
+    monkeypatch.setattr(pretrained, "imagenet_state_dict", fail)
+    monkeypatch.setattr(pretrained, "read_state_dict", fail)
+    monkeypatch.setattr(urllib.request, "urlopen", fail)
+
+
+def test_checkpoint_round_trip_is_offline_and_exact(image_root, tmp_path, monkeypatch, backbone_file):
+    L.seed_everything(0)
+    model = CrackClassifier(weights=str(backbone_file))
+    data = CrackDataModule(root=str(image_root), batch_size=8, num_workers=0, image_size=96)
+    trainer = L.Trainer(
+        max_epochs=1, limit_train_batches=2, limit_val_batches=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+    )
+    trainer.fit(model, data)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+
+    forbid_pretrained(monkeypatch)
+    restored = CrackClassifier.load_from_checkpoint(tmp_path / "model.ckpt", map_location="cpu")
+    assert restored.class_names == CLASSES and restored.hparams.crack_class == "Positive"
+    assert restored.preprocessing == (96, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    images = torch.randn(4, 3, 96, 96)
+    model.eval(), restored.eval()
+    with torch.no_grad():
+        assert torch.equal(model(images), restored(images))
