@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from crack_lightning.cli import main
+from crack_lightning.model import CrackClassifier
+from tests.conftest import REPO, copy_images
+
+CONFIG = str(REPO / "configs" / "default.yaml")
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    # LightningCLI warns when pytest's own arguments sit in sys.argv beside `args`.
+    monkeypatch.setattr(sys, "argv", ["crack_lightning"])
+
+
+def run_fit(tmp_path: Path, root: Path, *extra: str) -> Path:
+    main(
+        [
+            "fit", "--config", CONFIG,
+            "--data.root", str(root),
+            "--data.num_workers", "0",
+            "--data.batch_size", "16",
+            "--model.weights", str(REPO / "crack_lightning/assets/weights/mobilenet_v2_features_partial_imagenet.pth"),
+            "--trainer.max_epochs", "2",
+            "--finetuning.unfreeze_at_epoch", "1",
+            "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
+            "--trainer.enable_progress_bar", "false",
+            *extra,
+        ]
+    )
+    (run_dir,) = (tmp_path / "runs" / "crack").iterdir()
+    return run_dir
+
+
+def test_fit_end_to_end_through_the_cli(tmp_path):
+    root = copy_images(tmp_path / "images", 20)
+    run_dir = run_fit(tmp_path, root)
+
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints and any(name.startswith("best-epoch") for name in checkpoints)
+    best = next((run_dir / "checkpoints").glob("best-*.ckpt"))
+    model = CrackClassifier.load_from_checkpoint(best, map_location="cpu")
+    assert model.class_names == ["Negative", "Positive"] and model.preprocessing[0] == 160
+
+    events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    assert len(events.Scalars("val_loss")) == 2  # one per epoch
+    for tag in ("train_loss_epoch", "val_acc", "val_f1", "val_auroc", "lr-Adam/head", "lr-Adam/backbone"):
+        assert tag in scalars, tag
+    assert [s.value for s in events.Scalars("lr-Adam/backbone")] == pytest.approx([1e-5])
+    assert {"augmented_train_images/Negative", "augmented_train_images/Positive"} <= set(events.Tags()["images"])
+
+    with open(run_dir / "split.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 40 and {r["split"] for r in rows} == {"train", "val", "test"}
+    assert all((root / r["path"]).is_file() and r["path"].startswith(r["class"] + "/") for r in rows)
+    assert (run_dir / "config.yaml").is_file()
+
+
+def test_second_run_never_overwrites_the_first(tmp_path):
+    root = copy_images(tmp_path / "images", 10)
+    first = run_fit(tmp_path, root, "--trainer.max_epochs", "1", "--sample_grid.images_per_class", "0")
+    before = {p: p.read_bytes() for p in first.rglob("*") if p.is_file()}
+    main(
+        ["fit", "--config", CONFIG, "--data.root", str(root), "--data.num_workers", "0",
+         "--model.weights", "none", "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false",
+         "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
+    )
+    assert sorted(p.name for p in (tmp_path / "runs" / "crack").iterdir()) == ["version_0", "version_1"]
+    assert all(p.read_bytes() == content for p, content in before.items())
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data.root", "/no/such/folder"], "--data.root: no folder /no/such/folder"),
+        (["--model.weights", "/no/such/file.pth"], "--model.weights: no file /no/such/file.pth"),
+        (["--model.crack_class", "Crack"], "--model.crack_class: 'Crack' is not one of"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr(tmp_path, capsys, args, message):
+    root = copy_images(tmp_path / "images", 5)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", CONFIG, "--data.root", str(root), "--trainer.logger.init_args.save_dir",
+              str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false", *args])
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("crack_lightning: error:")]
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_print_config_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", CONFIG, "--print_config"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "unfreeze_at_epoch: 10" in out and "patience: 3" in out and "weights: auto" in out
+
