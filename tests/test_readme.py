@@ -1,0 +1,99 @@
+"""The README's table of config options is generated from the CLI itself; this test keeps it in sync.
+
+Regenerate it with:  UPDATE_README=1 python -m pytest tests/test_readme.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+import docstring_parser
+import lightning as L
+import pytest
+import yaml
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from crack_lightning.callbacks import AugmentedSamplesGrid, TwoPhaseFinetuning
+from crack_lightning.cli import main
+from crack_lightning.data import CrackDataModule
+from crack_lightning.model import CrackClassifier
+from tests.conftest import REPO
+
+START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
+SECTIONS = {
+    "data": CrackDataModule,
+    "model": CrackClassifier,
+    "finetuning": TwoPhaseFinetuning,
+    "early_stopping": EarlyStopping,
+    "checkpoint": ModelCheckpoint,
+    "lr_monitor": LearningRateMonitor,
+    "sample_grid": AugmentedSamplesGrid,
+    "trainer.logger.init_args": TensorBoardLogger,
+    "trainer": L.Trainer.__init__,
+}
+FIXED = {
+    "seed_everything": "Seed of Python, NumPy and torch random generators (`seed_everything`).",
+    "trainer.logger.class_path": "Logger class; TensorBoard by default.",
+}
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, object]:
+    rows: dict[str, object] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and name not in ("trainer.logger.init_args.comment",) and value:
+            rows.update(flatten(value, f"{name}."))
+        else:
+            rows[name] = value
+    return rows
+
+
+def describe(key: str) -> str:
+    if key in FIXED:
+        return FIXED[key]
+    section = max((s for s in SECTIONS if key.startswith(s + ".")), key=len, default=None)
+    if section is None:
+        return ""
+    param = key[len(section) + 1 :]
+    docs = {p.arg_name: p.description for p in docstring_parser.parse(SECTIONS[section].__doc__ or "").params}
+    text = " ".join((docs.get(param) or "").split())
+    first = re.split(r"\.\s+(?=[A-Z`])", text)[0].rstrip(".")
+    if not first and section == "trainer.logger.init_args":
+        return "Passed on to TensorBoard's `SummaryWriter`."
+    return (first + ".").replace("|", "\\|") if first else ""
+
+
+def config_table(capsys) -> str:
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(REPO / "configs" / "default.yaml"), "--print_config"])
+    config = yaml.safe_load(capsys.readouterr().out)
+    config = {k: v for k, v in config.items() if k not in ("ckpt_path", "weights_only")}
+    lines = ["| option | default | meaning |", "| --- | --- | --- |"]
+    order = ["data", "model", "finetuning", "early_stopping", "checkpoint", "lr_monitor", "sample_grid", "seed_everything"]
+    rank = {name: i for i, name in enumerate(order)}
+    rows = sorted(flatten(config).items(), key=lambda kv: rank.get(kv[0].split(".")[0], len(order)))
+    for key, value in rows:
+        lines.append(f"| `{key}` | `{json.dumps(value)}` | {describe(key)} |")
+    return "\n".join(lines)
+
+
+def test_readme_lists_every_config_option_with_its_default(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["crack_lightning"])
+    table = config_table(capsys)
+    readme = (REPO / "README.md").read_text()
+    start, end = readme.index(START) + len(START), readme.index(END)
+    if os.environ.get("UPDATE_README"):
+        (REPO / "README.md").write_text(readme[:start] + "\n" + table + "\n" + readme[end:])
+        return
+    assert readme[start:end].strip() == table, "README config table is stale: run UPDATE_README=1 pytest tests/test_readme.py"
+
+
+def test_readme_commands_use_files_that_exist():
+    readme = (REPO / "README.md").read_text()
+    assert "python -m crack_lightning fit --config configs/default.yaml" in readme
+    assert "python -m pytest" in readme
+    assert (REPO / "configs" / "default.yaml").is_file()
