@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any, Optional
 
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -10,20 +11,49 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from crack_lightning.callbacks import AugmentedSamplesGrid, PhaseAwareEarlyStopping, TwoPhaseFinetuning
 from crack_lightning.data import CrackDataModule
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.evaluate import TestReport
 from crack_lightning.model import CrackClassifier
+from crack_lightning.predict import CSVPredictionWriter
 
 SEED = 42
+TRAINING_CALLBACKS = {
+    "finetuning": TwoPhaseFinetuning,
+    "early_stopping": PhaseAwareEarlyStopping,
+    "checkpoint": ModelCheckpoint,
+    "lr_monitor": LearningRateMonitor,
+    "sample_grid": AugmentedSamplesGrid,
+}
 
 
 class CrackLightningCLI(LightningCLI):
-    """LightningCLI with the fine-tuning, early-stopping, checkpoint and logging callbacks always present."""
+    """LightningCLI with the fine-tuning, early-stopping, checkpoint and logging callbacks always present,
+    a CSV writer for ``predict`` and a report for ``test``."""
+
+    _subcommand: str | None = None
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        # Remember which subcommand's parser is being built, so that each gets only the options it uses.
+        self._subcommand = subcommand
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "predict":
+            parser.set_defaults({"return_predictions": False})  # rows stream to the CSV; keep none in memory
+        return parser
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(TwoPhaseFinetuning, "finetuning")
-        parser.add_lightning_class_args(PhaseAwareEarlyStopping, "early_stopping")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
-        parser.add_lightning_class_args(AugmentedSamplesGrid, "sample_grid")
+        if self._subcommand == "test":
+            parser.add_lightning_class_args(TestReport, "report")
+        if self._subcommand == "predict":
+            parser.add_lightning_class_args(CSVPredictionWriter, "prediction")
+            parser.add_argument("--output", type=Optional[str], default=None, help="CSV file for the predictions; default: predictions.csv in the run's log directory.")
+            parser.add_argument("--threshold", type=float, default=0.5, help="Crack probability from which an image is labelled crack.")
+            parser.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --output file.")
+            for key in ("output", "threshold", "overwrite"):
+                parser.link_arguments(key, f"prediction.{key}")
+        for key, callback in TRAINING_CALLBACKS.items():
+            if self._subcommand == "fit":
+                parser.add_lightning_class_args(callback, key)
+            else:  # accepted, so that one config file serves every subcommand, but only fit uses them
+                parser.add_class_arguments(callback, key)
         parser.set_defaults(
             {
                 "early_stopping.monitor": "val_loss",

@@ -95,6 +95,45 @@ class ImageSamples(Dataset):
         return (self.transform(image) if self.transform else image), label
 
 
+class PredictImages(Dataset):
+    """``(image, path, error)`` for each path; an unreadable file gives a blank image and its error, not an exception."""
+
+    def __init__(self, paths: Sequence[Path], transform: Callable | None = None) -> None:
+        self.paths = list(paths)
+        self.transform = transform
+        self.blank = torch.zeros(3, 8, 8, dtype=torch.uint8)  # resized like any image; its row is marked as an error
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, str, str]:
+        path = self.paths[index]
+        try:
+            image, error = read_rgb(path), ""
+        except CrackLightningError as err:
+            image, error = self.blank, str(err)
+        return (self.transform(image) if self.transform else image), str(path), error
+
+
+def find_images(source: str | os.PathLike) -> list[Path]:
+    """Images to predict: a folder searched recursively, one image file, or a text file listing paths (one a line)."""
+    source = Path(source).expanduser()
+    if source.is_dir():
+        return sorted(
+            (p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in datasets.folder.IMG_EXTENSIONS),
+            key=lambda p: p.relative_to(source).as_posix(),
+        )
+    if source.suffix.lower() in (".txt", ".lst", ".list"):
+        lines = (line.strip() for line in source.read_text().splitlines())
+        # Relative paths in a list are relative to the list's folder, so a list travels with its images.
+        return [source.parent / line for line in lines if line and not line.startswith("#")]
+    if source.is_file():
+        return [source]
+    raise CrackLightningError(
+        f"--data.predict_dir: no file or folder {source}; pass a folder of images, an image, or a .txt list of paths"
+    )
+
+
 def scan_folder(folder: Path, root: Path) -> tuple[list[str], list[Sample]]:
     """Classes and samples of an ImageFolder directory, paths relative to ``root`` in POSIX form, sorted."""
     try:
@@ -175,6 +214,8 @@ class CrackDataModule(L.LightningDataModule):
         hflip: Random horizontal flip of training images.
         mean: Per-channel normalisation mean (RGB, 0-1 scale).
         std: Per-channel normalisation standard deviation.
+        predict_dir: What ``predict`` classifies: a folder (searched recursively, any layout), an image
+            file, or a ``.txt`` file listing image paths.
     """
 
     def __init__(
@@ -191,11 +232,12 @@ class CrackDataModule(L.LightningDataModule):
         hflip: bool = True,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
+        predict_dir: str | None = None,
     ) -> None:
         super().__init__()
-        if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        if not 0 <= val_fraction <= 1 or not 0 <= test_fraction <= 1 or val_fraction + test_fraction > 1:
             raise CrackLightningError(
-                "--data.val_fraction and --data.test_fraction must each be in [0, 1) and add up to less than 1"
+                "--data.val_fraction and --data.test_fraction must each be in [0, 1] and add up to at most 1"
             )
         self.save_hyperparameters()
         self.root = Path(root).expanduser() if root is not None else sample_root()
@@ -219,6 +261,15 @@ class CrackDataModule(L.LightningDataModule):
         return self._classes
 
     def setup(self, stage: str) -> None:
+        if stage == "predict":
+            if self.hparams.predict_dir is None:
+                raise CrackLightningError("--data.predict_dir is missing; pass a folder of images, an image, or a .txt list")
+            paths = find_images(self.hparams.predict_dir)
+            if not paths:
+                raise CrackLightningError(f"--data.predict_dir: no images found in {self.hparams.predict_dir}")
+            self.datasets["predict"] = PredictImages(paths)
+            rank_zero_info(f"Predicting {len(paths)} images from {self.hparams.predict_dir}")
+            return
         if not self.splits:
             self.splits, self._classes = self._make_splits()
         if stage == "fit":
@@ -233,11 +284,14 @@ class CrackDataModule(L.LightningDataModule):
         for split in SPLITS:
             self.datasets[split] = ImageSamples(self.root, self.splits[split])
 
-    def transform(self, split: str) -> v2.Compose:
-        """The transform of a split; a trained model's own size and normalisation win over the data's."""
+    def preprocessing(self) -> tuple[int, Sequence[float], Sequence[float]]:
+        """``(image_size, mean, std)``: a trained model's own win over the data's settings."""
         model = self.trainer.lightning_module if self.trainer is not None else None
-        preprocessing = getattr(model, "preprocessing", None)
-        size, mean, std = preprocessing or (self.hparams.image_size, self.hparams.mean, self.hparams.std)
+        return getattr(model, "preprocessing", None) or (self.hparams.image_size, self.hparams.mean, self.hparams.std)
+
+    def transform(self, split: str) -> v2.Compose:
+        """The transform of a split."""
+        size, mean, std = self.preprocessing()
         if split == "train":
             return train_transform(size, mean, std, self.hparams.rotation_degrees, self.hparams.hflip)
         return eval_transform(size, mean, std)
@@ -277,7 +331,7 @@ class CrackDataModule(L.LightningDataModule):
         rank_zero_info(f"Split written to {path}")
 
     def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        # Transforms are chosen here, not in setup: a checkpoint's preprocessing is restored after setup.
+        # Chosen here, not in setup: a checkpoint's preprocessing is restored after setup.
         self.datasets[split].transform = self.transform(split)
         on_cuda = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         return DataLoader(
@@ -297,3 +351,6 @@ class CrackDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict")

@@ -106,13 +106,17 @@ class CrackClassifier(L.LightningModule):
         return self.class_names.index(self.hparams.crack_class)
 
     def setup(self, stage: str) -> None:
+        if stage == "predict":
+            if self.head is None:
+                raise CrackLightningError("predict needs a trained model: pass --ckpt_path CKPT")
+            return
         datamodule = getattr(self.trainer, "datamodule", None)
         classes = getattr(datamodule, "classes", None)
         if self.head is None:
             if classes is None:
                 raise CrackLightningError("model.class_names is null and the data gives no class folders; pass --data.root")
             self._build_head(classes)
-        elif classes is not None and stage != "predict" and list(classes) != self.class_names:
+        elif classes is not None and list(classes) != self.class_names:
             raise CrackLightningError(
                 f"--data.root: its class folders {list(classes)} differ from the model's classes {self.class_names}; "
                 "evaluate on folders named like the training data"
@@ -165,21 +169,24 @@ class CrackClassifier(L.LightningModule):
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
 
-    def _evaluate(self, batch: Any, stage: Literal["val", "test"]) -> None:
+    def _evaluate(self, batch: Any, stage: Literal["val", "test"]) -> torch.Tensor:
         logits, labels, loss = self._shared_step(batch)
-        crack_probability = logits.float().softmax(dim=1)[:, self.crack_index]
+        probabilities = logits.float().softmax(dim=1)
+        crack_probability = probabilities[:, self.crack_index]
         accuracy, crack = (self.val_acc, self.val_crack) if stage == "val" else (self.test_acc, self.test_crack)
         accuracy(logits, labels)
         crack(crack_probability, (labels == self.crack_index).long())
         self.log(f"{stage}_loss", loss, prog_bar=True)
         self.log(f"{stage}_acc", accuracy, prog_bar=True)
         self.log_dict(crack)
+        return probabilities
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+    def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Logs the test metrics and returns the class probabilities (for the test report)."""
+        return self._evaluate(batch, "test")
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Class probabilities ``(N, classes)``."""
