@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 from typing import Any, Optional
 
+import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from torchvision.transforms import v2
 
 from crack_lightning.callbacks import AugmentedSamplesGrid, PhaseAwareEarlyStopping, TwoPhaseFinetuning
-from crack_lightning.data import CrackDataModule
+from crack_lightning.data import CrackDataModule, read_rgb, sample_root
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.evaluate import TestReport
+from crack_lightning.export import compare_with_onnxruntime, export_onnx
 from crack_lightning.model import CrackClassifier
 from crack_lightning.predict import CSVPredictionWriter
 
 SEED = 42
+DESCRIPTION = (
+    "Train, test and predict with a MobileNetV2 concrete-crack classifier. "
+    "Also: `python -m crack_lightning export --help` (checkpoint to ONNX)."
+)
 TRAINING_CALLBACKS = {
     "finetuning": TwoPhaseFinetuning,
     "early_stopping": PhaseAwareEarlyStopping,
@@ -74,14 +83,50 @@ class CrackLightningCLI(LightningCLI):
         )
 
 
+def export_command(argv: list[str]) -> None:
+    """``export --ckpt_path CKPT --output model.onnx``: ONNX export, checked with ONNX Runtime on sample images."""
+    parser = argparse.ArgumentParser(
+        prog="python -m crack_lightning export",
+        description="Export a checkpoint to ONNX (dynamic batch, normalisation and softmax inside, class names in "
+        "the metadata). Input: float32 RGB (N, 3, S, S) in [0, 1]; output: class probabilities.",
+    )
+    parser.add_argument("--ckpt_path", required=True, help="checkpoint written by fit")
+    parser.add_argument("--output", help="ONNX file to write (default: the checkpoint's path with .onnx)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--no-check", dest="check", action="store_false", help="skip the ONNX Runtime comparison")
+    options = parser.parse_args(argv)
+    ckpt = Path(options.ckpt_path)
+    if not ckpt.is_file():
+        raise CrackLightningError(f"--ckpt_path: no file {ckpt}; pass a .ckpt written by fit")
+    model = CrackClassifier.load_from_checkpoint(ckpt, map_location="cpu")
+    output = export_onnx(model, options.output or ckpt.with_suffix(".onnx"), overwrite=options.overwrite)
+    print(f"Exported {ckpt} to {output}")
+    if options.check:
+        size = model.preprocessing[0]
+        paths = [p for c in ("Negative", "Positive") for p in sorted((sample_root() / c).glob("*.jpg"))[:8]]
+        images = torch.stack([v2.functional.resize(read_rgb(p), [size, size], antialias=True) for p in paths]) / 255
+        difference = compare_with_onnxruntime(model, output, images)
+        print(f"ONNX Runtime vs PyTorch, {len(paths)} sample images: max abs difference of probabilities {difference:.2e}")
+
+
 def main(args: list[str] | None = None) -> None:
     """Run the CLI; input errors end it with a one-line message and exit status 2."""
+    argv = sys.argv[1:] if args is None else list(args)
     try:
-        CrackLightningCLI(
-            CrackClassifier, CrackDataModule, seed_everything_default=SEED, auto_configure_optimizers=False, args=args
-        )
+        if argv[:1] == ["export"]:
+            export_command(argv[1:])
+        else:
+            CrackLightningCLI(
+                CrackClassifier,
+                CrackDataModule,
+                seed_everything_default=SEED,
+                auto_configure_optimizers=False,
+                parser_kwargs={"description": DESCRIPTION},
+                args=args,
+            )
     except CrackLightningError as err:
         # Errors raised in DataLoader workers arrive wrapped in a traceback: keep the message's last line.
-        message = str(err).strip().splitlines()[-1].removeprefix(f"{CrackLightningError.__module__}.{CrackLightningError.__name__}: ")
+        prefix = f"{CrackLightningError.__module__}.{CrackLightningError.__name__}: "
+        message = str(err).strip().splitlines()[-1].removeprefix(prefix)
         print(f"crack_lightning: error: {message}", file=sys.stderr)
         raise SystemExit(2) from None

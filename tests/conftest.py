@@ -55,3 +55,25 @@ def presplit_root(tmp_path) -> Path:
 @pytest.fixture
 def backbone_file() -> Path:
     return BUNDLED_BACKBONE
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    """A briefly trained checkpoint (96-pixel input) and the image folder it was trained on."""
+    import lightning as L
+
+    from crack_lightning.data import CrackDataModule
+    from crack_lightning.model import CrackClassifier
+
+    tmp = tmp_path_factory.mktemp("trained")
+    root = copy_images(tmp / "images", 30)
+    L.seed_everything(0)
+    model = CrackClassifier(weights=str(BUNDLED_BACKBONE))
+    data = CrackDataModule(root=str(root), batch_size=16, num_workers=0, image_size=96)
+    trainer = L.Trainer(
+        max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=tmp,
+    )
+    trainer.fit(model, data)
+    trainer.save_checkpoint(tmp / "model.ckpt")
+    return {"ckpt": tmp / "model.ckpt", "root": root}
