@@ -14,6 +14,7 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.model import CrackClassifier
 
 INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
+OPSET = 18  # ONNX Runtime 1.14+ and most other runtimes run it
 
 
 class NormalizedClassifier(nn.Module):
@@ -66,7 +67,8 @@ def export_onnx(model: CrackClassifier, output: str | os.PathLike, overwrite: bo
     try:
         program = torch.onnx.export(
             wrapper, (example,), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_shapes={INPUT_NAME: {0: torch.export.Dim("batch")}}, dynamo=True, optimize=True, verbose=False,
+            dynamic_shapes={INPUT_NAME: {0: torch.export.Dim("batch")}}, opset_version=OPSET, dynamo=True,
+            optimize=True, verbose=False,
         )
         proto = program.model_proto
         for key, value in metadata(model).items():

@@ -75,3 +75,8 @@ def test_export_command(trained, tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         main(["export", "--ckpt_path", str(tmp_path / "nope.ckpt")])
     assert exit_info.value.code == 2 and "--ckpt_path: no file" in capsys.readouterr().err
+
+
+def test_onnx_opset_is_pinned(exported):
+    _, path = exported
+    assert {(o.domain, o.version) for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")} == {("", 18)}
