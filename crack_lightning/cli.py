@@ -29,6 +29,7 @@ TRAINING_CALLBACKS = {
     "finetuning": TwoPhaseFinetuning,
     "early_stopping": PhaseAwareEarlyStopping,
     "checkpoint": ModelCheckpoint,
+    "last_checkpoint": ModelCheckpoint,
     "lr_monitor": LearningRateMonitor,
     "sample_grid": AugmentedSamplesGrid,
 }
@@ -68,7 +69,11 @@ class CrackLightningCLI(LightningCLI):
                 "early_stopping.monitor": "val_loss",
                 "early_stopping.patience": 3,
                 "checkpoint.monitor": "val_loss",
-                "checkpoint.save_last": True,
+                # ModelCheckpoint's own save_last only follows the best one: a second callback keeps the last epoch.
+                "last_checkpoint.filename": "last",
+                "last_checkpoint.monitor": None,
+                "last_checkpoint.save_top_k": 1,
+                "last_checkpoint.enable_version_counter": False,
                 "checkpoint.filename": "best-epoch{epoch:02d}-val_loss{val_loss:.4f}",
                 "checkpoint.auto_insert_metric_name": False,
                 "lr_monitor.logging_interval": "epoch",

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from crack_lightning.cli import main
@@ -45,6 +46,8 @@ def test_fit_end_to_end_through_the_cli(tmp_path):
 
     checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     assert "last.ckpt" in checkpoints and any(name.startswith("best-epoch") for name in checkpoints)
+    assert len(checkpoints) == 2
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1  # the last epoch
     best = next((run_dir / "checkpoints").glob("best-*.ckpt"))
     model = CrackClassifier.load_from_checkpoint(best, map_location="cpu")
     assert model.class_names == ["Negative", "Positive"] and model.preprocessing[0] == 160
@@ -103,3 +106,22 @@ def test_print_config_shows_the_defaults(capsys):
     out = capsys.readouterr().out
     assert "unfreeze_at_epoch: 10" in out and "patience: 3" in out and "weights: auto" in out
 
+
+
+def test_resume_from_last_checkpoint_continues_the_fine_tune_phase(tmp_path, caplog):
+    root = copy_images(tmp_path / "images", 10)
+    first = run_fit(tmp_path, root, "--sample_grid.images_per_class", "0")
+    last = first / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["epoch"] == 1
+    caplog.clear()
+    main(
+        ["fit", "--config", CONFIG, "--data.root", str(root), "--data.num_workers", "0", "--data.batch_size", "16",
+         "--trainer.max_epochs", "3", "--finetuning.unfreeze_at_epoch", "1", "--sample_grid.images_per_class", "0",
+         "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false",
+         "--ckpt_path", str(last)]
+    )
+    assert "unfreezing" not in caplog.text  # the fine-tune phase was restored, not started again
+    resumed = torch.load(tmp_path / "runs" / "crack" / "version_1" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["epoch"] == 2
+    assert resumed["callbacks"]["TwoPhaseFinetuning"]["unfrozen_epoch"] == 1
+    assert [g["name"] for g in resumed["optimizer_states"][0]["param_groups"]] == ["head", "backbone"]
