@@ -126,7 +126,7 @@ def main(args: list[str] | None = None) -> None:
                 CrackDataModule,
                 seed_everything_default=SEED,
                 auto_configure_optimizers=False,
-                parser_kwargs={"description": DESCRIPTION},
+                parser_kwargs={"prog": "python -m crack_lightning", "description": DESCRIPTION},
                 args=args,
             )
     except CrackLightningError as err:

@@ -142,3 +142,21 @@ def test_plain_early_stopping_without_finetuning_still_stops():
 def test_unfreeze_from_is_configurable(image_root, tmp_path, unfreeze_from):
     _, probe, _ = fit(image_root, tmp_path, TwoPhaseFinetuning(unfreeze_at_epoch=1, unfreeze_from=unfreeze_from))
     assert probe.epochs[1]["trainable_blocks"] == list(range(unfreeze_from, 19))
+
+
+def test_early_stopping_in_a_real_run_unfreezes_before_stopping(image_root, tmp_path):
+    """With nothing learning (lr 0), val_loss never improves: the run fine-tunes before it stops."""
+    L.seed_everything(0)
+    model = CrackClassifier(weights="none", lr=0.0)
+    data = CrackDataModule(root=str(image_root), batch_size=8, num_workers=0, image_size=64)
+    finetuning = TwoPhaseFinetuning(unfreeze_at_epoch=10, backbone_lr=0.0)
+    stopping = PhaseAwareEarlyStopping(monitor="val_loss", patience=1)
+    trainer = L.Trainer(
+        max_epochs=10, limit_train_batches=1, limit_val_batches=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[finetuning, stopping],
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, data)
+    # epoch 0 sets the best; epoch 1 exhausts patience while frozen -> unfreeze at epoch 2; epoch 2 exhausts it again.
+    assert finetuning.unfrozen_epoch == 2
+    assert stopping.stopped_epoch == 2 and trainer.current_epoch == 3
