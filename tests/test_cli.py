@@ -125,3 +125,10 @@ def test_resume_from_last_checkpoint_continues_the_fine_tune_phase(tmp_path, cap
     assert resumed["epoch"] == 2
     assert resumed["callbacks"]["TwoPhaseFinetuning"]["unfrozen_epoch"] == 1
     assert [g["name"] for g in resumed["optimizer_states"][0]["param_groups"]] == ["head", "backbone"]
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
+def test_every_shipped_config_parses(config, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", CONFIG, "--config", str(REPO / "configs" / config), "--print_config"])
+    assert exit_info.value.code == 0 and "finetuning:" in capsys.readouterr().out
