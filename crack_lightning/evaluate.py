@@ -76,6 +76,7 @@ def format_table(report: dict) -> str:
 
 def misclassified_figure(items: list[dict], columns: int = 8) -> plt.Figure:
     """A grid of misclassified images titled with their true class and predicted crack probability."""
+    columns = max(1, min(columns, len(items)))
     rows = max(1, -(-len(items) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 2.2), squeeze=False)
     for ax in axes.flat:
