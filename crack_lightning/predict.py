@@ -73,14 +73,18 @@ def predict_images(
     was_training = model.training
     model.eval()
     batches, batch = [], []
+
+    def flush() -> None:
+        batches.append(model(torch.stack(batch).to(model.device)).float().softmax(dim=1).cpu())
+        batch.clear()
+
     try:
         for image in images:
             batch.append(transform(_to_tensor(image)))
             if len(batch) == batch_size:
-                batches.append(model(torch.stack(batch).to(model.device)).float().softmax(dim=1).cpu())
-                batch = []
+                flush()
         if batch:
-            batches.append(model(torch.stack(batch).to(model.device)).float().softmax(dim=1).cpu())
+            flush()
     finally:
         model.train(was_training)
     probabilities = torch.cat(batches) if batches else torch.empty(0, len(model.class_names))
