@@ -90,6 +90,7 @@ def test_resume_after_unfreezing_restores_the_backbone_group(image_root, tmp_pat
     trainer = L.Trainer(
         max_epochs=3, limit_train_batches=2, limit_val_batches=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=1), probe],
+        default_root_dir=tmp_path / "resumed",
     )
     trainer.fit(model, data, ckpt_path=ckpt)
     resumed = probe.epochs[2]
