@@ -22,7 +22,9 @@ from torchmetrics.functional.classification import (
     binary_f1_score,
     binary_precision,
     binary_recall,
+    binary_stat_scores,
     multiclass_accuracy,
+    multiclass_confusion_matrix,
 )
 
 from crack_lightning.data import read_rgb
@@ -36,26 +38,26 @@ def compute_report(probabilities: torch.Tensor, labels: torch.Tensor, class_name
     predicted = probabilities.argmax(dim=1)
     crack_probability = probabilities[:, crack_index]
     is_crack = (labels == crack_index).long()
-    predicted_crack = predicted == crack_index
-    matrix = torch.zeros(len(class_names), len(class_names), dtype=torch.long)
-    matrix.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
+    predicted_crack = (predicted == crack_index).long()
+    matrix = multiclass_confusion_matrix(predicted, labels, len(class_names))  # rows: true class
+    true_positive, false_positive, true_negative, false_negative, _ = binary_stat_scores(predicted_crack, is_crack)
     both_classes = 0 < int(is_crack.sum()) < len(is_crack)
     return {
         "images": len(labels),
         "class_names": class_names,
         "crack_class": class_names[crack_index],
         "accuracy": multiclass_accuracy(predicted, labels, len(class_names), average="micro").item(),
-        "precision": binary_precision(predicted_crack.long(), is_crack).item(),
-        "recall": binary_recall(predicted_crack.long(), is_crack).item(),
-        "f1": binary_f1_score(predicted_crack.long(), is_crack).item(),
+        "precision": binary_precision(predicted_crack, is_crack).item(),
+        "recall": binary_recall(predicted_crack, is_crack).item(),
+        "f1": binary_f1_score(predicted_crack, is_crack).item(),
         # AUROC is undefined when the test set holds one class only.
         "auroc": binary_auroc(crack_probability, is_crack).item() if both_classes else None,
         "confusion_matrix": {"rows": "true class", "columns": "predicted class", "counts": matrix.tolist()},
         "crack_counts": {
-            "true_positive": int((predicted_crack & (is_crack == 1)).sum()),
-            "false_positive": int((predicted_crack & (is_crack == 0)).sum()),
-            "true_negative": int((~predicted_crack & (is_crack == 0)).sum()),
-            "false_negative": int((~predicted_crack & (is_crack == 1)).sum()),
+            "true_positive": int(true_positive),
+            "false_positive": int(false_positive),
+            "true_negative": int(true_negative),
+            "false_negative": int(false_negative),
         },
     }
 
