@@ -7,16 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from torchvision.transforms import v2
 
 from crack_lightning.callbacks import AugmentedSamplesGrid, PhaseAwareEarlyStopping, TwoPhaseFinetuning
-from crack_lightning.data import CrackDataModule, read_rgb, sample_root
+from crack_lightning.data import CrackDataModule, sample_root
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.evaluate import TestReport
-from crack_lightning.export import compare_with_onnxruntime, export_onnx
+from crack_lightning.export import compare_with_onnxruntime, export_onnx, onnx_input
 from crack_lightning.model import CrackClassifier
 from crack_lightning.predict import CSVPredictionWriter
 
@@ -107,10 +105,8 @@ def export_command(argv: list[str]) -> None:
     output = export_onnx(model, options.output or ckpt.with_suffix(".onnx"), overwrite=options.overwrite)
     print(f"Exported {ckpt} to {output}")
     if options.check:
-        size = model.preprocessing[0]
         paths = [p for c in ("Negative", "Positive") for p in sorted((sample_root() / c).glob("*.jpg"))[:8]]
-        images = torch.stack([v2.functional.resize(read_rgb(p), [size, size], antialias=True) for p in paths]) / 255
-        difference = compare_with_onnxruntime(model, output, images)
+        difference = compare_with_onnxruntime(model, output, onnx_input(paths, model.preprocessing[0]))
         print(f"ONNX Runtime vs PyTorch, {len(paths)} sample images: max abs difference of probabilities {difference:.2e}")
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
+from torchvision.transforms import v2
 
 from crack_lightning import __version__
+from crack_lightning.data import read_rgb
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.model import CrackClassifier
 
@@ -31,6 +34,11 @@ class NormalizedClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model((images - self.mean) / self.std).softmax(dim=1)
+
+
+def onnx_input(paths: Sequence[str | os.PathLike], size: int) -> torch.Tensor:
+    """Image files as the exported model takes them: float32 RGB ``(N, 3, size, size)`` in [0, 1]."""
+    return torch.stack([v2.functional.resize(read_rgb(p), [size, size], antialias=True) for p in paths]) / 255
 
 
 def metadata(model: CrackClassifier) -> dict[str, str]:

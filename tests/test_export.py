@@ -6,12 +6,11 @@ import sys
 import numpy as np
 import pytest
 import torch
-from torchvision.transforms import v2
 
 from crack_lightning.cli import main
-from crack_lightning.data import read_rgb, sample_root
+from crack_lightning.data import sample_root
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.export import compare_with_onnxruntime, export_onnx
+from crack_lightning.export import compare_with_onnxruntime, export_onnx, onnx_input
 from crack_lightning.model import CrackClassifier
 
 onnx = pytest.importorskip("onnx")
@@ -28,7 +27,7 @@ def exported(trained, tmp_path_factory):
 def real_images(size: int, per_class: int = 10) -> torch.Tensor:
     """Real crack and no-crack images (not the training ones), as the ONNX input expects: float RGB in [0, 1]."""
     paths = [p for c in ("Negative", "Positive") for p in sorted((sample_root() / c).glob("*.jpg"))[-per_class:]]
-    return torch.stack([v2.functional.resize(read_rgb(p), [size, size], antialias=True) for p in paths]) / 255
+    return onnx_input(paths, size)
 
 
 def test_onnx_matches_pytorch_on_real_images(exported):
