@@ -297,12 +297,12 @@ class CrackDataModule(L.LightningDataModule):
         return eval_transform(size, mean, std)
 
     def _make_splits(self) -> tuple[dict[str, list[Sample]], list[str]]:
+        splits: dict[str, list[Sample]] = {}
         if self.presplit:
-            classes, _ = scan_folder(self.root / "train", self.root)
-            splits = {}
-            for split in SPLITS:
-                if split == "test" and not (self.root / "test").is_dir():
-                    splits[split] = []
+            classes, splits["train"] = scan_folder(self.root / "train", self.root)
+            splits["test"] = []  # test/ is optional
+            for split in ("val", "test"):
+                if not (self.root / split).is_dir():
                     continue
                 found, splits[split] = scan_folder(self.root / split, self.root)
                 if found != classes:
