@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -17,11 +18,13 @@ from crack_lightning.evaluate import TestReport
 from crack_lightning.export import compare_with_onnxruntime, export_onnx, onnx_input
 from crack_lightning.model import CrackClassifier
 from crack_lightning.predict import CSVPredictionWriter
+from crack_lightning.scan import DEFAULT_STRIDE, DEFAULT_TILE, MASKS, OVERLAYS, PHOTOS_CSV, TILES_CSV, scan_to_folder
 
 SEED = 42
 DESCRIPTION = (
     "Train, test and predict with a MobileNetV2 concrete-crack classifier. "
-    "Also: `python -m crack_lightning export --help` (checkpoint to ONNX)."
+    "Also: `python -m crack_lightning scan --help` (crack maps of whole photos) and "
+    "`python -m crack_lightning export --help` (checkpoint to ONNX)."
 )
 TRAINING_CALLBACKS = {
     "finetuning": TwoPhaseFinetuning,
@@ -86,9 +89,16 @@ class CrackLightningCLI(LightningCLI):
         )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors end as the CLI's other input errors: one line, exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CrackLightningError(f"{self.prog.split()[-1]}: {message}; see --help")
+
+
 def export_command(argv: list[str]) -> None:
     """``export --ckpt_path CKPT --output model.onnx``: ONNX export, checked with ONNX Runtime on sample images."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m crack_lightning export",
         description="Export a checkpoint to ONNX (dynamic batch, normalisation and softmax inside, class names in "
         "the metadata). Input: float32 RGB (N, 3, S, S) in [0, 1]; output: class probabilities.",
@@ -99,9 +109,7 @@ def export_command(argv: list[str]) -> None:
     parser.add_argument("--no-check", dest="check", action="store_false", help="skip the ONNX Runtime comparison")
     options = parser.parse_args(argv)
     ckpt = Path(options.ckpt_path)
-    if not ckpt.is_file():
-        raise CrackLightningError(f"--ckpt_path: no file {ckpt}; pass a .ckpt written by fit")
-    model = CrackClassifier.load_from_checkpoint(ckpt, map_location="cpu")
+    model = load_checkpoint(options.ckpt_path)
     output = export_onnx(model, options.output or ckpt.with_suffix(".onnx"), overwrite=options.overwrite)
     print(f"Exported {ckpt} to {output}")
     if options.check:
@@ -110,12 +118,80 @@ def export_command(argv: list[str]) -> None:
         print(f"ONNX Runtime vs PyTorch, {len(paths)} sample images: max abs difference of probabilities {difference:.2e}")
 
 
+def boolean(text: str) -> bool:
+    """``true``/``false`` (also yes/no, 1/0), as LightningCLI's flags take them."""
+    value = text.strip().lower()
+    if value not in ("true", "false", "yes", "no", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value in ("true", "yes", "1")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def load_checkpoint(path: str) -> CrackClassifier:
+    """A trained model from ``--ckpt_path``, on the CPU."""
+    ckpt = Path(path).expanduser()
+    if not ckpt.is_file():
+        raise CrackLightningError(f"--ckpt_path: no file {ckpt}; pass a .ckpt written by fit")
+    return CrackClassifier.load_from_checkpoint(ckpt, map_location="cpu")
+
+
+def scan_command(argv: list[str]) -> None:
+    """``scan --ckpt_path CKPT --input PHOTOS --output DIR``: crack maps of whole photos."""
+    parser = OneLineParser(
+        prog="python -m crack_lightning scan",
+        description="Cut each photo into square tiles, classify every tile with a checkpoint, and write tiles.csv, "
+        "photos.csv and a crack-probability overlay per photo into --output.",
+    )
+    parser.add_argument("--ckpt_path", required=True, help="checkpoint written by fit")
+    parser.add_argument("--input", required=True, help="a photo, a folder of photos (searched recursively), or a .txt list of paths")
+    parser.add_argument("--output", required=True, help="folder for tiles.csv, photos.csv, overlays/ and masks/")
+    parser.add_argument("--tile", type=positive_int, default=DEFAULT_TILE, help=f"tile side in photo pixels (default {DEFAULT_TILE})")
+    parser.add_argument("--stride", type=positive_int, default=None, help=f"step between tiles in photo pixels (default: tile/{DEFAULT_TILE // DEFAULT_STRIDE})")
+    parser.add_argument("--batch_size", type=positive_int, default=32, help="tiles per batch (default 32)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="crack probability from which a tile is a crack (default 0.5)")
+    parser.add_argument("--masks", type=boolean, default=False, help="also write masks/<photo>.png, the probability map as 8-bit grey")
+    parser.add_argument("--overlay_max_side", type=positive_int, default=4096, help="longest side of an overlay; larger photos are drawn smaller (default 4096)")
+    parser.add_argument("--overwrite", type=boolean, default=False, help="replace the scan results already in --output")
+    parser.add_argument("--resume", type=boolean, default=False, help="skip the photos already in --output's photos.csv")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the model runs (auto: cuda when there is one)")
+    parser.add_argument("--precision", default="32", choices=("32", "bf16"), help="32 or bf16 autocast (default 32)")
+    parser.add_argument("--progress", type=boolean, default=True, help="show a progress bar")
+    options = parser.parse_args(argv)
+    if options.overwrite and options.resume:
+        raise CrackLightningError("--overwrite and --resume exclude each other; pass one of them")
+    model = load_checkpoint(options.ckpt_path)
+    device = "cuda" if options.device == "auto" and torch.cuda.is_available() else options.device.replace("auto", "cpu")
+    model.to(device)
+    stride = options.stride or max(1, options.tile * DEFAULT_STRIDE // DEFAULT_TILE)
+    counts = scan_to_folder(
+        model, options.input, options.output, options.tile, stride, options.batch_size, options.threshold,
+        options.masks, options.overwrite, options.resume, options.overlay_max_side, options.precision, options.progress,
+    )
+    skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
+    print(
+        f"Scanned {counts['photos'] - counts['errors']} photos ({counts['tiles']} tiles of {options.tile} px, stride "
+        f"{stride}){skipped}: {counts['crack_photos']} with cracks, {counts['errors']} unreadable (see photos.csv)."
+    )
+    print(f"Results in {options.output}: {TILES_CSV}, {PHOTOS_CSV}, {OVERLAYS}/" + (f", {MASKS}/" if options.masks else ""))
+
+
 def main(args: list[str] | None = None) -> None:
     """Run the CLI; input errors end it with a one-line message and exit status 2."""
     argv = sys.argv[1:] if args is None else list(args)
     try:
         if argv[:1] == ["export"]:
             export_command(argv[1:])
+        elif argv[:1] == ["scan"]:
+            scan_command(argv[1:])
         else:
             CrackLightningCLI(
                 CrackClassifier,

@@ -115,7 +115,7 @@ class PredictImages(Dataset):
         return (self.transform(image) if self.transform else image), str(path), error
 
 
-def find_images(source: str | os.PathLike) -> list[Path]:
+def find_images(source: str | os.PathLike, option: str = "--data.predict_dir") -> list[Path]:
     """Images to predict: a folder searched recursively, one image file, or a text file listing paths (one a line)."""
     source = Path(source).expanduser()
     if source.is_dir():
@@ -130,7 +130,7 @@ def find_images(source: str | os.PathLike) -> list[Path]:
     if source.is_file():
         return [source]
     raise CrackLightningError(
-        f"--data.predict_dir: no file or folder {source}; pass a folder of images, an image, or a .txt list of paths"
+        f"{option}: no file or folder {source}; pass a folder of images, an image, or a .txt list of paths"
     )
 
 

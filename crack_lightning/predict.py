@@ -47,7 +47,8 @@ class Predictions:
 ImageInput = str | os.PathLike | Image.Image | torch.Tensor
 
 
-def _to_tensor(image: ImageInput) -> torch.Tensor:
+def to_rgb_tensor(image: ImageInput) -> torch.Tensor:
+    """A path, PIL image or ``uint8`` tensor as a ``uint8`` RGB tensor ``(3, H, W)``."""
     if isinstance(image, torch.Tensor):
         return image
     if isinstance(image, Image.Image):
@@ -80,7 +81,7 @@ def predict_images(
 
     try:
         for image in images:
-            batch.append(transform(_to_tensor(image)))
+            batch.append(transform(to_rgb_tensor(image)))
             if len(batch) == batch_size:
                 flush()
         if batch:

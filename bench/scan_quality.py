@@ -1,0 +1,122 @@
+"""Scan quality against real crack masks: tile-level and pixel-level scores for several tile sizes and strides.
+
+    python bench/scan_quality.py CKPT ../shared/data/crack-photos --configs 64:32 96:48 128:64 192:96
+    python bench/scan_quality.py CKPT ../shared/data/crack-photos --configs 128:64 --failures failures.png
+
+The photo folder holds ``images/NAME.jpg`` and ``masks/NAME.png`` (255 = crack pixel). A tile is a
+crack when at least ``--crack_fraction`` (1%) of its pixels are crack, no crack when none are; tiles in
+between are ambiguous and left out. Tile scores use the label at ``--threshold``; "map AUROC" scores
+every pixel of the probability map (overlapping tiles averaged) against the mask. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import torch
+from torchmetrics.classification import BinaryAUROC
+from torchmetrics.functional.classification import binary_auroc
+from torchvision.io import ImageReadMode, decode_image
+
+from crack_lightning.model import CrackClassifier
+from crack_lightning.scan import scan_photos
+
+
+def tile_truth(mask: torch.Tensor, boxes: list, crack_fraction: float) -> torch.Tensor:
+    """1 = crack, 0 = no crack, -1 = ambiguous (some crack pixels, fewer than ``crack_fraction``)."""
+    fractions = torch.tensor([mask[y : y + h, x : x + w].float().mean().item() for x, y, w, h in boxes])
+    truth = torch.full_like(fractions, -1)
+    truth[fractions >= crack_fraction] = 1
+    truth[fractions == 0] = 0
+    return truth
+
+
+def evaluate(model, photos: list[Path], masks: Path, tile: int, stride: int, args) -> dict:
+    probabilities, truths, failures = [], [], []
+    map_auroc = BinaryAUROC(thresholds=256)
+    started, tiles = time.perf_counter(), 0
+    named = ((p.name, p) for p in photos)
+    for scan in scan_photos(model, named, tile, stride, args.batch_size, args.precision):
+        mask = decode_image(str(masks / (Path(scan.name).stem + ".png")), mode=ImageReadMode.GRAY)[0] > 127
+        truth = tile_truth(mask, scan.boxes, args.crack_fraction)
+        p = scan.crack_probability
+        probabilities.append(p)
+        truths.append(truth)
+        tiles += len(scan.boxes)
+        map_auroc.update(scan.probability_map().flatten(), mask.flatten().long())
+        if args.failures:
+            for (x, y, w, h), t, q in zip(scan.boxes, truth.tolist(), p.tolist()):
+                if t >= 0 and (q >= args.threshold) != bool(t):
+                    failures.append((abs(q - t), scan.image[:, y : y + h, x : x + w].clone(), t, q, scan.name))
+            failures = sorted(failures, key=lambda f: -f[0])[:64]
+        scan.image = None
+    seconds = time.perf_counter() - started
+    p, t = torch.cat(probabilities), torch.cat(truths)
+    keep = t >= 0
+    p, t = p[keep], t[keep].long()
+    predicted = p >= args.threshold
+    recall = (predicted & (t == 1)).sum().item() / max(1, (t == 1).sum().item())
+    specificity = (~predicted & (t == 0)).sum().item() / max(1, (t == 0).sum().item())
+    return {
+        "tile": tile, "stride": stride, "crack": int((t == 1).sum()), "sound": int((t == 0).sum()),
+        "ambiguous": int((~keep).sum()), "auroc": binary_auroc(p, t).item(), "balanced": (recall + specificity) / 2,
+        "recall": recall, "specificity": specificity, "map_auroc": map_auroc.compute().item(),
+        "tiles_per_s": tiles / seconds, "failures": failures,
+    }
+
+
+def failure_figure(failures: list, tile: int, stride: int, path: Path) -> None:
+    columns = 8
+    rows = max(1, -(-len(failures) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 1.9), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (_, crop, truth, q, name) in zip(axes.flat, failures):
+        ax.imshow(crop.permute(1, 2, 0).numpy())
+        ax.set_title(f"{name}\n{'crack' if truth else 'sound'}, p={q:.2f}", fontsize=6)
+    fig.suptitle(f"Most confident tile mistakes, tile {tile} px stride {stride} (title: true class, p(crack))", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("ckpt", help="checkpoint written by fit")
+    parser.add_argument("photos", type=Path, help="folder with images/ and masks/")
+    parser.add_argument("--configs", nargs="+", default=["64:32", "96:48", "128:64", "192:96", "256:128"],
+                        help="TILE:STRIDE pairs in photo pixels")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N photos (quick looks)")
+    parser.add_argument("--crack_fraction", type=float, default=0.01)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--precision", default="32", choices=("32", "bf16"))
+    parser.add_argument("--failures", type=Path, default=None, help="PNG of the worst tile mistakes of the first config")
+    args = parser.parse_args()
+    model = CrackClassifier.load_from_checkpoint(args.ckpt, map_location="cpu")
+    photos = sorted((args.photos / "images").glob("*.jpg"))[: args.limit]
+    print(f"{len(photos)} photos from {args.photos}, checkpoint {args.ckpt}, {torch.get_num_threads()} threads", file=sys.stderr)
+    print("| tile | stride | crack / sound tiles (ambiguous left out) | tile AUROC | balanced accuracy | recall | specificity | map AUROC (pixels) | tiles/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for i, config in enumerate(args.configs):
+        tile, stride = (int(v) for v in config.split(":"))
+        r = evaluate(model, photos, args.photos / "masks", tile, stride, args)
+        print(
+            f"| {tile} | {stride} | {r['crack']} / {r['sound']} ({r['ambiguous']}) | {r['auroc']:.4f} | {r['balanced']:.4f} "
+            f"| {r['recall']:.4f} | {r['specificity']:.4f} | {r['map_auroc']:.4f} | {r['tiles_per_s']:.0f} |",
+            flush=True,
+        )
+        if args.failures and i == 0:
+            failure_figure(r["failures"][:32], tile, stride, args.failures)
+            args.failures = None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,418 @@
+"""Scan: cut whole photos into tiles, classify every tile, and map where the cracks are."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torchvision.transforms import v2
+
+from crack_lightning.data import eval_transform, find_images, read_rgb
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.model import CrackClassifier
+from crack_lightning.predict import ImageInput, decide_labels, to_rgb_tensor
+
+TILES_CSV = "tiles.csv"
+PHOTOS_CSV = "photos.csv"
+OVERLAYS = "overlays"
+MASKS = "masks"
+TILE_COLUMNS = ["photo", "x", "y", "width", "height", "crack_probability", "label"]
+PHOTO_COLUMNS = ["photo", "width", "height", "tiles", "crack_tiles", "max_crack_probability", "label", "error"]
+COLORMAP = "turbo"
+DEFAULT_TILE = 128  # photo pixels; chosen with bench/scan_quality.py (README, "Scan photos")
+DEFAULT_STRIDE = 64  # half a tile
+Box = tuple[int, int, int, int]  # x, y, width, height in the photo's pixels
+
+
+def tile_positions(length: int, tile: int, stride: int) -> list[int]:
+    """Start of each tile along one side: every ``stride`` pixels, the last one shifted in to end at the edge."""
+    if length <= tile:
+        return [0]
+    positions = list(range(0, length - tile + 1, stride))
+    if positions[-1] + tile < length:
+        positions.append(length - tile)
+    return positions
+
+
+def tile_boxes(width: int, height: int, tile: int, stride: int) -> list[Box]:
+    """Tiles covering the whole photo, row by row; a side shorter than ``tile`` is covered by one tile as long as it."""
+    w, h = min(tile, width), min(tile, height)
+    return [(x, y, w, h) for y in tile_positions(height, tile, stride) for x in tile_positions(width, tile, stride)]
+
+
+def probability_map(boxes: Sequence[Box], crack_probability: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Per-pixel crack probability ``(height, width)``: the mean over the tiles that cover each pixel.
+
+    The tiles form a grid, so the mean separates into a row and a column average: two small matrices
+    and one product, with no per-pixel count buffer (a 50 MP photo needs only the map itself).
+    """
+    xs = sorted({b[0] for b in boxes})
+    ys = sorted({b[1] for b in boxes})
+    w, h = boxes[0][2], boxes[0][3]
+    grid = torch.zeros(len(ys), len(xs))
+    column, row = {x: i for i, x in enumerate(xs)}, {y: j for j, y in enumerate(ys)}
+    for (x, y, _, _), p in zip(boxes, crack_probability.tolist()):
+        grid[row[y], column[x]] = p
+
+    def coverage(starts: list[int], size: int, length: int) -> torch.Tensor:
+        pixels = torch.arange(length)[:, None]
+        starts_t = torch.tensor(starts)[None, :]
+        covered = ((pixels >= starts_t) & (pixels < starts_t + size)).float()
+        return covered / covered.sum(dim=1, keepdim=True)
+
+    return coverage(ys, h, height) @ grid @ coverage(xs, w, width).T
+
+
+@dataclass
+class PhotoScan:
+    """One photo's scan: its tiles with their crack probabilities, or the error that stopped it."""
+
+    name: str
+    width: int = 0
+    height: int = 0
+    boxes: list[Box] = field(default_factory=list)
+    probabilities: torch.Tensor = field(default_factory=lambda: torch.empty(0, 0))  # (tiles, classes)
+    crack_index: int = 0
+    image: torch.Tensor | None = None  # uint8 (3, H, W), kept for the overlay
+    error: str = ""
+    _done: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self._done == len(self.boxes)
+
+    @property
+    def crack_probability(self) -> torch.Tensor:
+        """Crack probability of each tile ``(tiles,)``."""
+        return self.probabilities[:, self.crack_index]
+
+    def probability_map(self) -> torch.Tensor:
+        """Per-pixel crack probability ``(height, width)``, overlapping tiles averaged."""
+        return probability_map(self.boxes, self.crack_probability, self.width, self.height)
+
+
+def scan_photos(
+    model: CrackClassifier,
+    photos: Iterable[tuple[str, ImageInput]],
+    tile: int,
+    stride: int,
+    batch_size: int = 32,
+    precision: str = "32",
+    keep_images: bool = True,
+) -> Iterator[PhotoScan]:
+    """Classify every tile of each ``(name, photo)``; yields each photo's :class:`PhotoScan` in input order.
+
+    Tiles are cut as views of the decoded photo and classified in batches that run across photo
+    boundaries, so small photos do not waste batch slots; only the photos with tiles in flight are held.
+    An unreadable photo is yielded with its ``error`` and no tiles.
+    """
+    if tile < 1 or stride < 1:
+        raise CrackLightningError(f"--tile and --stride must be positive pixel counts (got {tile} and {stride})")
+    if model.preprocessing is None:
+        raise CrackLightningError("the model has no preprocessing: load it from a checkpoint of a fit run")
+    size, mean, std = model.preprocessing
+    resize = v2.Resize((size, size), antialias=True)
+    normalise = eval_transform(size, mean, std).transforms[1:]  # dtype + normalisation, after the batch resize
+    crack_index = model.crack_index
+    model.eval()
+    autocast = (
+        torch.autocast(model.device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    )
+    in_flight: deque[PhotoScan] = deque()
+    pending: list[tuple[PhotoScan, int, torch.Tensor]] = []
+    pending_tiles = 0
+
+    def classify() -> None:
+        nonlocal pending_tiles
+        if not pending:
+            return
+        batch = torch.cat([t for _, _, t in pending]).to(model.device)
+        for transform in normalise:
+            batch = transform(batch)
+        with torch.inference_mode(), autocast:
+            probabilities = model(batch).float().softmax(dim=1).cpu()
+        offset = 0
+        for scan, start, tiles in pending:
+            scan.probabilities[start : start + len(tiles)] = probabilities[offset : offset + len(tiles)]
+            scan._done += len(tiles)
+            offset += len(tiles)
+        pending.clear()
+        pending_tiles = 0
+
+    def finished() -> Iterator[PhotoScan]:
+        while in_flight and in_flight[0].complete:
+            yield in_flight.popleft()
+
+    for name, photo in photos:
+        scan = PhotoScan(name, crack_index=crack_index)
+        in_flight.append(scan)
+        try:
+            image = to_rgb_tensor(photo)
+        except CrackLightningError as err:
+            scan.error = str(err)
+            yield from finished()
+            continue
+        scan.height, scan.width = image.shape[1:]
+        scan.boxes = tile_boxes(scan.width, scan.height, tile, stride)
+        scan.probabilities = torch.empty(len(scan.boxes), len(model.class_names))
+        scan.image = image if keep_images else None
+        start = 0
+        while start < len(scan.boxes):
+            chunk = scan.boxes[start : start + batch_size - pending_tiles]
+            crops = torch.stack([image[:, y : y + h, x : x + w] for x, y, w, h in chunk])
+            pending.append((scan, start, resize(crops)))
+            pending_tiles += len(chunk)
+            start += len(chunk)
+            if pending_tiles >= batch_size:
+                classify()
+                yield from finished()
+        del image
+    classify()
+    yield from finished()
+
+
+def scan_photo(
+    model: CrackClassifier, photo: ImageInput, tile: int, stride: int, batch_size: int = 32, precision: str = "32"
+) -> tuple[list[Box], torch.Tensor, torch.Tensor]:
+    """Scan one photo (path, PIL image or ``uint8`` RGB tensor).
+
+    Returns the tile boxes ``(x, y, width, height)``, their crack probabilities ``(tiles,)`` and the
+    per-pixel crack probability map ``(height, width)``.
+    """
+    (scan,) = scan_photos(model, [("photo", photo)], tile, stride, batch_size, precision, keep_images=False)
+    if scan.error:
+        raise CrackLightningError(scan.error)
+    return scan.boxes, scan.crack_probability, scan.probability_map()
+
+
+# -- pictures ----------------------------------------------------------------------------------------
+
+
+def _colormap() -> torch.Tensor:
+    import matplotlib
+
+    return torch.tensor(matplotlib.colormaps[COLORMAP](torch.linspace(0, 1, 256).numpy())[:, :3] * 255).to(torch.uint8)
+
+
+def overlay(image: torch.Tensor, crack_map: torch.Tensor, max_side: int = 4096) -> Image.Image:
+    """The photo with the crack probability blended over it and a colour bar.
+
+    Colour follows the probability and so does opacity (up to 60%), so sound concrete stays visible
+    and cracks stand out. Photos longer than ``max_side`` pixels are drawn at that length.
+    """
+    height, width = image.shape[1:]
+    scale = min(1.0, max_side / max(height, width))
+    if scale < 1.0:
+        size = [max(1, round(height * scale)), max(1, round(width * scale))]
+        image = v2.functional.resize(image, size, antialias=True)
+        crack_map = v2.functional.resize(crack_map[None], size, antialias=True)[0]
+    index = (crack_map.clamp(0, 1) * 255).round().long()
+    colours = _colormap()[index].permute(2, 0, 1)  # (3, h, w) uint8
+    alpha = crack_map.clamp(0, 1)[None] * 0.6
+    blended = (image * (1 - alpha) + colours * alpha).round().to(torch.uint8)
+    del colours, alpha, index
+    picture = Image.fromarray(blended.permute(1, 2, 0).numpy())
+    del blended
+    _draw_colour_bar(picture)
+    return picture
+
+
+def _draw_colour_bar(picture: Image.Image) -> None:
+    width, height = picture.size
+    unit = max(8, min(width, height) // 24)
+    bar_w, bar_h = unit, max(unit * 3, height // 3)
+    font = ImageFont.load_default(size=max(8, unit * 3 // 4))
+    labels = ("1.0", "0.5", "0.0")
+    text_w = max(font.getbbox(t)[2] for t in labels + ("crack",))
+    box_w, box_h = bar_w + text_w + unit * 3 // 2, bar_h + unit * 2
+    if box_w + 4 > width or box_h + 4 > height:
+        return  # too small a photo for a legible bar
+    left, top = width - box_w - unit // 2, unit // 2
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle([left, top, left + box_w, top + box_h], fill=(255, 255, 255))
+    draw.text((left + unit // 2, top + unit // 4), "crack", fill=(0, 0, 0), font=font)
+    lut = _colormap()
+    bar_top, bar_left = top + unit + unit // 4, left + unit // 2
+    for i in range(bar_h):
+        colour = tuple(lut[round(255 * (1 - i / max(1, bar_h - 1)))].tolist())
+        draw.line([bar_left, bar_top + i, bar_left + bar_w, bar_top + i], fill=colour)
+    for label, fraction in zip(labels, (0.0, 0.5, 1.0)):
+        y = bar_top + fraction * (bar_h - 1)
+        text_h = font.getbbox(label)[3]
+        draw.text((bar_left + bar_w + unit // 4, y - text_h / 2), label, fill=(0, 0, 0), font=font)
+
+
+def mask_image(crack_map: torch.Tensor) -> Image.Image:
+    """The crack probability map as an 8-bit greyscale image: 0 = sure no crack, 255 = sure crack."""
+    return Image.fromarray((crack_map.clamp(0, 1) * 255).round().to(torch.uint8).numpy(), mode="L")
+
+
+# -- the scan command ----------------------------------------------------------------------------------
+
+
+def find_photos(source: str | os.PathLike) -> list[tuple[str, Path]]:
+    """``(name, path)`` of each photo in a folder (recursively), one file, or a ``.txt`` list of paths.
+
+    Names are paths relative to the folder (or to the list's folder), or the file's name.
+    """
+    source = Path(source).expanduser()
+    paths = find_images(source, option="--input")
+    base = source if source.is_dir() else source.parent
+    named = []
+    for path in paths:
+        try:
+            named.append((path.relative_to(base).as_posix(), path))
+        except ValueError:
+            named.append((str(path), path))
+    return named
+
+
+def output_name(photo: str, suffix: str = ".png") -> PurePath:
+    """Where a photo's picture goes under ``overlays/`` or ``masks/``: its name plus ``suffix``, kept inside the folder."""
+    path = PurePath(photo)
+    parts = ["_" if p == ".." else p for p in path.parts[len(path.anchor and [path.anchor]):]]
+    return PurePath(*parts[:-1], parts[-1] + suffix)
+
+
+class ScanWriter:
+    """Writes ``tiles.csv``, ``photos.csv``, overlays and masks into one folder, a photo at a time.
+
+    Every photo's rows are flushed when it is done, ``photos.csv`` last, so an interrupted scan keeps
+    what it finished and ``resume`` knows what that was.
+    """
+
+    def __init__(
+        self,
+        output: str | os.PathLike,
+        crack_class: str,
+        overwrite: bool = False,
+        resume: bool = False,
+        masks: bool = False,
+        overlay_max_side: int = 4096,
+    ) -> None:
+        self.dir = Path(output).expanduser()
+        self.crack_class = crack_class
+        self.masks = masks
+        self.overlay_max_side = overlay_max_side
+        self.done: set[str] = set()
+        ours = [self.dir / n for n in (TILES_CSV, PHOTOS_CSV, OVERLAYS, MASKS) if (self.dir / n).exists()]
+        if ours and resume:
+            self.done = self._resume()
+        elif ours and overwrite:
+            for path in ours:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        elif ours:
+            raise CrackLightningError(
+                f"--output: {self.dir} already holds scan results; pass another --output, --resume true to "
+                "finish that scan, or --overwrite true to replace it"
+            )
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._tiles = open(self.dir / TILES_CSV, "a", newline="")
+            self._photos = open(self.dir / PHOTOS_CSV, "a", newline="")
+        except OSError as err:
+            raise CrackLightningError(f"--output: cannot write into {self.dir} ({err.strerror}); pass a writable folder") from err
+        self.tiles_csv = csv.writer(self._tiles, lineterminator="\n")
+        self.photos_csv = csv.writer(self._photos, lineterminator="\n")
+        if self._tiles.tell() == 0:
+            self.tiles_csv.writerow(TILE_COLUMNS)
+        if self._photos.tell() == 0:
+            self.photos_csv.writerow(PHOTO_COLUMNS)
+
+    def _resume(self) -> set[str]:
+        done: set[str] = set()
+        if (self.dir / PHOTOS_CSV).is_file():
+            with open(self.dir / PHOTOS_CSV, newline="") as f:
+                done = {row["photo"] for row in csv.DictReader(f)}
+        tiles = self.dir / TILES_CSV
+        if tiles.is_file():
+            # Tiles of a photo cut short before its photos.csv row: drop them, the photo is scanned again.
+            partial = tiles.with_name(TILES_CSV + ".partial")
+            with open(tiles, newline="") as src, open(partial, "w", newline="") as dst:
+                reader, writer = csv.reader(src), csv.writer(dst, lineterminator="\n")
+                writer.writerow(next(reader, TILE_COLUMNS))
+                writer.writerows(row for row in reader if row and row[0] in done)
+            os.replace(partial, tiles)
+        return done
+
+    def write(self, scan: PhotoScan, labels: list[str]) -> None:
+        """Write one photo's tiles (with their ``labels``), pictures and summary row."""
+        if scan.error:
+            self.photos_csv.writerow([scan.name, "", "", 0, 0, "", "", scan.error])
+            self._photos.flush()
+            return
+        for (x, y, w, h), p, label in zip(scan.boxes, scan.crack_probability.tolist(), labels):
+            self.tiles_csv.writerow([scan.name, x, y, w, h, f"{p:.6f}", label])
+        self._tiles.flush()
+        crack_map = scan.probability_map()
+        for folder, picture in ((OVERLAYS, lambda: overlay(scan.image, crack_map, self.overlay_max_side)),
+                                (MASKS, lambda: mask_image(crack_map))):
+            if folder == MASKS and not self.masks:
+                continue
+            path = self.dir / folder / output_name(scan.name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            picture().save(path)
+        crack_tiles = sum(label == self.crack_class for label in labels)
+        others = [label for label in labels if label != self.crack_class]
+        label = self.crack_class if crack_tiles else max(set(others), key=others.count)
+        self.photos_csv.writerow(
+            [scan.name, scan.width, scan.height, len(scan.boxes), crack_tiles,
+             f"{scan.crack_probability.max().item():.6f}", label, ""]
+        )
+        self._photos.flush()
+
+    def close(self) -> None:
+        self._tiles.close()
+        self._photos.close()
+
+
+def scan_to_folder(
+    model: CrackClassifier,
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    tile: int,
+    stride: int,
+    batch_size: int = 32,
+    threshold: float = 0.5,
+    masks: bool = False,
+    overwrite: bool = False,
+    resume: bool = False,
+    overlay_max_side: int = 4096,
+    precision: str = "32",
+    progress: bool = True,
+) -> dict[str, int]:
+    """The ``scan`` command: every photo of ``source`` into ``output``; returns counts of photos, tiles and errors."""
+    from tqdm.auto import tqdm
+
+    if not 0.0 <= threshold <= 1.0:
+        raise CrackLightningError(f"--threshold: {threshold} is not a probability in [0, 1]")
+    photos = find_photos(source)
+    if not photos:
+        raise CrackLightningError(f"--input: no images found in {source}")
+    writer = ScanWriter(output, model.hparams.crack_class, overwrite, resume, masks, overlay_max_side)
+    todo = [(name, path) for name, path in photos if name not in writer.done]
+    counts = {"photos": 0, "skipped": len(photos) - len(todo), "tiles": 0, "crack_photos": 0, "errors": 0}
+    bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
+    try:
+        for scan in scan_photos(model, todo, tile, stride, batch_size, precision):
+            labels = [] if scan.error else decide_labels(scan.probabilities, model.class_names, model.crack_index, threshold)
+            writer.write(scan, labels)
+            scan.image = None
+            counts["photos"] += 1
+            counts["tiles"] += len(scan.boxes)
+            counts["errors"] += bool(scan.error)
+            counts["crack_photos"] += model.hparams.crack_class in labels
+            bar.update(1)
+            bar.set_postfix(tiles=counts["tiles"])
+    finally:
+        bar.close()
+        writer.close()
+    return counts
