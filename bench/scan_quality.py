@@ -6,7 +6,7 @@
 The photo folder holds ``images/NAME.jpg`` and ``masks/NAME.png`` (255 = crack pixel). A tile is a
 crack when at least ``--crack_fraction`` (1%) of its pixels are crack, no crack when none are; tiles in
 between are ambiguous and left out. Tile scores use the label at ``--threshold``; "map AUROC" scores
-every pixel of the probability map (overlapping tiles averaged) against the mask. Prints a Markdown table.
+the probability map (every 4th pixel of every 4th row) (overlapping tiles averaged) against the mask. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from torchmetrics.classification import BinaryAUROC
 from torchmetrics.functional.classification import binary_auroc
 from torchvision.io import ImageReadMode, decode_image
 
@@ -40,7 +39,7 @@ def tile_truth(mask: torch.Tensor, boxes: list, crack_fraction: float) -> torch.
 
 def evaluate(model, photos: list[Path], masks: Path, tile: int, stride: int, args) -> dict:
     probabilities, truths, failures = [], [], []
-    map_auroc = BinaryAUROC(thresholds=256)
+    map_probabilities, map_truths = [], []
     started, tiles = time.perf_counter(), 0
     named = ((p.name, p) for p in photos)
     for scan in scan_photos(model, named, tile, stride, args.batch_size, args.precision):
@@ -50,7 +49,9 @@ def evaluate(model, photos: list[Path], masks: Path, tile: int, stride: int, arg
         probabilities.append(p)
         truths.append(truth)
         tiles += len(scan.boxes)
-        map_auroc.update(scan.probability_map().flatten(), mask.flatten().long())
+        # Every 4th pixel of every 4th row: the map is smooth at tile scale, and 1/16 of the pixels keeps it fast.
+        map_probabilities.append(scan.probability_map()[::4, ::4].flatten())
+        map_truths.append(mask[::4, ::4].flatten().long())
         if args.failures:
             for (x, y, w, h), t, q in zip(scan.boxes, truth.tolist(), p.tolist()):
                 if t >= 0 and (q >= args.threshold) != bool(t):
@@ -67,7 +68,7 @@ def evaluate(model, photos: list[Path], masks: Path, tile: int, stride: int, arg
     return {
         "tile": tile, "stride": stride, "crack": int((t == 1).sum()), "sound": int((t == 0).sum()),
         "ambiguous": int((~keep).sum()), "auroc": binary_auroc(p, t).item(), "balanced": (recall + specificity) / 2,
-        "recall": recall, "specificity": specificity, "map_auroc": map_auroc.compute().item(),
+        "recall": recall, "specificity": specificity, "map_auroc": binary_auroc(torch.cat(map_probabilities), torch.cat(map_truths)).item(),
         "tiles_per_s": tiles / seconds, "failures": failures,
     }
 

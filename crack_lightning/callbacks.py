@@ -14,6 +14,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 from torchvision.utils import make_grid
 
+from crack_lightning.errors import CrackLightningError, require
+from crack_lightning.model import BACKBONE_BLOCKS
+
 
 class TwoPhaseFinetuning(BaseFinetuning):
     """Train the head on a frozen backbone, then unfreeze ``backbone[unfreeze_from:]`` at a lower learning rate.
@@ -35,6 +38,14 @@ class TwoPhaseFinetuning(BaseFinetuning):
         self, unfreeze_at_epoch: int = 10, unfreeze_from: int = 12, backbone_lr: float = 1e-5, train_bn: bool = False
     ) -> None:
         super().__init__()
+        blocks = BACKBONE_BLOCKS
+        require(unfreeze_at_epoch >= 0, f"--finetuning.unfreeze_at_epoch: {unfreeze_at_epoch}; pass an epoch of 0 or more")
+        require(
+            0 <= unfreeze_from < blocks,
+            f"--finetuning.unfreeze_from: {unfreeze_from} is not a block of the backbone; pass 0 to {blocks - 1} "
+            "(12 = the original's choice, 0 = the whole backbone)",
+        )
+        require(backbone_lr > 0, f"--finetuning.backbone_lr: {backbone_lr}; pass a learning rate above 0 (default 1e-5)")
         self.unfreeze_at_epoch = unfreeze_at_epoch
         self.unfreeze_from = unfreeze_from
         self.backbone_lr = backbone_lr
@@ -52,6 +63,19 @@ class TwoPhaseFinetuning(BaseFinetuning):
 
     def _unfrozen_part(self, pl_module: L.LightningModule) -> torch.nn.Module:
         return pl_module.backbone[self.unfreeze_from :]
+
+    def check_schedule(self, max_epochs: int | None) -> None:
+        """Refuse a schedule whose fine-tune phase could only start after the last epoch."""
+        if max_epochs is not None and max_epochs >= 0 and self.unfreeze_at_epoch >= max_epochs:
+            raise CrackLightningError(
+                f"--finetuning.unfreeze_at_epoch {self.unfreeze_at_epoch} is not below --trainer.max_epochs {max_epochs}: "
+                "the backbone would never be fine-tuned; pass a smaller unfreeze_at_epoch or a larger max_epochs"
+            )
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if stage == "fit":
+            self.check_schedule(trainer.max_epochs)
 
     def freeze_before_training(self, pl_module: L.LightningModule) -> None:
         self.freeze(pl_module.backbone, train_bn=False)
@@ -157,3 +181,48 @@ class AugmentedSamplesGrid(Callback):
             grid = make_grid(images.clamp(0, 1), nrow=8, padding=2, pad_value=1.0)
             for logger in loggers:
                 logger.experiment.add_image(f"augmented_train_images/{name}", grid, trainer.global_step)
+
+
+class FitSummary(Callback):
+    """At the end of ``fit``, one block: the best checkpoint, its epoch and validation metrics, and what to run next."""
+
+    METRICS = ("val_loss", "val_acc", "val_precision", "val_recall", "val_f1", "val_auroc")
+
+    def __init__(self) -> None:
+        self.history: dict[int, dict[str, float]] = {}
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            metrics = trainer.callback_metrics
+            self.history[trainer.current_epoch] = {k: float(metrics[k]) for k in self.METRICS if k in metrics}
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        best = next((c for c in trainer.checkpoint_callbacks if c.monitor and c.best_model_path), None)
+        finetuning = next((c for c in trainer.callbacks if isinstance(c, TwoPhaseFinetuning)), None)
+        lines = [f"Training finished after {trainer.current_epoch} epoch(s)."]
+        if finetuning is not None:
+            lines.append(
+                f"  fine-tune phase: from epoch {finetuning.unfrozen_epoch}" if finetuning.unfrozen
+                else "  fine-tune phase: not reached (the backbone stayed frozen)"
+            )
+        if best is not None:
+            epoch = next((e for e, m in self.history.items() if m.get(best.monitor) == float(best.best_model_score)), None)
+            lines.append(f"  best checkpoint: {best.best_model_path}")
+            if epoch is not None:
+                scores = ", ".join(f"{k} {v:.4f}" for k, v in self.history[epoch].items())
+                lines.append(f"  best epoch: {epoch} ({scores})")
+        if trainer.log_dir:
+            lines.append(f"  run folder: {trainer.log_dir}")
+        lines.append("Next:")
+        save_dir = getattr(trainer.logger, "save_dir", None) if trainer.logger else None
+        if save_dir:
+            lines.append(f"  tensorboard --logdir {save_dir}")
+        if best is not None:
+            root = getattr(trainer.datamodule, "root", None)
+            data = f" --data.root {root}" if root is not None else ""
+            lines.append(f"  python -m crack_lightning test --ckpt_path {best.best_model_path}{data}")
+            lines.append(f"  python -m crack_lightning predict --ckpt_path {best.best_model_path} --data.predict_dir IMAGES")
+            lines.append(f"  python -m crack_lightning scan --ckpt_path {best.best_model_path} --input PHOTOS --output SCAN_DIR")
+        print("\n".join(lines), flush=True)

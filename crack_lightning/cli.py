@@ -11,12 +11,12 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from crack_lightning.callbacks import AugmentedSamplesGrid, PhaseAwareEarlyStopping, TwoPhaseFinetuning
-from crack_lightning.data import CrackDataModule, sample_root
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.callbacks import AugmentedSamplesGrid, FitSummary, PhaseAwareEarlyStopping, TwoPhaseFinetuning
+from crack_lightning.data import MAX_PIXELS, CrackDataModule, sample_root
+from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.evaluate import TestReport
 from crack_lightning.export import compare_with_onnxruntime, export_onnx, onnx_input
-from crack_lightning.model import CrackClassifier
+from crack_lightning.model import CrackClassifier, load_checkpoint, read_checkpoint
 from crack_lightning.predict import CSVPredictionWriter
 from crack_lightning.scan import DEFAULT_STRIDE, DEFAULT_TILE, MASKS, OVERLAYS, PHOTOS_CSV, TILES_CSV, scan_to_folder
 
@@ -36,6 +36,14 @@ TRAINING_CALLBACKS = {
 }
 
 
+class CrackArgumentParser(LightningArgumentParser):
+    """LightningCLI's parser whose usage errors end as one line too, instead of the usage text."""
+
+    def error(self, message: str, ex: Exception | None = None) -> None:  # type: ignore[override]
+        text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+        raise CrackLightningError(f"{text} (see --help)") from ex
+
+
 class CrackLightningCLI(LightningCLI):
     """LightningCLI with the fine-tuning, early-stopping, checkpoint and logging callbacks always present,
     a CSV writer for ``predict`` and a report for ``test``."""
@@ -48,7 +56,41 @@ class CrackLightningCLI(LightningCLI):
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
         if subcommand == "predict":
             parser.set_defaults({"return_predictions": False})  # rows stream to the CSV; keep none in memory
+        parser.set_defaults({"weights_only": True})  # checkpoints hold tensors and plain data only
         return parser
+
+    def _parse_ckpt_path(self) -> None:
+        # Check the checkpoint before Lightning reads its hyperparameters: one line for each way it can be wrong.
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path:
+            read_checkpoint(ckpt_path)
+        super()._parse_ckpt_path()
+
+    def before_instantiate_classes(self) -> None:
+        # Where the run will write, checked before any model is built or data read.
+        config = self.config[self.subcommand]
+        logger = config.get("trainer.logger")
+        save_dir = logger.get("init_args.save_dir") if hasattr(logger, "get") else None
+        if save_dir:
+            require_writable(save_dir, "--trainer.logger.init_args.save_dir")
+        if config.get("trainer.default_root_dir"):
+            require_writable(config["trainer.default_root_dir"], "--trainer.default_root_dir")
+        if self.subcommand == "predict" and config.get("output"):
+            require_writable(Path(config["output"]).expanduser().absolute().parent, "--output")
+        if self.subcommand == "test" and config.get("report.output_dir"):
+            require_writable(config["report.output_dir"], "--report.output_dir")
+
+    def before_fit(self) -> None:
+        self.trainer.callbacks.append(FitSummary())  # no options: not in the config
+
+    def after_instantiate_classes(self) -> None:
+        super().after_instantiate_classes()
+        # The callbacks exist now, the data has not been read: refuse a schedule that never fine-tunes.
+        if self.subcommand == "fit":
+            for callback in self.trainer.callbacks:
+                if isinstance(callback, TwoPhaseFinetuning):
+                    callback.check_schedule(self.trainer.max_epochs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         if self._subcommand == "test":
@@ -136,14 +178,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def load_checkpoint(path: str) -> CrackClassifier:
-    """A trained model from ``--ckpt_path``, on the CPU."""
-    ckpt = Path(path).expanduser()
-    if not ckpt.is_file():
-        raise CrackLightningError(f"--ckpt_path: no file {ckpt}; pass a .ckpt written by fit")
-    return CrackClassifier.load_from_checkpoint(ckpt, map_location="cpu")
-
-
 def scan_command(argv: list[str]) -> None:
     """``scan --ckpt_path CKPT --input PHOTOS --output DIR``: crack maps of whole photos."""
     parser = OneLineParser(
@@ -164,6 +198,7 @@ def scan_command(argv: list[str]) -> None:
     parser.add_argument("--resume", type=boolean, default=False, help="skip the photos already in --output's photos.csv")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the model runs (auto: cuda when there is one)")
     parser.add_argument("--precision", default="32", choices=("32", "bf16"), help="32 or bf16 autocast (default 32)")
+    parser.add_argument("--max_pixels", type=positive_int, default=MAX_PIXELS, help=f"largest photo accepted, in pixels, checked from its header (default {MAX_PIXELS})")
     parser.add_argument("--progress", type=boolean, default=True, help="show a progress bar")
     options = parser.parse_args(argv)
     if options.overwrite and options.resume:
@@ -175,6 +210,7 @@ def scan_command(argv: list[str]) -> None:
     counts = scan_to_folder(
         model, options.input, options.output, options.tile, stride, options.batch_size, options.threshold,
         options.masks, options.overwrite, options.resume, options.overlay_max_side, options.precision, options.progress,
+        options.max_pixels,
     )
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     print(
@@ -198,6 +234,7 @@ def main(args: list[str] | None = None) -> None:
                 CrackDataModule,
                 seed_everything_default=SEED,
                 auto_configure_optimizers=False,
+                parser_class=CrackArgumentParser,
                 parser_kwargs={"prog": "python -m crack_lightning", "description": DESCRIPTION},
                 args=args,
             )

@@ -5,24 +5,28 @@ from __future__ import annotations
 import csv
 import os
 import random
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, require
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SPLITS = ("train", "val", "test")
 SPLIT_CSV = "split.csv"
+SKIPPED_CSV = "skipped.csv"
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # PIL's decompression-bomb limit (about 89 MP)
 
 Sample = tuple[str, int]  # (path relative to the data root, class index)
 
@@ -32,17 +36,60 @@ def sample_root() -> Path:
     return Path(__file__).parent / "assets" / "sample"
 
 
-def read_rgb(path: str | os.PathLike) -> torch.Tensor:
-    """Decode an image file to a ``uint8`` RGB tensor ``(3, H, W)``, whatever its mode (grey, RGBA, CMYK...)."""
+@contextmanager
+def _own_pixel_limit() -> Iterator[None]:
+    # PIL's decompression-bomb check steps aside while we read: ours ran on the header, with the user's limit.
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def image_header(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> tuple[int, int]:
+    """Width and height from the file's header, without decoding it; an error for unreadable or oversized files."""
+    try:
+        if os.path.getsize(path) == 0:
+            raise CrackLightningError(f"{path}: cannot be read as an image (empty file); remove or replace it")
+        with _own_pixel_limit(), Image.open(path) as im:
+            width, height = im.size
+    except OSError as err:
+        raise CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it") from err
+    if max_pixels is not None and width * height > max_pixels:
+        raise CrackLightningError(
+            f"{path}: {width}x{height} = {width * height / 1e6:.0f} MP is over the limit of {max_pixels / 1e6:.0f} MP; "
+            "shrink it, or raise the limit (--data.max_pixels / --max_pixels) if you trust the file"
+        )
+    return width, height
+
+
+def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> torch.Tensor:
+    """Decode an image file to a ``uint8`` RGB tensor ``(3, H, W)``, whatever its mode (grey, RGBA, CMYK...).
+
+    The header is checked first: files over ``max_pixels`` pixels are refused before any decoding.
+    """
+    image_header(path, max_pixels)
     try:
         return decode_image(str(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
     except RuntimeError:
         # torchvision.io reads JPEG, PNG, WebP, GIF; PIL covers BMP, TIFF and the other formats ImageFolder lists.
         try:
-            with Image.open(path) as im:
+            with _own_pixel_limit(), Image.open(path) as im:
                 return v2.functional.pil_to_tensor(im.convert("RGB"))
         except OSError as err:
             raise CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it") from err
+
+
+def check_images(root: Path, samples: Sequence[Sample], max_pixels: int | None = MAX_PIXELS) -> dict[str, str]:
+    """``{relative path: reason}`` of the samples whose header cannot be read or is over the pixel limit."""
+    bad = {}
+    for path, _ in samples:
+        try:
+            image_header(root / path, max_pixels)
+        except CrackLightningError as err:
+            bad[path] = str(err).removeprefix(f"{root / path}: ")
+    return bad
 
 
 def train_transform(
@@ -79,28 +126,42 @@ def eval_transform(
 
 
 class ImageSamples(Dataset):
-    """``(image, label)`` pairs read from ``root / relative_path`` and transformed."""
+    """``(image, label)`` pairs read from ``root / relative_path`` and transformed.
 
-    def __init__(self, root: Path, samples: Sequence[Sample], transform: Callable | None = None) -> None:
+    A file that cannot be decoded (it passed the header check, or went bad during the run) is skipped
+    with a warning: the next sample takes its place, so a batch keeps its size and the run goes on.
+    """
+
+    def __init__(
+        self, root: Path, samples: Sequence[Sample], transform: Callable | None = None, max_pixels: int | None = MAX_PIXELS
+    ) -> None:
         self.root = root
         self.samples = list(samples)
         self.transform = transform
+        self.max_pixels = max_pixels
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        path, label = self.samples[index]
-        image = read_rgb(self.root / path)
-        return (self.transform(image) if self.transform else image), label
+        for attempt in range(len(self.samples)):
+            path, label = self.samples[(index + attempt) % len(self.samples)]
+            try:
+                image = read_rgb(self.root / path, self.max_pixels)
+            except CrackLightningError as err:
+                warnings.warn(f"skipped {err}", stacklevel=2)
+                continue
+            return (self.transform(image) if self.transform else image), label
+        raise CrackLightningError(f"--data.root: none of the {len(self.samples)} images in {self.root} can be read")
 
 
 class PredictImages(Dataset):
     """``(image, path, error)`` for each path; an unreadable file gives a blank image and its error, not an exception."""
 
-    def __init__(self, paths: Sequence[Path], transform: Callable | None = None) -> None:
+    def __init__(self, paths: Sequence[Path], transform: Callable | None = None, max_pixels: int | None = MAX_PIXELS) -> None:
         self.paths = list(paths)
         self.transform = transform
+        self.max_pixels = max_pixels
         self.blank = torch.zeros(3, 8, 8, dtype=torch.uint8)  # resized like any image; its row is marked as an error
 
     def __len__(self) -> int:
@@ -109,7 +170,7 @@ class PredictImages(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, str, str]:
         path = self.paths[index]
         try:
-            image, error = read_rgb(path), ""
+            image, error = read_rgb(path, self.max_pixels), ""
         except CrackLightningError as err:
             image, error = self.blank, str(err)
         return (self.transform(image) if self.transform else image), str(path), error
@@ -216,6 +277,10 @@ class CrackDataModule(L.LightningDataModule):
         std: Per-channel normalisation standard deviation.
         predict_dir: What ``predict`` classifies: a folder (searched recursively, any layout), an image
             file, or a ``.txt`` file listing image paths.
+        strict: Stop before training when any image's header cannot be read; ``false`` skips those files
+            (listed in the log and in ``skipped.csv`` beside ``split.csv``).
+        max_pixels: Largest image accepted, in pixels (width x height, checked from the header before
+            decoding; PIL's decompression-bomb limit by default); larger files are skipped.
     """
 
     def __init__(
@@ -233,12 +298,21 @@ class CrackDataModule(L.LightningDataModule):
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         predict_dir: str | None = None,
+        strict: bool = False,
+        max_pixels: int = MAX_PIXELS,
     ) -> None:
         super().__init__()
         if not 0 <= val_fraction <= 1 or not 0 <= test_fraction <= 1 or val_fraction + test_fraction > 1:
             raise CrackLightningError(
                 "--data.val_fraction and --data.test_fraction must each be in [0, 1] and add up to at most 1"
             )
+        require(image_size >= 32, f"--data.image_size: {image_size} is too small; pass a side of at least 32 pixels (default 160)")
+        require(batch_size >= 1, f"--data.batch_size: {batch_size}; pass a whole number of at least 1 (default 32)")
+        require(num_workers is None or num_workers >= 0, f"--data.num_workers: {num_workers}; pass 0 or more, or null for one per core")
+        require(rotation_degrees >= 0, f"--data.rotation_degrees: {rotation_degrees}; pass 0 (no rotation) or a positive range in degrees")
+        require(max_pixels >= 1, f"--data.max_pixels: {max_pixels}; pass a pixel count of at least 1")
+        require(len(mean) == 3 and len(std) == 3 and all(s > 0 for s in std),
+                "--data.mean and --data.std: pass three values each (RGB), the std values above 0")
         self.save_hyperparameters()
         self.root = Path(root).expanduser() if root is not None else sample_root()
         if not self.root.is_dir():
@@ -246,6 +320,7 @@ class CrackDataModule(L.LightningDataModule):
         self.num_workers = num_workers if num_workers is not None else max(0, min(8, (os.cpu_count() or 1) - 1))
         self.datasets: dict[str, ImageSamples] = {}
         self.splits: dict[str, list[Sample]] = {}
+        self.skipped: list[tuple[str, str, int, str]] = []  # (path, split, class index, reason)
         self._classes: list[str] | None = None
 
     @property
@@ -267,11 +342,17 @@ class CrackDataModule(L.LightningDataModule):
             paths = find_images(self.hparams.predict_dir)
             if not paths:
                 raise CrackLightningError(f"--data.predict_dir: no images found in {self.hparams.predict_dir}")
-            self.datasets["predict"] = PredictImages(paths)
+            self.datasets["predict"] = PredictImages(paths, max_pixels=self.hparams.max_pixels)
             rank_zero_info(f"Predicting {len(paths)} images from {self.hparams.predict_dir}")
             return
         if not self.splits:
             self.splits, self._classes = self._make_splits()
+            if len(self._classes) < 2:
+                raise CrackLightningError(
+                    f"--data.root: {self.root} has {len(self._classes)} class folder(s) {self._classes}; a classifier "
+                    "needs at least two (Negative/ and Positive/)"
+                )
+            self._drop_unreadable()
         if stage == "fit":
             for split in ("train", "val"):
                 if not self.splits[split]:
@@ -282,7 +363,7 @@ class CrackDataModule(L.LightningDataModule):
         if stage == "test" and not self.splits["test"]:
             raise CrackLightningError(f"--data.root: {self.root} gives no test images; add a test/ folder or test_fraction")
         for split in SPLITS:
-            self.datasets[split] = ImageSamples(self.root, self.splits[split])
+            self.datasets[split] = ImageSamples(self.root, self.splits[split], max_pixels=self.hparams.max_pixels)
 
     def preprocessing(self) -> tuple[int, Sequence[float], Sequence[float]]:
         """``(image_size, mean, std)``: a trained model's own win over the data's settings."""
@@ -322,6 +403,23 @@ class CrackDataModule(L.LightningDataModule):
         rank_zero_info(f"Data: {counts} images from {self.root} (classes: {', '.join(classes)})")
         return splits, classes
 
+    def _drop_unreadable(self) -> None:
+        """Read every image's header once before training; skip (or, when strict, refuse) the bad ones."""
+        bad = check_images(self.root, [s for split in SPLITS for s in self.splits[split]], self.hparams.max_pixels)
+        if not bad:
+            return
+        listed = "; ".join(f"{path}: {reason}" for path, reason in list(bad.items())[:3])
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        if self.hparams.strict:
+            raise CrackLightningError(
+                f"--data.strict: {len(bad)} unreadable image(s) in {self.root} ({listed}{more}); remove or replace "
+                "them, or pass --data.strict false to skip them"
+            )
+        for split in SPLITS:
+            self.skipped += [(p, split, y, bad[p]) for p, y in self.splits[split] if p in bad]
+            self.splits[split] = [(p, y) for p, y in self.splits[split] if p not in bad]
+        rank_zero_warn(f"Skipping {len(bad)} unreadable image(s) in {self.root}: {listed}{more}")
+
     def _write_split(self) -> None:
         trainer = self.trainer
         if trainer is None or not trainer.is_global_zero or trainer.log_dir is None:
@@ -329,6 +427,12 @@ class CrackDataModule(L.LightningDataModule):
         path = Path(trainer.log_dir) / SPLIT_CSV
         write_split_csv(path, self.splits, self._classes)
         rank_zero_info(f"Split written to {path}")
+        if self.skipped:
+            with open(path.with_name(SKIPPED_CSV), "w", newline="") as f:
+                writer = csv.writer(f, lineterminator="\n")
+                writer.writerow(["path", "split", "class", "reason"])
+                writer.writerows((p, split, self._classes[y], reason) for p, split, y, reason in self.skipped)
+            rank_zero_info(f"{len(self.skipped)} skipped image(s) listed in {path.with_name(SKIPPED_CSV)}")
 
     def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
         # Chosen here, not in setup: a checkpoint's preprocessing is restored after setup.

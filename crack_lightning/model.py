@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
@@ -20,10 +23,11 @@ from torchmetrics.classification import (
 )
 from torchvision.models import mobilenet_v2
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, require
 from crack_lightning.pretrained import load_pretrained
 
 FEATURES = 1280  # channels of mobilenet_v2(width_mult=1.0).features' output
+BACKBONE_BLOCKS = 19  # len(mobilenet_v2().features)
 PREPROCESSING_KEY = "crack_lightning_preprocessing"
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -65,6 +69,9 @@ class CrackClassifier(L.LightningModule):
         channels_last: bool = True,
     ) -> None:
         super().__init__()
+        require(lr > 0, f"--model.lr: {lr}; pass a learning rate above 0 (default 1e-4)")
+        require(0 <= dropout < 1, f"--model.dropout: {dropout}; pass a probability in [0, 1) (default 0.3)")
+        require(weight_decay >= 0, f"--model.weight_decay: {weight_decay}; pass 0 or more")
         self.save_hyperparameters()
         self.backbone = mobilenet_v2(weights=None).features
         if channels_last:
@@ -175,10 +182,11 @@ class CrackClassifier(L.LightningModule):
         crack_probability = probabilities[:, self.crack_index]
         accuracy, crack = (self.val_acc, self.val_crack) if stage == "val" else (self.test_acc, self.test_crack)
         accuracy(logits, labels)
-        crack(crack_probability, (labels == self.crack_index).long())
         self.log(f"{stage}_loss", loss, prog_bar=True)
         self.log(f"{stage}_acc", accuracy, prog_bar=True)
-        self.log_dict(crack)
+        if not self.trainer.sanity_checking:  # its few batches may hold one class only: nothing to score yet
+            crack(crack_probability, (labels == self.crack_index).long())
+            self.log_dict(crack)
         return probabilities
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
@@ -199,3 +207,35 @@ class CrackClassifier(L.LightningModule):
         return OPTIMIZERS[self.hparams.optimizer](
             [{"params": params, "name": "head"}], lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )
+
+
+def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``, with a one-line error for each way a file can be wrong."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CrackLightningError(f"{option}: no file {path}; pass a .ckpt written by `python -m crack_lightning fit`")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        with open(path, "rb") as f:
+            zipped = f.read(4) == b"PK\x03\x04"  # torch.save writes a zip archive
+        what = "is cut short or damaged (an interrupted copy?)" if zipped else "is not a PyTorch checkpoint"
+        raise CrackLightningError(f"{option}: {path} {what}; pass a .ckpt written by fit") from err
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or not isinstance(hparams, dict) or "crack_class" not in hparams or not any(
+        key.startswith("backbone.") for key in state
+    ):
+        raise CrackLightningError(
+            f"{option}: {path} is not a crack_lightning checkpoint (another program's file?); "
+            "pass a .ckpt written by `python -m crack_lightning fit`"
+        )
+    if not hparams.get("class_names") or not any(key.startswith("head.") for key in state):
+        raise CrackLightningError(f"{option}: {path} holds an untrained model (no classes); pass a checkpoint of a fit run")
+    return checkpoint
+
+
+def load_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> CrackClassifier:
+    """A trained model from a checkpoint, on the CPU, checked first by :func:`read_checkpoint`."""
+    read_checkpoint(path, option)
+    return CrackClassifier.load_from_checkpoint(Path(path).expanduser(), map_location="cpu", weights_only=True)

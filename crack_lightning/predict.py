@@ -16,7 +16,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image
 from torchvision.transforms import v2
 
-from crack_lightning.data import eval_transform, read_rgb
+from crack_lightning.data import MAX_PIXELS, eval_transform, read_rgb
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.model import CrackClassifier
 
@@ -47,13 +47,13 @@ class Predictions:
 ImageInput = str | os.PathLike | Image.Image | torch.Tensor
 
 
-def to_rgb_tensor(image: ImageInput) -> torch.Tensor:
+def to_rgb_tensor(image: ImageInput, max_pixels: int | None = MAX_PIXELS) -> torch.Tensor:
     """A path, PIL image or ``uint8`` tensor as a ``uint8`` RGB tensor ``(3, H, W)``."""
     if isinstance(image, torch.Tensor):
         return image
     if isinstance(image, Image.Image):
         return v2.functional.pil_to_tensor(image.convert("RGB"))
-    return read_rgb(image)
+    return read_rgb(image, max_pixels)
 
 
 @torch.no_grad()

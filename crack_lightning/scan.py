@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.transforms import v2
 
-from crack_lightning.data import eval_transform, find_images, read_rgb
+from crack_lightning.data import MAX_PIXELS, eval_transform, find_images
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.model import CrackClassifier
 from crack_lightning.predict import ImageInput, decide_labels, to_rgb_tensor
@@ -107,6 +107,7 @@ def scan_photos(
     batch_size: int = 32,
     precision: str = "32",
     keep_images: bool = True,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> Iterator[PhotoScan]:
     """Classify every tile of each ``(name, photo)``; yields each photo's :class:`PhotoScan` in input order.
 
@@ -155,7 +156,7 @@ def scan_photos(
         scan = PhotoScan(name, crack_index=crack_index)
         in_flight.append(scan)
         try:
-            image = to_rgb_tensor(photo)
+            image = to_rgb_tensor(photo, max_pixels)
         except CrackLightningError as err:
             scan.error = str(err)
             yield from finished()
@@ -388,6 +389,7 @@ def scan_to_folder(
     overlay_max_side: int = 4096,
     precision: str = "32",
     progress: bool = True,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> dict[str, int]:
     """The ``scan`` command: every photo of ``source`` into ``output``; returns counts of photos, tiles and errors."""
     from tqdm.auto import tqdm
@@ -402,7 +404,7 @@ def scan_to_folder(
     counts = {"photos": 0, "skipped": len(photos) - len(todo), "tiles": 0, "crack_photos": 0, "errors": 0}
     bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
     try:
-        for scan in scan_photos(model, todo, tile, stride, batch_size, precision):
+        for scan in scan_photos(model, todo, tile, stride, batch_size, precision, max_pixels=max_pixels):
             labels = [] if scan.error else decide_labels(scan.probabilities, model.class_names, model.crack_index, threshold)
             writer.write(scan, labels)
             scan.image = None

@@ -146,11 +146,11 @@ def test_unfreeze_from_is_configurable(image_root, tmp_path, unfreeze_from):
 
 
 def test_early_stopping_in_a_real_run_unfreezes_before_stopping(image_root, tmp_path):
-    """With nothing learning (lr 0), val_loss never improves: the run fine-tunes before it stops."""
+    """With nothing learning (lr 1e-12), val_loss never improves: the run fine-tunes before it stops."""
     L.seed_everything(0)
-    model = CrackClassifier(weights="none", lr=0.0)
+    model = CrackClassifier(weights="none", lr=1e-12)
     data = CrackDataModule(root=str(image_root), batch_size=8, num_workers=0, image_size=64)
-    finetuning = TwoPhaseFinetuning(unfreeze_at_epoch=10, backbone_lr=0.0)
+    finetuning = TwoPhaseFinetuning(unfreeze_at_epoch=9, backbone_lr=1e-12)
     stopping = PhaseAwareEarlyStopping(monitor="val_loss", patience=1)
     trainer = L.Trainer(
         max_epochs=10, limit_train_batches=1, limit_val_batches=1, logger=False, enable_checkpointing=False,

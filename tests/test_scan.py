@@ -34,7 +34,7 @@ def plain_argv(monkeypatch):
 
 @pytest.fixture(scope="module")
 def scan_ckpt(tmp_path_factory) -> Path:
-    """A head trained on frozen pretrained features of the first 80 sample images per class: good enough to map."""
+    """A head trained on the first 80 sample images per class, mostly on frozen pretrained features: good enough to map."""
     import lightning as L
 
     from crack_lightning.data import CrackDataModule
@@ -47,7 +47,7 @@ def scan_ckpt(tmp_path_factory) -> Path:
     data = CrackDataModule(root=str(root), batch_size=32, num_workers=0, image_size=96, val_fraction=0.1, test_fraction=0)
     trainer = L.Trainer(
         max_epochs=4, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        default_root_dir=tmp, callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=100)],
+        default_root_dir=tmp, callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=3)],
     )
     trainer.fit(model, data)
     trainer.save_checkpoint(tmp / "model.ckpt")

@@ -1,0 +1,168 @@
+"""Messy data and user mistakes: each ends in one line on stderr and exit status 2, or the run goes on without the bad file."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from crack_lightning.cli import main
+from crack_lightning.data import sample_root
+from crack_lightning.model import CrackClassifier
+from crack_lightning.pretrained import BUNDLED_BACKBONE
+from tests.conftest import REPO, copy_images
+
+CONFIG = str(REPO / "configs" / "default.yaml")
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "argv", ["crack_lightning"])
+    monkeypatch.chdir(tmp_path)
+
+
+def fit_args(tmp_path: Path, root: Path, *extra: str) -> list[str]:
+    return [
+        "fit", "--config", CONFIG, "--data.root", str(root), "--data.num_workers", "0", "--data.batch_size", "16",
+        "--data.image_size", "64", "--model.weights", str(BUNDLED_BACKBONE), "--trainer.max_epochs", "2",
+        "--finetuning.unfreeze_at_epoch", "1", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
+        "--trainer.enable_progress_bar", "false", "--sample_grid.images_per_class", "0", *extra,
+    ]
+
+
+def one_line_error(capsys, args: list[str]) -> str:
+    """Run the CLI, expect exit status 2 and a single `crack_lightning: error:` line without a traceback."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("crack_lightning: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def bad_files(folder: Path) -> dict[str, str]:
+    """Every kind of bad file, with an image extension, and the reason each is refused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    good = next((sample_root() / "Positive").glob("*.jpg")).read_bytes()
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (folder / "text.jpg").write_text("this is not an image\n")
+    (folder / "random.png").write_bytes(torch.randint(0, 256, (2000,), generator=torch.Generator().manual_seed(0)).to(torch.uint8).numpy().tobytes())
+    Image.new("L", (1200, 1000)).save(folder / "huge.png")  # 1.2 MP: over the 1 MP limit the tests set
+    return {"empty.jpg": "empty file", "text.jpg": "cannot be read", "random.png": "cannot be read", "huge.png": "over the limit"}
+
+
+def test_fit_skips_bad_files_names_them_and_uses_every_good_one(tmp_path, capsys, recwarn):
+    root = copy_images(tmp_path / "images", 12)
+    refused = bad_files(root / "Positive")
+    main(fit_args(tmp_path, root, "--data.max_pixels", "1000000", "--data.val_fraction", "0.25", "--data.test_fraction", "0"))
+    (run_dir,) = (tmp_path / "runs" / "crack").iterdir()
+    with open(run_dir / "skipped.csv", newline="") as f:
+        skipped = {Path(r["path"]).name: r for r in csv.DictReader(f)}
+    assert set(skipped) == set(refused)
+    for name, reason in refused.items():
+        assert reason in skipped[name]["reason"] and skipped[name]["class"] == "Positive"
+    with open(run_dir / "split.csv", newline="") as f:
+        used = [Path(r["path"]).name for r in csv.DictReader(f)]
+    assert len(used) == 25 and "truncated.jpg" in used  # its header reads; decoding it is skipped with a warning
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    out = capsys.readouterr()
+    warned = [str(w.message) for w in recwarn]
+    assert any("Skipping 4 unreadable image(s)" in w for w in warned)
+    assert any("skipped" in w and "truncated.jpg: cannot be read as an image" in w for w in warned)
+    assert not any("No positive samples" in w or "No negative samples" in w for w in warned)
+    assert "Training finished after 2 epoch(s)" in out.out and "python -m crack_lightning predict --ckpt_path" in out.out
+
+
+def test_strict_stops_before_training(tmp_path, capsys):
+    root = copy_images(tmp_path / "images", 4)
+    bad_files(root / "Negative")
+    line = one_line_error(capsys, fit_args(tmp_path, root, "--data.strict", "true"))
+    assert "--data.strict: 3 unreadable image(s)" in line and "empty.jpg" in line
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.ckpt"))
+
+
+def test_one_class_folder(tmp_path, capsys):
+    root = copy_images(tmp_path / "images", 4)
+    shutil.rmtree(root / "Negative")
+    assert "needs at least two" in one_line_error(capsys, fit_args(tmp_path, root, "--model.crack_class", "Positive"))
+
+
+@pytest.mark.parametrize(
+    "flag, value, expected",
+    [
+        ("--data.image_size", "0", "--data.image_size: 0 is too small"),
+        ("--data.image_size", "-5", "--data.image_size: -5 is too small"),
+        ("--data.batch_size", "0", "--data.batch_size: 0"),
+        ("--model.lr", "-1", "--model.lr: -1.0"),
+        ("--model.dropout", "1.5", "--model.dropout: 1.5"),
+        ("--finetuning.unfreeze_from", "40", "--finetuning.unfreeze_from: 40 is not a block"),
+        ("--finetuning.backbone_lr", "0", "--finetuning.backbone_lr: 0.0"),
+        ("--finetuning.unfreeze_at_epoch", "2", "is not below --trainer.max_epochs 2"),
+        ("--data.val_fraction", "1.5", "--data.val_fraction"),
+        ("--data.batch_size", "many", "data.batch_size"),
+        ("--no_such.option", "1", "no_such.option"),
+    ],
+)
+def test_config_values_that_make_no_sense(tmp_path, capsys, flag, value, expected):
+    root = copy_images(tmp_path / "images", 4)
+    assert expected in one_line_error(capsys, fit_args(tmp_path, root, flag, value))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unwritable_log_dir_and_output(tmp_path, capsys, trained):
+    root = copy_images(tmp_path / "images", 4)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("in the way")
+    line = one_line_error(capsys, fit_args(tmp_path, root, "--trainer.logger.init_args.save_dir", str(blocker / "runs")))
+    assert "--trainer.logger.init_args.save_dir: cannot write into" in line
+    line = one_line_error(capsys, ["predict", "--ckpt_path", str(trained["ckpt"]), "--data.predict_dir", str(root),
+                                   "--output", str(blocker / "p.csv")])
+    assert "--output: cannot write into" in line
+    assert blocker.read_text() == "in the way"
+
+
+def test_bad_checkpoints(tmp_path, capsys, trained):
+    images = copy_images(tmp_path / "images", 2)
+    data = ["--data.predict_dir", str(images), "--data.num_workers", "0"]
+    line = one_line_error(capsys, ["predict", "--ckpt_path", str(tmp_path / "missing.ckpt"), *data])
+    assert "--ckpt_path: no file" in line and "missing.ckpt" in line
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(trained["ckpt"].read_bytes()[:100_000])
+    assert "is cut short or damaged" in one_line_error(capsys, ["predict", "--ckpt_path", str(cut), *data])
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint")
+    assert "is not a PyTorch checkpoint" in one_line_error(capsys, ["test", "--ckpt_path", str(text), "--data.root", str(images)])
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {"layer.weight": torch.zeros(2)}, "epoch": 3}, other)
+    assert "not a crack_lightning checkpoint" in one_line_error(capsys, ["predict", "--ckpt_path", str(other), *data])
+    for command in (["scan", "--input", str(images), "--output", str(tmp_path / "s")], ["export", "--output", str(tmp_path / "m.onnx")]):
+        assert "is cut short" in one_line_error(capsys, [command[0], "--ckpt_path", str(cut), *command[1:]])
+
+
+def test_checkpoint_round_trip_with_weights_only(trained):
+    checkpoint = torch.load(trained["ckpt"], map_location="cpu", weights_only=True)
+    model = CrackClassifier.load_from_checkpoint(trained["ckpt"], map_location="cpu", weights_only=True)
+    assert model.class_names == checkpoint["hyper_parameters"]["class_names"] and model.preprocessing is not None
+    assert torch.equal(model.head[1].weight, checkpoint["state_dict"]["head.1.weight"])
+
+
+def test_predict_refuses_oversized_images_from_the_header(tmp_path, trained):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (1500, 1000)).save(folder / "big.png")
+    shutil.copy(next((sample_root() / "Positive").glob("*.jpg")), folder / "patch.jpg")
+    main(["predict", "--ckpt_path", str(trained["ckpt"]), "--data.predict_dir", str(folder), "--data.num_workers", "0",
+          "--data.max_pixels", "1000000", "--output", str(tmp_path / "p.csv"), "--trainer.enable_progress_bar", "false"])
+    with open(tmp_path / "p.csv", newline="") as f:
+        rows = {Path(r["path"]).name: r for r in csv.DictReader(f)}
+    assert "1500x1000 = 2 MP is over the limit of 1 MP" in rows["big.png"]["error"] and rows["big.png"]["label"] == ""
+    assert rows["patch.jpg"]["error"] == "" and rows["patch.jpg"]["label"]
