@@ -37,12 +37,12 @@ def tile_truth(mask: torch.Tensor, boxes: list, crack_fraction: float) -> torch.
     return truth
 
 
-def evaluate(model, photos: list[Path], masks: Path, tile: int, stride: int, args) -> dict:
+def evaluate(model, photos: list[Path], masks: Path, tile: int, stride: int, context: float, args) -> dict:
     probabilities, truths, failures = [], [], []
     map_probabilities, map_truths = [], []
     started, tiles = time.perf_counter(), 0
     named = ((p.name, p) for p in photos)
-    for scan in scan_photos(model, named, tile, stride, args.batch_size, args.precision):
+    for scan in scan_photos(model, named, tile, stride, args.batch_size, args.precision, context=context):
         mask = decode_image(str(masks / (Path(scan.name).stem + ".png")), mode=ImageReadMode.GRAY)[0] > 127
         truth = tile_truth(mask, scan.boxes, args.crack_fraction)
         p = scan.crack_probability
@@ -66,7 +66,7 @@ def evaluate(model, photos: list[Path], masks: Path, tile: int, stride: int, arg
     recall = (predicted & (t == 1)).sum().item() / max(1, (t == 1).sum().item())
     specificity = (~predicted & (t == 0)).sum().item() / max(1, (t == 0).sum().item())
     return {
-        "tile": tile, "stride": stride, "crack": int((t == 1).sum()), "sound": int((t == 0).sum()),
+        "tile": tile, "stride": stride, "context": context, "crack": int((t == 1).sum()), "sound": int((t == 0).sum()),
         "ambiguous": int((~keep).sum()), "auroc": binary_auroc(p, t).item(), "balanced": (recall + specificity) / 2,
         "recall": recall, "specificity": specificity, "map_auroc": binary_auroc(torch.cat(map_probabilities), torch.cat(map_truths)).item(),
         "tiles_per_s": tiles / seconds, "failures": failures,
@@ -93,8 +93,11 @@ def main() -> None:
     parser.add_argument("ckpt", help="checkpoint written by fit")
     parser.add_argument("photos", type=Path, help="folder with images/ and masks/")
     parser.add_argument("--configs", nargs="+", default=["64:32", "96:48", "128:64", "192:96", "256:128"],
-                        help="TILE:STRIDE pairs in photo pixels")
+                        help="TILE:STRIDE or TILE:STRIDE:CONTEXT (context: share of the tile seen around it, default 0)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos (quick looks)")
+    parser.add_argument("--half", type=int, choices=(1, 2), default=None,
+                        help="only the photos of every other group (a group: the name before '-'), 1 or 2: "
+                        "to check that a setting chosen on all photos holds on each half")
     parser.add_argument("--crack_fraction", type=float, default=0.01)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--batch_size", type=int, default=32)
@@ -103,14 +106,19 @@ def main() -> None:
     args = parser.parse_args()
     model = CrackClassifier.load_from_checkpoint(args.ckpt, map_location="cpu")
     photos = sorted((args.photos / "images").glob("*.jpg"))[: args.limit]
+    if args.half:
+        groups = sorted({p.stem.split("-")[0] for p in photos})
+        kept = set(groups[args.half - 1 :: 2])
+        photos = [p for p in photos if p.stem.split("-")[0] in kept]
     print(f"{len(photos)} photos from {args.photos}, checkpoint {args.ckpt}, {torch.get_num_threads()} threads", file=sys.stderr)
-    print("| tile | stride | crack / sound tiles (ambiguous left out) | tile AUROC | balanced accuracy | recall | specificity | map AUROC (pixels) | tiles/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| tile | stride | context | crack / sound tiles (ambiguous left out) | tile AUROC | balanced accuracy | recall | specificity | map AUROC (pixels) | tiles/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for i, config in enumerate(args.configs):
-        tile, stride = (int(v) for v in config.split(":"))
-        r = evaluate(model, photos, args.photos / "masks", tile, stride, args)
+        tile, stride, context = (config.split(":") + ["0"])[:3]
+        tile, stride, context = int(tile), int(stride), float(context)
+        r = evaluate(model, photos, args.photos / "masks", tile, stride, context, args)
         print(
-            f"| {tile} | {stride} | {r['crack']} / {r['sound']} ({r['ambiguous']}) | {r['auroc']:.4f} | {r['balanced']:.4f} "
+            f"| {tile} | {stride} | {context:g} | {r['crack']} / {r['sound']} ({r['ambiguous']}) | {r['auroc']:.4f} | {r['balanced']:.4f} "
             f"| {r['recall']:.4f} | {r['specificity']:.4f} | {r['map_auroc']:.4f} | {r['tiles_per_s']:.0f} |",
             flush=True,
         )

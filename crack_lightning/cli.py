@@ -18,7 +18,7 @@ from crack_lightning.evaluate import TestReport
 from crack_lightning.export import compare_with_onnxruntime, export_onnx, onnx_input
 from crack_lightning.model import CrackClassifier, load_checkpoint, read_checkpoint
 from crack_lightning.predict import CSVPredictionWriter
-from crack_lightning.scan import DEFAULT_STRIDE, DEFAULT_TILE, MASKS, OVERLAYS, PHOTOS_CSV, TILES_CSV, scan_to_folder
+from crack_lightning.scan import DEFAULT_CONTEXT, DEFAULT_TILE, MASKS, OVERLAYS, PHOTOS_CSV, TILES_CSV, scan_to_folder
 
 SEED = 42
 DESCRIPTION = (
@@ -33,6 +33,28 @@ TRAINING_CALLBACKS = {
     "last_checkpoint": ModelCheckpoint,
     "lr_monitor": LearningRateMonitor,
     "sample_grid": AugmentedSamplesGrid,
+}
+
+# The defaults this project sets on Lightning's own classes (the README's config table lists them with ours).
+FIT_DEFAULTS = {
+    "early_stopping.monitor": "val_loss",
+    "early_stopping.patience": 3,
+    "checkpoint.monitor": "val_loss",
+    # ModelCheckpoint's own save_last only follows the best one: a second callback keeps the last epoch.
+    "last_checkpoint.filename": "last",
+    "last_checkpoint.monitor": None,
+    "last_checkpoint.save_top_k": 1,
+    "last_checkpoint.enable_version_counter": False,
+    "checkpoint.filename": "best-epoch{epoch:02d}-val_loss{val_loss:.4f}",
+    "checkpoint.auto_insert_metric_name": False,
+    "lr_monitor.logging_interval": "epoch",
+    "trainer.max_epochs": 20,
+    "trainer.deterministic": True,
+    "trainer.log_every_n_steps": 10,
+    "trainer.logger": {
+        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+        "init_args": {"save_dir": "runs", "name": "crack", "default_hp_metric": False},
+    },
 }
 
 
@@ -107,28 +129,7 @@ class CrackLightningCLI(LightningCLI):
                 parser.add_lightning_class_args(callback, key)
             else:  # accepted, so that one config file serves every subcommand, but only fit uses them
                 parser.add_class_arguments(callback, key)
-        parser.set_defaults(
-            {
-                "early_stopping.monitor": "val_loss",
-                "early_stopping.patience": 3,
-                "checkpoint.monitor": "val_loss",
-                # ModelCheckpoint's own save_last only follows the best one: a second callback keeps the last epoch.
-                "last_checkpoint.filename": "last",
-                "last_checkpoint.monitor": None,
-                "last_checkpoint.save_top_k": 1,
-                "last_checkpoint.enable_version_counter": False,
-                "checkpoint.filename": "best-epoch{epoch:02d}-val_loss{val_loss:.4f}",
-                "checkpoint.auto_insert_metric_name": False,
-                "lr_monitor.logging_interval": "epoch",
-                "trainer.max_epochs": 20,
-                "trainer.deterministic": True,
-                "trainer.log_every_n_steps": 10,
-                "trainer.logger": {
-                    "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                    "init_args": {"save_dir": "runs", "name": "crack", "default_hp_metric": False},
-                },
-            }
-        )
+        parser.set_defaults(FIT_DEFAULTS)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -189,7 +190,8 @@ def scan_command(argv: list[str]) -> None:
     parser.add_argument("--input", required=True, help="a photo, a folder of photos (searched recursively), or a .txt list of paths")
     parser.add_argument("--output", required=True, help="folder for tiles.csv, photos.csv, overlays/ and masks/")
     parser.add_argument("--tile", type=positive_int, default=DEFAULT_TILE, help=f"tile side in photo pixels (default {DEFAULT_TILE})")
-    parser.add_argument("--stride", type=positive_int, default=None, help=f"step between tiles in photo pixels (default: tile/{DEFAULT_TILE // DEFAULT_STRIDE})")
+    parser.add_argument("--stride", type=positive_int, default=None, help="step between tiles in photo pixels (default: the tile, no overlap; tile/2 gives a smoother map)")
+    parser.add_argument("--context", type=float, default=DEFAULT_CONTEXT, help=f"photo around each tile the network also sees, as a share of the tile side on each side (default {DEFAULT_CONTEXT})")
     parser.add_argument("--batch_size", type=positive_int, default=32, help="tiles per batch (default 32)")
     parser.add_argument("--threshold", type=float, default=0.5, help="crack probability from which a tile is a crack (default 0.5)")
     parser.add_argument("--masks", type=boolean, default=False, help="also write masks/<photo>.png, the probability map as 8-bit grey")
@@ -206,11 +208,11 @@ def scan_command(argv: list[str]) -> None:
     model = load_checkpoint(options.ckpt_path)
     device = "cuda" if options.device == "auto" and torch.cuda.is_available() else options.device.replace("auto", "cpu")
     model.to(device)
-    stride = options.stride or max(1, options.tile * DEFAULT_STRIDE // DEFAULT_TILE)
+    stride = options.stride or options.tile
     counts = scan_to_folder(
         model, options.input, options.output, options.tile, stride, options.batch_size, options.threshold,
         options.masks, options.overwrite, options.resume, options.overlay_max_side, options.precision, options.progress,
-        options.max_pixels,
+        options.max_pixels, options.context,
     )
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     print(

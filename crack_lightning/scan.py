@@ -27,8 +27,9 @@ MASKS = "masks"
 TILE_COLUMNS = ["photo", "x", "y", "width", "height", "crack_probability", "label"]
 PHOTO_COLUMNS = ["photo", "width", "height", "tiles", "crack_tiles", "max_crack_probability", "label", "error"]
 COLORMAP = "turbo"
-DEFAULT_TILE = 128  # photo pixels; chosen with bench/scan_quality.py (README, "Scan photos")
-DEFAULT_STRIDE = 64  # half a tile
+# Chosen with bench/scan_quality.py on 300 real crack photos (README, "How well it finds cracks").
+DEFAULT_TILE = 128  # photo pixels
+DEFAULT_CONTEXT = 0.125  # share of the tile side seen around it on each side: a crack along an edge is seen whole
 Box = tuple[int, int, int, int]  # x, y, width, height in the photo's pixels
 
 
@@ -46,6 +47,15 @@ def tile_boxes(width: int, height: int, tile: int, stride: int) -> list[Box]:
     """Tiles covering the whole photo, row by row; a side shorter than ``tile`` is covered by one tile as long as it."""
     w, h = min(tile, width), min(tile, height)
     return [(x, y, w, h) for y in tile_positions(height, tile, stride) for x in tile_positions(width, tile, stride)]
+
+
+def context_window(box: Box, margin: int, width: int, height: int) -> Box:
+    """The tile grown by ``margin`` pixels on every side, shifted (not cut) to stay inside the photo."""
+    x, y, w, h = box
+    w2, h2 = min(w + 2 * margin, width), min(h + 2 * margin, height)
+    x2 = min(max(0, x - margin), width - w2)
+    y2 = min(max(0, y - margin), height - h2)
+    return x2, y2, w2, h2
 
 
 def probability_map(boxes: Sequence[Box], crack_probability: torch.Tensor, width: int, height: int) -> torch.Tensor:
@@ -108,13 +118,20 @@ def scan_photos(
     precision: str = "32",
     keep_images: bool = True,
     max_pixels: int | None = MAX_PIXELS,
+    context: float = DEFAULT_CONTEXT,
 ) -> Iterator[PhotoScan]:
     """Classify every tile of each ``(name, photo)``; yields each photo's :class:`PhotoScan` in input order.
+
+    With ``context`` > 0 the network sees each tile with ``context * tile`` pixels of the photo around it
+    (a crack along a tile's edge is then inside what it sees); the probability is the tile's.
 
     Tiles are cut as views of the decoded photo and classified in batches that run across photo
     boundaries, so small photos do not waste batch slots; only the photos with tiles in flight are held.
     An unreadable photo is yielded with its ``error`` and no tiles.
     """
+    if context < 0:
+        raise CrackLightningError(f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile")
+    margin = round(context * tile)
     if tile < 1 or stride < 1:
         raise CrackLightningError(f"--tile and --stride must be positive pixel counts (got {tile} and {stride})")
     if model.preprocessing is None:
@@ -168,7 +185,8 @@ def scan_photos(
         start = 0
         while start < len(scan.boxes):
             chunk = scan.boxes[start : start + batch_size - pending_tiles]
-            crops = torch.stack([image[:, y : y + h, x : x + w] for x, y, w, h in chunk])
+            windows = [context_window(box, margin, scan.width, scan.height) for box in chunk]
+            crops = torch.stack([image[:, y : y + h, x : x + w] for x, y, w, h in windows])
             pending.append((scan, start, resize(crops)))
             pending_tiles += len(chunk)
             start += len(chunk)
@@ -181,14 +199,20 @@ def scan_photos(
 
 
 def scan_photo(
-    model: CrackClassifier, photo: ImageInput, tile: int, stride: int, batch_size: int = 32, precision: str = "32"
+    model: CrackClassifier,
+    photo: ImageInput,
+    tile: int,
+    stride: int,
+    batch_size: int = 32,
+    precision: str = "32",
+    context: float = DEFAULT_CONTEXT,
 ) -> tuple[list[Box], torch.Tensor, torch.Tensor]:
     """Scan one photo (path, PIL image or ``uint8`` RGB tensor).
 
     Returns the tile boxes ``(x, y, width, height)``, their crack probabilities ``(tiles,)`` and the
     per-pixel crack probability map ``(height, width)``.
     """
-    (scan,) = scan_photos(model, [("photo", photo)], tile, stride, batch_size, precision, keep_images=False)
+    (scan,) = scan_photos(model, [("photo", photo)], tile, stride, batch_size, precision, keep_images=False, context=context)
     if scan.error:
         raise CrackLightningError(scan.error)
     return scan.boxes, scan.crack_probability, scan.probability_map()
@@ -390,6 +414,7 @@ def scan_to_folder(
     precision: str = "32",
     progress: bool = True,
     max_pixels: int | None = MAX_PIXELS,
+    context: float = DEFAULT_CONTEXT,
 ) -> dict[str, int]:
     """The ``scan`` command: every photo of ``source`` into ``output``; returns counts of photos, tiles and errors."""
     from tqdm.auto import tqdm
@@ -404,7 +429,7 @@ def scan_to_folder(
     counts = {"photos": 0, "skipped": len(photos) - len(todo), "tiles": 0, "crack_photos": 0, "errors": 0}
     bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
     try:
-        for scan in scan_photos(model, todo, tile, stride, batch_size, precision, max_pixels=max_pixels):
+        for scan in scan_photos(model, todo, tile, stride, batch_size, precision, max_pixels=max_pixels, context=context):
             labels = [] if scan.error else decide_labels(scan.probabilities, model.class_names, model.crack_index, threshold)
             writer.write(scan, labels)
             scan.image = None

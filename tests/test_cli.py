@@ -70,11 +70,13 @@ def test_fit_end_to_end_through_the_cli(tmp_path):
 
 def test_second_run_never_overwrites_the_first(tmp_path):
     root = copy_images(tmp_path / "images", 10)
-    first = run_fit(tmp_path, root, "--trainer.max_epochs", "1", "--sample_grid.images_per_class", "0")
+    first = run_fit(tmp_path, root, "--trainer.max_epochs", "1", "--finetuning.unfreeze_at_epoch", "0",
+                    "--sample_grid.images_per_class", "0")
     before = {p: p.read_bytes() for p in first.rglob("*") if p.is_file()}
     main(
         ["fit", "--config", CONFIG, "--data.root", str(root), "--data.num_workers", "0",
-         "--model.weights", "none", "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false",
+         "--model.weights", "none", "--trainer.max_epochs", "1", "--finetuning.unfreeze_at_epoch", "0",
+         "--trainer.enable_progress_bar", "false",
          "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
     )
     assert sorted(p.name for p in (tmp_path / "runs" / "crack").iterdir()) == ["version_0", "version_1"]

@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from crack_lightning.callbacks import AugmentedSamplesGrid, TwoPhaseFinetuning
-from crack_lightning.cli import main
+from crack_lightning.cli import FIT_DEFAULTS, main
 from crack_lightning.data import CrackDataModule
 from crack_lightning.model import CrackClassifier
 from tests.conftest import REPO
@@ -30,6 +30,7 @@ SECTIONS = {
     "finetuning": TwoPhaseFinetuning,
     "early_stopping": EarlyStopping,
     "checkpoint": ModelCheckpoint,
+    "last_checkpoint": ModelCheckpoint,
     "lr_monitor": LearningRateMonitor,
     "sample_grid": AugmentedSamplesGrid,
     "trainer.logger.init_args": TensorBoardLogger,
@@ -75,7 +76,13 @@ def config_table(capsys) -> str:
     lines = ["| option | default | meaning |", "| --- | --- | --- |"]
     order = ["data", "model", "finetuning", "early_stopping", "checkpoint", "lr_monitor", "sample_grid", "seed_everything"]
     rank = {name: i for i, name in enumerate(order)}
-    rows = sorted(flatten(config).items(), key=lambda kv: rank.get(kv[0].split(".")[0], len(order)))
+    # Our own classes' options, and the Lightning options whose defaults we set; `fit --help` lists the rest.
+    ours = ("data.", "model.", "finetuning.", "sample_grid.", "seed_everything")
+    set_by_us = set(flatten({k: v for k, v in FIT_DEFAULTS.items() if k != "trainer.logger"})) | {
+        f"trainer.logger.{k}" for k in flatten(FIT_DEFAULTS["trainer.logger"])
+    }
+    rows = [(k, v) for k, v in flatten(config).items() if k.startswith(ours) or k in set_by_us]
+    rows.sort(key=lambda kv: rank.get(kv[0].split(".")[0], len(order)))
     for key, value in rows:
         lines.append(f"| `{key}` | `{json.dumps(value)}` | {describe(key)} |")
     return "\n".join(lines)

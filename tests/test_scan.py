@@ -69,7 +69,9 @@ def mosaic(path: Path, pattern: list[list[int]] = PATTERN, first: int = 150) -> 
 
 
 def scan(ckpt: Path, source: Path, output: Path, *extra: str) -> None:
-    main(["scan", "--ckpt_path", str(ckpt), "--input", str(source), "--output", str(output), "--progress", "false", *extra])
+    # Context 0: the mosaics' patches are the tiles, and a neighbour's edge is no crack of theirs.
+    main(["scan", "--ckpt_path", str(ckpt), "--input", str(source), "--output", str(output), "--progress", "false",
+          "--context", "0", *extra])
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -138,7 +140,7 @@ def test_mosaic_pattern_is_recovered(scan_ckpt, tmp_path):
 def test_scan_photo_api_matches_the_cli(scan_ckpt, tmp_path):
     path = mosaic(tmp_path / "m.jpg", [[1, 0], [0, 0]])
     model = CrackClassifier.load_from_checkpoint(scan_ckpt, map_location="cpu")
-    boxes, crack_probability, crack_map = scan_photo(model, path, tile=300, stride=150)
+    boxes, crack_probability, crack_map = scan_photo(model, path, tile=300, stride=150, context=0)
     assert boxes == tile_boxes(2 * PATCH, 2 * PATCH, 300, 150) and crack_map.shape == (2 * PATCH, 2 * PATCH)
     scan(scan_ckpt, path, tmp_path / "out", "--tile", "300", "--stride", "150", "--batch_size", "3")
     rows = read_rows(tmp_path / "out" / "tiles.csv")
@@ -238,3 +240,21 @@ def test_missing_input_and_checkpoint(scan_ckpt, tmp_path, capsys):
         scan(tmp_path / "missing.ckpt", tmp_path, tmp_path / "out")
     assert "--ckpt_path: no file" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_context_window_grows_the_tile_and_stays_inside_the_photo():
+    from crack_lightning.scan import context_window
+
+    assert context_window((100, 100, 50, 50), 10, 500, 400) == (90, 90, 70, 70)
+    assert context_window((0, 0, 50, 50), 10, 500, 400) == (0, 0, 70, 70)  # shifted in, not cut
+    assert context_window((450, 350, 50, 50), 10, 500, 400) == (430, 330, 70, 70)
+    assert context_window((0, 0, 50, 40), 10, 60, 40) == (0, 0, 60, 40)  # never larger than the photo
+
+
+def test_context_changes_what_the_network_sees_not_the_tiles(scan_ckpt, tmp_path):
+    path = mosaic(tmp_path / "m.jpg", [[1, 0, 0], [0, 0, 1]])
+    model = CrackClassifier.load_from_checkpoint(scan_ckpt, map_location="cpu")
+    boxes, alone, _ = scan_photo(model, path, tile=200, stride=150, context=0)
+    boxes_ctx, with_context, _ = scan_photo(model, path, tile=200, stride=150)  # the default context
+    assert boxes == boxes_ctx
+    assert not torch.allclose(alone, with_context)
