@@ -139,14 +139,20 @@ class OneLineParser(argparse.ArgumentParser):
         raise CrackLightningError(f"{self.prog.split()[-1]}: {message}; see --help")
 
 
+def checkpoint_command_parser(name: str, description: str) -> OneLineParser:
+    """The parser of a subcommand that works from a trained checkpoint, outside the Trainer."""
+    parser = OneLineParser(prog=f"python -m crack_lightning {name}", description=description)
+    parser.add_argument("--ckpt_path", required=True, help="checkpoint written by fit")
+    return parser
+
+
 def export_command(argv: list[str]) -> None:
     """``export --ckpt_path CKPT --output model.onnx``: ONNX export, checked with ONNX Runtime on sample images."""
-    parser = OneLineParser(
-        prog="python -m crack_lightning export",
-        description="Export a checkpoint to ONNX (dynamic batch, normalisation and softmax inside, class names in "
+    parser = checkpoint_command_parser(
+        "export",
+        "Export a checkpoint to ONNX (dynamic batch, normalisation and softmax inside, class names in "
         "the metadata). Input: float32 RGB (N, 3, S, S) in [0, 1]; output: class probabilities.",
     )
-    parser.add_argument("--ckpt_path", required=True, help="checkpoint written by fit")
     parser.add_argument("--output", help="ONNX file to write (default: the checkpoint's path with .onnx)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--no-check", dest="check", action="store_false", help="skip the ONNX Runtime comparison")
@@ -181,12 +187,11 @@ def positive_int(text: str) -> int:
 
 def scan_command(argv: list[str]) -> None:
     """``scan --ckpt_path CKPT --input PHOTOS --output DIR``: crack maps of whole photos."""
-    parser = OneLineParser(
-        prog="python -m crack_lightning scan",
-        description="Cut each photo into square tiles, classify every tile with a checkpoint, and write tiles.csv, "
+    parser = checkpoint_command_parser(
+        "scan",
+        "Cut each photo into square tiles, classify every tile with a checkpoint, and write tiles.csv, "
         "photos.csv and a crack-probability overlay per photo into --output.",
     )
-    parser.add_argument("--ckpt_path", required=True, help="checkpoint written by fit")
     parser.add_argument("--input", required=True, help="a photo, a folder of photos (searched recursively), or a .txt list of paths")
     parser.add_argument("--output", required=True, help="folder for tiles.csv, photos.csv, overlays/ and masks/")
     parser.add_argument("--tile", type=positive_int, default=DEFAULT_TILE, help=f"tile side in photo pixels (default {DEFAULT_TILE})")

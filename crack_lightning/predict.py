@@ -71,23 +71,19 @@ def predict_images(
     if model.preprocessing is None:
         raise CrackLightningError("the model has no preprocessing: load it from a checkpoint of a fit run")
     transform = eval_transform(*model.preprocessing)
-    was_training = model.training
-    model.eval()
+    net = model.inference_copy()
     batches, batch = [], []
 
     def flush() -> None:
-        batches.append(model(torch.stack(batch).to(model.device)).float().softmax(dim=1).cpu())
+        batches.append(net(torch.stack(batch).to(net.device)).float().softmax(dim=1).cpu())
         batch.clear()
 
-    try:
-        for image in images:
-            batch.append(transform(to_rgb_tensor(image)))
-            if len(batch) == batch_size:
-                flush()
-        if batch:
+    for image in images:
+        batch.append(transform(to_rgb_tensor(image)))
+        if len(batch) == batch_size:
             flush()
-    finally:
-        model.train(was_training)
+    if batch:
+        flush()
     probabilities = torch.cat(batches) if batches else torch.empty(0, len(model.class_names))
     return Predictions(
         labels=decide_labels(probabilities, model.class_names, model.crack_index, threshold),

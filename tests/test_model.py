@@ -132,3 +132,16 @@ def test_checkpoint_round_trip_is_offline_and_exact(image_root, tmp_path, monkey
     model.eval(), restored.eval()
     with torch.no_grad():
         assert torch.equal(model(images), restored(images))
+
+
+def test_inference_copy_folds_batchnorm_and_gives_the_same_probabilities(trained):
+    from crack_lightning.data import eval_transform, read_rgb, sample_root
+
+    model = CrackClassifier.load_from_checkpoint(trained["ckpt"], map_location="cpu").eval()
+    fused = model.inference_copy()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.backbone.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.backbone.modules())  # the model keeps its own
+    transform = eval_transform(*model.preprocessing)
+    images = torch.stack([transform(read_rgb(p)) for p in sorted(sample_root().rglob("*.jpg"))[::60]])
+    with torch.no_grad():
+        assert torch.allclose(model(images).softmax(1), fused(images).softmax(1), atol=1e-5)
