@@ -18,13 +18,15 @@ from crack_lightning.evaluate import TestReport
 from crack_lightning.export import compare_with_onnxruntime, export_onnx, onnx_input
 from crack_lightning.model import CrackClassifier, load_checkpoint, read_checkpoint
 from crack_lightning.predict import CSVPredictionWriter
+from crack_lightning.tiles import GROUP_PATTERN, cut_tiles
 from crack_lightning.scan import DEFAULT_CONTEXT, DEFAULT_TILE, MASKS, OVERLAYS, PHOTOS_CSV, TILES_CSV, scan_to_folder
 
 SEED = 42
 DESCRIPTION = (
     "Train, test and predict with a MobileNetV2 concrete-crack classifier. "
     "Also: `python -m crack_lightning scan --help` (crack maps of whole photos) and "
-    "`python -m crack_lightning export --help` (checkpoint to ONNX)."
+    "`python -m crack_lightning export --help` (checkpoint to ONNX), "
+    "`python -m crack_lightning tiles --help` (labelled tiles from photos with crack masks)."
 )
 TRAINING_CALLBACKS = {
     "finetuning": TwoPhaseFinetuning,
@@ -227,6 +229,31 @@ def scan_command(argv: list[str]) -> None:
     print(f"Results in {options.output}: {TILES_CSV}, {PHOTOS_CSV}, {OVERLAYS}/" + (f", {MASKS}/" if options.masks else ""))
 
 
+def tiles_command(argv: list[str]) -> None:
+    """``tiles --photos DIR --masks DIR --output DIR --tile N``: labelled tiles from photos with pixel masks."""
+    parser = OneLineParser(
+        prog="python -m crack_lightning tiles",
+        description="Cut photos with pixel masks (255 = crack) into an ImageFolder of tiles: Positive/ when at least "
+        "--crack_fraction of a tile's pixels are crack, Negative/ when none are; tiles in between are left out. "
+        f"Tile names carry the photo's name: train with --data.group_pattern '{GROUP_PATTERN}'.",
+    )
+    parser.add_argument("--photos", required=True, help="folder of photos (searched recursively)")
+    parser.add_argument("--masks", required=True, help="folder of masks: the photos' relative paths with .png")
+    parser.add_argument("--output", required=True, help="folder for Positive/ and Negative/")
+    parser.add_argument("--tile", type=positive_int, required=True, help="tile side in photo pixels")
+    parser.add_argument("--stride", type=positive_int, default=None, help="step between tiles (default: the tile)")
+    parser.add_argument("--crack_fraction", type=float, default=0.01, help="share of crack pixels that makes a crack tile (default 0.01)")
+    parser.add_argument("--overwrite", type=boolean, default=False, help="write into an --output that holds tiles already")
+    options = parser.parse_args(argv)
+    counts = cut_tiles(options.photos, options.masks, options.output, options.tile, options.stride,
+                       options.crack_fraction, overwrite=options.overwrite)
+    print(
+        f"Cut {counts['photos']} photos into {counts['Positive']} Positive and {counts['Negative']} Negative tiles in "
+        f"{options.output} ({counts['left_out']} tiles with under {options.crack_fraction:.0%} crack pixels left out)."
+    )
+    print(f"Train on them with: --data.root {options.output} --data.group_pattern '{GROUP_PATTERN}'")
+
+
 def main(args: list[str] | None = None) -> None:
     """Run the CLI; input errors end it with a one-line message and exit status 2."""
     argv = sys.argv[1:] if args is None else list(args)
@@ -235,6 +262,8 @@ def main(args: list[str] | None = None) -> None:
             export_command(argv[1:])
         elif argv[:1] == ["scan"]:
             scan_command(argv[1:])
+        elif argv[:1] == ["tiles"]:
+            tiles_command(argv[1:])
         else:
             CrackLightningCLI(
                 CrackClassifier,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import os
 import random
+import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import lightning as L
 import torch
@@ -209,14 +210,45 @@ def scan_folder(folder: Path, root: Path) -> tuple[list[str], list[Sample]]:
     return classes, samples
 
 
+def sample_group(path: str, group_pattern: str | None) -> str:
+    """The group of a sample: the first group (or the whole match) of ``group_pattern`` in its file name."""
+    if not group_pattern:
+        return ""
+    match = re.search(group_pattern, PurePosixPath(path).name)
+    if match is None:
+        raise CrackLightningError(
+            f"--data.group_pattern: {group_pattern!r} does not match the file name of {path}; pass a regular "
+            "expression that matches every file name (its first group, or the whole match, names the group)"
+        )
+    return match.group(1) if match.groups() else match.group(0)
+
+
 def split_samples(
-    samples: Sequence[Sample], classes: Sequence[str], val_fraction: float, test_fraction: float, seed: int
+    samples: Sequence[Sample],
+    classes: Sequence[str],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    group_pattern: str | None = None,
 ) -> dict[str, list[Sample]]:
-    """Stratified split: each class shuffled on its own, so a class's split depends only on its files and the seed."""
+    """Seeded split. Without groups it is stratified: each class shuffled on its own, so a class's split depends
+    only on its files and the seed. With ``group_pattern`` whole groups (e.g. the tiles of one photo) are shuffled
+    and dealt to test, then validation, until each has its share of the images: no group is on two sides."""
     splits: dict[str, list[Sample]] = {s: [] for s in SPLITS}
+    if group_pattern:
+        groups: dict[str, list[Sample]] = {}
+        for sample in sorted(samples):
+            groups.setdefault(sample_group(sample[0], group_pattern), []).append(sample)
+        names = sorted(groups)
+        # A string seed is hashed with SHA-512 by `random`, so the order is the same on every machine and Python.
+        random.Random(f"{seed}/groups").shuffle(names)
+        targets = {"test": round(len(samples) * test_fraction), "val": round(len(samples) * val_fraction)}
+        for name in names:
+            split = next((s for s in ("test", "val") if len(splits[s]) < targets[s]), "train")
+            splits[split] += groups[name]
+        return {s: sorted(v) for s, v in splits.items()}
     for index, name in enumerate(classes):
         items = sorted(p for p, y in samples if y == index)
-        # A string seed is hashed with SHA-512 by `random`, so the order is the same on every machine and Python.
         random.Random(f"{seed}/{name}").shuffle(items)
         n_test = round(len(items) * test_fraction)
         n_val = round(len(items) * val_fraction)
@@ -226,14 +258,18 @@ def split_samples(
     return {s: sorted(v) for s, v in splits.items()}
 
 
-def write_split_csv(path: Path, splits: dict[str, list[Sample]], classes: Sequence[str]) -> None:
-    """Write ``path, split, class`` rows, paths relative to the data root, so the split can be audited and reused."""
+def write_split_csv(
+    path: Path, splits: dict[str, list[Sample]], classes: Sequence[str], group_pattern: str | None = None
+) -> None:
+    """Write ``path, split, class`` rows (and ``group`` with a ``group_pattern``), paths relative to the data root,
+    so the split can be audited and reused."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["path", "split", "class"])
+        writer.writerow(["path", "split", "class"] + (["group"] if group_pattern else []))
         for split in SPLITS:
-            writer.writerows((p, split, classes[y]) for p, y in splits[split])
+            for p, y in splits[split]:
+                writer.writerow([p, split, classes[y]] + ([sample_group(p, group_pattern)] if group_pattern else []))
 
 
 def read_split_csv(path: Path, root: Path, classes: Sequence[str]) -> dict[str, list[Sample]]:
@@ -277,6 +313,9 @@ class CrackDataModule(L.LightningDataModule):
         std: Per-channel normalisation standard deviation.
         predict_dir: What ``predict`` classifies: a folder (searched recursively, any layout), an image
             file, or a ``.txt`` file listing image paths.
+        group_pattern: A regular expression on the file name whose first group (or whole match) names the
+            file's group, e.g. the photo a tile was cut from; the seeded split keeps each group on one side
+            (``split.csv`` gets a ``group`` column). ``null``: every file on its own, split per class.
         strict: Stop before training when any image's header cannot be read; ``false`` skips those files
             (listed in the log and in ``skipped.csv`` beside ``split.csv``).
         max_pixels: Largest image accepted, in pixels (width x height, checked from the header before
@@ -298,6 +337,7 @@ class CrackDataModule(L.LightningDataModule):
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         predict_dir: str | None = None,
+        group_pattern: str | None = None,
         strict: bool = False,
         max_pixels: int = MAX_PIXELS,
     ) -> None:
@@ -310,6 +350,11 @@ class CrackDataModule(L.LightningDataModule):
         require(batch_size >= 1, f"--data.batch_size: {batch_size}; pass a whole number of at least 1 (default 32)")
         require(num_workers is None or num_workers >= 0, f"--data.num_workers: {num_workers}; pass 0 or more, or null for one per core")
         require(rotation_degrees >= 0, f"--data.rotation_degrees: {rotation_degrees}; pass 0 (no rotation) or a positive range in degrees")
+        if group_pattern:
+            try:
+                re.compile(group_pattern)
+            except re.error as err:
+                raise CrackLightningError(f"--data.group_pattern: {group_pattern!r} is not a regular expression ({err})") from err
         require(max_pixels >= 1, f"--data.max_pixels: {max_pixels}; pass a pixel count of at least 1")
         require(len(mean) == 3 and len(std) == 3 and all(s > 0 for s in std),
                 "--data.mean and --data.std: pass three values each (RGB), the std values above 0")
@@ -397,7 +442,8 @@ class CrackDataModule(L.LightningDataModule):
                 splits = read_split_csv(Path(self.hparams.split_file), self.root, classes)
             else:
                 splits = split_samples(
-                    samples, classes, self.hparams.val_fraction, self.hparams.test_fraction, self.hparams.split_seed
+                    samples, classes, self.hparams.val_fraction, self.hparams.test_fraction, self.hparams.split_seed,
+                    self.hparams.group_pattern,
                 )
         counts = ", ".join(f"{len(splits[s])} {s}" for s in SPLITS)
         rank_zero_info(f"Data: {counts} images from {self.root} (classes: {', '.join(classes)})")
@@ -425,7 +471,7 @@ class CrackDataModule(L.LightningDataModule):
         if trainer is None or not trainer.is_global_zero or trainer.log_dir is None:
             return
         path = Path(trainer.log_dir) / SPLIT_CSV
-        write_split_csv(path, self.splits, self._classes)
+        write_split_csv(path, self.splits, self._classes, self.hparams.group_pattern)
         rank_zero_info(f"Split written to {path}")
         if self.skipped:
             with open(path.with_name(SKIPPED_CSV), "w", newline="") as f:

@@ -1,0 +1,77 @@
+"""Tiles: turn photos with pixel masks into an ImageFolder of labelled tiles, to adapt a model to a new surface."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torchvision.io import ImageReadMode, decode_image
+
+from crack_lightning.data import find_images, read_rgb
+from crack_lightning.errors import CrackLightningError, require
+from crack_lightning.scan import tile_boxes
+
+TILE_NAME = "{photo}_x{x}_y{y}.jpg"
+GROUP_PATTERN = r"^(.*)_x\d+_y\d+\.jpg$"  # --data.group_pattern that keeps a photo's tiles together
+
+
+def read_mask(path: Path, width: int, height: int) -> torch.Tensor:
+    """A mask as a boolean ``(height, width)`` tensor: True where the pixel is crack (grey value above 127)."""
+    try:
+        mask = decode_image(str(path), mode=ImageReadMode.GRAY, apply_exif_orientation=True)[0] > 127
+    except RuntimeError as err:
+        raise CrackLightningError(f"--masks: {path} cannot be read as an image ({err}); replace it") from err
+    require(
+        tuple(mask.shape) == (height, width),
+        f"--masks: {path} is {mask.shape[1]}x{mask.shape[0]} but its photo is {width}x{height}; give each photo a mask of its size",
+    )
+    return mask
+
+
+def cut_tiles(
+    photos: str | os.PathLike,
+    masks: str | os.PathLike,
+    output: str | os.PathLike,
+    tile: int,
+    stride: int | None = None,
+    crack_fraction: float = 0.01,
+    crack_class: str = "Positive",
+    sound_class: str = "Negative",
+    overwrite: bool = False,
+) -> dict[str, int]:
+    """Cut every photo into tiles; a tile is ``crack_class`` when at least ``crack_fraction`` of its mask pixels are
+    crack, ``sound_class`` when none are, and left out in between. Masks are ``masks/<photo path>`` with ``.png``.
+
+    Tile names carry the photo's name (:data:`TILE_NAME`), so :data:`GROUP_PATTERN` keeps a photo's tiles on one
+    side of a split. Returns counts of photos, tiles per class and left-out tiles.
+    """
+    require(tile >= 1 and (stride is None or stride >= 1), "--tile and --stride must be positive pixel counts")
+    require(0 < crack_fraction <= 1, f"--crack_fraction: {crack_fraction}; pass a share of pixels in (0, 1]")
+    photos, masks, output = Path(photos).expanduser(), Path(masks).expanduser(), Path(output).expanduser()
+    require(photos.is_dir(), f"--photos: no folder {photos}; pass the folder of photos")
+    require(masks.is_dir(), f"--masks: no folder {masks}; pass the folder of masks (same names, .png)")
+    folders = [output / crack_class, output / sound_class]
+    if any(f.is_dir() and any(f.iterdir()) for f in folders) and not overwrite:
+        raise CrackLightningError(f"--output: {output} already holds tiles; pass another --output or --overwrite true")
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    counts = {"photos": 0, crack_class: 0, sound_class: 0, "left_out": 0}
+    for path in find_images(photos, option="--photos"):
+        relative = path.relative_to(photos)
+        image = read_rgb(path)
+        height, width = image.shape[1:]
+        mask = read_mask((masks / relative).with_suffix(".png"), width, height)
+        name = "__".join(relative.with_suffix("").parts)  # photos in sub-folders keep distinct names
+        for x, y, w, h in tile_boxes(width, height, tile, stride or tile):
+            fraction = mask[y : y + h, x : x + w].float().mean().item()
+            label = crack_class if fraction >= crack_fraction else sound_class if fraction == 0 else None
+            if label is None:
+                counts["left_out"] += 1
+                continue
+            crop = image[:, y : y + h, x : x + w].permute(1, 2, 0).numpy()
+            Image.fromarray(crop).save(output / label / TILE_NAME.format(photo=name, x=x, y=y), quality=95)
+            counts[label] += 1
+        counts["photos"] += 1
+    return counts

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from crack_lightning.cli import main
+from crack_lightning.data import CrackDataModule, sample_group, split_samples
+from crack_lightning.tiles import GROUP_PATTERN
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["crack_lightning"])
+
+
+def photo_with_mask(folder: Path, name: str) -> None:
+    """A 300x200 photo and a mask: tile (0,0) 2% crack, tile (100,0) 0.5% (left out), the rest none."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "masks").mkdir(parents=True, exist_ok=True)
+    pixels = torch.randint(0, 256, (200, 300, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    Image.fromarray(pixels.numpy()).save(folder / "images" / f"{name}.jpg")
+    mask = torch.zeros(200, 300, dtype=torch.uint8)
+    mask[10:30, 10:20] = 255  # 200 of 10,000 pixels: 2%
+    mask[50:60, 150:155] = 255  # 50 pixels: 0.5%
+    Image.fromarray(mask.numpy()).save(folder / "masks" / f"{name}.png")
+
+
+def test_tiles_labels_by_the_one_percent_rule(tmp_path, capsys):
+    photo_with_mask(tmp_path, "wall-1")
+    photo_with_mask(tmp_path, "wall-2")
+    out = tmp_path / "tiles"
+    main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(out), "--tile", "100"])
+    assert sorted(p.name for p in (out / "Positive").iterdir()) == ["wall-1_x0_y0.jpg", "wall-2_x0_y0.jpg"]
+    negatives = sorted(p.name for p in (out / "Negative").iterdir())
+    assert len(negatives) == 8 and "wall-1_x100_y0.jpg" not in negatives and "wall-1_x200_y100.jpg" in negatives
+    assert Image.open(out / "Positive" / "wall-1_x0_y0.jpg").size == (100, 100)
+    assert "2 Positive and 8 Negative" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # tiles already there
+        main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(out), "--tile", "100"])
+
+
+def test_group_split_never_puts_a_group_on_both_sides():
+    samples = [(f"{c}/photo{g}_x{x}_y0.jpg", c == "Positive") for g in range(20) for x in range(0, 500, 100)
+               for c in ("Negative", "Positive")]
+    splits = split_samples(samples, ["Negative", "Positive"], 0.2, 0.2, seed=3, group_pattern=GROUP_PATTERN)
+    groups = {s: {sample_group(p, GROUP_PATTERN) for p, _ in splits[s]} for s in splits}
+    assert not (groups["train"] & groups["val"]) and not (groups["train"] & groups["test"]) and not (groups["val"] & groups["test"])
+    assert sum(len(v) for v in splits.values()) == len(samples)
+    assert len(splits["test"]) == 40 and len(splits["val"]) == 40  # whole groups of 10 reach the shares exactly here
+    assert splits == split_samples(samples, ["Negative", "Positive"], 0.2, 0.2, seed=3, group_pattern=GROUP_PATTERN)
+
+
+def test_group_column_in_split_csv_and_a_pattern_that_does_not_match(tmp_path):
+    photo_with_mask(tmp_path, "a")
+    photo_with_mask(tmp_path, "b")
+    main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(tmp_path / "t"), "--tile", "100"])
+    dm = CrackDataModule(root=str(tmp_path / "t"), group_pattern=GROUP_PATTERN, val_fraction=0.5, test_fraction=0)
+    dm.setup("validate")
+    from crack_lightning.data import write_split_csv
+
+    write_split_csv(tmp_path / "split.csv", dm.splits, dm.classes, GROUP_PATTERN)
+    with open(tmp_path / "split.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["group"] for r in rows} == {"a", "b"}
+    assert all(len({r["split"] for r in rows if r["group"] == g}) == 1 for g in ("a", "b"))
+    with pytest.raises(Exception, match="does not match the file name"):
+        CrackDataModule(root=str(tmp_path / "t"), group_pattern=r"^photo(\d+)").setup("validate")
