@@ -57,6 +57,9 @@ class CrackClassifier(L.LightningModule):
         optimizer: ``adam``, ``adamw``, ``rmsprop`` or ``sgd``.
         weight_decay: Weight decay of the optimiser.
         channels_last: Run convolutions in channels-last memory format (faster on CPU and on tensor cores).
+        init_from: A checkpoint of an earlier fit whose backbone (and head, when its classes are the data's)
+            a new run starts from, with a new optimiser and schedule: to adapt a model to a new surface.
+            ``weights`` is ignored then.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class CrackClassifier(L.LightningModule):
         optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam",
         weight_decay: float = 0.0,
         channels_last: bool = True,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         require(lr > 0, f"--model.lr: {lr}; pass a learning rate above 0 (default 1e-4)")
@@ -147,7 +151,23 @@ class CrackClassifier(L.LightningModule):
     def on_fit_start(self) -> None:
         # Only a new run starts from pretrained weights; a resumed one has them in its checkpoint.
         if self.trainer.ckpt_path is None:
-            self.load_pretrained()
+            if self.hparams.init_from:
+                self.init_from_checkpoint(self.hparams.init_from)
+            else:
+                self.load_pretrained()
+
+    def init_from_checkpoint(self, path: str | os.PathLike) -> None:
+        """Load a trained checkpoint's backbone, and its head when its class names are this model's."""
+        checkpoint = read_checkpoint(path, "--model.init_from")
+        state = checkpoint["state_dict"]
+        self.backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")})
+        classes = checkpoint["hyper_parameters"].get("class_names")
+        if classes == self.class_names:
+            self.head.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
+            what = "backbone and head"
+        else:
+            what = f"backbone; its classes {classes} are not the data's {self.class_names}, so the head is new"
+        rank_zero_info(f"Starting from {path}: {what} (--model.weights {self.hparams.weights!r} is ignored)")
 
     def load_pretrained(self) -> str:
         """Initialise the backbone from ``weights`` (see the class docstring); returns what was loaded."""

@@ -145,3 +145,32 @@ def test_inference_copy_folds_batchnorm_and_gives_the_same_probabilities(trained
     images = torch.stack([transform(read_rgb(p)) for p in sorted(sample_root().rglob("*.jpg"))[::60]])
     with torch.no_grad():
         assert torch.allclose(model(images).softmax(1), fused(images).softmax(1), atol=1e-5)
+
+
+class _Snapshot(L.Callback):
+    def on_train_start(self, trainer, pl_module):
+        self.backbone = {k: v.clone() for k, v in pl_module.backbone.state_dict().items()}
+        self.head = {k: v.clone() for k, v in pl_module.head.state_dict().items()}
+
+
+def _fit_from(ckpt, root, tmp_path):
+    snapshot = _Snapshot()
+    model = CrackClassifier(init_from=str(ckpt), weights="imagenet", crack_class=sorted(p.name for p in root.iterdir())[1])
+    data = CrackDataModule(root=str(root), batch_size=8, num_workers=0, image_size=64)
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, callbacks=[snapshot])
+    trainer.fit(model, data)  # weights="imagenet" would download: init_from must win, offline
+    return snapshot
+
+
+def test_init_from_starts_from_a_checkpoint_and_rebuilds_a_mismatched_head(trained, image_root, tmp_path, monkeypatch):
+    forbid_pretrained(monkeypatch)
+    state = torch.load(trained["ckpt"], map_location="cpu", weights_only=True)["state_dict"]
+    same = _fit_from(trained["ckpt"], image_root, tmp_path)
+    assert all(torch.equal(v, state[f"backbone.{k}"]) for k, v in same.backbone.items())
+    assert all(torch.equal(v, state[f"head.{k}"]) for k, v in same.head.items())
+
+    (image_root / "Negative").rename(image_root / "Sound")  # classes ['Positive', 'Sound']: not the checkpoint's
+    other = _fit_from(trained["ckpt"], image_root, tmp_path)
+    assert all(torch.equal(v, state[f"backbone.{k}"]) for k, v in other.backbone.items())
+    assert not torch.equal(other.head["1.weight"], state["head.1.weight"])
