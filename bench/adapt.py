@@ -1,0 +1,95 @@
+"""Adapt the concrete model to new photos: accuracy on never-seen photos and on concrete, before and after.
+
+    python -m crack_lightning tiles --photos ../shared/data/crack-photos/images \\
+        --masks ../shared/data/crack-photos/masks --output TILES --tile 128
+    python bench/adapt.py CKPT TILES ../shared/data/concrete-crack --counts 50 100 200
+
+Photo groups (the name before '-', e.g. 11125 for 11125-1, 11125-2) are dealt alternately to an adaptation half
+and an evaluation half. For each count N, N tiles of the adaptation half (half crack, half sound, seeded) are
+trained on with ``configs/adapt.yaml`` and ``--model.init_from CKPT``; every tile of the evaluation half and the
+concrete test split (the default seeded split of the concrete root) are then classified. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from torchmetrics.functional.classification import binary_auroc
+
+from crack_lightning.cli import main as cli
+from crack_lightning.data import CrackDataModule
+from crack_lightning.model import load_checkpoint
+from crack_lightning.predict import predict_images
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def photo_group(tile: Path) -> str:
+    return tile.name.split("_x")[0].split("-")[0]
+
+
+def scores(model, paths: list[Path], labels: list[int]) -> dict[str, float]:
+    result = predict_images(model, paths, batch_size=64)
+    p, t = result.crack_probability, torch.tensor(labels)
+    predicted = p >= 0.5
+    recall = (predicted & (t == 1)).sum().item() / max(1, (t == 1).sum().item())
+    specificity = (~predicted & (t == 0)).sum().item() / max(1, (t == 0).sum().item())
+    return {"balanced": (recall + specificity) / 2, "auroc": binary_auroc(p, t).item(), "recall": recall,
+            "specificity": specificity, "accuracy": (predicted.long() == t).float().mean().item()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("ckpt")
+    parser.add_argument("tiles", type=Path, help="output of `crack_lightning tiles` (Negative/, Positive/)")
+    parser.add_argument("concrete", type=Path, help="the concrete root the checkpoint was trained on")
+    parser.add_argument("--counts", type=int, nargs="+", default=[50, 100, 200])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip_before", action="store_true", help="do not score the checkpoint itself")
+    parser.add_argument("--fit", nargs=argparse.REMAINDER, default=[],
+                        help="more fit options, after everything else (e.g. --fit --model.lr 1e-3)")
+    args = parser.parse_args()
+    tiles = {label: sorted((args.tiles / name).glob("*.jpg")) for label, name in ((0, "Negative"), (1, "Positive"))}
+    groups = sorted({photo_group(p) for paths in tiles.values() for p in paths})
+    adapt_groups = set(groups[0::2])
+    evaluation = [(p, label) for label, paths in tiles.items() for p in paths if photo_group(p) not in adapt_groups]
+    pool = {label: [p for p in paths if photo_group(p) in adapt_groups] for label, paths in tiles.items()}
+    concrete = CrackDataModule(root=str(args.concrete))
+    concrete.setup("test")
+    concrete_test = [(concrete.root / p, y) for p, y in concrete.splits["test"]]
+    print(f"evaluation: {len(evaluation)} tiles of {len(groups) - len(adapt_groups)} photo groups; adaptation pool: "
+          f"{sum(map(len, pool.values()))} tiles of {len(adapt_groups)} groups; concrete test: {len(concrete_test)}",
+          file=sys.stderr)
+
+    def row(name: str, model) -> str:
+        new = scores(model, [p for p, _ in evaluation], [y for _, y in evaluation])
+        old = scores(model, [p for p, _ in concrete_test], [y for _, y in concrete_test])
+        return (f"| {name} | {new['balanced']:.4f} | {new['auroc']:.4f} | {new['recall']:.4f} | {new['specificity']:.4f} "
+                f"| {old['accuracy']:.4f} |")
+
+    print("| model | new photos: balanced accuracy | AUROC | recall | specificity | concrete test accuracy |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    if not args.skip_before:
+        print(row("before (concrete checkpoint)", load_checkpoint(args.ckpt)), flush=True)
+    for count in args.counts:
+        rng = random.Random(f"{args.seed}/{count}")
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "tiles"
+            for label, name in ((0, "Negative"), (1, "Positive")):
+                (root / name).mkdir(parents=True)
+                for p in rng.sample(pool[label], min(count // 2, len(pool[label]))):
+                    (root / name / p.name).symlink_to(p.resolve())
+            cli(["fit", "--config", str(REPO / "configs" / "adapt.yaml"), "--model.init_from", args.ckpt,
+                 "--data.root", str(root), "--trainer.logger.init_args.save_dir", str(Path(tmp) / "runs"),
+                 "--trainer.enable_progress_bar", "false", "--sample_grid.images_per_class", "0", *args.fit])
+            best = next((Path(tmp) / "runs").rglob("best-*.ckpt"))
+            print(row(f"adapted on {count} tiles {' '.join(args.fit)}".strip(), load_checkpoint(best)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
