@@ -51,6 +51,9 @@ def main() -> None:
     parser.add_argument("--counts", type=int, nargs="+", default=[50, 100, 200])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip_before", action="store_true", help="do not score the checkpoint itself")
+    parser.add_argument("--mix", type=int, default=0,
+                        help="also train on this many concrete images per class, from the concrete train split only "
+                        "(a second --data.root with --data.max_per_root), against forgetting")
     parser.add_argument("--fit", nargs=argparse.REMAINDER, default=[],
                         help="more fit options, after everything else (e.g. --fit --model.lr 1e-3)")
     args = parser.parse_args()
@@ -84,11 +87,19 @@ def main() -> None:
                 (root / name).mkdir(parents=True)
                 for p in rng.sample(pool[label], min(count // 2, len(pool[label]))):
                     (root / name / p.name).symlink_to(p.resolve())
+            roots = [str(root)]
+            if args.mix:
+                mixed = Path(tmp) / "concrete_train"
+                for p, y in concrete.splits["train"]:
+                    (mixed / concrete.classes[y]).mkdir(parents=True, exist_ok=True)
+                    (mixed / concrete.classes[y] / Path(p).name).symlink_to((concrete.root / p).resolve())
+                roots.append(str(mixed))
             cli(["fit", "--config", str(REPO / "configs" / "adapt.yaml"), "--model.init_from", args.ckpt,
-                 "--data.root", str(root), "--trainer.logger.init_args.save_dir", str(Path(tmp) / "runs"),
+                 "--data.root", f"[{','.join(roots)}]", "--data.max_per_root", str(max(count // 2, args.mix)), "--trainer.logger.init_args.save_dir", str(Path(tmp) / "runs"),
                  "--trainer.enable_progress_bar", "false", "--sample_grid.images_per_class", "0", *args.fit])
             best = next((Path(tmp) / "runs").rglob("best-*.ckpt"))
-            print(row(f"adapted on {count} tiles {' '.join(args.fit)}".strip(), load_checkpoint(best)), flush=True)
+            mix = f" + {2 * args.mix} concrete" if args.mix else ""
+            print(row(f"adapted on {count} tiles{mix} {' '.join(args.fit)}".strip(), load_checkpoint(best)), flush=True)
 
 
 if __name__ == "__main__":

@@ -220,8 +220,8 @@ class FitSummary(Callback):
         if save_dir:
             lines.append(f"  tensorboard --logdir {save_dir}")
         if best is not None:
-            root = getattr(trainer.datamodule, "root", None)
-            data = f" --data.root {root}" if root is not None else ""
+            roots = [str(r) for r in getattr(trainer.datamodule, "roots", [])]
+            data = f" --data.root {roots[0]}" if len(roots) == 1 else f" --data.root '[{','.join(roots)}]'" if roots else ""
             lines.append(f"  python -m crack_lightning test --ckpt_path {best.best_model_path}{data}")
             lines.append(f"  python -m crack_lightning predict --ckpt_path {best.best_model_path} --data.predict_dir IMAGES")
             lines.append(f"  python -m crack_lightning scan --ckpt_path {best.best_model_path} --input PHOTOS --output SCAN_DIR")

@@ -211,15 +211,15 @@ def scan_folder(folder: Path, root: Path) -> tuple[list[str], list[Sample]]:
 
 
 def sample_group(path: str, group_pattern: str | None) -> str:
-    """The group of a sample: the first group (or the whole match) of ``group_pattern`` in its file name."""
+    """The group of a sample: the first group (or the whole match) of ``group_pattern`` in its file name.
+
+    A file whose name does not match is a group of its own (e.g. concrete patches mixed with photo tiles).
+    """
     if not group_pattern:
         return ""
     match = re.search(group_pattern, PurePosixPath(path).name)
     if match is None:
-        raise CrackLightningError(
-            f"--data.group_pattern: {group_pattern!r} does not match the file name of {path}; pass a regular "
-            "expression that matches every file name (its first group, or the whole match, names the group)"
-        )
+        return path
     return match.group(1) if match.groups() else match.group(0)
 
 
@@ -299,7 +299,8 @@ class CrackDataModule(L.LightningDataModule):
     Args:
         root: ImageFolder root: either class folders only (``Negative/``, ``Positive/``), split here, or
             ``train/``, ``val/``, ``test/`` folders of class folders, used as they are. ``null``: the
-            600-image sample shipped in the package.
+            600-image sample shipped in the package. A list of class-folder roots with the same class names
+            is merged (paths in ``split.csv`` are then absolute).
         image_size: Side of the square the images are resized to.
         batch_size: Images per batch.
         num_workers: DataLoader worker processes; ``null``: one per CPU core, keeping one for the training process.
@@ -313,9 +314,12 @@ class CrackDataModule(L.LightningDataModule):
         std: Per-channel normalisation standard deviation.
         predict_dir: What ``predict`` classifies: a folder (searched recursively, any layout), an image
             file, or a ``.txt`` file listing image paths.
+        max_per_root: With several roots: at most this many images of each class from each root (a seeded
+            sample), e.g. to mix your own few hundred images with a share of a large dataset. ``null``: all.
         group_pattern: A regular expression on the file name whose first group (or whole match) names the
             file's group, e.g. the photo a tile was cut from; the seeded split keeps each group on one side
-            (``split.csv`` gets a ``group`` column). ``null``: every file on its own, split per class.
+            (``split.csv`` gets a ``group`` column); a file that does not match is a group of its own.
+            ``null``: every file on its own, split per class.
         strict: Stop before training when any image's header cannot be read; ``false`` skips those files
             (listed in the log and in ``skipped.csv`` beside ``split.csv``).
         max_pixels: Largest image accepted, in pixels (width x height, checked from the header before
@@ -324,7 +328,7 @@ class CrackDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        root: str | None = None,
+        root: str | list[str] | None = None,
         image_size: int = 160,
         batch_size: int = 32,
         num_workers: int | None = None,
@@ -337,6 +341,7 @@ class CrackDataModule(L.LightningDataModule):
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         predict_dir: str | None = None,
+        max_per_root: int | None = None,
         group_pattern: str | None = None,
         strict: bool = False,
         max_pixels: int = MAX_PIXELS,
@@ -359,9 +364,12 @@ class CrackDataModule(L.LightningDataModule):
         require(len(mean) == 3 and len(std) == 3 and all(s > 0 for s in std),
                 "--data.mean and --data.std: pass three values each (RGB), the std values above 0")
         self.save_hyperparameters()
-        self.root = Path(root).expanduser() if root is not None else sample_root()
-        if not self.root.is_dir():
-            raise CrackLightningError(f"--data.root: no folder {self.root}; pass the folder that holds the class folders")
+        require(max_per_root is None or max_per_root >= 1, f"--data.max_per_root: {max_per_root}; pass 1 or more, or null")
+        roots = [root] if isinstance(root, str) else list(root) if root else [str(sample_root())]
+        self.roots = [Path(r).expanduser() for r in roots]
+        for folder in self.roots:
+            require(folder.is_dir(), f"--data.root: no folder {folder}; pass the folder that holds the class folders")
+        self.root = self.roots[0] if len(self.roots) == 1 else Path("/")  # several roots: samples hold absolute paths
         self.num_workers = num_workers if num_workers is not None else max(0, min(8, (os.cpu_count() or 1) - 1))
         self.datasets: dict[str, ImageSamples] = {}
         self.splits: dict[str, list[Sample]] = {}
@@ -371,13 +379,13 @@ class CrackDataModule(L.LightningDataModule):
     @property
     def presplit(self) -> bool:
         """True when ``root`` holds ``train/`` and ``val/`` folders rather than class folders."""
-        return (self.root / "train").is_dir() and (self.root / "val").is_dir()
+        return len(self.roots) == 1 and (self.root / "train").is_dir() and (self.root / "val").is_dir()
 
     @property
     def classes(self) -> list[str]:
         """Class names, from the folder names (sorted, as ImageFolder numbers them)."""
         if self._classes is None:
-            self._classes = scan_folder(self.root / "train" if self.presplit else self.root, self.root)[0]
+            self._classes = scan_folder(self.root / "train" if self.presplit else self.roots[0], self.roots[0])[0]
         return self._classes
 
     def setup(self, stage: str) -> None:
@@ -437,7 +445,7 @@ class CrackDataModule(L.LightningDataModule):
                         "give every split the same class folders"
                     )
         else:
-            classes, samples = scan_folder(self.root, self.root)
+            classes, samples = self._scan_roots()
             if self.hparams.split_file:
                 splits = read_split_csv(Path(self.hparams.split_file), self.root, classes)
             else:
@@ -446,8 +454,35 @@ class CrackDataModule(L.LightningDataModule):
                     self.hparams.group_pattern,
                 )
         counts = ", ".join(f"{len(splits[s])} {s}" for s in SPLITS)
-        rank_zero_info(f"Data: {counts} images from {self.root} (classes: {', '.join(classes)})")
+        where = ", ".join(str(r) for r in self.roots)
+        rank_zero_info(f"Data: {counts} images from {where} (classes: {', '.join(classes)})")
         return splits, classes
+
+    def _scan_roots(self) -> tuple[list[str], list[Sample]]:
+        """Classes and samples of every root (merged by class name), each capped at ``max_per_root`` per class."""
+        classes: list[str] | None = None
+        merged: list[Sample] = []
+        for folder in self.roots:
+            found, samples = scan_folder(folder, folder)
+            if classes is not None and found != classes:
+                raise CrackLightningError(
+                    f"--data.root: {folder} has class folders {found} but {self.roots[0]} has {classes}; "
+                    "give every root the same class folders"
+                )
+            classes = found
+            cap = self.hparams.max_per_root
+            if cap is not None:
+                capped = []
+                for index, name in enumerate(classes):
+                    items = sorted(p for p, y in samples if y == index)
+                    random.Random(f"{self.hparams.split_seed}/{folder.name}/{name}").shuffle(items)
+                    capped += [(p, index) for p in items[:cap]]
+                samples = sorted(capped)
+            if len(self.roots) > 1:
+                samples = [((folder / p).absolute().as_posix(), y) for p, y in samples]
+            merged += samples
+        assert classes is not None
+        return classes, sorted(merged)
 
     def _drop_unreadable(self) -> None:
         """Read every image's header once before training; skip (or, when strict, refuse) the bad ones."""

@@ -171,3 +171,31 @@ def test_written_split_csv_lists_every_image(image_root, tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0] == "path,split,class" and len(lines) == 1 + 50
     assert all(Path(image_root, line.split(",")[0]).is_file() for line in lines[1:])
+
+
+def test_a_list_of_roots_is_merged_and_capped(tmp_path):
+    from tests.conftest import copy_images
+
+    own = copy_images(tmp_path / "own", 6)
+    big = copy_images(tmp_path / "big", 20, offset=10)
+    dm = CrackDataModule(root=[str(own), str(big)], max_per_root=8, val_fraction=0.25, test_fraction=0)
+    dm.setup("fit")
+    everything = [p for split in ("train", "val", "test") for p, _ in dm.splits[split]]
+    assert len(everything) == 2 * 6 + 2 * 8 == len(set(everything))
+    assert sum(p.startswith(own.as_posix()) for p in everything) == 12
+    assert dm.classes == ["Negative", "Positive"]
+    image, label = dm.datasets["train"][0]
+    assert image.dtype == torch.uint8 and label in (0, 1)
+    again = CrackDataModule(root=[str(own), str(big)], max_per_root=8, val_fraction=0.25, test_fraction=0)
+    again.setup("fit")
+    assert again.splits == dm.splits
+
+
+def test_roots_with_different_classes_are_refused(tmp_path):
+    from tests.conftest import copy_images
+
+    own = copy_images(tmp_path / "own", 3)
+    other = copy_images(tmp_path / "other", 3)
+    (other / "Positive").rename(other / "Crack")
+    with pytest.raises(CrackLightningError, match="give every root the same class folders"):
+        CrackDataModule(root=[str(own), str(other)]).setup("fit")
