@@ -22,19 +22,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 from torchmetrics.functional.classification import binary_auroc
-from torchvision.io import ImageReadMode, decode_image
 
 from crack_lightning.model import CrackClassifier
 from crack_lightning.scan import scan_photos
-
-
-def tile_truth(mask: torch.Tensor, boxes: list, crack_fraction: float) -> torch.Tensor:
-    """1 = crack, 0 = no crack, -1 = ambiguous (some crack pixels, fewer than ``crack_fraction``)."""
-    fractions = torch.tensor([mask[y : y + h, x : x + w].float().mean().item() for x, y, w, h in boxes])
-    truth = torch.full_like(fractions, -1)
-    truth[fractions >= crack_fraction] = 1
-    truth[fractions == 0] = 0
-    return truth
+from crack_lightning.tiles import read_mask, tile_truth
 
 
 def evaluate(model, photos: list[Path], masks: Path, tile: int, stride: int, context: float, args) -> dict:
@@ -43,7 +34,7 @@ def evaluate(model, photos: list[Path], masks: Path, tile: int, stride: int, con
     started, tiles = time.perf_counter(), 0
     named = ((p.name, p) for p in photos)
     for scan in scan_photos(model, named, tile, stride, args.batch_size, args.precision, context=context):
-        mask = decode_image(str(masks / (Path(scan.name).stem + ".png")), mode=ImageReadMode.GRAY)[0] > 127
+        mask = read_mask(masks / (Path(scan.name).stem + ".png"), scan.width, scan.height)
         truth = tile_truth(mask, scan.boxes, args.crack_fraction)
         p = scan.crack_probability
         probabilities.append(p)

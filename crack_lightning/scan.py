@@ -417,10 +417,10 @@ class ScanWriter:
         for (x, y, w, h), p, label in zip(scan.boxes, scan.crack_probability.tolist(), labels):
             self.tiles_csv.writerow([scan.name, x, y, w, h, f"{p:.6f}", label])
         self._tiles.flush()
-        for folder, picture in ((OVERLAYS, lambda: overlay(scan, self.overlay_max_side)),
-                                (MASKS, lambda: mask_image(scan))):
-            if folder == MASKS and not self.masks:
-                continue
+        pictures = {OVERLAYS: lambda: overlay(scan, self.overlay_max_side)}
+        if self.masks:
+            pictures[MASKS] = lambda: mask_image(scan)
+        for folder, picture in pictures.items():
             path = self.dir / folder / output_name(scan.name)
             path.parent.mkdir(parents=True, exist_ok=True)
             picture().save(path, compress_level=1)  # zlib's fastest level: 4x faster to write than the default, files ~1.3x larger

@@ -30,6 +30,16 @@ def read_mask(path: Path, width: int, height: int) -> torch.Tensor:
     return mask
 
 
+def tile_truth(mask: torch.Tensor, boxes: list[tuple[int, int, int, int]], crack_fraction: float = 0.01) -> torch.Tensor:
+    """Each tile's truth from a crack mask: 1 = crack (at least ``crack_fraction`` of its pixels are crack),
+    0 = no crack (none are), -1 = in between, left out."""
+    fractions = torch.tensor([mask[y : y + h, x : x + w].float().mean().item() for x, y, w, h in boxes])
+    truth = torch.full_like(fractions, -1)
+    truth[fractions >= crack_fraction] = 1
+    truth[fractions == 0] = 0
+    return truth
+
+
 def cut_tiles(
     photos: str | os.PathLike,
     masks: str | os.PathLike,
@@ -64,12 +74,12 @@ def cut_tiles(
         height, width = image.shape[1:]
         mask = read_mask((masks / relative).with_suffix(".png"), width, height)
         name = "__".join(relative.with_suffix("").parts)  # photos in sub-folders keep distinct names
-        for x, y, w, h in tile_boxes(width, height, tile, stride or tile):
-            fraction = mask[y : y + h, x : x + w].float().mean().item()
-            label = crack_class if fraction >= crack_fraction else sound_class if fraction == 0 else None
-            if label is None:
+        boxes = tile_boxes(width, height, tile, stride or tile)
+        for (x, y, w, h), truth in zip(boxes, tile_truth(mask, boxes, crack_fraction).tolist()):
+            if truth < 0:
                 counts["left_out"] += 1
                 continue
+            label = crack_class if truth == 1 else sound_class
             crop = image[:, y : y + h, x : x + w].permute(1, 2, 0).numpy()
             Image.fromarray(crop).save(output / label / TILE_NAME.format(photo=name, x=x, y=y), quality=95)
             counts[label] += 1
