@@ -197,6 +197,7 @@ class FitSummary(Callback):
             self.history[trainer.current_epoch] = {k: float(metrics[k]) for k in self.METRICS if k in metrics}
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask
         if not trainer.is_global_zero:
             return
         best = next((c for c in trainer.checkpoint_callbacks if c.monitor and c.best_model_path), None)
@@ -213,8 +214,8 @@ class FitSummary(Callback):
             if epoch is not None:
                 scores = ", ".join(f"{k} {v:.4f}" for k, v in self.history[epoch].items())
                 lines.append(f"  best epoch: {epoch} ({scores})")
-        if trainer.log_dir:
-            lines.append(f"  run folder: {trainer.log_dir}")
+        if log_dir:
+            lines.append(f"  run folder: {log_dir}")
         lines.append("Next:")
         save_dir = getattr(trainer.logger, "save_dir", None) if trainer.logger else None
         if save_dir:

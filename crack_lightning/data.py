@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import lightning as L
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
@@ -124,6 +125,12 @@ def eval_transform(
             v2.Normalize(mean, std),
         ]
     )
+
+
+def default_workers() -> int:
+    """DataLoader workers for this machine: 0 on 2 cores or fewer, else one per core but one, at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 0 if cores <= 2 else min(8, cores - 1)
 
 
 class ImageSamples(Dataset):
@@ -303,7 +310,8 @@ class CrackDataModule(L.LightningDataModule):
             is merged (paths in ``split.csv`` are then absolute).
         image_size: Side of the square the images are resized to.
         batch_size: Images per batch.
-        num_workers: DataLoader worker processes; ``null``: one per CPU core, keeping one for the training process.
+        num_workers: DataLoader worker processes; ``null``: none on a machine of 2 cores or fewer (workers there
+            take the cores the model computes on: measured slower), else one per core but one, at most 8.
         val_fraction: Share of each class held out for validation (class-folder layout).
         test_fraction: Share of each class held out for testing (class-folder layout).
         split_seed: Seed of the split; the same seed gives the same split on every machine.
@@ -370,7 +378,7 @@ class CrackDataModule(L.LightningDataModule):
         for folder in self.roots:
             require(folder.is_dir(), f"--data.root: no folder {folder}; pass the folder that holds the class folders")
         self.root = self.roots[0] if len(self.roots) == 1 else Path("/")  # several roots: samples hold absolute paths
-        self.num_workers = num_workers if num_workers is not None else max(0, min(8, (os.cpu_count() or 1) - 1))
+        self.num_workers = num_workers if num_workers is not None else default_workers()
         self.datasets: dict[str, ImageSamples] = {}
         self.splits: dict[str, list[Sample]] = {}
         self.skipped: list[tuple[str, str, int, str]] = []  # (path, split, class index, reason)
@@ -503,9 +511,12 @@ class CrackDataModule(L.LightningDataModule):
 
     def _write_split(self) -> None:
         trainer = self.trainer
-        if trainer is None or not trainer.is_global_zero or trainer.log_dir is None:
+        if trainer is None:
             return
-        path = Path(trainer.log_dir) / SPLIT_CSV
+        log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask
+        if not trainer.is_global_zero or log_dir is None:
+            return
+        path = Path(log_dir) / SPLIT_CSV
         write_split_csv(path, self.splits, self._classes, self.hparams.group_pattern)
         rank_zero_info(f"Split written to {path}")
         if self.skipped:
@@ -519,10 +530,18 @@ class CrackDataModule(L.LightningDataModule):
         # Chosen here, not in setup: a checkpoint's preprocessing is restored after setup.
         self.datasets[split].transform = self.transform(split)
         on_cuda = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        sampler = None
+        if split in ("val", "test") and self.trainer is not None and self.trainer.world_size > 1:
+            # Each image exactly once over all processes (Lightning's default pads the shares with repeats),
+            # so that val_loss, the metrics and the test report equal a single process's.
+            sampler = UnrepeatedDistributedSampler(
+                self.datasets[split], num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
+            )
         return DataLoader(
             self.datasets[split],
             batch_size=self.hparams.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=on_cuda,
             persistent_workers=self.num_workers > 0,

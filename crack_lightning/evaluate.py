@@ -93,6 +93,19 @@ def misclassified_figure(items: list[dict], columns: int = 8) -> plt.Figure:
     return fig
 
 
+def in_dataset_order(trainer: L.Trainer, values: torch.Tensor, size: int) -> torch.Tensor:
+    """Every process's share of the test set (``UnrepeatedDistributedSampler``), gathered into dataset order.
+
+    Process ``r`` holds items ``r, r + world, r + 2 world, ...``; the shares are padded to one length for
+    the gather, interleaved, and cut to ``size``: every padded slot lands beyond the last item.
+    """
+    share = -(-size // trainer.world_size)
+    padded = torch.zeros(share, *values.shape[1:], dtype=values.dtype)
+    padded[: len(values)] = values
+    gathered = trainer.strategy.all_gather(padded.to(trainer.strategy.root_device)).cpu()  # (world, share, ...)
+    return gathered.transpose(0, 1).reshape(-1, *values.shape[1:])[:size]
+
+
 class TestReport(Callback):
     """After ``test``: print a metrics table and write ``test_report.json`` and PNG pictures, also to TensorBoard.
 
@@ -127,12 +140,17 @@ class TestReport(Callback):
         self.labels.append(batch[1].cpu())
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero or not self.probabilities:
+        if not self.probabilities:
             return
         probabilities, labels = torch.cat(self.probabilities), torch.cat(self.labels)
+        dataset = trainer.datamodule.datasets["test"]
+        if trainer.world_size > 1:
+            probabilities = in_dataset_order(trainer, probabilities, len(dataset))
+            labels = in_dataset_order(trainer, labels, len(dataset))
+        if not trainer.is_global_zero:
+            return
         names, crack = pl_module.class_names, pl_module.crack_index
         report = compute_report(probabilities, labels, names, crack)
-        dataset = trainer.datamodule.datasets["test"]
         report["data_root"] = str(dataset.root)
         report["checkpoint"] = str(trainer.ckpt_path) if trainer.ckpt_path else None
         predicted = probabilities.argmax(dim=1)
@@ -156,7 +174,8 @@ class TestReport(Callback):
         ax.set_title(f"Confusion matrix, {report['images']} test images")
         figures = {"confusion_matrix": fig}
         if report["auroc"] is not None:
-            roc, pr = BinaryROC(), BinaryPrecisionRecallCurve()
+            # Local metrics on gathered data: no syncing with the other processes, which are done by now.
+            roc, pr = BinaryROC(sync_on_compute=False), BinaryPrecisionRecallCurve(sync_on_compute=False)
             roc.update(probabilities[:, crack], is_crack)
             pr.update(probabilities[:, crack], is_crack)
             for name, metric in (("roc_curve", roc), ("precision_recall_curve", pr)):

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -27,6 +28,7 @@ from torchvision.models import mobilenet_v2
 
 from crack_lightning.errors import CrackLightningError, require
 from crack_lightning.pretrained import load_pretrained
+from crack_lightning.runtime import Network, OnnxRuntimeNetwork, choose_backend, inference_network
 
 FEATURES = 1280  # channels of mobilenet_v2(width_mult=1.0).features' output
 BACKBONE_BLOCKS = 19  # len(mobilenet_v2().features)
@@ -60,6 +62,9 @@ class CrackClassifier(L.LightningModule):
         init_from: A checkpoint of an earlier fit whose backbone (and head, when its classes are the data's)
             a new run starts from, with a new optimiser and schedule: to adapt a model to a new surface.
             ``weights`` is ignored then.
+        inference_backend: What runs the network where no gradient is needed (predict, scan, validation, test,
+            and the frozen backbone blocks in training): ``onnxruntime`` (float32 on the CPU, about 2x faster),
+            ``torch``, or ``auto``: ONNX Runtime for float32 on the CPU when installed, else PyTorch.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class CrackClassifier(L.LightningModule):
         weight_decay: float = 0.0,
         channels_last: bool = True,
         init_from: str | None = None,
+        inference_backend: Literal["auto", "torch", "onnxruntime"] = "auto",
     ) -> None:
         super().__init__()
         require(lr > 0, f"--model.lr: {lr}; pass a learning rate above 0 (default 1e-4)")
@@ -83,6 +89,9 @@ class CrackClassifier(L.LightningModule):
         if channels_last:
             self.backbone.to(memory_format=torch.channels_last)
         self.head: nn.Sequential | None = None
+        # {(blocks, precision): (signature of their tensors, folded runner)}: see _frozen_prefix. A dict, not a
+        # submodule, so that it is never saved, trained, copied or pickled.
+        self._folded: dict[tuple[int, str], tuple[tuple, Network]] = {}
         # (image_size, mean, std) of the training data: adopted at fit time, stored in the checkpoint.
         self.preprocessing: tuple[int, tuple[float, ...], tuple[float, ...]] | None = None
         if class_names is not None:
@@ -183,8 +192,53 @@ class CrackClassifier(L.LightningModule):
             raise CrackLightningError("the model has no classes yet: give class_names or fit it on data first")
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        features = self.backbone(images).mean(dim=(2, 3))  # global average pool; deterministic on CUDA
+        blocks = self._frozen_blocks()
+        if blocks:
+            with torch.no_grad():
+                images = self._frozen_prefix(blocks)(images)
+            if self.hparams.channels_last and blocks < len(self.backbone):
+                images = images.contiguous(memory_format=torch.channels_last)  # ONNX Runtime answers in NCHW
+        features = self.backbone[blocks:](images).mean(dim=(2, 3))  # global average pool; deterministic on CUDA
         return self.head(features)
+
+    def _frozen_blocks(self) -> int:
+        """How many leading backbone blocks act as constants now: BatchNorm in eval mode and no gradient wanted."""
+        grad = torch.is_grad_enabled()
+        for index, block in enumerate(self.backbone):
+            if any(m.training for m in block.modules() if isinstance(m, _BatchNorm)) or (
+                grad and any(p.requires_grad for p in block.parameters())
+            ):
+                return index
+        return len(self.backbone)
+
+    def _frozen_prefix(self, blocks: int) -> Network:
+        """``backbone[:blocks]`` with each BatchNorm folded into its convolution, run by ``inference_backend``
+        (ONNX Runtime for float32 on the CPU): the same function, 2-4x faster on CPU.
+
+        Rebuilt whenever any of its tensors moved or changed in place (optimiser step, loaded state, running
+        statistics), which their data pointers and ``_version`` counters tell.
+        """
+        part = self.backbone[:blocks]
+        if not any(isinstance(m, _BatchNorm) for m in part.modules()):
+            return part  # folded already: an inference copy
+        device = next(part.parameters()).device
+        precision = "bf16" if torch.is_autocast_enabled(device.type) else "32"
+        signature = tuple((t.data_ptr(), t._version) for t in (*part.parameters(), *part.buffers()))
+        cached = self._folded.get((blocks, precision))
+        if cached is None or cached[0] != signature:
+            folded = fold_batchnorm(deepcopy(part).eval()).requires_grad_(False)
+            if self.hparams.channels_last:
+                folded.to(memory_format=torch.channels_last)
+            backend, _ = choose_backend(self.hparams.get("inference_backend", "auto"), device, precision)
+            runner = OnnxRuntimeNetwork(folded, self._image_size()) if backend == "onnxruntime" else folded
+            self._folded[(blocks, precision)] = cached = (signature, runner)
+        return cached[1]
+
+    def _image_size(self) -> int:
+        return self.preprocessing[0] if self.preprocessing else 160
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "_folded": {}}  # ONNX Runtime sessions do not pickle; rebuilt on use
 
     def _shared_step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         images, labels = batch
@@ -194,7 +248,7 @@ class CrackClassifier(L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         logits, labels, loss = self._shared_step(batch)
         self.train_acc(logits, labels)
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
 
@@ -204,7 +258,7 @@ class CrackClassifier(L.LightningModule):
         crack_probability = probabilities[:, self.crack_index]
         accuracy, crack = (self.val_acc, self.val_crack) if stage == "val" else (self.test_acc, self.test_crack)
         accuracy(logits, labels)
-        self.log(f"{stage}_loss", loss, prog_bar=True)
+        self.log(f"{stage}_loss", loss, prog_bar=True, sync_dist=True)  # the mean over every process
         self.log(f"{stage}_acc", accuracy, prog_bar=True)
         if not self.trainer.sanity_checking:  # its few batches may hold one class only: nothing to score yet
             crack(crack_probability, (labels == self.crack_index).long())
@@ -219,17 +273,21 @@ class CrackClassifier(L.LightningModule):
         return self._evaluate(batch, "test")
 
     def on_predict_start(self) -> None:
-        # Predicting saves no checkpoint: run the BatchNorm-folded backbone, and put the real one back after.
-        self._trained_backbone = self.backbone
-        self.backbone = self.inference_copy().backbone.to(self.device)
-
-    def on_predict_end(self) -> None:
-        self.backbone = self._trained_backbone
+        precision = str(self.trainer.precision)
+        self._predict_network = self.inference_network(precision="32" if precision[:2] in ("32", "64") else precision)
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Class probabilities ``(N, classes)``."""
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(images).float().softmax(dim=1)
+        return self._predict_network(images)
+
+    def inference_network(self, backend: str | None = None, precision: str = "32") -> Network:
+        """A frozen copy for inference: normalised images ``(N, 3, S, S)`` -> class probabilities ``(N, classes)``,
+        run by ``backend`` (default: the ``inference_backend`` option) at ``precision`` (``32`` or ``bf16``)."""
+        backend = backend or self.hparams.get("inference_backend", "auto")
+        network, description = inference_network(self.inference_copy(), self._image_size(), backend, self.device, precision)
+        rank_zero_info(f"Inference: {description}")
+        return network
 
     def inference_copy(self) -> CrackClassifier:
         """A copy for inference only: eval mode, each BatchNorm folded into the convolution before it.
@@ -238,18 +296,12 @@ class CrackClassifier(L.LightningModule):
         passes (about a third of MobileNetV2's CPU time). The model itself, and its checkpoint, keep
         their BatchNorm layers.
         """
-        trainer, self._trainer = self._trainer, None  # the copy must not carry the Trainer along
-        try:
+        trainer, self._trainer, folded, self._folded = self._trainer, None, self._folded, {}
+        try:  # the copy must not carry the Trainer or the cache along
             copy = deepcopy(self).eval()
         finally:
-            self._trainer = trainer
-        for module in copy.backbone.modules():
-            if isinstance(module, nn.Sequential):
-                layers = list(module)
-                for i in range(len(layers) - 1):
-                    if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
-                        module[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
-                        module[i + 1] = nn.Identity()
+            self._trainer, self._folded = trainer, folded
+        fold_batchnorm(copy.backbone)
         if self.hparams.channels_last:
             copy.backbone.to(memory_format=torch.channels_last)
         return copy
@@ -260,6 +312,18 @@ class CrackClassifier(L.LightningModule):
         return OPTIMIZERS[self.hparams.optimizer](
             [{"params": params, "name": "head"}], lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """Fold each eval-mode BatchNorm into the convolution before it, in place; returns ``module``."""
+    for sequence in module.modules():
+        if isinstance(sequence, nn.Sequential):
+            layers = list(sequence)
+            for i in range(len(layers) - 1):
+                if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
+                    sequence[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
+                    sequence[i + 1] = nn.Identity()
+    return module
 
 
 def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import heapq
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -62,20 +63,22 @@ def predict_images(
     images: Iterable[ImageInput],
     batch_size: int = 32,
     threshold: float = 0.5,
+    backend: str | None = None,
 ) -> Predictions:
     """Classify image paths, PIL images or ``uint8`` RGB tensors ``(3, H, W)`` with a loaded model, in batches.
 
     The model's own image size and normalisation (from its checkpoint) are applied; it runs on the
-    device the model is on, in eval mode.
+    device the model is on, in eval mode, by ``backend`` (``auto``, ``torch``, ``onnxruntime``; default:
+    the model's ``inference_backend``).
     """
     if model.preprocessing is None:
         raise CrackLightningError("the model has no preprocessing: load it from a checkpoint of a fit run")
     transform = eval_transform(*model.preprocessing)
-    net = model.inference_copy()
+    network = model.inference_network(backend)
     batches, batch = [], []
 
     def flush() -> None:
-        batches.append(net(torch.stack(batch).to(net.device)).float().softmax(dim=1).cpu())
+        batches.append(network(torch.stack(batch)).cpu())
         batch.clear()
 
     for image in images:
@@ -117,21 +120,22 @@ class CSVPredictionWriter(BasePredictionWriter):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "predict":
             return
-        if trainer.world_size > 1:
-            raise CrackLightningError("predict writes one CSV from one process: pass --trainer.devices 1")
         self.path = Path(self.output) if self.output else Path(trainer.log_dir or ".") / PREDICTIONS_CSV
         if self.path.exists() and not self.overwrite:
             raise CrackLightningError(f"--output: {self.path} exists; pass another --output or --overwrite true")
 
+    def _part(self, rank: int) -> Path:
+        assert self.path is not None
+        return self.path.with_name(f"{self.path.name}.rank{rank}.partial")
+
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         assert self.path is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Rows go to a side file that replaces the output only once every image is done.
-        self._partial = self.path.with_name(self.path.name + ".partial")
+        # Each process writes its rows, with their dataset index, to a part file of its own; the output appears
+        # only once every image is done, assembled in path order by the first process.
+        self._partial = self._part(trainer.global_rank)
         self._file = open(self._partial, "w", newline="")
         self._csv = csv.writer(self._file, lineterminator="\n")
-        names = pl_module.class_names
-        self._csv.writerow(["path", "label", "crack_probability", *(f"probability_{c}" for c in names), "error"])
         self.rows, self.cracks, self.errors = 0, 0, []
 
     def write_on_batch_end(
@@ -147,20 +151,48 @@ class CSVPredictionWriter(BasePredictionWriter):
         _, paths, errors = batch
         probabilities = prediction.float().cpu()
         labels = decide_labels(probabilities, pl_module.class_names, pl_module.crack_index, self.threshold)
-        for path, error, label, row in zip(paths, errors, labels, probabilities.tolist()):
+        indices = batch_indices if batch_indices is not None else range(self.rows, self.rows + len(paths))
+        for index, path, error, label, row in zip(indices, paths, errors, labels, probabilities.tolist()):
             if error:
-                self._csv.writerow([path, "", "", *([""] * len(row)), error])
-                self.errors.append(path)
-                continue
-            self._csv.writerow([path, label, f"{row[pl_module.crack_index]:.6f}", *(f"{p:.6f}" for p in row), ""])
-            self.cracks += label == pl_module.hparams.crack_class
+                self._csv.writerow([index, path, "", "", *([""] * len(row)), error])
+            else:
+                self._csv.writerow([index, path, label, f"{row[pl_module.crack_index]:.6f}", *(f"{p:.6f}" for p in row), ""])
         self.rows += len(paths)
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._file.close()
-        os.replace(self._partial, self.path)
+        trainer.strategy.barrier("predictions written")
+        if trainer.is_global_zero:
+            self._assemble(trainer.world_size, pl_module)
+        trainer.strategy.barrier("predictions assembled")
+
+    def _assemble(self, world_size: int, pl_module: L.LightningModule) -> None:
+        """Merge the part files by dataset index (each is in index order) into the output; no row twice."""
+        assert self.path is not None
+        parts = [open(self._part(rank), newline="") for rank in range(world_size)]
+        whole = self.path.with_name(self.path.name + ".partial")
+        crack_class = pl_module.hparams.crack_class
+        try:
+            with open(whole, "w", newline="") as f:
+                writer = csv.writer(f, lineterminator="\n")
+                writer.writerow(["path", "label", "crack_probability", *(f"probability_{c}" for c in pl_module.class_names), "error"])
+                last, self.rows, self.cracks, self.errors = None, 0, 0, []
+                for row in heapq.merge(*(csv.reader(part) for part in parts), key=lambda r: int(r[0])):
+                    if row[0] == last:  # a sampler that pads repeats an image
+                        continue
+                    last = row[0]
+                    writer.writerow(row[1:])
+                    self.rows += 1
+                    if row[-1]:
+                        self.errors.append(row[1])
+                    self.cracks += row[2] == crack_class
+            os.replace(whole, self.path)
+        finally:
+            for part in parts:
+                part.close()
+                Path(part.name).unlink(missing_ok=True)
         rank_zero_info(
-            f"Predicted {self.rows - len(self.errors)} images: {self.cracks} {pl_module.hparams.crack_class} "
+            f"Predicted {self.rows - len(self.errors)} images: {self.cracks} {crack_class} "
             f"(crack probability >= {self.threshold:g})."
         )
         if self.errors:
@@ -169,6 +201,6 @@ class CSVPredictionWriter(BasePredictionWriter):
         rank_zero_info(f"Predictions written to {self.path}")
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if getattr(self, "_file", None) is not None and not self._file.closed:
+        if getattr(self, "_file", None) is not None:
             self._file.close()
             self._partial.unlink(missing_ok=True)

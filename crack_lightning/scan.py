@@ -7,7 +7,6 @@ import os
 import shutil
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import nullcontext
 from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -140,6 +139,7 @@ def scan_photos(
     keep_images: bool = True,
     max_pixels: int | None = MAX_PIXELS,
     context: float = DEFAULT_CONTEXT,
+    backend: str | None = None,
 ) -> Iterator[PhotoScan]:
     """Classify every tile of each ``(name, photo)``; yields each photo's :class:`PhotoScan` in input order.
 
@@ -161,10 +161,8 @@ def scan_photos(
     resize = v2.Resize((size, size), antialias=True)
     normalise = eval_transform(size, mean, std).transforms[1:]  # dtype + normalisation, after the batch resize
     crack_index = model.crack_index
-    model = model.inference_copy()
-    autocast = (
-        torch.autocast(model.device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
-    )
+    device = model.device
+    network = model.inference_network(backend, precision)
     in_flight: deque[PhotoScan] = deque()
     pending: list[tuple[PhotoScan, int, torch.Tensor]] = []
     pending_tiles = 0
@@ -173,11 +171,10 @@ def scan_photos(
         nonlocal pending_tiles
         if not pending:
             return
-        batch = torch.cat([t for _, _, t in pending]).to(model.device)
+        batch = torch.cat([t for _, _, t in pending]).to(device)
         for transform in normalise:
             batch = transform(batch)
-        with torch.inference_mode(), autocast:
-            probabilities = model(batch).float().softmax(dim=1).cpu()
+        probabilities = network(batch).cpu()
         offset = 0
         for scan, start, tiles in pending:
             scan.probabilities[start : start + len(tiles)] = probabilities[offset : offset + len(tiles)]
@@ -227,13 +224,16 @@ def scan_photo(
     batch_size: int = 32,
     precision: str = "32",
     context: float = DEFAULT_CONTEXT,
+    backend: str | None = None,
 ) -> tuple[list[Box], torch.Tensor, torch.Tensor]:
     """Scan one photo (path, PIL image or ``uint8`` RGB tensor).
 
     Returns the tile boxes ``(x, y, width, height)``, their crack probabilities ``(tiles,)`` and the
     per-pixel crack probability map ``(height, width)``.
     """
-    (scan,) = scan_photos(model, [("photo", photo)], tile, stride, batch_size, precision, keep_images=False, context=context)
+    (scan,) = scan_photos(
+        model, [("photo", photo)], tile, stride, batch_size, precision, keep_images=False, context=context, backend=backend
+    )
     if scan.error:
         raise CrackLightningError(scan.error)
     return scan.boxes, scan.crack_probability, scan.probability_map()
@@ -454,6 +454,7 @@ def scan_to_folder(
     progress: bool = True,
     max_pixels: int | None = MAX_PIXELS,
     context: float = DEFAULT_CONTEXT,
+    backend: str | None = None,
 ) -> dict[str, int]:
     """The ``scan`` command: every photo of ``source`` into ``output``; returns counts of photos, tiles and errors."""
     from tqdm.auto import tqdm
@@ -468,7 +469,8 @@ def scan_to_folder(
     counts = {"photos": 0, "skipped": len(photos) - len(todo), "tiles": 0, "crack_photos": 0, "errors": 0}
     bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
     try:
-        for scan in scan_photos(model, todo, tile, stride, batch_size, precision, max_pixels=max_pixels, context=context):
+        for scan in scan_photos(model, todo, tile, stride, batch_size, precision, max_pixels=max_pixels, context=context,
+                                backend=backend):
             labels = [] if scan.error else decide_labels(scan.probabilities, model.class_names, model.crack_index, threshold)
             writer.write(scan, labels)
             scan.image = None

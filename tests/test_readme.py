@@ -39,6 +39,8 @@ SECTIONS = {
 FIXED = {
     "seed_everything": "Seed of Python, NumPy and torch random generators (`seed_everything`).",
     "trainer.logger.class_path": "Logger class; TensorBoard by default.",
+    "trainer.precision": "``null``: ``bf16-mixed`` where the hardware computes bf16 natively (CPUs with AMX or "
+    "AVX512-BF16, bf16 GPUs), else ``32-true``; a log line says which and why.",
 }
 
 

@@ -1,0 +1,260 @@
+"""Throughput of fit (frozen and fine-tune phases), predict and the data loader, next to a hand-written PyTorch
+loop doing the same work at the same precision, and next to the Keras original when its Python is given.
+
+    python bench/throughput.py DATA_ROOT [--keras_python ../keras-ref/bin/python]
+
+- fit: the product's own path (``python -m crack_lightning fit`` with configs/default.yaml, the CLI's callbacks,
+  logger and checkpoints) for one frozen and one fine-tune epoch; img/s of the training part of each epoch.
+- hand-written: a plain PyTorch loop over the same training images with the same transforms, DataLoader
+  workers, batch size, optimiser and frozen blocks (channels-last, BatchNorm in eval mode, no folding).
+- predict: ``python -m crack_lightning predict`` on ``--predict_images`` images, timed from process start to
+  CSV written; the hand-written one is a plain script (decode, resize, normalise, eval model, CSV), timed alike.
+- loader: the DataModule's training loader alone (decode + augmentation), with its default workers.
+- Keras: ``../shared/bench/keras_original.py`` run by ``--keras_python``, in this sitting.
+Every figure is measured in this run, on this machine; compare ratios, not img/s, across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.nn.modules.batchnorm import _BatchNorm  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+from torchvision.io import ImageReadMode, decode_image  # noqa: E402
+from torchvision.models import mobilenet_v2  # noqa: E402
+from torchvision.transforms import v2  # noqa: E402
+
+# The hand-written predict runs this file in a process of its own: it must not import Lightning or the product.
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def product_fit(root: str, weights: str, workdir: Path, extra: list[str]) -> dict:
+    """One frozen and one fine-tune epoch through the CLI; returns img/s, the run's objects and its checkpoint."""
+    from lightning.pytorch.callbacks import Callback
+
+    from crack_lightning.cli import CrackLightningCLI, main as cli_main
+
+    class PhaseTimer(Callback):
+        """Seconds of the training part of each epoch (validation excluded)."""
+
+        def __init__(self) -> None:
+            self.train: dict[int, float] = {}
+            self._val = 0.0
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self._start, self._val = time.perf_counter(), 0.0
+
+        def on_validation_epoch_start(self, trainer, pl_module):
+            self._val_start = time.perf_counter()
+
+        def on_validation_epoch_end(self, trainer, pl_module):
+            self._val += time.perf_counter() - self._val_start
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            self.train[trainer.current_epoch] = time.perf_counter() - self._start - self._val
+
+    timer = PhaseTimer()
+    run: dict = {}
+
+    class TimedCLI(CrackLightningCLI):
+        def before_fit(self) -> None:
+            super().before_fit()
+            self.trainer.callbacks.append(timer)
+            run["cli"] = self
+
+    cli_main(
+        ["fit", "--config", str(REPO / "configs" / "default.yaml"), "--data.root", root, "--model.weights", weights,
+         "--trainer.max_epochs", "2", "--finetuning.unfreeze_at_epoch", "1", "--trainer.enable_progress_bar", "false",
+         "--trainer.logger.init_args.save_dir", str(workdir / "runs"), *extra],
+        cli_class=TimedCLI,
+    )
+    cli = run["cli"]
+    data = cli.datamodule
+    n = len(data.datasets["train"])
+    return {
+        "frozen": n / timer.train[0], "finetune": n / timer.train[1], "images": n, "datamodule": data,
+        "precision": str(cli.trainer.precision), "workers": data.num_workers,
+        "ckpt": Path(cli.trainer.checkpoint_callback.dirpath) / "last.ckpt",
+    }
+
+
+class Images(Dataset):
+    def __init__(self, samples: list[tuple[str, int]], transform) -> None:
+        self.samples, self.transform = samples, transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        path, label = self.samples[i]
+        return self.transform(decode_image(path, mode=ImageReadMode.RGB)), label
+
+
+def handwritten_fit(samples: list[tuple[str, int]], weights: str, workers: int, precision: str) -> dict[str, float]:
+    """The same two epochs as a plain PyTorch loop: img/s of each."""
+    torch.manual_seed(42)
+    transform = v2.Compose([
+        v2.Resize((160, 160), antialias=True), v2.RandomHorizontalFlip(),
+        v2.RandomRotation(72.0, interpolation=v2.InterpolationMode.BILINEAR, fill=[round(255 * m) for m in MEAN]),
+        v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD),
+    ])
+    loader = DataLoader(Images(samples, transform), batch_size=32, shuffle=True, num_workers=workers,
+                        persistent_workers=workers > 0)
+    backbone = mobilenet_v2().features
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    backbone.load_state_dict({k.removeprefix("features."): v for k, v in state.items()})
+    backbone = backbone.to(memory_format=torch.channels_last)
+    head = nn.Sequential(nn.Dropout(0.3), nn.Linear(1280, 2))
+    backbone.requires_grad_(False)
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-4)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision.startswith("bf16"))
+    rates = {}
+    for phase in ("frozen", "finetune"):
+        if phase == "finetune":
+            backbone[12:].requires_grad_(True)
+            optimizer.add_param_group({"params": list(backbone[12:].parameters()), "lr": 1e-5})
+        head.train()
+        backbone.train()
+        for m in backbone.modules():
+            if isinstance(m, _BatchNorm):
+                m.eval()
+        start = time.perf_counter()
+        for images, labels in loader:
+            images = images.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                if phase == "frozen":
+                    with torch.no_grad():
+                        features = backbone(images)
+                else:
+                    features = backbone(images)
+                loss = nn.functional.cross_entropy(head(features.mean(dim=(2, 3))), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        rates[phase] = len(samples) / (time.perf_counter() - start)
+    return rates
+
+
+def handwritten_predict(ckpt: str, listing: str, output: str, precision: str) -> None:
+    """A plain predict script: the checkpoint's weights in torchvision's model, eval mode, CSV rows."""
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    backbone = mobilenet_v2().features
+    backbone.load_state_dict({k[9:]: v for k, v in state.items() if k.startswith("backbone.")})
+    head = nn.Linear(1280, 2)
+    head.load_state_dict({"weight": state["head.1.weight"], "bias": state["head.1.bias"]})
+    backbone = backbone.eval().to(memory_format=torch.channels_last)
+    transform = v2.Compose([v2.Resize((160, 160), antialias=True), v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
+    paths = Path(listing).read_text().split()
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision.startswith("bf16"))
+    with open(output, "w", newline="") as f, torch.inference_mode(), autocast:
+        writer = csv.writer(f)
+        for i in range(0, len(paths), 32):
+            chunk = paths[i : i + 32]
+            images = torch.stack([transform(decode_image(p, mode=ImageReadMode.RGB)) for p in chunk])
+            logits = head(backbone(images.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3)))
+            for path, p in zip(chunk, logits.float().softmax(dim=1)[:, 1].tolist()):
+                writer.writerow([path, f"{p:.6f}"])
+
+
+def timed_process(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    return time.perf_counter() - start
+
+
+def loader_rate(datamodule) -> float:
+    loader = datamodule.train_dataloader()
+    start, n = time.perf_counter(), 0
+    for images, _ in loader:
+        n += len(images)
+    return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", help="class-folder data root (../shared/data/concrete-crack: 4,000 training images)")
+    parser.add_argument("--weights", help="backbone .pth (default: the bundled one; speed does not depend on it)")
+    parser.add_argument("--predict_images", type=int, default=4000, help="images predicted (default 4000)")
+    parser.add_argument("--keras_python", help="Python of a TensorFlow environment: also run the Keras original")
+    parser.add_argument("--keras_steps", type=int, default=30)
+    parser.add_argument("--fit_args", nargs=argparse.REMAINDER, default=[], help="more fit flags for the product run (last)")
+    parser.add_argument("--handwritten_predict", nargs=4, metavar=("CKPT", "LIST", "CSV", "PRECISION"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.handwritten_predict:
+        handwritten_predict(*args.handwritten_predict)
+        return
+    root = str(Path(args.root).resolve())
+    if args.weights is None:
+        from crack_lightning.pretrained import BUNDLED_BACKBONE
+
+        args.weights = str(BUNDLED_BACKBONE)
+    keras = {}
+    if args.keras_python:
+        out = subprocess.run(
+            [args.keras_python, str(REPO.parent / "shared" / "bench" / "keras_original.py"), root, "--steps", str(args.keras_steps)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        keras = json.loads(out.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        fit = product_fit(root, args.weights, work, args.fit_args)
+        data = fit["datamodule"]
+        samples = [(str(data.root / p), y) for p, y in data.splits["train"]]
+        hand = handwritten_fit(samples, args.weights, fit["workers"], fit["precision"])
+        loader = loader_rate(data)
+        every = sorted(str(data.root / p) for split in data.splits.values() for p, _ in split)
+        listing = work / "predict.txt"
+        listing.write_text("\n".join(every[: args.predict_images]) + "\n")
+        n_predict = min(args.predict_images, len(every))
+        python = sys.executable
+        product_predict = n_predict / timed_process(
+            [python, "-m", "crack_lightning", "predict", "--ckpt_path", str(fit["ckpt"]), "--data.predict_dir", str(listing),
+             "--output", str(work / "product.csv"), "--trainer.enable_progress_bar", "false", "--trainer.precision", fit["precision"]]
+        )
+        hand_predict = n_predict / timed_process(
+            [python, __file__, root, "--handwritten_predict", str(fit["ckpt"]), str(listing), str(work / "hand.csv"), fit["precision"]]
+        )
+    rows = [
+        ("fit, frozen phase", keras.get("keras_frozen_img_s"), fit["frozen"], hand["frozen"]),
+        ("fit, fine-tune phase", keras.get("keras_finetune_img_s"), fit["finetune"], hand["finetune"]),
+        (f"predict, {n_predict} images, process start to CSV", keras.get("keras_predict_img_s"), product_predict, hand_predict),
+    ]
+    print(f"\n{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"precision {fit['precision']}; {fit['images']} training images of {root}, batch 32, 160 px; "
+          f"DataLoader workers {fit['workers']}\n")
+    print("| img/s | Keras original | crack_lightning | hand-written PyTorch | crack_lightning / Keras | crack_lightning / hand-written |")
+    print("|---|---|---|---|---|---|")
+    for name, k, ours, plain in rows:
+        ks = f"{k:.1f}" if k else "not run"
+        kr = f"**{ours / k:.2f}**" if k else "-"
+        print(f"| {name} | {ks} | {ours:.1f} | {plain:.1f} | {kr} | {ours / plain:.2f} |")
+    print(f"| loader alone (decode + augmentation, {fit['workers']} workers) | | {loader:.1f} | | | "
+          f"{loader / fit['frozen']:.2f}x the frozen-phase fit |")
+    if keras:
+        print("\nKeras predict is its model.predict over the tf.data pipeline (start-up not included).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""The fast paths give the same answers: folded frozen blocks in training, ONNX Runtime for inference, automatic
+precision, and the default number of DataLoader workers."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import sys
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+
+from crack_lightning import data as data_module
+from crack_lightning import precision as precision_module
+from crack_lightning.callbacks import TwoPhaseFinetuning
+from crack_lightning.cli import main
+from crack_lightning.data import CrackDataModule, eval_transform, read_rgb, sample_root
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.model import CrackClassifier, load_checkpoint
+from crack_lightning.predict import predict_images
+from crack_lightning.pretrained import BUNDLED_BACKBONE
+from crack_lightning.runtime import choose_backend
+
+
+def sample_images(step: int = 60) -> list:
+    return sorted(sample_root().rglob("*.jpg"))[::step]
+
+
+def fine_tune_state(unfreeze_from: int = 12) -> CrackClassifier:
+    """A model as the fine-tune phase leaves it: backbone[:unfreeze_from] frozen, every BatchNorm in eval mode."""
+    torch.manual_seed(0)
+    model = CrackClassifier(class_names=["Negative", "Positive"], weights=str(BUNDLED_BACKBONE), dropout=0.0)
+    model.load_pretrained()
+    model.backbone.requires_grad_(False)
+    model.backbone[unfreeze_from:].requires_grad_(True)
+    model.train()
+    for m in model.backbone.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+    return model
+
+
+def plain_forward(model: CrackClassifier, images: torch.Tensor) -> torch.Tensor:
+    return model.head(model.backbone(images.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3)))
+
+
+def test_frozen_blocks_run_folded_with_the_same_outputs_and_gradients():
+    model = fine_tune_state(12)
+    images = torch.randn(4, 3, 96, 96)
+    assert model._frozen_blocks() == 12
+    fast = model(images)
+    fast.sum().backward()
+    fast_grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    model.zero_grad()
+    plain = plain_forward(model, images)
+    plain.sum().backward()
+    plain_grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert torch.allclose(fast, plain, atol=1e-4)
+    assert all(torch.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(fast_grads, plain_grads))
+    assert list(model._folded) == [(12, "32")]
+    assert not any(k.startswith("_folded") for k in model.state_dict())  # never saved
+
+
+def test_folded_blocks_follow_changes_to_the_weights():
+    model = fine_tune_state(19)
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        before = model(images)
+        model.backbone[0][0].weight.mul_(1.5)  # as an optimiser step or a loaded checkpoint would, in place
+        after = model(images)
+        assert not torch.allclose(before, after, atol=1e-3)
+        assert torch.allclose(after, plain_forward(model, images), atol=1e-4)
+        model.backbone[3].conv[1][1].running_var.fill_(2.0)  # running statistics are part of the fold
+        assert torch.allclose(model(images), plain_forward(model, images), atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_both_runtimes_of_the_frozen_blocks_agree(backend):
+    model = fine_tune_state(12)
+    model.hparams.inference_backend = backend
+    images = torch.randn(3, 3, 80, 80)
+    assert torch.allclose(model(images), plain_forward(model, images), atol=1e-4)
+    runner = model._folded[(12, "32")][1]
+    if backend == "torch":
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in runner.modules())
+        assert not any(p.requires_grad for p in runner.parameters())
+    else:
+        assert type(runner).__name__ == "OnnxRuntimeNetwork"
+    import pickle
+
+    assert pickle.loads(pickle.dumps(model))._folded == {}  # sessions are rebuilt, never pickled
+
+
+def test_batchnorm_in_training_mode_is_never_folded():
+    model = fine_tune_state(12)
+    model.backbone.train()  # train_bn: batch statistics
+    assert model._frozen_blocks() == 0
+    model.eval()
+    with torch.no_grad():
+        assert model._frozen_blocks() == 19  # evaluation: all of it
+    assert model._frozen_blocks() == 12  # with gradients: the trainable blocks run as they are
+
+
+@pytest.fixture(scope="module")
+def model(trained) -> CrackClassifier:
+    return load_checkpoint(trained["ckpt"])
+
+
+def test_onnxruntime_and_torch_give_the_same_probabilities(model):
+    paths = sample_images()
+    ort = predict_images(model, paths, backend="onnxruntime")
+    plain = predict_images(model, paths, backend="torch")
+    assert torch.allclose(ort.probabilities, plain.probabilities, atol=1e-5)
+    assert ort.labels == plain.labels
+    transform = eval_transform(*model.preprocessing)
+    with torch.no_grad():  # and both are the model's own eval-mode answer
+        reference = model.eval()(torch.stack([transform(read_rgb(p)) for p in paths])).softmax(1)
+    assert torch.allclose(ort.probabilities, reference, atol=1e-5)
+
+
+def test_backend_choice():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert choose_backend("auto", cpu)[0] == "onnxruntime"
+    assert choose_backend("auto", cuda)[0] == "torch"
+    assert choose_backend("auto", cpu, "bf16")[0] == "torch"
+    assert choose_backend("torch", cpu)[0] == "torch"
+    with pytest.raises(CrackLightningError, match="onnxruntime runs float32 on the CPU"):
+        choose_backend("onnxruntime", cuda)
+    with pytest.raises(CrackLightningError, match="pass one of auto, torch, onnxruntime"):
+        choose_backend("tensorrt", cpu)
+
+
+def test_auto_without_onnxruntime_falls_back_to_torch_and_says_so(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    backend, why = choose_backend("auto", torch.device("cpu"))
+    assert backend == "torch" and "not installed" in why
+    with pytest.raises(CrackLightningError, match="not installed"):
+        choose_backend("onnxruntime", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("has_bf16, expected", [(True, "bf16-mixed"), (False, "32-true")])
+def test_auto_precision_follows_the_cpu(monkeypatch, has_bf16, expected):
+    monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: has_bf16)
+    assert precision_module.auto_precision("cpu")[0] == expected
+
+
+def predict_csv(ckpt, images, out, *extra) -> dict[str, float]:
+    main(["predict", "--ckpt_path", str(ckpt), "--data.predict_dir", str(images), "--output", str(out),
+          "--trainer.enable_progress_bar", "false", *extra])
+    with open(out, newline="") as f:
+        return {row["path"]: float(row["crack_probability"]) for row in csv.DictReader(f)}
+
+
+def test_predict_cli_picks_precision_and_runtime_and_says_which(trained, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(sys, "argv", ["crack_lightning"])
+    monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: False)
+    images = tmp_path / "images.txt"
+    images.write_text("\n".join(str(p) for p in sample_images(40)))
+    with caplog.at_level(logging.INFO):
+        auto = predict_csv(trained["ckpt"], images, tmp_path / "auto.csv")
+    assert "Precision: 32-true" in caplog.text and "Inference: ONNX Runtime" in caplog.text
+    plain = predict_csv(trained["ckpt"], images, tmp_path / "torch.csv", "--model.inference_backend", "torch")
+    assert auto.keys() == plain.keys() and all(abs(auto[k] - plain[k]) < 1e-5 for k in auto)
+    # A CPU with bf16 gets bf16-mixed, which PyTorch runs: close to float32, not equal.
+    monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: True)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        bf16 = predict_csv(trained["ckpt"], images, tmp_path / "bf16.csv")
+    assert "Precision: bf16-mixed" in caplog.text and "Inference: PyTorch" in caplog.text
+    assert max(abs(bf16[k] - auto[k]) for k in auto) < 0.1
+
+
+def test_bf16_mixed_fit_on_cpu_keeps_float32_weights(image_root, tmp_path):
+    L.seed_everything(0)
+    model = CrackClassifier(weights=str(BUNDLED_BACKBONE))
+    data = CrackDataModule(root=str(image_root), batch_size=8, num_workers=0, image_size=64)
+    trainer = L.Trainer(
+        max_epochs=2, limit_train_batches=2, limit_val_batches=1, precision="bf16-mixed", logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+        callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=1)],
+    )
+    trainer.fit(model, data)
+    assert torch.isfinite(trainer.callback_metrics["train_loss"])
+    assert all(v.dtype in (torch.float32, torch.int64) for v in model.state_dict().values())
+
+
+@pytest.mark.parametrize("cores, workers", [(1, 0), (2, 0), (4, 3), (32, 8)])
+def test_default_workers(monkeypatch, cores, workers):
+    monkeypatch.setattr(data_module.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert data_module.default_workers() == workers
