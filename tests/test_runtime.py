@@ -158,6 +158,7 @@ def predict_csv(ckpt, images, out, *extra) -> dict[str, float]:
 
 def test_predict_cli_picks_precision_and_runtime_and_says_which(trained, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(sys, "argv", ["crack_lightning"])
+    monkeypatch.chdir(tmp_path)  # the run folder of each predict lands here
     monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: False)
     images = tmp_path / "images.txt"
     images.write_text("\n".join(str(p) for p in sample_images(40)))
