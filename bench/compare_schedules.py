@@ -30,6 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import torch  # noqa: E402
+from torchmetrics.functional.classification import binary_auroc  # noqa: E402
+
 from crack_lightning.data import sample_group, scan_folder  # noqa: E402
 
 
@@ -108,8 +111,6 @@ def run_fold(root: Path, config: str, fold: int, folds: list, classes: list[str]
 
 
 def torch_epochs(ckpt: Path) -> int:
-    import torch
-
     return int(torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]) + 1
 
 
@@ -123,15 +124,10 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def auroc(scores: list[float], positive: list[bool]) -> float:
-    """Probability that a random crack image scores above a random sound one (ties count half)."""
-    pos = sorted(s for s, c in zip(scores, positive) if c)
-    neg = sorted(s for s, c in zip(scores, positive) if not c)
-    if not pos or not neg:
+    """torchmetrics' binary AUROC of the pooled held-out images; NaN when they hold one class only."""
+    if all(positive) or not any(positive):
         return math.nan
-    import bisect
-
-    wins = sum(bisect.bisect_left(neg, s) + 0.5 * (bisect.bisect_right(neg, s) - bisect.bisect_left(neg, s)) for s in pos)
-    return wins / (len(pos) * len(neg))
+    return binary_auroc(torch.tensor(scores, dtype=torch.float64), torch.tensor(positive).long()).item()
 
 
 def mcnemar(only_a: int, only_b: int) -> float:

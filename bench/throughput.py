@@ -20,7 +20,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -40,14 +39,6 @@ from torchvision.transforms import v2  # noqa: E402
 
 # The hand-written predict runs this file in a process of its own: it must not import Lightning or the product.
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def product_fit(root: str, weights: str, workdir: Path, extra: list[str]) -> dict:
@@ -205,6 +196,8 @@ def main() -> None:
     if args.handwritten_predict:
         handwritten_predict(*args.handwritten_predict)
         return
+    from scan_scale import cpu_name  # a sibling bench; it imports the product, which this process may
+
     root = str(Path(args.root).resolve())
     if args.weights is None:
         from crack_lightning.pretrained import BUNDLED_BACKBONE

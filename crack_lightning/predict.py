@@ -136,7 +136,7 @@ class CSVPredictionWriter(BasePredictionWriter):
         self._partial = self._part(trainer.global_rank)
         self._file = open(self._partial, "w", newline="")
         self._csv = csv.writer(self._file, lineterminator="\n")
-        self.rows, self.cracks, self.errors = 0, 0, []
+        self.rows = 0  # this process's rows; _assemble counts the whole output
 
     def write_on_batch_end(
         self,
