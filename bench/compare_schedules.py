@@ -7,10 +7,11 @@ Each config is laid over configs/default.yaml (``default`` = that file alone). F
 class (grouped by ``--group_pattern`` when given: a group's images share a fold); for fold k the other folds give
 the training and validation images (``--val_fraction`` of them, seeded). Each fold is one ``fit`` and one
 ``predict`` of the held-out images through the product's own CLI, in a process of its own. Results are kept in
-``--workdir`` after every fold: run the same command again to go on where it stopped.
+``--workdir`` after every fold: run the same command again to go on where it stopped. ``--tta`` also predicts
+each fold's checkpoint with ``--model.tta hflip`` (rows ``NAME+hflip``; added to finished folds without refitting).
 
 Prints per config: folds done, mean epochs and minutes per fold, accuracy over all held-out images with its 95%
-Wilson interval, errors, pooled AUROC; then an exact McNemar test for each pair of configs on the images both
+Wilson interval, errors, pooled AUROC and mean log loss (held-out cross-entropy); then an exact McNemar test for each pair of configs on the images both
 have tested (the errors one makes and the other does not).
 """
 
@@ -95,19 +96,24 @@ def run_fold(root: Path, config: str, fold: int, folds: list, classes: list[str]
     run_dir = max((out / "runs" / "crack").iterdir(), key=lambda p: int(p.name.split("_")[1]))
     best = next((run_dir / "checkpoints").glob("best-*.ckpt"))
     epochs = torch_epochs(run_dir / "checkpoints" / "last.ckpt")
+    images = predict_fold(root, str(best), folds[fold], classes, args, out)
+    return {"fold": fold, "epochs": epochs, "minutes": minutes, "checkpoint": str(best), "images": images}
+
+
+def predict_fold(root: Path, checkpoint: str, held_out: list, classes: list[str], args, out: Path, *flags: str) -> list[dict]:
+    """Per-image results of predicting the held-out images with ``checkpoint`` (and extra predict ``flags``)."""
     listing = out / "test.txt"
-    listing.write_text("".join(f"{root / p}\n" for p, _ in folds[fold]))
-    cli("predict", "--ckpt_path", str(best), "--data.predict_dir", str(listing), "--output", str(out / "test.csv"),
-        "--overwrite", "true", "--trainer.enable_progress_bar", "false", log=log)
+    listing.write_text("".join(f"{root / p}\n" for p, _ in held_out))
+    cli("predict", "--ckpt_path", checkpoint, "--data.predict_dir", str(listing), "--output", str(out / "test.csv"),
+        "--overwrite", "true", "--trainer.enable_progress_bar", "false", *flags, log=out / "log.txt")
     with open(out / "test.csv", newline="") as f:
         rows = {r["path"]: r for r in csv.DictReader(f)}
     crack = classes.index(args.crack_class)
-    images = [
+    return [
         {"path": p, "crack": y == crack, "p": float(rows[str(root / p)]["crack_probability"]),
          "correct": (rows[str(root / p)]["label"] == classes[y])}
-        for p, y in folds[fold]
+        for p, y in held_out
     ]
-    return {"fold": fold, "epochs": epochs, "minutes": minutes, "checkpoint": str(best), "images": images}
 
 
 def torch_epochs(ckpt: Path) -> int:
@@ -128,6 +134,12 @@ def auroc(scores: list[float], positive: list[bool]) -> float:
     if all(positive) or not any(positive):
         return math.nan
     return binary_auroc(torch.tensor(scores, dtype=torch.float64), torch.tensor(positive).long()).item()
+
+
+def log_loss(images: list[dict]) -> float:
+    """Mean held-out cross-entropy: finer than the error count, it also tells how sure the right answers were.
+    Probabilities are clipped at 1e-6, the resolution of the predict CSV."""
+    return sum(-math.log(max(i["p"] if i["crack"] else 1 - i["p"], 1e-6)) for i in images) / len(images)
 
 
 def mcnemar(only_a: int, only_b: int) -> float:
@@ -152,6 +164,7 @@ def main() -> None:
     parser.add_argument("--weights", default=str(REPO.parent / "shared" / "weights" / "mobilenet_v2_features_partial_imagenet.pth"))
     parser.add_argument("--crack_class", default="Positive")
     parser.add_argument("--workdir", default="compare_schedules", help="results, kept after each fold (resumable)")
+    parser.add_argument("--tta", action="store_true", help="also predict each fold with --model.tta hflip: rows NAME+hflip")
     parser.add_argument("--fit_args", nargs=argparse.REMAINDER, default=[], help="more fit flags for every run (last)")
     args = parser.parse_args()
     root = Path(args.root).resolve()
@@ -177,10 +190,19 @@ def main() -> None:
                 print(f"{name}: fold {fold + 1}/{args.folds} ({len(folds[fold])} held-out images) ...", flush=True)
                 result = run_fold(root, config, fold, folds, classes, args, work / name / f"fold{fold}")
                 done.write_text(json.dumps(result))
-            results[name].append(json.loads(done.read_text()))
+            result = json.loads(done.read_text())
+            if args.tta and "images_hflip" not in result:  # the same checkpoints, predicted with mirror images too
+                print(f"{name}: fold {fold + 1}/{args.folds} with --model.tta hflip ...", flush=True)
+                result["images_hflip"] = predict_fold(
+                    root, result["checkpoint"], folds[fold], classes, args, work / name / f"fold{fold}", "--model.tta", "hflip"
+                )
+                done.write_text(json.dumps(result))
+            results[name].append(result)
+        if args.tta:
+            results[f"{name}+hflip"] = [{**r, "images": r["images_hflip"]} for r in results[name]]
     print(f"\n{len(samples)} images of {root}, {args.folds} folds (seed {args.seed}); each image tested once per config\n")
-    print("| config | folds | epochs (mean) | minutes per fold | accuracy | 95% interval | errors | AUROC |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| config | folds | epochs (mean) | minutes per fold | accuracy | 95% interval | errors | AUROC | log loss |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, folds_done in results.items():
         images = [i for r in folds_done for i in r["images"]]
         right = sum(i["correct"] for i in images)
@@ -188,7 +210,8 @@ def main() -> None:
         epochs = sum(r["epochs"] for r in folds_done) / len(folds_done)
         minutes = sum(r["minutes"] for r in folds_done) / len(folds_done)
         print(f"| {name} | {len(folds_done)} | {epochs:.1f} | {minutes:.1f} | {right / len(images):.4f} | "
-              f"{low:.4f}-{high:.4f} | {len(images) - right} | {auroc([i['p'] for i in images], [i['crack'] for i in images]):.5f} |")
+              f"{low:.4f}-{high:.4f} | {len(images) - right} | {auroc([i['p'] for i in images], [i['crack'] for i in images]):.5f} | "
+              f"{log_loss(images):.4f} |")
     names = list(results)
     for a in range(len(names)):
         for b in range(a + 1, len(names)):

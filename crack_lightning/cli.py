@@ -20,7 +20,7 @@ from crack_lightning.export import compare_with_onnxruntime, export_onnx, onnx_i
 from crack_lightning.model import CrackClassifier, load_checkpoint, read_checkpoint
 from crack_lightning.precision import auto_precision
 from crack_lightning.predict import CSVPredictionWriter
-from crack_lightning.runtime import BACKENDS
+from crack_lightning.runtime import BACKENDS, TTA
 from crack_lightning.tiles import GROUP_PATTERN, cut_tiles
 from crack_lightning.scan import DEFAULT_CONTEXT, DEFAULT_TILE, MASKS, OVERLAYS, PHOTOS_CSV, TILES_CSV, scan_to_folder
 
@@ -226,12 +226,15 @@ def scan_command(argv: list[str]) -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the model runs (auto: cuda when there is one)")
     parser.add_argument("--precision", default="32", choices=("32", "bf16"), help="32 or bf16 autocast (default 32)")
     parser.add_argument("--inference_backend", default=None, choices=BACKENDS, help="what runs the network: onnxruntime (float32 on the CPU, about 2x faster), torch, or auto (default: the checkpoint's, auto)")
+    parser.add_argument("--tta", default=None, choices=TTA, help="hflip: average each tile's probabilities with its mirror image's (twice the compute); none (default: the checkpoint's, none)")
     parser.add_argument("--max_pixels", type=positive_int, default=MAX_PIXELS, help=f"largest photo accepted, in pixels, checked from its header (default {MAX_PIXELS})")
     parser.add_argument("--progress", type=boolean, default=True, help="show a progress bar")
     options = parser.parse_args(argv)
     if options.overwrite and options.resume:
         raise CrackLightningError("--overwrite and --resume exclude each other; pass one of them")
     model = load_checkpoint(options.ckpt_path)
+    if options.tta:
+        model.hparams.tta = options.tta
     device = "cuda" if options.device == "auto" and torch.cuda.is_available() else options.device.replace("auto", "cpu")
     model.to(device)
     stride = options.stride or options.tile

@@ -28,7 +28,7 @@ from torchvision.models import mobilenet_v2
 
 from crack_lightning.errors import CrackLightningError, require
 from crack_lightning.pretrained import load_pretrained
-from crack_lightning.runtime import Network, OnnxRuntimeNetwork, choose_backend, inference_network
+from crack_lightning.runtime import Network, OnnxRuntimeNetwork, choose_backend, inference_network, probabilities_of
 
 FEATURES = 1280  # channels of mobilenet_v2(width_mult=1.0).features' output
 BACKBONE_BLOCKS = 19  # len(mobilenet_v2().features)
@@ -65,6 +65,11 @@ class CrackClassifier(L.LightningModule):
         inference_backend: What runs the network where no gradient is needed (predict, scan, validation, test,
             and the frozen backbone blocks in training): ``onnxruntime`` (float32 on the CPU, about 2x faster),
             ``torch``, or ``auto``: ONNX Runtime for float32 on the CPU when installed, else PyTorch.
+        label_smoothing: Label smoothing of the training loss (``val_loss`` stays plain cross-entropy, so runs
+            with and without it compare).
+        tta: Test-time augmentation of test, predict and scan: ``hflip`` averages each image's class probabilities
+            with its mirror image's (twice the compute), ``none`` does not. Set it when predicting:
+            ``predict --ckpt_path CKPT --model.tta hflip``.
     """
 
     def __init__(
@@ -79,11 +84,14 @@ class CrackClassifier(L.LightningModule):
         channels_last: bool = True,
         init_from: str | None = None,
         inference_backend: Literal["auto", "torch", "onnxruntime"] = "auto",
+        label_smoothing: float = 0.0,
+        tta: Literal["none", "hflip"] = "none",
     ) -> None:
         super().__init__()
         require(lr > 0, f"--model.lr: {lr}; pass a learning rate above 0 (default 1e-4)")
         require(0 <= dropout < 1, f"--model.dropout: {dropout}; pass a probability in [0, 1) (default 0.3)")
         require(weight_decay >= 0, f"--model.weight_decay: {weight_decay}; pass 0 or more")
+        require(0 <= label_smoothing < 1, f"--model.label_smoothing: {label_smoothing}; pass a value in [0, 1) (default 0)")
         self.save_hyperparameters()
         self.backbone = mobilenet_v2(weights=None).features
         if channels_last:
@@ -240,24 +248,28 @@ class CrackClassifier(L.LightningModule):
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), "_folded": {}}  # ONNX Runtime sessions do not pickle; rebuilt on use
 
-    def _shared_step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         images, labels = batch
         logits = self(images)
-        return logits, labels, F.cross_entropy(logits, labels)
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        logits, labels, loss = self._shared_step(batch)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.get("label_smoothing", 0.0))
         self.train_acc(logits, labels)
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
 
     def _evaluate(self, batch: Any, stage: Literal["val", "test"]) -> torch.Tensor:
-        logits, labels, loss = self._shared_step(batch)
-        probabilities = logits.float().softmax(dim=1)
+        images, labels = batch
+        # Validation stays plain: it steers early stopping and checkpoints, which must not depend on a test option.
+        tta = self.hparams.get("tta", "none") if stage == "test" else "none"
+        if tta == "none":
+            logits = self(images)
+            loss, probabilities = F.cross_entropy(logits, labels), logits.float().softmax(dim=1)
+        else:  # the loss of the averaged probabilities
+            probabilities = probabilities_of(self, images, tta)
+            loss = F.nll_loss(probabilities.clamp_min(torch.finfo(torch.float32).tiny).log(), labels)
         crack_probability = probabilities[:, self.crack_index]
         accuracy, crack = (self.val_acc, self.val_crack) if stage == "val" else (self.test_acc, self.test_crack)
-        accuracy(logits, labels)
+        accuracy(probabilities, labels)
         self.log(f"{stage}_loss", loss, prog_bar=True, sync_dist=True)  # the mean over every process
         self.log(f"{stage}_acc", accuracy, prog_bar=True)
         if not self.trainer.sanity_checking:  # its few batches may hold one class only: nothing to score yet
@@ -285,7 +297,9 @@ class CrackClassifier(L.LightningModule):
         """A frozen copy for inference: normalised images ``(N, 3, S, S)`` -> class probabilities ``(N, classes)``,
         run by ``backend`` (default: the ``inference_backend`` option) at ``precision`` (``32`` or ``bf16``)."""
         backend = backend or self.hparams.get("inference_backend", "auto")
-        network, description = inference_network(self.inference_copy(), self._image_size(), backend, self.device, precision)
+        network, description = inference_network(
+            self.inference_copy(), self._image_size(), backend, self.device, precision, self.hparams.get("tta", "none")
+        )
         rank_zero_info(f"Inference: {description}")
         return network
 

@@ -18,6 +18,7 @@ from torch import nn
 from crack_lightning.errors import CrackLightningError
 
 BACKENDS = ("auto", "torch", "onnxruntime")
+TTA = ("none", "hflip")
 Network = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -46,15 +47,27 @@ def choose_backend(backend: str, device: torch.device, precision: str = "32") ->
     return "onnxruntime", "float32 on the CPU: about 2x faster than PyTorch"
 
 
-class Probabilities(nn.Module):
-    """A classifier's logits as class probabilities, float32."""
+def probabilities_of(classifier: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, tta: str = "none") -> torch.Tensor:
+    """Class probabilities (float32) of a classifier of logits; ``tta="hflip"`` averages them over the images and
+    their mirror images, in one batch of twice the size."""
+    if tta == "none":
+        return classifier(images).float().softmax(dim=1)
+    if tta != "hflip":
+        raise CrackLightningError(f"test-time augmentation {tta!r}: pass one of {', '.join(TTA)}")
+    both = classifier(torch.cat([images, images.flip(3)])).float().softmax(dim=1)
+    return both.unflatten(0, (2, -1)).mean(dim=0)  # no batch size in the graph: ONNX export keeps it dynamic
 
-    def __init__(self, classifier: nn.Module) -> None:
+
+class Probabilities(nn.Module):
+    """A classifier's logits as class probabilities, float32 (averaged with the mirror image's for ``hflip``)."""
+
+    def __init__(self, classifier: nn.Module, tta: str = "none") -> None:
         super().__init__()
         self.classifier = classifier
+        self.tta = tta
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier(images).float().softmax(dim=1)
+        return probabilities_of(self.classifier, images, self.tta)
 
 
 class OnnxRuntimeNetwork:
@@ -69,7 +82,7 @@ class OnnxRuntimeNetwork:
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 network.cpu().eval(), (torch.zeros(2, 3, image_size, image_size),), buffer, input_names=["images"],
-                output_names=["outputs"], dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"}},
+                output_names=["outputs"], dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"}, "outputs": {0: "batch"}},
                 dynamo=False,
             )
         options = onnxruntime.SessionOptions()
@@ -84,17 +97,18 @@ class OnnxRuntimeNetwork:
 
 
 def inference_network(
-    classifier: nn.Module, image_size: int, backend: str, device: torch.device, precision: str = "32"
+    classifier: nn.Module, image_size: int, backend: str, device: torch.device, precision: str = "32", tta: str = "none"
 ) -> tuple[Network, str]:
     """``(images -> probabilities, description)`` for an eval-mode classifier of normalised images."""
     chosen, why = choose_backend(backend, device, precision)
-    probabilities = Probabilities(classifier).eval()
+    probabilities = Probabilities(classifier, tta).eval()
+    mirrored = ", averaged with the mirror image" if tta == "hflip" else ""
     if chosen == "onnxruntime":
-        return OnnxRuntimeNetwork(probabilities, image_size), f"ONNX Runtime ({why})"
+        return OnnxRuntimeNetwork(probabilities, image_size), f"ONNX Runtime ({why}){mirrored}"
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
 
     def run(images: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), autocast:
             return probabilities(images.to(device))
 
-    return run, f"PyTorch ({why})"
+    return run, f"PyTorch ({why}){mirrored}"

@@ -10,7 +10,9 @@ import sys
 import lightning as L
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torchvision.io import decode_jpeg, read_file, write_png
 
 from crack_lightning import data as data_module
 from crack_lightning import precision as precision_module
@@ -194,3 +196,43 @@ def test_bf16_mixed_fit_on_cpu_keeps_float32_weights(image_root, tmp_path):
 def test_default_workers(monkeypatch, cores, workers):
     monkeypatch.setattr(data_module.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
     assert data_module.default_workers() == workers
+
+
+def test_hflip_tta_averages_each_image_with_its_mirror_image(model, tmp_path, monkeypatch):
+    paths = sample_images(40)
+    mirrored = []
+    for path in paths:  # the same images, mirrored on disk
+        out = tmp_path / f"mirror_{path.stem}.png"  # lossless
+        write_png(decode_jpeg(read_file(str(path))).flip(2), str(out))
+        mirrored.append(out)
+    plain = predict_images(model, paths).probabilities
+    flipped = predict_images(model, mirrored).probabilities
+    model.hparams.tta = "hflip"
+    try:
+        for backend in ("onnxruntime", "torch"):
+            tta = predict_images(model, paths, backend=backend).probabilities
+            assert torch.allclose(tta, (plain + flipped) / 2, atol=1e-5), backend
+            assert torch.allclose(tta.sum(1), torch.ones(len(paths)), atol=1e-5)
+    finally:
+        model.hparams.tta = "none"
+
+
+def test_hflip_tta_in_the_test_step_and_label_smoothing_in_training_only():
+    torch.manual_seed(0)
+    model = CrackClassifier(class_names=["Negative", "Positive"], weights="none", dropout=0.0, label_smoothing=0.2)
+    model.log = model.log_dict = lambda *a, **k: None  # no Trainer to log to
+    model._trainer = type("T", (), {"sanity_checking": False})()
+    images, labels = torch.randn(4, 3, 64, 64), torch.tensor([0, 1, 1, 0])
+    model.train()
+    loss = model.training_step((images, labels), 0)
+    assert torch.allclose(loss, F.cross_entropy(model(images), labels, label_smoothing=0.2))
+    model.eval()
+    with torch.no_grad():
+        logits = model(images)
+        assert torch.allclose(model._evaluate((images, labels), "val"), logits.softmax(1))
+        model.hparams.tta = "hflip"
+        both = (logits.softmax(1) + model(images.flip(3)).softmax(1)) / 2
+        assert torch.allclose(model._evaluate((images, labels), "test"), both, atol=1e-6)
+        assert torch.allclose(model._evaluate((images, labels), "val"), logits.softmax(1))  # validation stays plain
+    with pytest.raises(CrackLightningError, match="--model.label_smoothing"):
+        CrackClassifier(label_smoothing=1.0)
