@@ -78,6 +78,8 @@ def product_fit(root: str, weights: str, workdir: Path, extra: list[str]) -> dic
     cli_main(
         ["fit", "--config", str(REPO / "configs" / "default.yaml"), "--data.root", root, "--model.weights", weights,
          "--trainer.max_epochs", "2", "--finetuning.unfreeze_at_epoch", "1", "--trainer.enable_progress_bar", "false",
+         # The Keras original's input and fine-tuned blocks, whatever the defaults: the same work on both sides.
+         "--data.image_size", "160", "--finetuning.unfreeze_from", "12",
          "--trainer.logger.init_args.save_dir", str(workdir / "runs"), *extra],
         cli_class=TimedCLI,
     )
