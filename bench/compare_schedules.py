@@ -7,7 +7,8 @@ Each config is laid over configs/default.yaml (``default`` = that file alone). F
 class (grouped by ``--group_pattern`` when given: a group's images share a fold); for fold k the other folds give
 the training and validation images (``--val_fraction`` of them, seeded). Each fold is one ``fit`` and one
 ``predict`` of the held-out images through the product's own CLI, in a process of its own. Results are kept in
-``--workdir`` after every fold: run the same command again to go on where it stopped. ``--tta`` also predicts
+``--workdir`` after every fold: run the same command again to go on where it stopped, or add ``--report`` to print
+the folds done so far without running anything. ``--tta`` also predicts
 each fold's checkpoint with ``--model.tta hflip`` (rows ``NAME+hflip``; added to finished folds without refitting).
 
 Prints per config: folds done, mean epochs and minutes per fold, accuracy over all held-out images with its 95%
@@ -164,6 +165,7 @@ def main() -> None:
     parser.add_argument("--weights", default=str(REPO.parent / "shared" / "weights" / "mobilenet_v2_features_partial_imagenet.pth"))
     parser.add_argument("--crack_class", default="Positive")
     parser.add_argument("--workdir", default="compare_schedules", help="results, kept after each fold (resumable)")
+    parser.add_argument("--report", action="store_true", help="print the results of the folds done so far; run nothing")
     parser.add_argument("--tta", action="store_true", help="also predict each fold with --model.tta hflip: rows NAME+hflip")
     parser.add_argument("--fit_args", nargs=argparse.REMAINDER, default=[], help="more fit flags for every run (last)")
     args = parser.parse_args()
@@ -186,12 +188,14 @@ def main() -> None:
         results[name] = []
         for fold in range(args.folds):
             done = work / name / f"fold{fold}.json"
+            if args.report and not done.exists():
+                continue
             if not done.exists():
                 print(f"{name}: fold {fold + 1}/{args.folds} ({len(folds[fold])} held-out images) ...", flush=True)
                 result = run_fold(root, config, fold, folds, classes, args, work / name / f"fold{fold}")
                 done.write_text(json.dumps(result))
             result = json.loads(done.read_text())
-            if args.tta and "images_hflip" not in result:  # the same checkpoints, predicted with mirror images too
+            if args.tta and "images_hflip" not in result and not args.report:  # the same checkpoints, predicted with mirror images too
                 print(f"{name}: fold {fold + 1}/{args.folds} with --model.tta hflip ...", flush=True)
                 result["images_hflip"] = predict_fold(
                     root, result["checkpoint"], folds[fold], classes, args, work / name / f"fold{fold}", "--model.tta", "hflip"
@@ -199,8 +203,9 @@ def main() -> None:
                 done.write_text(json.dumps(result))
             results[name].append(result)
         if args.tta:
-            results[f"{name}+hflip"] = [{**r, "images": r["images_hflip"]} for r in results[name]]
-    print(f"\n{len(samples)} images of {root}, {args.folds} folds (seed {args.seed}); each image tested once per config\n")
+            results[f"{name}+hflip"] = [{**r, "images": r["images_hflip"]} for r in results[name] if "images_hflip" in r]
+    results = {name: done for name, done in results.items() if done}
+    print(f"\n{len(samples)} images of {root}, {args.folds} folds (seed {args.seed}); each image tested at most once per config\n")
     print("| config | folds | epochs (mean) | minutes per fold | accuracy | 95% interval | errors | AUROC | log loss |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, folds_done in results.items():

@@ -35,7 +35,7 @@ class TwoPhaseFinetuning(BaseFinetuning):
     """
 
     def __init__(
-        self, unfreeze_at_epoch: int = 10, unfreeze_from: int = 12, backbone_lr: float = 1e-5, train_bn: bool = False
+        self, unfreeze_at_epoch: int = 2, unfreeze_from: int = 12, backbone_lr: float = 1e-4, train_bn: bool = False
     ) -> None:
         super().__init__()
         blocks = BACKBONE_BLOCKS
@@ -45,7 +45,7 @@ class TwoPhaseFinetuning(BaseFinetuning):
             f"--finetuning.unfreeze_from: {unfreeze_from} is not a block of the backbone; pass 0 to {blocks - 1} "
             "(12 = the original's choice, 0 = the whole backbone)",
         )
-        require(backbone_lr > 0, f"--finetuning.backbone_lr: {backbone_lr}; pass a learning rate above 0 (default 1e-5)")
+        require(backbone_lr > 0, f"--finetuning.backbone_lr: {backbone_lr}; pass a learning rate above 0 (default 1e-4)")
         self.unfreeze_at_epoch = unfreeze_at_epoch
         self.unfreeze_from = unfreeze_from
         self.backbone_lr = backbone_lr

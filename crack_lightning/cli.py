@@ -53,7 +53,7 @@ FIT_DEFAULTS = {
     "checkpoint.filename": "best-epoch{epoch:02d}-val_loss{val_loss:.4f}",
     "checkpoint.auto_insert_metric_name": False,
     "lr_monitor.logging_interval": "epoch",
-    "trainer.max_epochs": 20,
+    "trainer.max_epochs": 6,
     "trainer.precision": None,  # chosen for the hardware: see crack_lightning.precision
     "trainer.deterministic": True,
     "trainer.log_every_n_steps": 10,
@@ -80,7 +80,10 @@ class CrackLightningCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         argv = kwargs.get("args")
-        self._asked = (sys.argv[1:] if argv is None else list(argv))[:1]
+        argv = sys.argv[1:] if argv is None else list(argv)
+        self._asked = argv[:1]
+        # The --model.KEY flags typed on the command line: they must win over a checkpoint's hyperparameters.
+        self._model_flags = {a.split("=", 1)[0].removeprefix("--model.") for a in argv if a.startswith("--model.")}
         super().__init__(*args, **kwargs)
 
     def subcommands(self) -> dict[str, set[str]]:  # type: ignore[override]
@@ -101,9 +104,15 @@ class CrackLightningCLI(LightningCLI):
         # Check the checkpoint before Lightning reads its hyperparameters: one line for each way it can be wrong.
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if ckpt_path:
-            read_checkpoint(ckpt_path)
+        if not ckpt_path:
+            return super()._parse_ckpt_path()
+        read_checkpoint(ckpt_path)
+        typed = {key: self.config[subcommand].get(f"model.{key}") for key in self._model_flags}
+        # Lightning lays the checkpoint's hyperparameters over the whole config, so `predict --model.tta hflip`
+        # would lose to the tta the checkpoint was trained with: the flags typed are laid back on top.
         super()._parse_ckpt_path()
+        for key, value in typed.items():
+            self.config[subcommand][f"model.{key}"] = value
 
     def before_instantiate_classes(self) -> None:
         # Where the run will write, checked before any model is built or data read.

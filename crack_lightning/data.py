@@ -308,7 +308,8 @@ class CrackDataModule(L.LightningDataModule):
             ``train/``, ``val/``, ``test/`` folders of class folders, used as they are. ``null``: the
             600-image sample shipped in the package. A list of class-folder roots with the same class names
             is merged (paths in ``split.csv`` are then absolute).
-        image_size: Side of the square the images are resized to.
+        image_size: Side of the square the images are resized to (227: the dataset's own patches, no resizing;
+            160: the Keras original's input, half the pixels).
         batch_size: Images per batch.
         num_workers: DataLoader worker processes; ``null``: none on a machine of 2 cores or fewer (workers there
             take the cores the model computes on: measured slower), else one per core but one, at most 8.
@@ -337,7 +338,7 @@ class CrackDataModule(L.LightningDataModule):
     def __init__(
         self,
         root: str | list[str] | None = None,
-        image_size: int = 160,
+        image_size: int = 227,
         batch_size: int = 32,
         num_workers: int | None = None,
         val_fraction: float = 0.16,
@@ -359,7 +360,7 @@ class CrackDataModule(L.LightningDataModule):
             raise CrackLightningError(
                 "--data.val_fraction and --data.test_fraction must each be in [0, 1] and add up to at most 1"
             )
-        require(image_size >= 32, f"--data.image_size: {image_size} is too small; pass a side of at least 32 pixels (default 160)")
+        require(image_size >= 32, f"--data.image_size: {image_size} is too small; pass a side of at least 32 pixels (default 227)")
         require(batch_size >= 1, f"--data.batch_size: {batch_size}; pass a whole number of at least 1 (default 32)")
         require(num_workers is None or num_workers >= 0, f"--data.num_workers: {num_workers}; pass 0 or more, or null for one per core")
         require(rotation_degrees >= 0, f"--data.rotation_degrees: {rotation_degrees}; pass 0 (no rotation) or a positive range in degrees")

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -78,7 +78,7 @@ class CrackClassifier(L.LightningModule):
         crack_class: str = "Positive",
         weights: str = "auto",
         dropout: float = 0.3,
-        lr: float = 1e-4,
+        lr: float = 1e-3,
         optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam",
         weight_decay: float = 0.0,
         channels_last: bool = True,
@@ -88,7 +88,7 @@ class CrackClassifier(L.LightningModule):
         tta: Literal["none", "hflip"] = "none",
     ) -> None:
         super().__init__()
-        require(lr > 0, f"--model.lr: {lr}; pass a learning rate above 0 (default 1e-4)")
+        require(lr > 0, f"--model.lr: {lr}; pass a learning rate above 0 (default 1e-3)")
         require(0 <= dropout < 1, f"--model.dropout: {dropout}; pass a probability in [0, 1) (default 0.3)")
         require(weight_decay >= 0, f"--model.weight_decay: {weight_decay}; pass 0 or more")
         require(0 <= label_smoothing < 1, f"--model.label_smoothing: {label_smoothing}; pass a value in [0, 1) (default 0)")
@@ -185,6 +185,12 @@ class CrackClassifier(L.LightningModule):
         else:
             what = f"backbone; its classes {classes} are not the data's {self.class_names}, so the head is new"
         rank_zero_info(f"Starting from {path}: {what} (--model.weights {self.hparams.weights!r} is ignored)")
+        trained_size = checkpoint.get(PREPROCESSING_KEY, {}).get("image_size")
+        if trained_size and self.preprocessing and trained_size != self.preprocessing[0]:
+            rank_zero_warn(
+                f"--model.init_from: {path} was trained on {trained_size} px images and this run uses "
+                f"{self.preprocessing[0]} px; pass --data.image_size {trained_size} to keep the scale it learned"
+            )
 
     def load_pretrained(self) -> str:
         """Initialise the backbone from ``weights`` (see the class docstring); returns what was loaded."""
@@ -243,7 +249,7 @@ class CrackClassifier(L.LightningModule):
         return cached[1]
 
     def _image_size(self) -> int:
-        return self.preprocessing[0] if self.preprocessing else 160
+        return self.preprocessing[0] if self.preprocessing else 227  # CrackDataModule's default
 
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), "_folded": {}}  # ONNX Runtime sessions do not pickle; rebuilt on use
@@ -273,7 +279,8 @@ class CrackClassifier(L.LightningModule):
         self.log(f"{stage}_loss", loss, prog_bar=True, sync_dist=True)  # the mean over every process
         self.log(f"{stage}_acc", accuracy, prog_bar=True)
         if not self.trainer.sanity_checking:  # its few batches may hold one class only: nothing to score yet
-            crack(crack_probability, (labels == self.crack_index).long())
+            # update, not forward: a batch of one class has no batch-level precision or AUROC to warn about
+            crack.update(crack_probability, (labels == self.crack_index).long())
             self.log_dict(crack)
         return probabilities
 

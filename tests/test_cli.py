@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -106,7 +107,23 @@ def test_print_config_shows_the_defaults(capsys):
         main(["fit", "--config", CONFIG, "--print_config"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "unfreeze_at_epoch: 10" in out and "patience: 3" in out and "weights: auto" in out
+    assert "unfreeze_at_epoch: 2" in out and "patience: 3" in out and "weights: auto" in out and "image_size: 227" in out
+
+
+def printed_config(capsys, *configs: str) -> dict:
+    with pytest.raises(SystemExit):
+        main(["fit", *[a for c in configs for a in ("--config", str(REPO / "configs" / c))], "--print_config"])
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_default_yaml_holds_the_built_in_defaults_and_original_yaml_the_keras_recipe(capsys):
+    built_in, default = printed_config(capsys), printed_config(capsys, "default.yaml")
+    for section in ("model", "data", "finetuning", "early_stopping"):
+        assert built_in[section] == default[section], section
+    assert built_in["trainer"]["max_epochs"] == default["trainer"]["max_epochs"] == 6
+    original = printed_config(capsys, "default.yaml", "original.yaml")
+    assert (original["data"]["image_size"], original["model"]["lr"], original["trainer"]["max_epochs"]) == (160, 1e-4, 20)
+    assert (original["finetuning"]["unfreeze_at_epoch"], original["finetuning"]["backbone_lr"]) == (10, 1e-5)
 
 
 
@@ -129,8 +146,10 @@ def test_resume_from_last_checkpoint_continues_the_fine_tune_phase(tmp_path, cap
     assert [g["name"] for g in resumed["optimizer_states"][0]["param_groups"]] == ["head", "backbone"]
 
 
-@pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
+@pytest.mark.parametrize(
+    "config", sorted(str(p.relative_to(REPO)) for folder in ("configs", "bench/schedules") for p in (REPO / folder).glob("*.yaml"))
+)
 def test_every_shipped_config_parses(config, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--config", CONFIG, "--config", str(REPO / "configs" / config), "--print_config"])
+        main(["fit", "--config", CONFIG, "--config", str(REPO / config), "--print_config"])
     assert exit_info.value.code == 0 and "finetuning:" in capsys.readouterr().out

@@ -166,7 +166,8 @@ def _fit_from(ckpt, root, tmp_path):
 def test_init_from_starts_from_a_checkpoint_and_rebuilds_a_mismatched_head(trained, image_root, tmp_path, monkeypatch):
     forbid_pretrained(monkeypatch)
     state = torch.load(trained["ckpt"], map_location="cpu", weights_only=True)["state_dict"]
-    same = _fit_from(trained["ckpt"], image_root, tmp_path)
+    with pytest.warns(UserWarning, match="trained on 96 px images and this run uses 64 px; pass --data.image_size 96"):
+        same = _fit_from(trained["ckpt"], image_root, tmp_path)
     assert all(torch.equal(v, state[f"backbone.{k}"]) for k, v in same.backbone.items())
     assert all(torch.equal(v, state[f"head.{k}"]) for k, v in same.head.items())
 

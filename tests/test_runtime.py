@@ -236,3 +236,19 @@ def test_hflip_tta_in_the_test_step_and_label_smoothing_in_training_only():
         assert torch.allclose(model._evaluate((images, labels), "val"), logits.softmax(1))  # validation stays plain
     with pytest.raises(CrackLightningError, match="--model.label_smoothing"):
         CrackClassifier(label_smoothing=1.0)
+
+
+def test_model_flags_typed_at_predict_win_over_the_checkpoints_hyperparameters(trained, tmp_path, monkeypatch, caplog):
+    # The checkpoint holds tta: none and inference_backend: auto; the command line asks for others.
+    hparams = torch.load(trained["ckpt"], map_location="cpu", weights_only=True)["hyper_parameters"]
+    assert hparams["tta"] == "none" and hparams["inference_backend"] == "auto"
+    monkeypatch.setattr(sys, "argv", ["crack_lightning"])
+    monkeypatch.chdir(tmp_path)
+    images = tmp_path / "images.txt"
+    images.write_text("\n".join(str(p) for p in sample_images(40)))
+    plain = predict_csv(trained["ckpt"], images, tmp_path / "plain.csv")
+    with caplog.at_level(logging.INFO):
+        mirrored = predict_csv(trained["ckpt"], images, tmp_path / "tta.csv", "--model.tta", "hflip",
+                               "--model.inference_backend=torch")
+    assert "Inference: PyTorch (asked for), averaged with the mirror image" in caplog.text
+    assert max(abs(mirrored[k] - plain[k]) for k in plain) > 1e-4
