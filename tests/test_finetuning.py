@@ -58,12 +58,12 @@ def test_backbone_frozen_then_unfrozen_from_block_12(image_root, tmp_path):
     frozen, tuned = probe.epochs[0], probe.epochs[1]
 
     assert frozen["trainable_blocks"] == [] and frozen["head_trains"]
-    assert [(name, lr) for name, lr, _ in frozen["groups"]] == [("head", 1e-4)]
+    assert [(name, lr) for name, lr, _ in frozen["groups"]] == [("head", 1e-3)]
     assert frozen["groups"][0][2] == {id(p) for p in model.head.parameters()}
 
     assert tuned["trainable_blocks"] == list(range(12, 19))
     assert tuned["frozen_blocks_fully_frozen"] == list(range(12))
-    assert [(name, lr) for name, lr, _ in tuned["groups"]] == [("head", 1e-4), ("backbone", 1e-5)]
+    assert [(name, lr) for name, lr, _ in tuned["groups"]] == [("head", 1e-3), ("backbone", 1e-4)]
     assert tuned["groups"][1][2] == {id(p) for p in model.backbone[12:].parameters()}
 
     # Keras' training=False: every backbone BatchNorm normalises with running statistics and never updates them.
@@ -95,7 +95,7 @@ def test_resume_after_unfreezing_restores_the_backbone_group(image_root, tmp_pat
     trainer.fit(model, data, ckpt_path=ckpt)
     resumed = probe.epochs[2]
     assert resumed["trainable_blocks"] == list(range(12, 19))
-    assert [(name, lr) for name, lr, _ in resumed["groups"]] == [("head", 1e-4), ("backbone", 1e-5)]
+    assert [(name, lr) for name, lr, _ in resumed["groups"]] == [("head", 1e-3), ("backbone", 1e-4)]
     assert resumed["groups"][1][2] == {id(p) for p in model.backbone[12:].parameters()}
 
 
