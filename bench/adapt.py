@@ -77,8 +77,10 @@ def main() -> None:
 
     print("| model | new photos: balanced accuracy | AUROC | recall | specificity | concrete test accuracy |")
     print("| --- | --- | --- | --- | --- | --- |")
+    before = load_checkpoint(args.ckpt)
+    size = str(before.preprocessing[0])  # adapt at the size the checkpoint was trained at
     if not args.skip_before:
-        print(row("before (concrete checkpoint)", load_checkpoint(args.ckpt)), flush=True)
+        print(row("before (concrete checkpoint)", before), flush=True)
     for count in args.counts:
         rng = random.Random(f"{args.seed}/{count}")
         with tempfile.TemporaryDirectory() as tmp:
@@ -94,7 +96,6 @@ def main() -> None:
                     (mixed / concrete.classes[y]).mkdir(parents=True, exist_ok=True)
                     (mixed / concrete.classes[y] / Path(p).name).symlink_to((concrete.root / p).resolve())
                 roots.append(str(mixed))
-            size = str(load_checkpoint(args.ckpt).preprocessing[0])  # adapt at the size the checkpoint was trained at
             cli(["fit", "--config", str(REPO / "configs" / "adapt.yaml"), "--model.init_from", args.ckpt, "--data.image_size", size,
                  "--data.root", f"[{','.join(roots)}]", "--data.max_per_root", str(max(count // 2, args.mix)), "--trainer.logger.init_args.save_dir", str(Path(tmp) / "runs"),
                  "--trainer.enable_progress_bar", "false", "--sample_grid.images_per_class", "0", *args.fit])

@@ -101,18 +101,18 @@ class CrackLightningCLI(LightningCLI):
         return parser
 
     def _parse_ckpt_path(self) -> None:
-        # Check the checkpoint before Lightning reads its hyperparameters: one line for each way it can be wrong.
+        # The checkpoint is checked first (one line for each way it can be wrong), then read for its hyperparameters.
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path:
-            return super()._parse_ckpt_path()
-        read_checkpoint(ckpt_path)
-        typed = {key: self.config[subcommand].get(f"model.{key}") for key in self._model_flags}
-        # Lightning lays the checkpoint's hyperparameters over the whole config, so `predict --model.tta hflip`
-        # would lose to the tta the checkpoint was trained with: the flags typed are laid back on top.
-        super()._parse_ckpt_path()
-        for key, value in typed.items():
-            self.config[subcommand][f"model.{key}"] = value
+            return
+        hparams = dict(read_checkpoint(ckpt_path)["hyper_parameters"])
+        hparams.pop("_instantiator", None)
+        # As Lightning's own _parse_ckpt_path, from the checkpoint read once, except that the --model flags typed
+        # win: Lightning lays every saved hyperparameter over the command line (`predict --model.tta hflip` lost).
+        for key in self._model_flags:
+            hparams.pop(key, None)
+        self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
     def before_instantiate_classes(self) -> None:
         # Where the run will write, checked before any model is built or data read.

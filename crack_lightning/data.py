@@ -23,6 +23,7 @@ from torchvision.transforms import v2
 
 from crack_lightning.errors import CrackLightningError, require
 
+DEFAULT_IMAGE_SIZE = 227  # the dataset's own patch size: no resizing
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SPLITS = ("train", "val", "test")
@@ -338,7 +339,7 @@ class CrackDataModule(L.LightningDataModule):
     def __init__(
         self,
         root: str | list[str] | None = None,
-        image_size: int = 227,
+        image_size: int = DEFAULT_IMAGE_SIZE,
         batch_size: int = 32,
         num_workers: int | None = None,
         val_fraction: float = 0.16,
@@ -360,7 +361,7 @@ class CrackDataModule(L.LightningDataModule):
             raise CrackLightningError(
                 "--data.val_fraction and --data.test_fraction must each be in [0, 1] and add up to at most 1"
             )
-        require(image_size >= 32, f"--data.image_size: {image_size} is too small; pass a side of at least 32 pixels (default 227)")
+        require(image_size >= 32, f"--data.image_size: {image_size} is too small; pass a side of at least 32 pixels (default {DEFAULT_IMAGE_SIZE})")
         require(batch_size >= 1, f"--data.batch_size: {batch_size}; pass a whole number of at least 1 (default 32)")
         require(num_workers is None or num_workers >= 0, f"--data.num_workers: {num_workers}; pass 0 or more, or null for one per core")
         require(rotation_degrees >= 0, f"--data.rotation_degrees: {rotation_degrees}; pass 0 (no rotation) or a positive range in degrees")

@@ -26,6 +26,7 @@ from torchmetrics.classification import (
 )
 from torchvision.models import mobilenet_v2
 
+from crack_lightning.data import DEFAULT_IMAGE_SIZE
 from crack_lightning.errors import CrackLightningError, require
 from crack_lightning.pretrained import load_pretrained
 from crack_lightning.runtime import Network, OnnxRuntimeNetwork, choose_backend, inference_network, probabilities_of
@@ -249,7 +250,7 @@ class CrackClassifier(L.LightningModule):
         return cached[1]
 
     def _image_size(self) -> int:
-        return self.preprocessing[0] if self.preprocessing else 227  # CrackDataModule's default
+        return self.preprocessing[0] if self.preprocessing else DEFAULT_IMAGE_SIZE
 
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), "_folded": {}}  # ONNX Runtime sessions do not pickle; rebuilt on use
