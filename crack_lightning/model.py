@@ -293,20 +293,30 @@ class CrackClassifier(L.LightningModule):
         return self._evaluate(batch, "test")
 
     def on_predict_start(self) -> None:
-        precision = str(self.trainer.precision)
-        self._predict_network = self.inference_network(precision="32" if precision[:2] in ("32", "64") else precision)
+        self._predict_networks: dict[bool, Network] = {}
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        """Class probabilities ``(N, classes)``."""
+        """Class probabilities ``(N, classes)`` of ``uint8`` images (``predict``'s loader) or normalised ones."""
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self._predict_network(images)
+        takes_uint8 = images.dtype == torch.uint8
+        if takes_uint8 not in self._predict_networks:
+            precision = str(self.trainer.precision)
+            self._predict_networks[takes_uint8] = self.inference_network(
+                precision="32" if precision[:2] in ("32", "64") else precision, takes_uint8=takes_uint8
+            )
+        return self._predict_networks[takes_uint8](images)
 
-    def inference_network(self, backend: str | None = None, precision: str = "32") -> Network:
-        """A frozen copy for inference: normalised images ``(N, 3, S, S)`` -> class probabilities ``(N, classes)``,
-        run by ``backend`` (default: the ``inference_backend`` option) at ``precision`` (``32`` or ``bf16``)."""
+    def inference_network(self, backend: str | None = None, precision: str = "32", takes_uint8: bool = False) -> Network:
+        """A frozen copy for inference: images ``(N, 3, S, S)`` -> class probabilities ``(N, classes)``, run by
+        ``backend`` (default: the ``inference_backend`` option) at ``precision`` (``32`` or ``bf16``). The images
+        are normalised ones, or with ``takes_uint8`` resized ``uint8`` ones that it normalises itself."""
+        if takes_uint8 and self.preprocessing is None:
+            raise CrackLightningError("the model has no preprocessing: load it from a checkpoint of a fit run")
         backend = backend or self.hparams.get("inference_backend", "auto")
+        normalisation = self.preprocessing[1:] if takes_uint8 else None
         network, description = inference_network(
-            self.inference_copy(), self._image_size(), backend, self.device, precision, self.hparams.get("tta", "none")
+            self.inference_copy(), self._image_size(), backend, self.device, precision, self.hparams.get("tta", "none"),
+            normalisation,
         )
         rank_zero_info(f"Inference: {description}")
         return network

@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image
 from torchvision.transforms import v2
 
-from crack_lightning.data import MAX_PIXELS, eval_transform, read_rgb
+from crack_lightning.data import MAX_PIXELS, predict_transform, read_rgb
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.model import CrackClassifier
 
@@ -49,9 +49,9 @@ ImageInput = str | os.PathLike | Image.Image | torch.Tensor
 
 
 def to_rgb_tensor(image: ImageInput, max_pixels: int | None = MAX_PIXELS) -> torch.Tensor:
-    """A path, PIL image or ``uint8`` tensor as a ``uint8`` RGB tensor ``(3, H, W)``."""
+    """A path, PIL image or RGB tensor (``uint8``, or float in [0, 1]) as a ``uint8`` RGB tensor ``(3, H, W)``."""
     if isinstance(image, torch.Tensor):
-        return image
+        return v2.functional.to_dtype(image, torch.uint8, scale=True)
     if isinstance(image, Image.Image):
         return v2.functional.pil_to_tensor(image.convert("RGB"))
     return read_rgb(image, max_pixels)
@@ -73,8 +73,8 @@ def predict_images(
     """
     if model.preprocessing is None:
         raise CrackLightningError("the model has no preprocessing: load it from a checkpoint of a fit run")
-    transform = eval_transform(*model.preprocessing)
-    network = model.inference_network(backend)
+    transform = predict_transform(model.preprocessing[0])
+    network = model.inference_network(backend, takes_uint8=True)
     batches, batch = [], []
 
     def flush() -> None:

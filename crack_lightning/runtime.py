@@ -12,6 +12,8 @@ import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -58,32 +60,57 @@ def probabilities_of(classifier: Callable[[torch.Tensor], torch.Tensor], images:
     return both.unflatten(0, (2, -1)).mean(dim=0)  # no batch size in the graph: ONNX export keeps it dynamic
 
 
-class Probabilities(nn.Module):
-    """A classifier's logits as class probabilities, float32 (averaged with the mirror image's for ``hflip``)."""
+Normalisation = tuple[Sequence[float], Sequence[float]]  # (mean, std) of images scaled to [0, 1]
 
-    def __init__(self, classifier: nn.Module, tta: str = "none") -> None:
+
+class Probabilities(nn.Module):
+    """A classifier's logits as class probabilities, float32 (averaged with the mirror image's for ``hflip``).
+
+    With ``normalisation`` (mean, std) it takes ``uint8`` images and normalises them itself, on the whole batch:
+    2.5x cheaper than per image in the loader, and inside the ONNX graph nearly free.
+    """
+
+    def __init__(self, classifier: nn.Module, tta: str = "none", normalisation: Normalisation | None = None) -> None:
         super().__init__()
         self.classifier = classifier
         self.tta = tta
+        self.takes_uint8 = normalisation is not None
+        if normalisation is not None:
+            mean, std = (torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) for v in normalisation)
+            # (x / 255 - mean) / std in one multiply-add
+            self.register_buffer("scale", 1.0 / (255.0 * std), persistent=False)
+            self.register_buffer("shift", mean / std, persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.takes_uint8:
+            images = images.float() * self.scale - self.shift
         return probabilities_of(self.classifier, images, self.tta)
 
 
 class OnnxRuntimeNetwork:
     """A network exported to ONNX in memory and run by ONNX Runtime on the CPU: tensor in, tensor out."""
 
-    def __init__(self, network: nn.Module, image_size: int, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        network: nn.Module,
+        image_size: int,
+        threads: int | None = None,
+        dtype: torch.dtype = torch.float32,
+        fixed_size: bool = False,
+    ) -> None:
         import onnxruntime
 
+        self.dtype = dtype
+        axes = {"images": {0: "batch"}, "outputs": {0: "batch"}}
+        if not fixed_size:  # a fixed image size lets ONNX Runtime plan every layer: 6-9% faster
+            axes["images"].update({2: "height", 3: "width"})
         buffer = io.BytesIO()
         with warnings.catch_warnings(), torch.no_grad():
             # The TorchScript exporter: 0.4 s here against 13 s for the dynamo one, which start-up cannot afford.
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                network.cpu().eval(), (torch.zeros(2, 3, image_size, image_size),), buffer, input_names=["images"],
-                output_names=["outputs"], dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"}, "outputs": {0: "batch"}},
-                dynamo=False,
+                network.cpu().eval(), (torch.zeros(2, 3, image_size, image_size, dtype=dtype),), buffer, input_names=["images"],
+                output_names=["outputs"], dynamic_axes=axes, dynamo=False,
             )
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
@@ -92,19 +119,30 @@ class OnnxRuntimeNetwork:
         self.session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        array = images.detach().float().cpu().contiguous().numpy()
+        array = images.detach().to(self.dtype).cpu().contiguous().numpy()
         return torch.from_numpy(self.session.run(None, {"images": array})[0])
 
 
 def inference_network(
-    classifier: nn.Module, image_size: int, backend: str, device: torch.device, precision: str = "32", tta: str = "none"
+    classifier: nn.Module,
+    image_size: int,
+    backend: str,
+    device: torch.device,
+    precision: str = "32",
+    tta: str = "none",
+    normalisation: Normalisation | None = None,
 ) -> tuple[Network, str]:
-    """``(images -> probabilities, description)`` for an eval-mode classifier of normalised images."""
+    """``(images -> probabilities, description)`` for an eval-mode classifier of normalised images, or of ``uint8``
+    images ``(N, 3, image_size, image_size)`` that it normalises itself with ``normalisation`` (mean, std)."""
     chosen, why = choose_backend(backend, device, precision)
-    probabilities = Probabilities(classifier, tta).eval()
+    probabilities = Probabilities(classifier, tta, normalisation).eval()
     mirrored = ", averaged with the mirror image" if tta == "hflip" else ""
     if chosen == "onnxruntime":
-        return OnnxRuntimeNetwork(probabilities, image_size), f"ONNX Runtime ({why}){mirrored}"
+        # uint8 images come resized to the model's size: a fixed size, the fastest graph
+        uint8 = normalisation is not None
+        network = OnnxRuntimeNetwork(probabilities, image_size, dtype=torch.uint8 if uint8 else torch.float32, fixed_size=uint8)
+        return network, f"ONNX Runtime ({why}){mirrored}"
+    probabilities.to(device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
 
     def run(images: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.transforms import v2
 
-from crack_lightning.data import MAX_PIXELS, eval_transform, find_images
+from crack_lightning.data import MAX_PIXELS, find_images
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.model import CrackClassifier
 from crack_lightning.predict import ImageInput, decide_labels, to_rgb_tensor
@@ -157,12 +157,11 @@ def scan_photos(
         raise CrackLightningError(f"--tile and --stride must be positive pixel counts (got {tile} and {stride})")
     if model.preprocessing is None:
         raise CrackLightningError("the model has no preprocessing: load it from a checkpoint of a fit run")
-    size, mean, std = model.preprocessing
+    size = model.preprocessing[0]
     resize = v2.Resize((size, size), antialias=True)
-    normalise = eval_transform(size, mean, std).transforms[1:]  # dtype + normalisation, after the batch resize
     crack_index = model.crack_index
     device = model.device
-    network = model.inference_network(backend, precision)
+    network = model.inference_network(backend, precision, takes_uint8=True)
     in_flight: deque[PhotoScan] = deque()
     pending: list[tuple[PhotoScan, int, torch.Tensor]] = []
     pending_tiles = 0
@@ -172,8 +171,6 @@ def scan_photos(
         if not pending:
             return
         batch = torch.cat([t for _, _, t in pending]).to(device)
-        for transform in normalise:
-            batch = transform(batch)
         probabilities = network(batch).cpu()
         offset = 0
         for scan, start, tiles in pending:
