@@ -274,10 +274,11 @@ def tiles_command(argv: list[str]) -> None:
     parser.add_argument("--tile", type=positive_int, required=True, help="tile side in photo pixels")
     parser.add_argument("--stride", type=positive_int, default=None, help="step between tiles (default: the tile)")
     parser.add_argument("--crack_fraction", type=float, default=0.01, help="share of crack pixels that makes a crack tile (default 0.01)")
+    parser.add_argument("--context", type=float, default=0.0, help="photo around each tile also written into its image, as a share of the tile side on each side, as scan --context shows it; the label stays the tile's (default 0)")
     parser.add_argument("--overwrite", type=boolean, default=False, help="write into an --output that holds tiles already")
     options = parser.parse_args(argv)
     counts = cut_tiles(options.photos, options.masks, options.output, options.tile, options.stride,
-                       options.crack_fraction, overwrite=options.overwrite)
+                       options.crack_fraction, options.context, overwrite=options.overwrite)
     print(
         f"Cut {counts['photos']} photos into {counts['Positive']} Positive and {counts['Negative']} Negative tiles in "
         f"{options.output} ({counts['left_out']} tiles with under {options.crack_fraction:.0%} crack pixels left out)."

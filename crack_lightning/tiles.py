@@ -11,7 +11,7 @@ from torchvision.io import ImageReadMode, decode_image
 
 from crack_lightning.data import find_images, read_rgb
 from crack_lightning.errors import CrackLightningError, require
-from crack_lightning.scan import tile_boxes
+from crack_lightning.scan import context_window, tile_boxes
 
 TILE_NAME = "{photo}_x{x}_y{y}.jpg"
 GROUP_PATTERN = r"^(.*)_x\d+_y\d+\.jpg$"  # --data.group_pattern that keeps a photo's tiles together
@@ -47,18 +47,23 @@ def cut_tiles(
     tile: int,
     stride: int | None = None,
     crack_fraction: float = 0.01,
+    context: float = 0.0,
     crack_class: str = "Positive",
     sound_class: str = "Negative",
     overwrite: bool = False,
 ) -> dict[str, int]:
     """Cut every photo into tiles; a tile is ``crack_class`` when at least ``crack_fraction`` of its mask pixels are
     crack, ``sound_class`` when none are, and left out in between. Masks are ``masks/<photo path>`` with ``.png``.
+    With ``context``, each tile's image also holds that share of its side of the photo around it on every side (as
+    ``scan --context`` shows the network); its label is still the tile's own.
 
     Tile names carry the photo's name (:data:`TILE_NAME`), so :data:`GROUP_PATTERN` keeps a photo's tiles on one
     side of a split. Returns counts of photos, tiles per class and left-out tiles.
     """
     require(tile >= 1 and (stride is None or stride >= 1), "--tile and --stride must be positive pixel counts")
     require(0 < crack_fraction <= 1, f"--crack_fraction: {crack_fraction}; pass a share of pixels in (0, 1]")
+    require(context >= 0, f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile side")
+    margin = round(context * tile)
     photos, masks, output = Path(photos).expanduser(), Path(masks).expanduser(), Path(output).expanduser()
     require(photos.is_dir(), f"--photos: no folder {photos}; pass the folder of photos")
     require(masks.is_dir(), f"--masks: no folder {masks}; pass the folder of masks (same names, .png)")
@@ -80,7 +85,8 @@ def cut_tiles(
                 counts["left_out"] += 1
                 continue
             label = crack_class if truth == 1 else sound_class
-            crop = image[:, y : y + h, x : x + w].permute(1, 2, 0).numpy()
+            cx, cy, cw, ch = context_window((x, y, w, h), margin, width, height)
+            crop = image[:, cy : cy + ch, cx : cx + cw].permute(1, 2, 0).numpy()
             Image.fromarray(crop).save(output / label / TILE_NAME.format(photo=name, x=x, y=y), quality=95)
             counts[label] += 1
         counts["photos"] += 1

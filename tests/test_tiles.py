@@ -4,6 +4,7 @@ import csv
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -43,6 +44,22 @@ def test_tiles_labels_by_the_one_percent_rule(tmp_path, capsys):
     with pytest.raises(SystemExit):  # tiles already there
         main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(out), "--tile", "100"])
 
+
+
+def test_tiles_with_context_hold_the_photo_around_them_and_keep_their_labels(tmp_path):
+    photo_with_mask(tmp_path, "wall-1")
+    out = tmp_path / "tiles"
+    main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(out),
+          "--tile", "100", "--context", "0.2"])
+    assert sorted(p.name for p in (out / "Positive").iterdir()) == ["wall-1_x0_y0.jpg"]
+    assert len(list((out / "Negative").iterdir())) == 4
+    # 20 px of photo on each side, the window shifted to stay inside the 300x200 photo
+    photo = torch.from_numpy(np.asarray(Image.open(tmp_path / "images" / "wall-1.jpg"))).float()
+    tile = torch.from_numpy(np.asarray(Image.open(out / "Negative" / "wall-1_x200_y100.jpg"))).float()
+    assert tile.shape == (140, 140, 3)
+    assert (tile - photo[60:200, 160:300]).abs().mean() < 8  # JPEG-saved twice: close, not equal
+    assert (tile[40:, 40:] - photo[100:200, 200:300]).abs().mean() < 8  # the tile itself, at its place in the window
+    assert (tile[:100, :100] - photo[100:200, 200:300]).abs().mean() > 30  # random pixels elsewhere differ
 
 def test_group_split_never_puts_a_group_on_both_sides():
     samples = [(f"{c}/photo{g}_x{x}_y0.jpg", c == "Positive") for g in range(20) for x in range(0, 500, 100)
