@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--mix", type=int, default=0,
                         help="also train on this many concrete images per class, from the concrete train split only "
                         "(a second --data.root with --data.max_per_root), against forgetting")
+    parser.add_argument("--pick", choices=("best", "last"), default="best",
+                        help="the checkpoint scored: the best by val_loss (default) or the last epoch's")
     parser.add_argument("--fit", nargs=argparse.REMAINDER, default=[],
                         help="more fit options, after everything else (e.g. --fit --model.lr 1e-3)")
     args = parser.parse_args()
@@ -99,9 +101,10 @@ def main() -> None:
             cli(["fit", "--config", str(REPO / "configs" / "adapt.yaml"), "--model.init_from", args.ckpt, "--data.image_size", size,
                  "--data.root", f"[{','.join(roots)}]", "--data.max_per_root", str(max(count // 2, args.mix)), "--trainer.logger.init_args.save_dir", str(Path(tmp) / "runs"),
                  "--trainer.enable_progress_bar", "false", "--sample_grid.images_per_class", "0", *args.fit])
-            best = next((Path(tmp) / "runs").rglob("best-*.ckpt"))
+            best = next((Path(tmp) / "runs").rglob("best-*.ckpt" if args.pick == "best" else "last.ckpt"))
             mix = f" + {2 * args.mix} concrete" if args.mix else ""
-            print(row(f"adapted on {count} tiles{mix} {' '.join(args.fit)}".strip(), load_checkpoint(best)), flush=True)
+            picked = " (last epoch)" if args.pick == "last" else ""
+            print(row(f"adapted on {count} tiles{mix}{picked} {' '.join(args.fit)}".strip(), load_checkpoint(best)), flush=True)
 
 
 if __name__ == "__main__":
