@@ -54,8 +54,8 @@ def test_tiles_with_context_hold_the_photo_around_them_and_keep_their_labels(tmp
     assert sorted(p.name for p in (out / "Positive").iterdir()) == ["wall-1_x0_y0.jpg"]
     assert len(list((out / "Negative").iterdir())) == 4
     # 20 px of photo on each side, the window shifted to stay inside the 300x200 photo
-    photo = torch.from_numpy(np.asarray(Image.open(tmp_path / "images" / "wall-1.jpg"))).float()
-    tile = torch.from_numpy(np.asarray(Image.open(out / "Negative" / "wall-1_x200_y100.jpg"))).float()
+    photo = torch.from_numpy(np.array(Image.open(tmp_path / "images" / "wall-1.jpg"))).float()
+    tile = torch.from_numpy(np.array(Image.open(out / "Negative" / "wall-1_x200_y100.jpg"))).float()
     assert tile.shape == (140, 140, 3)
     assert (tile - photo[60:200, 160:300]).abs().mean() < 8  # JPEG-saved twice: close, not equal
     assert (tile[40:, 40:] - photo[100:200, 200:300]).abs().mean() < 8  # the tile itself, at its place in the window
