@@ -9,10 +9,8 @@ from __future__ import annotations
 import importlib.util
 import io
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-
-from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.transforms import v2
 
-from crack_lightning.data import MAX_PIXELS, find_images
+from crack_lightning.data import MAX_PIXELS, find_images, predict_transform
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.model import CrackClassifier
 from crack_lightning.predict import ImageInput, decide_labels, to_rgb_tensor
@@ -157,8 +157,7 @@ def scan_photos(
         raise CrackLightningError(f"--tile and --stride must be positive pixel counts (got {tile} and {stride})")
     if model.preprocessing is None:
         raise CrackLightningError("the model has no preprocessing: load it from a checkpoint of a fit run")
-    size = model.preprocessing[0]
-    resize = v2.Resize((size, size), antialias=True)
+    resize = predict_transform(model.preprocessing[0])  # uint8 tiles at the model's size; the network normalises
     crack_index = model.crack_index
     device = model.device
     network = model.inference_network(backend, precision, takes_uint8=True)

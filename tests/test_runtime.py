@@ -18,7 +18,7 @@ from crack_lightning import data as data_module
 from crack_lightning import precision as precision_module
 from crack_lightning.callbacks import TwoPhaseFinetuning
 from crack_lightning.cli import main
-from crack_lightning.data import CrackDataModule, eval_transform, read_rgb, sample_root
+from crack_lightning.data import CrackDataModule, eval_transform, predict_transform, read_rgb, sample_root
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.model import CrackClassifier, load_checkpoint
 from crack_lightning.predict import predict_images
@@ -122,13 +122,12 @@ def test_onnxruntime_and_torch_give_the_same_probabilities(model):
     assert torch.allclose(ort.probabilities, reference, atol=1e-5)
 
 
-
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
 def test_networks_of_uint8_images_normalise_like_the_eval_transform(model, backend):
     # predict and scan hand the network resized uint8 batches and let it normalise them (in the ONNX graph too)
     paths = sample_images(120)
     transform = eval_transform(*model.preprocessing)
-    resized = torch.stack([transform.transforms[0](read_rgb(p)) for p in paths])
+    resized = torch.stack([predict_transform(model.preprocessing[0])(read_rgb(p)) for p in paths])
     normalised = torch.stack([transform(read_rgb(p)) for p in paths])
     from_uint8 = model.inference_network(backend, takes_uint8=True)(resized)
     from_float = model.inference_network(backend)(normalised)
@@ -137,6 +136,7 @@ def test_networks_of_uint8_images_normalise_like_the_eval_transform(model, backe
     # a float image in [0, 1] is taken as the uint8 image it stands for
     as_float = predict_images(model, [resized[0].float() / 255], backend=backend)
     assert torch.allclose(as_float.probabilities, from_uint8[:1], atol=1e-5)
+
 
 def test_backend_choice():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")

@@ -45,7 +45,6 @@ def test_tiles_labels_by_the_one_percent_rule(tmp_path, capsys):
         main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(out), "--tile", "100"])
 
 
-
 def test_tiles_with_context_hold_the_photo_around_them_and_keep_their_labels(tmp_path):
     photo_with_mask(tmp_path, "wall-1")
     out = tmp_path / "tiles"
@@ -60,6 +59,7 @@ def test_tiles_with_context_hold_the_photo_around_them_and_keep_their_labels(tmp
     assert (tile - photo[60:200, 160:300]).abs().mean() < 8  # JPEG-saved twice: close, not equal
     assert (tile[40:, 40:] - photo[100:200, 200:300]).abs().mean() < 8  # the tile itself, at its place in the window
     assert (tile[:100, :100] - photo[100:200, 200:300]).abs().mean() > 30  # random pixels elsewhere differ
+
 
 def test_group_split_never_puts_a_group_on_both_sides():
     samples = [(f"{c}/photo{g}_x{x}_y0.jpg", c == "Positive") for g in range(20) for x in range(0, 500, 100)
