@@ -142,9 +142,10 @@ def test_backend_choice():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert choose_backend("auto", cpu)[0] == "onnxruntime"
     assert choose_backend("auto", cuda)[0] == "torch"
-    assert choose_backend("auto", cpu, "bf16")[0] == "torch"
+    assert choose_backend("auto", cpu, "bf16")[0] == "onnxruntime"  # its float32 beats PyTorch's bf16 on CPUs
+    assert choose_backend("torch", cpu, "bf16")[0] == "torch"
     assert choose_backend("torch", cpu)[0] == "torch"
-    with pytest.raises(CrackLightningError, match="onnxruntime runs float32 on the CPU"):
+    with pytest.raises(CrackLightningError, match="onnxruntime runs on the CPU"):
         choose_backend("onnxruntime", cuda)
     with pytest.raises(CrackLightningError, match="pass one of auto, torch, onnxruntime"):
         choose_backend("tensorrt", cpu)
@@ -185,13 +186,17 @@ def test_predict_cli_picks_precision_and_runtime_and_says_which(trained, tmp_pat
     assert "Precision: 32-true" in caplog.text and "Inference: ONNX Runtime" in caplog.text
     plain = predict_csv(trained["ckpt"], images, tmp_path / "torch.csv", "--model.inference_backend", "torch")
     assert auto.keys() == plain.keys() and all(abs(auto[k] - plain[k]) < 1e-5 for k in auto)
-    # A CPU with bf16 gets bf16-mixed, which PyTorch runs: close to float32, not equal.
+    # A CPU with bf16 gets bf16-mixed: ONNX Runtime still classifies, in float32; PyTorch when asked runs bf16,
+    # close to float32, not equal.
     monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: True)
     caplog.clear()
     with caplog.at_level(logging.INFO):
         bf16 = predict_csv(trained["ckpt"], images, tmp_path / "bf16.csv")
-    assert "Precision: bf16-mixed" in caplog.text and "Inference: PyTorch" in caplog.text
-    assert max(abs(bf16[k] - auto[k]) for k in auto) < 0.1
+        torch_bf16 = predict_csv(trained["ckpt"], images, tmp_path / "torch_bf16.csv", "--model.inference_backend", "torch")
+    assert "Precision: bf16-mixed" in caplog.text and "Inference: ONNX Runtime" in caplog.text
+    assert "Inference: PyTorch" in caplog.text
+    assert all(abs(auto[k] - bf16[k]) < 1e-5 for k in auto)
+    assert max(abs(torch_bf16[k] - auto[k]) for k in auto) < 0.1
 
 
 def test_bf16_mixed_fit_on_cpu_keeps_float32_weights(image_root, tmp_path):
@@ -206,6 +211,14 @@ def test_bf16_mixed_fit_on_cpu_keeps_float32_weights(image_root, tmp_path):
     trainer.fit(model, data)
     assert torch.isfinite(trainer.callback_metrics["train_loss"])
     assert all(v.dtype in (torch.float32, torch.int64) for v in model.state_dict().values())
+    # the frozen blocks run in float32 ONNX Runtime inside bf16 autocast: the exact float32 function
+    model.eval()
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        exact = model.backbone[:12](images)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            frozen = model._frozen_prefix(12)(images)
+    assert frozen.dtype == torch.float32 and torch.allclose(frozen, exact, atol=1e-4)
 
 
 @pytest.mark.parametrize("cores, workers", [(1, 0), (2, 0), (4, 3), (32, 8)])
