@@ -9,7 +9,7 @@ loop doing the same work at the same precision, and next to the Keras original w
   workers, batch size, optimiser and frozen blocks (channels-last, BatchNorm in eval mode, no folding).
 - predict: ``python -m crack_lightning predict`` on ``--predict_images`` images, timed from process start to
   CSV written; the hand-written one is a plain script (decode, resize, normalise, eval model, CSV), timed alike.
-- loader: the DataModule's training loader alone (decode + augmentation), with its default workers.
+- loader: the DataModule's training loader alone (decode + augmentation, with its per-batch half), default workers.
 - Keras: ``../shared/bench/keras_original.py`` run by ``--keras_python``, in this sitting.
 Every figure is measured in this run, on this machine; compare ratios, not img/s, across machines.
 """
@@ -181,7 +181,7 @@ def loader_rate(datamodule) -> float:
     loader = datamodule.train_dataloader()
     start, n = time.perf_counter(), 0
     for images, _ in loader:
-        n += len(images)
+        n += len(datamodule.augment(images))  # the batch's half of the augmentation (rotation, normalisation) too
     return n / (time.perf_counter() - start)
 
 

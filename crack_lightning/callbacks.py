@@ -166,7 +166,8 @@ class AugmentedSamplesGrid(Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        dataset = getattr(trainer.datamodule, "datasets", {}).get("train")
+        datamodule = trainer.datamodule
+        dataset = getattr(datamodule, "datasets", {}).get("train")
         if not trainer.is_global_zero or not loggers or dataset is None or self.images_per_class <= 0:
             return
         _, mean, std = pl_module.preprocessing
@@ -177,7 +178,10 @@ class AugmentedSamplesGrid(Callback):
             picked = [i for i in order if dataset.samples[i][1] == label][: self.images_per_class]
             if not picked:
                 continue
-            images = torch.stack([dataset[i][0] for i in picked]) * std + mean
+            images = torch.stack([dataset[i][0] for i in picked])
+            if images.dtype == torch.uint8:  # the loader's half of the augmentation: the batch's half follows
+                images = datamodule.augment(images)
+            images = images * std + mean
             grid = make_grid(images.clamp(0, 1), nrow=8, padding=2, pad_value=1.0)
             for logger in loggers:
                 logger.experiment.add_image(f"augmented_train_images/{name}", grid, trainer.global_step)

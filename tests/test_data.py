@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torchvision.transforms import v2
 from PIL import Image
 
 from crack_lightning.data import (
@@ -17,6 +18,7 @@ from crack_lightning.data import (
     read_rgb,
     read_split_csv,
     sample_root,
+    augment_batch,
     train_transform,
     write_split_csv,
 )
@@ -128,15 +130,33 @@ def test_transforms_shape_dtype_and_range():
     assert image.dtype == torch.uint8 and image.shape == (3, 227, 227)
     low = (0 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
     high = (1 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
-    for transform in (train_transform(160), eval_transform(160)):
-        out = transform(image)
-        assert out.shape == (3, 160, 160) and out.dtype == torch.float32
-        per_channel = out.flatten(1)
+    torch.manual_seed(0)
+    resized = torch.stack([train_transform(160)(image) for _ in range(4)])
+    assert resized.shape == (4, 3, 160, 160) and resized.dtype == torch.uint8
+    for out in (augment_batch(resized), eval_transform(160)(image)[None]):
+        assert out.shape[1:] == (3, 160, 160) and out.dtype == torch.float32
+        per_channel = out.transpose(0, 1).flatten(1)
         assert (per_channel.min(1).values >= low - 1e-5).all() and (per_channel.max(1).values <= high + 1e-5).all()
     assert torch.equal(eval_transform(160)(image), eval_transform(160)(image))
-    torch.manual_seed(0)
-    augmented = [train_transform(160)(image) for _ in range(4)]
+    augmented = augment_batch(resized)
     assert any(not torch.equal(augmented[0], a) for a in augmented[1:])
+
+
+def test_batch_rotation_is_torchvisions_rotation_with_the_mean_colour_in_the_corners():
+    torch.manual_seed(1)
+    images = (torch.rand(3, 3, 64, 64) * 255).to(torch.uint8)
+    torch.manual_seed(0)
+    angles = ((torch.rand(3) * 2 - 1) * 30).tolist()
+    torch.manual_seed(0)
+    rotated = augment_batch(images, rotation_degrees=30)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    for image, angle, out in zip(images, angles, rotated):
+        expected = v2.functional.rotate(image.float() / 255, angle, interpolation=v2.InterpolationMode.BILINEAR)
+        centre = (slice(None), slice(12, 52), slice(12, 52))  # inside every rotation: no border interpolation
+        assert torch.allclose(out[centre], ((expected - mean) / std)[centre], atol=1e-4)
+        if abs(angle) > 10:  # a corner the rotation uncovers: the mean colour
+            assert torch.allclose(out[:, 0, 0], torch.zeros(3), atol=1e-6)
+    assert torch.allclose(augment_batch(images, rotation_degrees=0), (images.float() / 255 - mean) / std)
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK"])
