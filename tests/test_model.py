@@ -11,7 +11,7 @@ from torchvision.models import mobilenet_v2, resnet18
 from crack_lightning import pretrained
 from crack_lightning.data import CrackDataModule
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.model import CrackClassifier
+from crack_lightning.model import CrackClassifier, Float32Conv2d
 from crack_lightning.pretrained import BUNDLED_BACKBONE, IMAGENET_WEIGHTS, load_pretrained
 
 CLASSES = ["Negative", "Positive"]
@@ -175,3 +175,18 @@ def test_init_from_starts_from_a_checkpoint_and_rebuilds_a_mismatched_head(train
     other = _fit_from(trained["ckpt"], image_root, tmp_path)
     assert all(torch.equal(v, state[f"backbone.{k}"]) for k, v in other.backbone.items())
     assert not torch.equal(other.head["1.weight"], state["head.1.weight"])
+
+
+def test_strided_depthwise_convolutions_compute_float32_under_cpu_autocast():
+    model = CrackClassifier(weights="none", class_names=["Negative", "Positive"])
+    strided = [m for m in model.backbone.modules() if isinstance(m, Float32Conv2d)]
+    # the four stride-2 depthwise convolutions of MobileNetV2 after the stem (blocks 2, 4, 7, 14)
+    assert len(strided) == 4 and all(m.stride == (2, 2) and m.groups == m.in_channels for m in strided)
+    assert model.state_dict().keys() == {**{f"backbone.{k}": 0 for k in mobilenet_v2().features.state_dict()},
+                                         **{f"head.{k}": 0 for k in model.head.state_dict()}}.keys()
+    conv, images = strided[-1], torch.randn(2, strided[-1].in_channels, 10, 10)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = conv(images.bfloat16())
+        other = model.backbone[14].conv[0](torch.randn(2, 96, 10, 10))  # a pointwise convolution: bf16
+    assert out.dtype == torch.float32 and other.dtype == torch.bfloat16
+    assert torch.allclose(out, torch.nn.functional.conv2d(images.bfloat16().float(), conv.weight, None, 2, 1, 1, conv.groups))
