@@ -49,7 +49,9 @@ def main() -> None:
     parser.add_argument("tiles", type=Path, help="output of `crack_lightning tiles` (Negative/, Positive/)")
     parser.add_argument("concrete", type=Path, help="the concrete root the checkpoint was trained on")
     parser.add_argument("--counts", type=int, nargs="+", default=[50, 100, 200])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="one adaptation per seed and count (the tiles drawn and the training seed, 42 + seed); "
+                        "with several, a mean row follows each count's rows")
     parser.add_argument("--skip_before", action="store_true", help="do not score the checkpoint itself")
     parser.add_argument("--mix", type=int, default=0,
                         help="also train on this many concrete images per class, from the concrete train split only "
@@ -71,40 +73,52 @@ def main() -> None:
           f"{sum(map(len, pool.values()))} tiles of {len(adapt_groups)} groups; concrete test: {len(concrete_test)}",
           file=sys.stderr)
 
-    def row(name: str, model) -> str:
+    def row(name: str, model) -> tuple[str, list[float]]:
         new = scores(model, [p for p, _ in evaluation], [y for _, y in evaluation])
         old = scores(model, [p for p, _ in concrete_test], [y for _, y in concrete_test])
-        return (f"| {name} | {new['balanced']:.4f} | {new['auroc']:.4f} | {new['recall']:.4f} | {new['specificity']:.4f} "
-                f"| {old['accuracy']:.4f} |")
+        values = [new["balanced"], new["auroc"], new["recall"], new["specificity"], old["accuracy"]]
+        return f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + " |", values
 
     print("| model | new photos: balanced accuracy | AUROC | recall | specificity | concrete test accuracy |")
     print("| --- | --- | --- | --- | --- | --- |")
     before = load_checkpoint(args.ckpt)
     size = str(before.preprocessing[0])  # adapt at the size the checkpoint was trained at
     if not args.skip_before:
-        print(row("before (concrete checkpoint)", before), flush=True)
+        print(row("before (concrete checkpoint)", before)[0], flush=True)
     for count in args.counts:
-        rng = random.Random(f"{args.seed}/{count}")
-        with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp) / "tiles"
-            for label, name in ((0, "Negative"), (1, "Positive")):
-                (root / name).mkdir(parents=True)
-                for p in rng.sample(pool[label], min(count // 2, len(pool[label]))):
-                    (root / name / p.name).symlink_to(p.resolve())
-            roots = [str(root)]
-            if args.mix:
-                mixed = Path(tmp) / "concrete_train"
-                for p, y in concrete.splits["train"]:
-                    (mixed / concrete.classes[y]).mkdir(parents=True, exist_ok=True)
-                    (mixed / concrete.classes[y] / Path(p).name).symlink_to((concrete.root / p).resolve())
-                roots.append(str(mixed))
-            cli(["fit", "--config", str(REPO / "configs" / "adapt.yaml"), "--model.init_from", args.ckpt, "--data.image_size", size,
-                 "--data.root", f"[{','.join(roots)}]", "--data.max_per_root", str(max(count // 2, args.mix)), "--trainer.logger.init_args.save_dir", str(Path(tmp) / "runs"),
-                 "--trainer.enable_progress_bar", "false", "--sample_grid.images_per_class", "0", *args.fit])
-            best = next((Path(tmp) / "runs").rglob("best-*.ckpt" if args.pick == "best" else "last.ckpt"))
-            mix = f" + {2 * args.mix} concrete" if args.mix else ""
-            picked = " (last epoch)" if args.pick == "last" else ""
-            print(row(f"adapted on {count} tiles{mix}{picked} {' '.join(args.fit)}".strip(), load_checkpoint(best)), flush=True)
+        rows = []
+        for seed in args.seeds:
+            rng = random.Random(f"{seed}/{count}")
+            with tempfile.TemporaryDirectory() as tmp:
+                root = Path(tmp) / "tiles"
+                for label, name in ((0, "Negative"), (1, "Positive")):
+                    (root / name).mkdir(parents=True)
+                    for p in rng.sample(pool[label], min(count // 2, len(pool[label]))):
+                        (root / name / p.name).symlink_to(p.resolve())
+                roots = [str(root)]
+                if args.mix:
+                    mixed = Path(tmp) / "concrete_train"
+                    for p, y in concrete.splits["train"]:
+                        (mixed / concrete.classes[y]).mkdir(parents=True, exist_ok=True)
+                        (mixed / concrete.classes[y] / Path(p).name).symlink_to((concrete.root / p).resolve())
+                    roots.append(str(mixed))
+                cli(["fit", "--config", str(REPO / "configs" / "adapt.yaml"), "--model.init_from", args.ckpt,
+                     "--data.image_size", size, "--data.root", f"[{','.join(roots)}]", "--data.max_per_root",
+                     str(max(count // 2, args.mix)), "--trainer.logger.init_args.save_dir", str(Path(tmp) / "runs"),
+                     "--trainer.enable_progress_bar", "false", "--sample_grid.images_per_class", "0",
+                     "--seed_everything", str(42 + seed), *args.fit])
+                best = next((Path(tmp) / "runs").rglob("best-*.ckpt" if args.pick == "best" else "last.ckpt"))
+                mix = f" + {2 * args.mix} concrete" if args.mix else ""
+                picked = " (last epoch)" if args.pick == "last" else ""
+                seeded = f", seed {seed}" if len(args.seeds) > 1 else ""
+                text, values = row(f"adapted on {count} tiles{mix}{picked}{seeded} {' '.join(args.fit)}".strip(), load_checkpoint(best))
+                print(text, flush=True)
+                rows.append(values)
+        if len(rows) > 1:
+            mean = [sum(column) / len(rows) for column in zip(*rows)]
+            spread = max(r[0] for r in rows) - min(r[0] for r in rows)
+            print(f"| **mean of {len(rows)} seeds, {count} tiles** (balanced accuracy {min(r[0] for r in rows):.4f}-"
+                  f"{max(r[0] for r in rows):.4f}, range {spread:.4f}) | " + " | ".join(f"{v:.4f}" for v in mean) + " |", flush=True)
 
 
 if __name__ == "__main__":
