@@ -65,7 +65,8 @@ class CrackClassifier(L.LightningModule):
             ``weights`` is ignored then.
         inference_backend: What runs the network where no gradient is needed (predict, scan, validation, test,
             and the frozen backbone blocks in training): ``onnxruntime`` (float32 on the CPU, about 2x faster),
-            ``torch``, or ``auto``: ONNX Runtime for float32 on the CPU when installed, else PyTorch.
+            ``torch``, or ``auto``: ONNX Runtime on the CPU when installed (float32 under any training precision:
+            faster than PyTorch's bf16 too), else PyTorch.
         label_smoothing: Label smoothing of the training loss (``val_loss`` stays plain cross-entropy, so runs
             with and without it compare).
         tta: Test-time augmentation of test, predict and scan: ``hflip`` averages each image's class probabilities
