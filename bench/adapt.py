@@ -116,9 +116,9 @@ def main() -> None:
                 rows.append(values)
         if len(rows) > 1:
             mean = [sum(column) / len(rows) for column in zip(*rows)]
-            spread = max(r[0] for r in rows) - min(r[0] for r in rows)
-            print(f"| **mean of {len(rows)} seeds, {count} tiles** (balanced accuracy {min(r[0] for r in rows):.4f}-"
-                  f"{max(r[0] for r in rows):.4f}, range {spread:.4f}) | " + " | ".join(f"{v:.4f}" for v in mean) + " |", flush=True)
+            low, high = min(r[0] for r in rows), max(r[0] for r in rows)
+            print(f"| **mean of {len(rows)} seeds, {count} tiles** (balanced accuracy {low:.4f}-{high:.4f}, range "
+                  f"{high - low:.4f}) | " + " | ".join(f"{v:.4f}" for v in mean) + " |", flush=True)
 
 
 if __name__ == "__main__":

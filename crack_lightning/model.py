@@ -100,9 +100,9 @@ class CrackClassifier(L.LightningModule):
         if channels_last:
             self.backbone.to(memory_format=torch.channels_last)
         self.head: nn.Sequential | None = None
-        # {(blocks, precision): (signature of their tensors, folded runner)}: see _frozen_prefix. A dict, not a
+        # {blocks: (signature of their tensors, folded runner)}: see _frozen_prefix. A dict, not a
         # submodule, so that it is never saved, trained, copied or pickled.
-        self._folded: dict[tuple[int, str], tuple[tuple, Network]] = {}
+        self._folded: dict[int, tuple[tuple, Network]] = {}
         # (image_size, mean, std) of the training data: adopted at fit time, stored in the checkpoint.
         self.preprocessing: tuple[int, tuple[float, ...], tuple[float, ...]] | None = None
         if class_names is not None:
@@ -239,16 +239,16 @@ class CrackClassifier(L.LightningModule):
         if not any(isinstance(m, _BatchNorm) for m in part.modules()):
             return part  # folded already: an inference copy
         device = next(part.parameters()).device
-        precision = "bf16" if torch.is_autocast_enabled(device.type) else "32"
         signature = tuple((t.data_ptr(), t._version) for t in (*part.parameters(), *part.buffers()))
-        cached = self._folded.get((blocks, precision))
+        cached = self._folded.get(blocks)
         if cached is None or cached[0] != signature:
             folded = fold_batchnorm(deepcopy(part).eval()).requires_grad_(False)
             if self.hparams.channels_last:
                 folded.to(memory_format=torch.channels_last)
-            backend, _ = choose_backend(self.hparams.get("inference_backend", "auto"), device, precision)
+            # The runner does not depend on autocast: ONNX Runtime computes float32, a PyTorch copy follows the caller's.
+            backend, _ = choose_backend(self.hparams.get("inference_backend", "auto"), device)
             runner = OnnxRuntimeNetwork(folded, self._image_size()) if backend == "onnxruntime" else folded
-            self._folded[(blocks, precision)] = cached = (signature, runner)
+            self._folded[blocks] = cached = (signature, runner)
         return cached[1]
 
     def _image_size(self) -> int:
