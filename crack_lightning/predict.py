@@ -68,7 +68,7 @@ def predict_images(
     """Classify image paths, PIL images or ``uint8`` RGB tensors ``(3, H, W)`` with a loaded model, in batches.
 
     The model's own image size and normalisation (from its checkpoint) are applied; it runs on the
-    device the model is on, in eval mode, by ``backend`` (``auto``, ``torch``, ``onnxruntime``; default:
+    device the model is on, in eval mode, by ``backend`` (``auto``, ``torch``, ``onnxruntime``, ``openvino``; default:
     the model's ``inference_backend``).
     """
     if model.preprocessing is None:
