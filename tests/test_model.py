@@ -190,3 +190,12 @@ def test_strided_depthwise_convolutions_compute_float32_under_cpu_autocast():
         other = model.backbone[14].conv[0](torch.randn(2, 96, 10, 10))  # a pointwise convolution: bf16
     assert out.dtype == torch.float32 and other.dtype == torch.bfloat16
     assert torch.allclose(out, torch.nn.functional.conv2d(images.bfloat16().float(), conv.weight, None, 2, 1, 1, conv.groups))
+
+
+def test_package_exports_its_classes_lazily():
+    import crack_lightning
+
+    assert crack_lightning.CrackClassifier is CrackClassifier
+    assert crack_lightning.CrackDataModule.__name__ == "CrackDataModule"
+    with pytest.raises(AttributeError, match="no attribute 'Missing'"):
+        crack_lightning.Missing  # noqa: B018

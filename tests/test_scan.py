@@ -149,6 +149,16 @@ def test_scan_photo_api_matches_the_cli(scan_ckpt, tmp_path):
     assert 0 <= crack_map.min() and crack_map.max() <= 1
 
 
+def test_bf16_scan_runs_openvino_close_to_float32(scan_ckpt, tmp_path):
+    path = mosaic(tmp_path / "m.jpg", [[1, 0], [0, 1]])
+    scan(scan_ckpt, path, tmp_path / "f32", "--tile", "300", "--stride", "150")
+    scan(scan_ckpt, path, tmp_path / "bf16", "--tile", "300", "--stride", "150", "--precision", "bf16")
+    f32, bf16 = ([float(r["crack_probability"]) for r in read_rows(tmp_path / d / "tiles.csv")] for d in ("f32", "bf16"))
+    assert len(f32) == len(bf16) == 9 and max(abs(a - b) for a, b in zip(f32, bf16)) < 0.1
+    model = CrackClassifier.load_from_checkpoint(scan_ckpt, map_location="cpu")
+    assert type(model.inference_network(precision="bf16", takes_uint8=True)).__name__ == "OpenVinoNetwork"
+
+
 def test_exif_rotated_photo_gives_rotated_coordinates(scan_ckpt, tmp_path):
     upright = mosaic(tmp_path / "upright" / "p.jpg", [[1, 0, 0], [0, 0, 1]])  # 681 wide, 454 high as seen
     stored = Image.open(upright).transpose(Image.Transpose.ROTATE_90)  # stored on its side, 454 x 681
