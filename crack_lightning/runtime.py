@@ -13,6 +13,7 @@ import io
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from typing import Any
 
 import torch
 from torch import nn
@@ -112,8 +113,22 @@ def onnx_graph(network: nn.Module, image_size: int, dtype: torch.dtype = torch.f
     return buffer.getvalue()
 
 
-class OnnxRuntimeNetwork:
-    """A network exported to ONNX in memory and run by ONNX Runtime on the CPU, in float32: tensor in, tensor out."""
+class ExportedNetwork:
+    """A network exported to ONNX in memory, for a CPU runtime to run: tensor in, float32 tensor out."""
+
+    def __init__(self, network: nn.Module, image_size: int, dtype: torch.dtype = torch.float32, fixed_size: bool = False) -> None:
+        self.dtype = dtype
+        self.graph = onnx_graph(network, image_size, dtype, fixed_size)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.run(images.detach().to(self.dtype).cpu().contiguous().numpy()))
+
+    def run(self, array: Any) -> Any:
+        raise NotImplementedError
+
+
+class OnnxRuntimeNetwork(ExportedNetwork):
+    """The exported network run by ONNX Runtime, in float32."""
 
     def __init__(
         self,
@@ -125,49 +140,38 @@ class OnnxRuntimeNetwork:
     ) -> None:
         import onnxruntime
 
-        self.dtype = dtype
+        super().__init__(network, image_size, dtype, fixed_size)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         # Spinning threads would take the cores the DataLoader workers decode on.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        graph = onnx_graph(network, image_size, dtype, fixed_size)
-        self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(self.graph, options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        array = images.detach().to(self.dtype).cpu().contiguous().numpy()
-        return torch.from_numpy(self.session.run(None, {"images": array})[0])
+    def run(self, array: Any) -> Any:
+        return self.session.run(None, {"images": array})[0]
 
 
-class OpenVinoNetwork:
-    """A network exported to ONNX in memory and run by OpenVINO on the CPU at ``precision`` (``32`` or ``bf16``;
-    bf16 falls back to float32 on CPUs without bf16 units): tensor in, float32 tensor out."""
+class OpenVinoNetwork(ExportedNetwork):
+    """The exported network run by OpenVINO at ``precision`` (``32`` or ``bf16``; bf16 falls back to float32 on
+    CPUs without bf16 units)."""
 
-    def __init__(
-        self,
-        network: nn.Module,
-        image_size: int,
-        precision: str = "32",
-        threads: int | None = None,
-        dtype: torch.dtype = torch.float32,
-        fixed_size: bool = False,
-    ) -> None:
+    def __init__(self, network: nn.Module, image_size: int, precision: str = "32", **kwargs: Any) -> None:
         import openvino
 
-        self.dtype = dtype
+        threads = kwargs.pop("threads", None)
+        super().__init__(network, image_size, **kwargs)
         core = openvino.Core()
-        model = core.read_model(onnx_graph(network, image_size, dtype, fixed_size))
         # Said in every case: OpenVINO's own default on an AMX CPU is bf16, also when float32 is asked for.
         config = {
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
             "PERFORMANCE_HINT": "LATENCY",  # one batch at a time on every thread: the caller waits for each
             "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
         }
-        self.request = core.compile_model(model, "CPU", config).create_infer_request()
+        self.request = core.compile_model(core.read_model(self.graph), "CPU", config).create_infer_request()
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        array = images.detach().to(self.dtype).cpu().contiguous().numpy()
+    def run(self, array: Any) -> Any:
         # share_outputs=False (the default): a copy, not the request's buffer that the next batch overwrites
-        return torch.from_numpy(self.request.infer({0: array})[0])
+        return self.request.infer({0: array})[0]
 
 
 def cpu_runtime(
