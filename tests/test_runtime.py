@@ -140,11 +140,14 @@ def test_networks_of_uint8_images_normalise_like_the_eval_transform(model, backe
     assert torch.allclose(as_float.probabilities, from_uint8[:1], atol=1e-5)
 
 
-def test_backend_choice():
+def test_backend_choice(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert choose_backend("auto", cpu)[0] == "onnxruntime"
     assert choose_backend("auto", cuda)[0] == "torch"
+    monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: True)
     assert choose_backend("auto", cpu, "bf16")[0] == "openvino"  # its bf16 beats ONNX Runtime's float32
+    monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: False)  # OpenVINO would emulate bf16: slow
+    assert choose_backend("auto", cpu, "bf16")[0] == "onnxruntime"
     assert choose_backend("openvino", cpu) == ("openvino", "asked for; float32")
     assert choose_backend("openvino", cpu, "bf16") == ("openvino", "asked for; bf16")
     assert choose_backend("onnxruntime", cpu, "bf16") == ("onnxruntime", "asked for; float32")
@@ -174,6 +177,7 @@ def test_auto_without_onnxruntime_falls_back_to_torch_and_says_so(monkeypatch):
 
 
 def test_auto_without_openvino_runs_bf16_models_in_onnxruntime(monkeypatch):
+    monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: True)
     hide_modules(monkeypatch, "openvino")
     assert choose_backend("auto", torch.device("cpu"), "bf16") == (
         "onnxruntime", "float32 on the CPU: faster than PyTorch's bf16 and exact"
@@ -204,7 +208,7 @@ def test_predict_cli_picks_precision_and_runtime_and_says_which(trained, tmp_pat
     assert "Precision: 32-true" in caplog.text and "Inference: ONNX Runtime" in caplog.text
     plain = predict_csv(trained["ckpt"], images, tmp_path / "torch.csv", "--model.inference_backend", "torch")
     assert auto.keys() == plain.keys() and all(abs(auto[k] - plain[k]) < 1e-5 for k in auto)
-    # A CPU with bf16 gets bf16-mixed: OpenVINO classifies in bf16 (float32 where the CPU has no bf16 units),
+    # A CPU with bf16 gets bf16-mixed: OpenVINO classifies in bf16 (in float32 where it really has none),
     # ONNX Runtime when asked in float32, PyTorch when asked in bf16: each close to float32.
     monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: True)
     caplog.clear()
@@ -220,7 +224,8 @@ def test_predict_cli_picks_precision_and_runtime_and_says_which(trained, tmp_pat
     assert max(abs(torch_bf16[k] - auto[k]) for k in auto) < 0.1
 
 
-def test_bf16_mixed_fit_on_cpu_keeps_float32_weights(image_root, tmp_path):
+def test_bf16_mixed_fit_on_cpu_keeps_float32_weights(image_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: True)  # as on an AMX CPU
     L.seed_everything(0)
     model = CrackClassifier(weights=str(BUNDLED_BACKBONE))
     data = CrackDataModule(root=str(image_root), batch_size=8, num_workers=0, image_size=64)

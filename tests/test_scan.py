@@ -149,7 +149,10 @@ def test_scan_photo_api_matches_the_cli(scan_ckpt, tmp_path):
     assert 0 <= crack_map.min() and crack_map.max() <= 1
 
 
-def test_bf16_scan_runs_openvino_close_to_float32(scan_ckpt, tmp_path):
+def test_bf16_scan_runs_openvino_close_to_float32(scan_ckpt, tmp_path, monkeypatch):
+    from crack_lightning import precision
+
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)  # as on an AMX CPU
     path = mosaic(tmp_path / "m.jpg", [[1, 0], [0, 1]])
     scan(scan_ckpt, path, tmp_path / "f32", "--tile", "300", "--stride", "150")
     scan(scan_ckpt, path, tmp_path / "bf16", "--tile", "300", "--stride", "150", "--precision", "bf16")
