@@ -32,8 +32,8 @@ def choose_backend(backend: str, device: torch.device, precision: str = "32") ->
 
     On the CPU, ``auto`` takes OpenVINO for ``bf16`` where the CPU computes bf16 natively (MobileNetV2 at 160 px,
     batch 32, on a 2-core AMX Xeon: 1258 img/s, against 577 for ONNX Runtime's float32 and 394 for PyTorch's bf16)
-    and ONNX Runtime for float32 (637 against 482 for PyTorch's bf16 autocast). ``onnxruntime`` always computes float32; ``openvino`` and ``torch``
-    run ``precision``.
+    and ONNX Runtime for float32 (637 against 482 for PyTorch's bf16 autocast). ``onnxruntime`` always computes
+    float32, ``torch`` runs ``precision``, ``openvino`` runs it where the CPU computes it natively.
     """
     if backend not in BACKENDS:
         raise CrackLightningError(f"inference backend {backend!r}: pass one of {', '.join(BACKENDS)}")
@@ -45,7 +45,8 @@ def choose_backend(backend: str, device: torch.device, precision: str = "32") ->
             )
         if not installed[backend]:
             raise CrackLightningError(f"inference backend {backend}: it is not installed; pip install {backend}, or choose torch")
-        return backend, "asked for; " + ("float32" if backend == "onnxruntime" or precision == "32" else precision)
+        bf16 = backend == "openvino" and precision == "bf16" and hardware.cpu_has_bf16()
+        return backend, "asked for; " + ("bf16" if bf16 else "float32")
     if backend == "torch":
         return backend, "asked for"
     if device.type != "cpu":

@@ -146,10 +146,11 @@ def test_backend_choice(monkeypatch):
     assert choose_backend("auto", cuda)[0] == "torch"
     monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: True)
     assert choose_backend("auto", cpu, "bf16")[0] == "openvino"  # its bf16 beats ONNX Runtime's float32
+    assert choose_backend("openvino", cpu, "bf16") == ("openvino", "asked for; bf16")
+    assert choose_backend("openvino", cpu) == ("openvino", "asked for; float32")
     monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: False)  # OpenVINO would emulate bf16: slow
     assert choose_backend("auto", cpu, "bf16")[0] == "onnxruntime"
-    assert choose_backend("openvino", cpu) == ("openvino", "asked for; float32")
-    assert choose_backend("openvino", cpu, "bf16") == ("openvino", "asked for; bf16")
+    assert choose_backend("openvino", cpu, "bf16") == ("openvino", "asked for; float32")
     assert choose_backend("onnxruntime", cpu, "bf16") == ("onnxruntime", "asked for; float32")
     assert choose_backend("torch", cpu, "bf16")[0] == "torch"
     assert choose_backend("torch", cpu)[0] == "torch"
