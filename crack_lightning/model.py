@@ -100,9 +100,9 @@ class CrackClassifier(L.LightningModule):
         if channels_last:
             self.backbone.to(memory_format=torch.channels_last)
         self.head: nn.Sequential | None = None
-        # {blocks: (signature of their tensors, folded runner)}: see _frozen_prefix. A dict, not a
-        # submodule, so that it is never saved, trained, copied or pickled.
-        self._folded: dict[int, tuple[tuple, Network]] = {}
+        # {(blocks, under bf16 autocast): (signature of their tensors, folded runner)}: see _frozen_prefix. A dict,
+        # not a submodule, so that it is never saved, trained, copied or pickled.
+        self._folded: dict[tuple[int, bool], tuple[tuple, Network]] = {}
         # (image_size, mean, std) of the training data: adopted at fit time, stored in the checkpoint.
         self.preprocessing: tuple[int, tuple[float, ...], tuple[float, ...]] | None = None
         if class_names is not None:
@@ -239,21 +239,19 @@ class CrackClassifier(L.LightningModule):
         if not any(isinstance(m, _BatchNorm) for m in part.modules()):
             return part  # folded already: an inference copy
         device = next(part.parameters()).device
+        # Keyed by the autocast too, since OpenVINO compiles for one precision; a run trains under one of them, so
+        # the backend is chosen once per runner, not at every step.
         bf16 = torch.is_autocast_enabled(device.type) and torch.get_autocast_dtype(device.type) == torch.bfloat16
-        backend, _ = choose_backend(self.hparams.get("inference_backend", "auto"), device, "bf16" if bf16 else "32")
-        # A PyTorch copy follows the caller's autocast and ONNX Runtime computes float32 in any case: one runner
-        # each; OpenVINO compiles for one precision.
-        key = (blocks, bf16) if backend == "openvino" else blocks
         signature = tuple((t.data_ptr(), t._version) for t in (*part.parameters(), *part.buffers()))
-        cached = self._folded.get(key)
+        cached = self._folded.get((blocks, bf16))
         if cached is None or cached[0] != signature:
             folded = fold_batchnorm(deepcopy(part).eval()).requires_grad_(False)
             if self.hparams.channels_last:
                 folded.to(memory_format=torch.channels_last)
-            runner = folded
-            if backend != "torch":
-                runner = cpu_runtime(backend, folded, self._image_size(), "bf16" if bf16 else "32")
-            self._folded[key] = cached = (signature, runner)
+            precision = "bf16" if bf16 else "32"
+            backend, _ = choose_backend(self.hparams.get("inference_backend", "auto"), device, precision)
+            runner = folded if backend == "torch" else cpu_runtime(backend, folded, self._image_size(), precision)
+            self._folded[(blocks, bf16)] = cached = (signature, runner)
         return cached[1]
 
     def _image_size(self) -> int:

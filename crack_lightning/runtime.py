@@ -157,11 +157,13 @@ class OpenVinoNetwork(ExportedNetwork):
     """The exported network run by OpenVINO at ``precision`` (``32`` or ``bf16``). bf16 only where the CPU computes
     it natively (AMX / AVX512-BF16), float32 elsewhere: OpenVINO would emulate it, slowly, on other AVX-512 CPUs."""
 
-    def __init__(self, network: nn.Module, image_size: int, precision: str = "32", **kwargs: Any) -> None:
+    def __init__(
+        self, network: nn.Module, image_size: int, precision: str = "32", threads: int | None = None,
+        dtype: torch.dtype = torch.float32, fixed_size: bool = False,
+    ) -> None:
         import openvino
 
-        threads = kwargs.pop("threads", None)
-        super().__init__(network, image_size, **kwargs)
+        super().__init__(network, image_size, dtype, fixed_size)
         core = openvino.Core()
         # Said in every case: OpenVINO's own default on an AMX CPU is bf16, also when float32 is asked for.
         config = {

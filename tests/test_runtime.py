@@ -61,7 +61,7 @@ def test_frozen_blocks_run_folded_with_the_same_outputs_and_gradients():
     plain_grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert torch.allclose(fast, plain, atol=1e-4)
     assert all(torch.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(fast_grads, plain_grads))
-    assert list(model._folded) == [12]
+    assert list(model._folded) == [(12, False)]
     assert not any(k.startswith("_folded") for k in model.state_dict())  # never saved
 
 
@@ -84,7 +84,7 @@ def test_every_runtime_of_the_frozen_blocks_agrees(backend):
     model.hparams.inference_backend = backend
     images = torch.randn(3, 3, 80, 80)
     assert torch.allclose(model(images), plain_forward(model, images), atol=1e-4)
-    runner = model._folded[(12, False) if backend == "openvino" else 12][1]
+    runner = model._folded[(12, False)][1]
     if backend == "torch":
         assert not any(isinstance(m, nn.BatchNorm2d) for m in runner.modules())
         assert not any(p.requires_grad for p in runner.parameters())
