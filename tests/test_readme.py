@@ -1,4 +1,4 @@
-"""The README's table of config options is generated from the CLI itself; this test keeps it in sync.
+"""The table of config options in docs/configuration.md is generated from the CLI itself; this test keeps it in sync.
 
 Regenerate it with:  UPDATE_README=1 python -m pytest tests/test_readme.py
 """
@@ -24,6 +24,7 @@ from crack_lightning.model import CrackClassifier
 from tests.conftest import REPO
 
 START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
+CONFIG_DOC = REPO / "docs" / "configuration.md"
 SECTIONS = {
     "data": CrackDataModule,
     "model": CrackClassifier,
@@ -90,15 +91,15 @@ def config_table(capsys) -> str:
     return "\n".join(lines)
 
 
-def test_readme_lists_every_config_option_with_its_default(capsys, monkeypatch):
+def test_configuration_doc_lists_every_config_option_with_its_default(capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["crack_lightning"])
     table = config_table(capsys)
-    readme = (REPO / "README.md").read_text()
-    start, end = readme.index(START) + len(START), readme.index(END)
+    doc = CONFIG_DOC.read_text()
+    start, end = doc.index(START) + len(START), doc.index(END)
     if os.environ.get("UPDATE_README"):
-        (REPO / "README.md").write_text(readme[:start] + "\n" + table + "\n" + readme[end:])
+        CONFIG_DOC.write_text(doc[:start] + "\n" + table + "\n" + doc[end:])
         return
-    assert readme[start:end].strip() == table, "README config table is stale: run UPDATE_README=1 pytest tests/test_readme.py"
+    assert doc[start:end].strip() == table, "docs/configuration.md config table is stale: run UPDATE_README=1 pytest tests/test_readme.py"
 
 
 def test_readme_commands_use_files_that_exist():
@@ -106,3 +107,15 @@ def test_readme_commands_use_files_that_exist():
     assert "python -m crack_lightning fit --config configs/default.yaml" in readme
     assert "python -m pytest" in readme
     assert (REPO / "configs" / "default.yaml").is_file()
+
+
+def test_readme_and_docs_link_to_files_inside_the_repository():
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "#")):
+                continue
+            path = (page.parent / target.split("#")[0]).resolve()
+            assert path.exists(), f"{page.name} links to {target}, which does not exist"
+            assert path.is_relative_to(REPO), f"{page.name} links outside the repository: {target}"
+    assert "../" not in (REPO / "README.md").read_text(), "the README names a path outside the repository"
