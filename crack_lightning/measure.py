@@ -1,0 +1,224 @@
+"""Measure cracks in a crack mask: each crack's box, skeleton length and width; a summary per photo; pixel scores.
+
+Torch-free (numpy, scipy, scikit-image), so that measuring needs no model.
+
+Length is the length of the crack's skeleton: each step between 8-neighbouring skeleton pixels counts 1 px
+(orthogonal) or sqrt(2) px (diagonal), each step once.
+
+Width at a skeleton pixel is ``2 d - 1``: ``d`` is the Euclidean distance from its centre to the nearest non-crack
+pixel's centre (scipy's distance transform) and the crack's edge lies half a pixel before that centre. Where the
+distance ridge is two pixels wide (a 4-neighbour as deep as the pixel and the opposite one shallower: the middle of
+a crack of even width lies between two pixels), 1 px more. So straight cracks of any whole width measure exactly
+that width, where ``2 d`` alone reads odd widths 1 px too wide (a 1-px line as 2 px).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+from scipy import ndimage
+from skimage.measure import label
+from skimage.morphology import skeletonize
+
+DEFAULT_WIDTH_LIMITS_MM = (0.1, 0.3, 1.0)
+WIDTH_CLASSES = ("hairline", "fine", "medium", "wide")
+ODS_THRESHOLDS = np.round(np.arange(1, 100) / 100, 2)  # the fixed thresholds of ODS F1: 0.01 ... 0.99
+SQRT2 = float(np.sqrt(2.0))
+
+
+@dataclass
+class Crack:
+    """One crack (a connected component of the mask). Box, length and widths in pixels; in mm with a scale."""
+
+    photo: str
+    crack: int  # 1, 2, ... in the order of the labelling (row-major by first pixel)
+    x: int
+    y: int
+    width: int
+    height: int
+    length_px: float
+    mean_width_px: float
+    max_width_px: float
+    length_mm: float | None
+    mean_width_mm: float | None
+    max_width_mm: float | None
+    width_class: str  # from max_width_mm; "" without a scale
+
+
+CRACK_FIELDS = tuple(f.name for f in fields(Crack))
+
+
+@dataclass
+class PhotoSummary:
+    """A photo's cracks in short: their number, total length, mean width over every skeleton pixel, the widest."""
+
+    photo: str
+    cracks: int
+    total_length_px: float
+    mean_width_px: float  # 0 without cracks
+    max_width_px: float
+    widest_crack: int | None  # the Crack.crack number of the widest crack
+    total_length_mm: float | None
+    mean_width_mm: float | None
+    max_width_mm: float | None
+
+
+def skeleton_lengths(skeleton: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """Length in px of each labelled part of a skeleton: ``lengths[i]`` for label ``i`` (index 0 unused)."""
+    s = skeleton.astype(bool)
+    lengths = np.zeros(count + 1)
+
+    def add(pairs: np.ndarray, first: np.ndarray, step: float) -> None:
+        lengths[:] += np.bincount(first[pairs], minlength=count + 1) * step
+
+    add(s[:, :-1] & s[:, 1:], labels[:, :-1], 1.0)  # horizontal steps
+    add(s[:-1, :] & s[1:, :], labels[:-1, :], 1.0)  # vertical steps
+    # A diagonal step whose two pixels also touch a common orthogonal neighbour is a corner of a staircase: the path
+    # already goes through that neighbour (1 + 1), so counting the diagonal too would count the same step twice.
+    corner_down = s[:-1, 1:] | s[1:, :-1]  # the other two pixels of the 2x2 block of a "\" step
+    corner_up = s[:-1, :-1] | s[1:, 1:]  # ... of a "/" step
+    add(s[:-1, :-1] & s[1:, 1:] & ~corner_down, labels[:-1, :-1], SQRT2)
+    add(s[:-1, 1:] & s[1:, :-1] & ~corner_up, labels[:-1, 1:], SQRT2)
+    return lengths
+
+
+def crack_widths(depth: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
+    """The crack's width at each skeleton pixel (0 elsewhere) from the mask's distance transform ``depth``
+    (see the module docstring)."""
+    deep = np.pad(depth, 1)
+    off_skeleton = np.pad(~skeleton, 1)
+    centre = deep[1:-1, 1:-1]
+    ridge_of_two = np.zeros(depth.shape, dtype=bool)
+    # A tie along the skeleton is the crack running on (its end, when the next pixel is shallower): only a tie
+    # with a pixel off the skeleton is a second middle pixel.
+    for one, other in (((1, 2), (1, 0)), ((1, 0), (1, 2)), ((2, 1), (0, 1)), ((0, 1), (2, 1))):
+        twin = (slice(one[0], one[0] + depth.shape[0]), slice(one[1], one[1] + depth.shape[1]))
+        opposite = (slice(other[0], other[0] + depth.shape[0]), slice(other[1], other[1] + depth.shape[1]))
+        ridge_of_two |= (deep[twin] == centre) & off_skeleton[twin] & (deep[opposite] < centre)
+    return np.where(skeleton, 2 * depth - 1 + ridge_of_two, 0.0)
+
+
+def _scale(mm_per_px: float | None):
+    # px -> mm, or None for every value when the photo has no scale
+    return (lambda v: float(v) * mm_per_px) if mm_per_px is not None else (lambda v: None)
+
+
+def width_class(width_mm: float | None, limits_mm: Sequence[float] = DEFAULT_WIDTH_LIMITS_MM,
+                names: Sequence[str] = WIDTH_CLASSES) -> str:
+    """The class of a width: ``names[i]`` for the first limit it is below, the last name above all; "" for None."""
+    if width_mm is None:
+        return ""
+    if len(names) != len(limits_mm) + 1:
+        raise ValueError(f"{len(limits_mm)} width limits need {len(limits_mm) + 1} class names, not {len(names)}")
+    return names[int(np.searchsorted(np.asarray(limits_mm), width_mm, side="right"))]
+
+
+def measure_cracks(
+    mask: np.ndarray,
+    photo: str = "",
+    mm_per_px: float | None = None,
+    min_area: int = 0,
+    width_limits_mm: Sequence[float] = DEFAULT_WIDTH_LIMITS_MM,
+    width_classes: Sequence[str] = WIDTH_CLASSES,
+) -> list[Crack]:
+    """Each crack of a boolean ``(H, W)`` mask (8-connected components of at least ``min_area`` pixels)."""
+    mask = np.asarray(mask).astype(bool)
+    if mask.ndim != 2:
+        raise ValueError(f"a crack mask has 2 dimensions (H, W), not {mask.ndim}")
+    labels, count = label(mask, connectivity=2, return_num=True)
+    if count == 0:
+        return []
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    if min_area > 1:
+        small = areas < min_area
+        small[0] = False
+        labels[small[labels]] = 0
+        labels, count = label(labels > 0, connectivity=2, return_num=True)  # renumber 1..count
+        if count == 0:
+            return []
+    # Skeletonise each crack within its own mask only: cracks never touch, so one call over the photo is the same.
+    skeleton = skeletonize(labels > 0)
+    widths = crack_widths(ndimage.distance_transform_edt(labels > 0), skeleton)
+    lengths = skeleton_lengths(skeleton, labels, count)
+    on = labels[skeleton]
+    points = np.bincount(on, minlength=count + 1)
+    mean_widths = np.bincount(on, weights=widths[skeleton], minlength=count + 1) / np.maximum(points, 1)
+    max_widths = np.zeros(count + 1)
+    np.maximum.at(max_widths, on, widths[skeleton])
+    scale = _scale(mm_per_px)
+    cracks = []
+    for index, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
+        cracks.append(Crack(
+            photo=photo, crack=index, x=cols.start, y=rows.start, width=cols.stop - cols.start,
+            height=rows.stop - rows.start, length_px=float(lengths[index]), mean_width_px=float(mean_widths[index]),
+            max_width_px=float(max_widths[index]), length_mm=scale(lengths[index]),
+            mean_width_mm=scale(mean_widths[index]), max_width_mm=scale(max_widths[index]),
+            width_class=width_class(scale(max_widths[index]), width_limits_mm, width_classes),
+        ))
+    return cracks
+
+
+def summarise(cracks: Sequence[Crack], photo: str = "", mm_per_px: float | None = None) -> PhotoSummary:
+    """A photo's summary from its cracks; the mean width weighs each crack by its length."""
+    total = sum(c.length_px for c in cracks)
+    weights = [max(c.length_px, 1.0) for c in cracks]  # a crack of one skeleton pixel has length 0 but a width
+    mean = float(np.average([c.mean_width_px for c in cracks], weights=weights)) if cracks else 0.0
+    widest = max(cracks, key=lambda c: c.max_width_px, default=None)
+    maximum = widest.max_width_px if widest else 0.0
+    scale = _scale(mm_per_px)
+    return PhotoSummary(
+        photo=photo, cracks=len(cracks), total_length_px=float(total), mean_width_px=mean, max_width_px=maximum,
+        widest_crack=widest.crack if widest else None, total_length_mm=scale(total), mean_width_mm=scale(mean),
+        max_width_mm=scale(maximum),
+    )
+
+
+# -- pixel scores of a probability map against a true mask -------------------------------------------------------
+
+
+def disk(radius: int) -> np.ndarray:
+    """The pixels within Euclidean ``radius`` of the centre, as a boolean footprint."""
+    r = np.arange(-radius, radius + 1)
+    return r[:, None] ** 2 + r[None, :] ** 2 <= radius**2
+
+
+def pixel_counts(
+    probability: np.ndarray, truth: np.ndarray, thresholds: np.ndarray = ODS_THRESHOLDS, tolerance: int = 0
+) -> np.ndarray:
+    """Counts ``(4, T)`` for each threshold ``t`` (a pixel is predicted crack when its probability >= t):
+    predicted pixels with a true crack pixel within ``tolerance`` px, predicted pixels, true pixels with a predicted
+    pixel within ``tolerance`` px, true pixels. Summed over photos, :func:`f1_scores` turns them into scores.
+
+    ``probability``: ``(H, W)`` floats in [0, 1], or ``uint8`` 0-255 (read as value / 255).
+    """
+    p = np.asarray(probability)
+    p = p.astype(np.float32) / 255 if p.dtype == np.uint8 else p.astype(np.float32, copy=False)
+    truth = np.asarray(truth).astype(bool)
+    thresholds = np.asarray(thresholds, dtype=np.float32)
+
+    def predicted_at(values: np.ndarray) -> np.ndarray:
+        # How many of ``values`` are >= each threshold: one sort-free pass however many thresholds there are.
+        levels = np.searchsorted(thresholds, values.ravel(), side="right")  # thresholds passed by each value
+        return np.bincount(levels, minlength=len(thresholds) + 1)[::-1].cumsum()[::-1][1:]
+
+    if tolerance > 0:
+        near_truth = ndimage.distance_transform_edt(~truth) <= tolerance if truth.any() else np.zeros_like(truth)
+        near_prediction = ndimage.maximum_filter(p, footprint=disk(tolerance), mode="constant", cval=0.0)
+    else:
+        near_truth, near_prediction = truth, p
+    return np.stack([
+        predicted_at(p[near_truth]), predicted_at(p), predicted_at(near_prediction[truth]),
+        np.full(len(thresholds), truth.sum()),
+    ]).astype(np.int64)
+
+
+def f1_scores(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(f1, precision, recall)`` at each threshold from :func:`pixel_counts` (0 where undefined)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    precision = np.divide(counts[0], counts[1], out=np.zeros(counts.shape[1]), where=counts[1] > 0)
+    recall = np.divide(counts[2], counts[3], out=np.zeros(counts.shape[1]), where=counts[3] > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+    return f1, precision, recall
