@@ -1,16 +1,19 @@
-"""crack-lightning: MobileNetV2 transfer learning that tells cracked concrete from sound concrete."""
+"""crack-lightning: MobileNetV2 transfer learning that tells cracked concrete from sound concrete.
+
+``load_model()`` runs the shipped model (or a checkpoint) without torch; ``CrackClassifier`` and ``CrackDataModule``
+train one with Lightning.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CrackClassifier", "CrackDataModule"]
-__version__ = "0.1.0"
+__all__ = ["CrackClassifier", "CrackDataModule", "load_model"]
+__version__ = "0.2.0.dev0"
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that `python -m crack_lightning` imports torch and Lightning inside __main__, which manages the
-    # garbage collector around those imports.
+    # Lazy: `load_model` and the commands that run without torch must not import it through the package.
     if name == "CrackClassifier":
         from crack_lightning.model import CrackClassifier
 
@@ -19,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from crack_lightning.data import CrackDataModule
 
         return CrackDataModule
+    if name == "load_model":
+        from crack_lightning.inference.models import load_model
+
+        return load_model
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

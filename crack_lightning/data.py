@@ -8,12 +8,12 @@ import os
 import random
 import re
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
@@ -25,6 +25,8 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
 from crack_lightning.errors import CrackLightningError, require
+from crack_lightning.images import MAX_PIXELS, find_images, image_header, own_pixel_limit, resize
+from crack_lightning.images import read_rgb as read_rgb_array
 
 DEFAULT_IMAGE_SIZE = 227  # the dataset's own patch size: no resizing
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -32,7 +34,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 SPLITS = ("train", "val", "test")
 SPLIT_CSV = "split.csv"
 SKIPPED_CSV = "skipped.csv"
-MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # PIL's decompression-bomb limit (about 89 MP)
 
 Sample = tuple[str, int]  # (path relative to the data root, class index)
 
@@ -40,34 +41,6 @@ Sample = tuple[str, int]  # (path relative to the data root, class index)
 def sample_root() -> Path:
     """The 600-image real sample shipped inside the package; the default ``data.root``."""
     return Path(__file__).parent / "assets" / "sample"
-
-
-@contextmanager
-def _own_pixel_limit() -> Iterator[None]:
-    # PIL's decompression-bomb check steps aside while we read: ours ran on the header, with the user's limit.
-    limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
-
-
-def image_header(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> tuple[int, int]:
-    """Width and height from the file's header, without decoding it; an error for unreadable or oversized files."""
-    try:
-        if os.path.getsize(path) == 0:
-            raise CrackLightningError(f"{path}: cannot be read as an image (empty file); remove or replace it")
-        with _own_pixel_limit(), Image.open(path) as im:
-            width, height = im.size
-    except OSError as err:
-        raise CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it") from err
-    if max_pixels is not None and width * height > max_pixels:
-        raise CrackLightningError(
-            f"{path}: {width}x{height} = {width * height / 1e6:.0f} MP is over the limit of {max_pixels / 1e6:.0f} MP; "
-            "shrink it, or raise the limit (--data.max_pixels / --max_pixels) if you trust the file"
-        )
-    return width, height
 
 
 def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> torch.Tensor:
@@ -81,7 +54,7 @@ def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> to
     except RuntimeError:
         # torchvision.io reads JPEG, PNG, WebP, GIF; PIL covers BMP, TIFF and the other formats ImageFolder lists.
         try:
-            with _own_pixel_limit(), Image.open(path) as im:
+            with own_pixel_limit(), Image.open(path) as im:
                 return v2.functional.pil_to_tensor(im.convert("RGB"))
         except OSError as err:
             raise CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it") from err
@@ -147,12 +120,6 @@ def eval_transform(
     )
 
 
-def predict_transform(image_size: int) -> v2.Compose:
-    """Resize only (``uint8`` in, ``uint8`` out): the prediction network normalises whole batches itself
-    (``runtime.Probabilities``), 2.5x cheaper than image by image here."""
-    return v2.Compose([v2.Resize((image_size, image_size), antialias=True)])
-
-
 def default_workers() -> int:
     """DataLoader workers for this machine: 0 on 2 cores or fewer, else one per core but one, at most 8."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -190,13 +157,13 @@ class ImageSamples(Dataset):
 
 
 class PredictImages(Dataset):
-    """``(image, path, error)`` for each path; an unreadable file gives a blank image and its error, not an exception."""
+    """``(image, path, error)`` for each path: the image ``uint8`` ``(3, S, S)``, read and resized as the torch-free
+    path does (:mod:`crack_lightning.images`); an unreadable file gives a blank image and its error."""
 
-    def __init__(self, paths: Sequence[Path], transform: Callable | None = None, max_pixels: int | None = MAX_PIXELS) -> None:
+    def __init__(self, paths: Sequence[Path], image_size: int = DEFAULT_IMAGE_SIZE, max_pixels: int | None = MAX_PIXELS) -> None:
         self.paths = list(paths)
-        self.transform = transform
+        self.image_size = image_size
         self.max_pixels = max_pixels
-        self.blank = torch.zeros(3, 8, 8, dtype=torch.uint8)  # resized like any image; its row is marked as an error
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -204,29 +171,10 @@ class PredictImages(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, str, str]:
         path = self.paths[index]
         try:
-            image, error = read_rgb(path, self.max_pixels), ""
+            image, error = resize(read_rgb_array(path, self.max_pixels), self.image_size), ""
         except CrackLightningError as err:
-            image, error = self.blank, str(err)
-        return (self.transform(image) if self.transform else image), str(path), error
-
-
-def find_images(source: str | os.PathLike, option: str = "--data.predict_dir") -> list[Path]:
-    """Images to predict: a folder searched recursively, one image file, or a text file listing paths (one a line)."""
-    source = Path(source).expanduser()
-    if source.is_dir():
-        return sorted(
-            (p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in datasets.folder.IMG_EXTENSIONS),
-            key=lambda p: p.relative_to(source).as_posix(),
-        )
-    if source.suffix.lower() in (".txt", ".lst", ".list"):
-        lines = (line.strip() for line in source.read_text().splitlines())
-        # Relative paths in a list are relative to the list's folder, so a list travels with its images.
-        return [source.parent / line for line in lines if line and not line.startswith("#")]
-    if source.is_file():
-        return [source]
-    raise CrackLightningError(
-        f"{option}: no file or folder {source}; pass a folder of images, an image, or a .txt list of paths"
-    )
+            image, error = np.zeros((self.image_size, self.image_size, 3), np.uint8), str(err)
+        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), str(path), error
 
 
 def scan_folder(folder: Path, root: Path) -> tuple[list[str], list[Sample]]:
@@ -427,7 +375,7 @@ class CrackDataModule(L.LightningDataModule):
         if stage == "predict":
             if self.hparams.predict_dir is None:
                 raise CrackLightningError("--data.predict_dir is missing; pass a folder of images, an image, or a .txt list")
-            paths = find_images(self.hparams.predict_dir)
+            paths = find_images(self.hparams.predict_dir, "--data.predict_dir")
             if not paths:
                 raise CrackLightningError(f"--data.predict_dir: no images found in {self.hparams.predict_dir}")
             self.datasets["predict"] = PredictImages(paths, max_pixels=self.hparams.max_pixels)
@@ -463,8 +411,6 @@ class CrackDataModule(L.LightningDataModule):
         size, mean, std = self.preprocessing()
         if split == "train":
             return train_transform(size, self.hparams.hflip)
-        if split == "predict":
-            return predict_transform(size)
         return eval_transform(size, mean, std)
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:
@@ -570,7 +516,10 @@ class CrackDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
         # Chosen here, not in setup: a checkpoint's preprocessing is restored after setup.
-        self.datasets[split].transform = self.transform(split)
+        if split == "predict":
+            self.datasets[split].image_size = self.preprocessing()[0]
+        else:
+            self.datasets[split].transform = self.transform(split)
         on_cuda = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         sampler = None
         if split in ("val", "test") and self.trainer is not None and self.trainer.world_size > 1:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import pickle
-from copy import deepcopy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,8 +12,6 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     BinaryAUROC,
@@ -26,20 +22,32 @@ from torchmetrics.classification import (
 )
 from torchvision.models import mobilenet_v2
 
-from crack_lightning.data import DEFAULT_IMAGE_SIZE
 from crack_lightning.errors import CrackLightningError, require
+from crack_lightning.inference.models import shipped_model
 from crack_lightning.pretrained import load_pretrained
-from crack_lightning.runtime import Network, choose_backend, cpu_runtime, inference_network, probabilities_of
 
 FEATURES = 1280  # channels of mobilenet_v2(width_mult=1.0).features' output
 BACKBONE_BLOCKS = 19  # len(mobilenet_v2().features)
 PREPROCESSING_KEY = "crack_lightning_preprocessing"
+TTA = ("none", "hflip")
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "rmsprop": torch.optim.RMSprop,
     "sgd": torch.optim.SGD,
 }
+
+
+class ClassifierNetwork(nn.Module):
+    """The network alone: backbone, global average pool, head; logits of normalised images."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(images).mean(dim=(2, 3)))  # mean, not AdaptiveAvgPool: deterministic on CUDA
 
 
 class CrackClassifier(L.LightningModule):
@@ -60,18 +68,13 @@ class CrackClassifier(L.LightningModule):
         optimizer: ``adam``, ``adamw``, ``rmsprop`` or ``sgd``.
         weight_decay: Weight decay of the optimiser.
         channels_last: Run convolutions in channels-last memory format (faster on CPU and on tensor cores).
-        init_from: A checkpoint of an earlier fit whose backbone (and head, when its classes are the data's)
-            a new run starts from, with a new optimiser and schedule: to adapt a model to a new surface.
-            ``weights`` is ignored then.
-        inference_backend: What runs the network where no gradient is needed (predict, scan, validation, test,
-            and the frozen backbone blocks in training): ``onnxruntime`` (float32 on the CPU, about 2x faster),
-            ``openvino`` (the CPU, at the run's precision), ``torch``, or ``auto``: on the CPU OpenVINO under bf16
-            (about 2x faster again on CPUs with AMX), ONNX Runtime under float32, PyTorch when neither is installed.
+        init_from: The shipped model's name (``concrete-v1``) or a checkpoint of an earlier fit, whose backbone (and
+            head, when its classes are the data's) a new run starts from, with a new optimiser and schedule: to adapt
+            a model to a new surface. ``weights`` is ignored then.
         label_smoothing: Label smoothing of the training loss (``val_loss`` stays plain cross-entropy, so runs
             with and without it compare).
-        tta: Test-time augmentation of test, predict and scan: ``hflip`` averages each image's class probabilities
-            with its mirror image's (twice the compute), ``none`` does not. Set it when predicting:
-            ``predict --ckpt_path CKPT --model.tta hflip``.
+        inference_backend: Ignored; accepted so that checkpoints of version 0.1.0 load (``predict --backend`` now).
+        tta: Ignored, as ``inference_backend`` (``test --tta``, ``predict --tta``, ``scan --tta`` now).
     """
 
     def __init__(
@@ -85,30 +88,29 @@ class CrackClassifier(L.LightningModule):
         weight_decay: float = 0.0,
         channels_last: bool = True,
         init_from: str | None = None,
-        inference_backend: Literal["auto", "torch", "onnxruntime", "openvino"] = "auto",
         label_smoothing: float = 0.0,
-        tta: Literal["none", "hflip"] = "none",
+        inference_backend: str | None = None,
+        tta: str | None = None,
     ) -> None:
         super().__init__()
         require(lr > 0, f"--model.lr: {lr}; pass a learning rate above 0 (default 1e-3)")
         require(0 <= dropout < 1, f"--model.dropout: {dropout}; pass a probability in [0, 1) (default 0.3)")
         require(weight_decay >= 0, f"--model.weight_decay: {weight_decay}; pass 0 or more")
         require(0 <= label_smoothing < 1, f"--model.label_smoothing: {label_smoothing}; pass a value in [0, 1) (default 0)")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["inference_backend", "tta"])
         self.backbone = mobilenet_v2(weights=None).features
         strided_depthwise_in_float32(self.backbone)
         if channels_last:
             self.backbone.to(memory_format=torch.channels_last)
         self.head: nn.Sequential | None = None
-        # {(blocks, under bf16 autocast): (signature of their tensors, folded runner)}: see _frozen_prefix. A dict,
-        # not a submodule, so that it is never saved, trained, copied or pickled.
-        self._folded: dict[tuple[int, bool], tuple[tuple, Network]] = {}
         # (image_size, mean, std) of the training data: adopted at fit time, stored in the checkpoint.
         self.preprocessing: tuple[int, tuple[float, ...], tuple[float, ...]] | None = None
+        # Set by the FrozenBlocksRuntime callback in training only: the leading frozen blocks as a faster function.
+        self.frozen_prefix: tuple[int, Callable[[torch.Tensor], torch.Tensor]] | None = None
+        # Test-time augmentation of ``test`` (``test --tta``): not a hyperparameter, so not saved.
+        self.test_tta = "none"
         if class_names is not None:
             self._build_head(class_names)
-
-    # -- structure ---------------------------------------------------------------------------------
 
     def _build_head(self, class_names: Sequence[str]) -> None:
         if self.hparams.crack_class not in class_names:
@@ -137,6 +139,12 @@ class CrackClassifier(L.LightningModule):
     @property
     def crack_index(self) -> int:
         return self.class_names.index(self.hparams.crack_class)
+
+    def network(self) -> ClassifierNetwork:
+        """The network (sharing this model's parameters): logits of normalised images, for export."""
+        if self.head is None:
+            raise CrackLightningError("the model has no classes yet: give class_names or fit it on data first")
+        return ClassifierNetwork(self.backbone, self.head)
 
     def setup(self, stage: str) -> None:
         if stage == "predict":
@@ -177,7 +185,8 @@ class CrackClassifier(L.LightningModule):
                 self.load_pretrained()
 
     def init_from_checkpoint(self, path: str | os.PathLike) -> None:
-        """Load a trained checkpoint's backbone, and its head when its class names are this model's."""
+        """Load a trained checkpoint's backbone (or the shipped model's, by name), and its head when its class names
+        are this model's."""
         checkpoint = read_checkpoint(path, "--model.init_from")
         state = checkpoint["state_dict"]
         self.backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")})
@@ -201,64 +210,19 @@ class CrackClassifier(L.LightningModule):
         rank_zero_info(f"Backbone weights: {description}")
         return description
 
-    # -- computation -------------------------------------------------------------------------------
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, classes)`` for normalised images ``(N, 3, H, W)``."""
-        if self.head is None:
-            raise CrackLightningError("the model has no classes yet: give class_names or fit it on data first")
+        network = self.network()
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        blocks = self._frozen_blocks()
-        if blocks:
+        if self.frozen_prefix is not None and self.training:
+            blocks, prefix = self.frozen_prefix
             with torch.no_grad():
-                images = self._frozen_prefix(blocks)(images)
-            if self.hparams.channels_last and blocks < len(self.backbone):
-                images = images.contiguous(memory_format=torch.channels_last)  # ONNX Runtime answers in NCHW
-        features = self.backbone[blocks:](images).mean(dim=(2, 3))  # global average pool; deterministic on CUDA
-        return self.head(features)
-
-    def _frozen_blocks(self) -> int:
-        """How many leading backbone blocks act as constants now: BatchNorm in eval mode and no gradient wanted."""
-        grad = torch.is_grad_enabled()
-        for index, block in enumerate(self.backbone):
-            if any(m.training for m in block.modules() if isinstance(m, _BatchNorm)) or (
-                grad and any(p.requires_grad for p in block.parameters())
-            ):
-                return index
-        return len(self.backbone)
-
-    def _frozen_prefix(self, blocks: int) -> Network:
-        """``backbone[:blocks]`` with each BatchNorm folded into its convolution, run by ``inference_backend``
-        (on the CPU: ONNX Runtime for float32, OpenVINO under bf16 autocast): the same function, 2-4x faster on CPU.
-
-        Rebuilt whenever any of its tensors moved or changed in place (optimiser step, loaded state, running
-        statistics), which their data pointers and ``_version`` counters tell.
-        """
-        part = self.backbone[:blocks]
-        if not any(isinstance(m, _BatchNorm) for m in part.modules()):
-            return part  # folded already: an inference copy
-        device = next(part.parameters()).device
-        # Keyed by the autocast too, since OpenVINO compiles for one precision; a run trains under one of them, so
-        # the backend is chosen once per runner, not at every step.
-        bf16 = torch.is_autocast_enabled(device.type) and torch.get_autocast_dtype(device.type) == torch.bfloat16
-        signature = tuple((t.data_ptr(), t._version) for t in (*part.parameters(), *part.buffers()))
-        cached = self._folded.get((blocks, bf16))
-        if cached is None or cached[0] != signature:
-            folded = fold_batchnorm(deepcopy(part).eval()).requires_grad_(False)
+                images = prefix(images)
             if self.hparams.channels_last:
-                folded.to(memory_format=torch.channels_last)
-            precision = "bf16" if bf16 else "32"
-            backend, _ = choose_backend(self.hparams.get("inference_backend", "auto"), device, precision)
-            runner = folded if backend == "torch" else cpu_runtime(backend, folded, self._image_size(), precision)
-            self._folded[(blocks, bf16)] = cached = (signature, runner)
-        return cached[1]
-
-    def _image_size(self) -> int:
-        return self.preprocessing[0] if self.preprocessing else DEFAULT_IMAGE_SIZE
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "_folded": {}}  # ONNX Runtime sessions do not pickle; rebuilt on use
+                images = images.contiguous(memory_format=torch.channels_last)  # ONNX Runtime answers in NCHW
+            return network.head(self.backbone[blocks:](images).mean(dim=(2, 3)))
+        return network(images)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         images, labels = batch
@@ -271,14 +235,17 @@ class CrackClassifier(L.LightningModule):
 
     def _evaluate(self, batch: Any, stage: Literal["val", "test"]) -> torch.Tensor:
         images, labels = batch
-        # Validation stays plain: it steers early stopping and checkpoints, which must not depend on a test option.
-        tta = self.hparams.get("tta", "none") if stage == "test" else "none"
-        if tta == "none":
-            logits = self(images)
-            loss, probabilities = F.cross_entropy(logits, labels), logits.float().softmax(dim=1)
-        else:  # the loss of the averaged probabilities
-            probabilities = probabilities_of(self, images, tta)
-            loss = F.nll_loss(probabilities.clamp_min(torch.finfo(torch.float32).tiny).log(), labels)
+        # float32, whatever the training precision: val_loss steers early stopping and checkpoints, and must be the
+        # number a plain float32 forward gives.
+        with torch.autocast(images.device.type, enabled=False):
+            images = images.float()
+            if stage == "test" and self.test_tta == "hflip":
+                both = self(torch.cat([images, images.flip(3)])).float().softmax(dim=1)
+                probabilities = both.unflatten(0, (2, -1)).mean(dim=0)
+                loss = F.nll_loss(probabilities.clamp_min(torch.finfo(torch.float32).tiny).log(), labels)
+            else:
+                logits = self(images).float()
+                loss, probabilities = F.cross_entropy(logits, labels), logits.softmax(dim=1)
         crack_probability = probabilities[:, self.crack_index]
         accuracy, crack = (self.val_acc, self.val_crack) if stage == "val" else (self.test_acc, self.test_crack)
         accuracy(probabilities, labels)
@@ -297,51 +264,13 @@ class CrackClassifier(L.LightningModule):
         """Logs the test metrics and returns the class probabilities (for the test report)."""
         return self._evaluate(batch, "test")
 
-    def on_predict_start(self) -> None:
-        self._predict_networks: dict[bool, Network] = {}
-
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        """Class probabilities ``(N, classes)`` of ``uint8`` images (``predict``'s loader) or normalised ones."""
+        """Class probabilities ``(N, classes)`` of resized ``uint8`` images (``predict``'s loader), normalised here
+        as the exported graph does."""
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        takes_uint8 = images.dtype == torch.uint8
-        if takes_uint8 not in self._predict_networks:
-            precision = str(self.trainer.precision)
-            self._predict_networks[takes_uint8] = self.inference_network(
-                precision="bf16" if precision.startswith("bf16") else "32", takes_uint8=takes_uint8
-            )
-        return self._predict_networks[takes_uint8](images)
-
-    def inference_network(self, backend: str | None = None, precision: str = "32", takes_uint8: bool = False) -> Network:
-        """A frozen copy for inference: images ``(N, 3, S, S)`` -> class probabilities ``(N, classes)``, run by
-        ``backend`` (default: the ``inference_backend`` option) at ``precision`` (``32`` or ``bf16``). The images
-        are normalised ones, or with ``takes_uint8`` resized ``uint8`` ones that it normalises itself."""
-        if takes_uint8 and self.preprocessing is None:
-            raise CrackLightningError("the model has no preprocessing: load it from a checkpoint of a fit run")
-        backend = backend or self.hparams.get("inference_backend", "auto")
-        normalisation = self.preprocessing[1:] if takes_uint8 else None
-        network, description = inference_network(
-            self.inference_copy(), self._image_size(), backend, self.device, precision, self.hparams.get("tta", "none"),
-            normalisation,
-        )
-        rank_zero_info(f"Inference: {description}")
-        return network
-
-    def inference_copy(self) -> CrackClassifier:
-        """A copy for inference only: eval mode, each BatchNorm folded into the convolution before it.
-
-        Folding uses the running statistics, exactly what eval mode computes, and saves the BatchNorm
-        passes (about a third of MobileNetV2's CPU time). The model itself, and its checkpoint, keep
-        their BatchNorm layers.
-        """
-        trainer, self._trainer, folded, self._folded = self._trainer, None, self._folded, {}
-        try:  # the copy must not carry the Trainer or the cache along
-            copy = deepcopy(self).eval()
-        finally:
-            self._trainer, self._folded = trainer, folded
-        fold_batchnorm(copy.backbone)
-        if self.hparams.channels_last:
-            copy.backbone.to(memory_format=torch.channels_last)
-        return copy
+        _, mean, std = self.preprocessing
+        mean_t, std_t = (torch.tensor(v, dtype=torch.float32, device=images.device).view(1, -1, 1, 1) for v in (mean, std))
+        return self(images.float() * (1.0 / (255.0 * std_t)) - mean_t / std_t).float().softmax(dim=1)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Only what is trainable now: BaseFinetuning adds the backbone as its own param group when it unfreezes.
@@ -373,26 +302,21 @@ def strided_depthwise_in_float32(module: nn.Module) -> None:
             conv.__class__ = Float32Conv2d  # same attributes: weights, state_dict keys and checkpoints unchanged
 
 
-def fold_batchnorm(module: nn.Module) -> nn.Module:
-    """Fold each eval-mode BatchNorm into the convolution before it, in place; returns ``module``."""
-    for sequence in module.modules():
-        if isinstance(sequence, nn.Sequential):
-            layers = list(sequence)
-            for i in range(len(layers) - 1):
-                if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
-                    sequence[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
-                    sequence[i + 1] = nn.Identity()
-    return module
+def checkpoint_path(path: str | os.PathLike) -> Path:
+    """The file of a checkpoint: the shipped model's, when ``path`` is its name (``concrete-v1``)."""
+    shipped = shipped_model(str(path))
+    return shipped.checkpoint if shipped is not None else Path(path).expanduser()
 
 
 def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``, with a one-line error for each way a file can be wrong."""
-    path = Path(path).expanduser()
+    """Load a checkpoint with ``weights_only=True`` (or the shipped model's, by name), with a one-line error for each
+    way a file can be wrong."""
+    path = checkpoint_path(path)
     if not path.is_file():
         raise CrackLightningError(f"{option}: no file {path}; pass a .ckpt written by `python -m crack_lightning fit`")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+    except Exception as err:  # torch raises many types for files that are not checkpoints (KeyError for text)
         with open(path, "rb") as f:
             zipped = f.read(4) == b"PK\x03\x04"  # torch.save writes a zip archive
         what = "is cut short or damaged (an interrupted copy?)" if zipped else "is not a PyTorch checkpoint"
@@ -414,4 +338,4 @@ def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> dic
 def load_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> CrackClassifier:
     """A trained model from a checkpoint, on the CPU, checked first by :func:`read_checkpoint`."""
     read_checkpoint(path, option)
-    return CrackClassifier.load_from_checkpoint(Path(path).expanduser(), map_location="cpu", weights_only=True)
+    return CrackClassifier.load_from_checkpoint(checkpoint_path(path), map_location="cpu", weights_only=True)

@@ -1,0 +1,167 @@
+"""``fit``, ``validate``, ``test`` and Lightning's ``predict``: LightningCLI over the model and data module, with the
+fine-tuning, early-stopping, checkpoint and logging callbacks always present."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_info
+
+from crack_lightning.callbacks import AugmentedSamplesGrid, FitSummary, PhaseAwareEarlyStopping, TwoPhaseFinetuning
+from crack_lightning.commands.options import one_line
+from crack_lightning.data import CrackDataModule
+from crack_lightning.errors import CrackLightningError, require_writable
+from crack_lightning.evaluate import TestReport
+from crack_lightning.frozen_blocks import FrozenBlocksRuntime
+from crack_lightning.inference.models import DEFAULT_MODEL, shipped_model
+from crack_lightning.model import TTA, CrackClassifier, read_checkpoint
+from crack_lightning.precision import auto_precision
+from crack_lightning.prediction_writer import CSVPredictionWriter
+
+SEED = 42
+DESCRIPTION = "Train, validate and test a MobileNetV2 concrete-crack classifier (python -m crack_lightning --help lists every command)."
+TRAINING_CALLBACKS = {
+    "finetuning": TwoPhaseFinetuning,
+    "early_stopping": PhaseAwareEarlyStopping,
+    "checkpoint": ModelCheckpoint,
+    "last_checkpoint": ModelCheckpoint,
+    "lr_monitor": LearningRateMonitor,
+    "sample_grid": AugmentedSamplesGrid,
+    "frozen_blocks": FrozenBlocksRuntime,
+}
+
+# The defaults this project sets on Lightning's own classes (the README's config table lists them with ours).
+FIT_DEFAULTS = {
+    "early_stopping.monitor": "val_loss",
+    "early_stopping.patience": 3,
+    "checkpoint.monitor": "val_loss",
+    # ModelCheckpoint's own save_last only follows the best one: a second callback keeps the last epoch.
+    "last_checkpoint.filename": "last",
+    "last_checkpoint.monitor": None,
+    "last_checkpoint.save_top_k": 1,
+    "last_checkpoint.enable_version_counter": False,
+    "checkpoint.filename": "best-epoch{epoch:02d}-val_loss{val_loss:.4f}",
+    "checkpoint.auto_insert_metric_name": False,
+    "lr_monitor.logging_interval": "epoch",
+    "trainer.max_epochs": 6,
+    "trainer.precision": None,  # chosen for the hardware: see crack_lightning.precision
+    "trainer.deterministic": True,
+    "trainer.log_every_n_steps": 10,
+    "trainer.logger": {
+        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+        "init_args": {"save_dir": "runs", "name": "crack", "default_hp_metric": False},
+    },
+}
+
+
+class CrackArgumentParser(LightningArgumentParser):
+    """LightningCLI's parser whose usage errors end as one line too, instead of the usage text."""
+
+    def error(self, message: str, ex: Exception | None = None) -> None:  # type: ignore[override]
+        raise CrackLightningError(f"{one_line(message)} (see --help)") from ex
+
+
+class CrackLightningCLI(LightningCLI):
+    """LightningCLI with the fine-tuning, early-stopping, checkpoint and logging callbacks always present,
+    a CSV writer for ``predict`` and a report for ``test``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        argv = kwargs.get("args")
+        argv = sys.argv[1:] if argv is None else list(argv)
+        self.asked = argv[0] if argv and argv[0] in LightningCLI.subcommands() else None
+        super().__init__(*args, **kwargs)
+
+    def subcommands(self) -> dict[str, set[str]]:  # type: ignore[override]
+        # Build the parser of the subcommand asked for only: each takes about half a second to build.
+        every = LightningCLI.subcommands()
+        return {self.asked: every[self.asked]} if self.asked else every
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        # Before Lightning reads the checkpoint's hyperparameters: a shipped model by name, the shipped model when
+        # test/validate/predict get none, and one line for each way a file can be wrong.
+        subcommand = self.config.get("subcommand")
+        if subcommand in (None, "fit"):
+            return
+        config = self.config[subcommand]
+        name = config.get("ckpt_path") or DEFAULT_MODEL
+        shipped = shipped_model(name)
+        if shipped is not None:
+            config["ckpt_path"] = str(shipped.checkpoint)
+            rank_zero_info(f"Model: {shipped.describe()}")
+        read_checkpoint(config["ckpt_path"])
+        config["weights_only"] = True  # checkpoints hold tensors and plain data only
+        if subcommand == "predict":
+            config["return_predictions"] = False  # rows stream to the CSV; keep none in memory
+
+    def before_instantiate_classes(self) -> None:
+        # Where the run will write, checked before any model is built or data read.
+        config = self.config[self.subcommand]
+        logger = config.get("trainer.logger")
+        save_dir = logger.get("init_args.save_dir") if hasattr(logger, "get") else None
+        if save_dir:
+            require_writable(save_dir, "--trainer.logger.init_args.save_dir")
+        if config.get("trainer.default_root_dir"):
+            require_writable(config["trainer.default_root_dir"], "--trainer.default_root_dir")
+        if self.subcommand == "predict" and config.get("output"):
+            require_writable(Path(config["output"]).expanduser().absolute().parent, "--output")
+        if self.subcommand == "test" and config.get("report.output_dir"):
+            require_writable(config["report.output_dir"], "--report.output_dir")
+        if config.get("trainer.precision") is None:
+            precision, why = auto_precision(str(config.get("trainer.accelerator") or "auto"))
+            config["trainer.precision"] = precision
+            rank_zero_info(f"Precision: {precision} ({why}); --trainer.precision 32-true or bf16-mixed chooses")
+
+    def before_fit(self) -> None:
+        self.trainer.callbacks.append(FitSummary())  # no options: not in the config
+
+    def before_test(self) -> None:
+        self.model.test_tta = self.config["test"]["tta"]
+
+    def after_instantiate_classes(self) -> None:
+        super().after_instantiate_classes()
+        # The callbacks exist now, the data has not been read: refuse a schedule that never fine-tunes.
+        if self.subcommand == "fit":
+            for callback in self.trainer.callbacks:
+                if isinstance(callback, TwoPhaseFinetuning):
+                    callback.check_schedule(self.trainer.max_epochs)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        if self.asked == "test":
+            parser.add_lightning_class_args(TestReport, "report")
+            parser.add_argument("--tta", type=Literal[TTA], default="none", help="hflip: average each image's probabilities with its mirror image's.")
+        if self.asked == "predict":
+            parser.add_lightning_class_args(CSVPredictionWriter, "prediction")
+            parser.add_argument("--output", type=Optional[str], default=None, help="CSV file for the predictions; default: predictions.csv in the run's log directory.")
+            parser.add_argument("--threshold", type=float, default=0.5, help="Crack probability from which an image is labelled crack.")
+            parser.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --output file.")
+            for key in ("output", "threshold", "overwrite"):
+                parser.link_arguments(key, f"prediction.{key}")
+        for key, callback in TRAINING_CALLBACKS.items():
+            if self.asked == "fit":
+                parser.add_lightning_class_args(callback, key)
+            else:  # accepted, so that one config file serves every subcommand, but only fit uses them
+                parser.add_class_arguments(callback, key)
+        parser.set_defaults(FIT_DEFAULTS)
+
+
+def run(args: list[str], cli_class: type[CrackLightningCLI] = CrackLightningCLI) -> None:
+    """Run LightningCLI (``cli_class``: a subclass, for benchmarks)."""
+    try:
+        cli_class(
+            CrackClassifier,
+            CrackDataModule,
+            seed_everything_default=SEED,
+            auto_configure_optimizers=False,
+            parser_class=CrackArgumentParser,
+            parser_kwargs={"prog": "python -m crack_lightning", "description": DESCRIPTION},
+            args=args,
+        )
+    except CrackLightningError as err:
+        # Errors raised in DataLoader workers arrive wrapped in a traceback: keep the message's last line.
+        prefix = f"{CrackLightningError.__module__}.{CrackLightningError.__name__}: "
+        raise CrackLightningError(str(err).strip().splitlines()[-1].removeprefix(prefix)) from None

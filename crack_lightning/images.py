@@ -1,0 +1,97 @@
+"""Image files: header checks, decoding to RGB and resizing, with PIL and NumPy only (no torch).
+
+Both inference paths (the torch-free one and Lightning's ``predict``) read and resize through these functions,
+so they hand the network the same pixels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from crack_lightning.errors import CrackLightningError
+
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # PIL's decompression-bomb limit (about 89 MP)
+# torchvision.datasets.folder.IMG_EXTENSIONS, without importing torchvision
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+@contextmanager
+def own_pixel_limit() -> Iterator[None]:
+    """PIL's decompression-bomb check steps aside: ours ran on the header, with the user's limit."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def image_header(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> tuple[int, int]:
+    """Width and height from the file's header, without decoding it; an error for unreadable or oversized files."""
+    try:
+        if os.path.getsize(path) == 0:
+            raise CrackLightningError(f"{path}: cannot be read as an image (empty file); remove or replace it")
+        with own_pixel_limit(), Image.open(path) as im:
+            width, height = im.size
+    except OSError as err:
+        raise CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it") from err
+    if max_pixels is not None and width * height > max_pixels:
+        raise CrackLightningError(
+            f"{path}: {width}x{height} = {width * height / 1e6:.0f} MP is over the limit of {max_pixels / 1e6:.0f} MP; "
+            "shrink it, or raise the limit (--data.max_pixels / --max_pixels) if you trust the file"
+        )
+    return width, height
+
+
+def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """Decode an image file (any mode: grey, RGBA, CMYK...) to a ``uint8`` RGB array ``(H, W, 3)``, EXIF-rotated.
+
+    The header is checked first: files over ``max_pixels`` pixels are refused before any decoding.
+    """
+    image_header(path, max_pixels)
+    try:
+        with own_pixel_limit(), Image.open(path) as im:
+            return to_rgb_array(im)
+    except OSError as err:
+        raise CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it") from err
+
+
+def to_rgb_array(image: Image.Image) -> np.ndarray:
+    """A PIL image as a ``uint8`` RGB array ``(H, W, 3)``, turned as its EXIF orientation says."""
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image) if image.getexif().get(0x0112, 1) != 1 else image
+    return np.asarray(image.convert("RGB"))
+
+
+def resize(image: np.ndarray, size: int) -> np.ndarray:
+    """A ``uint8`` ``(H, W, 3)`` array resized to ``(size, size, 3)``, antialiased bilinear (PIL's, as torchvision's
+    antialiased resize computes it, within one grey level); unchanged when it has that size already."""
+    if image.shape[:2] == (size, size):
+        return image
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+
+
+def find_images(source: str | os.PathLike, option: str = "--input") -> list[Path]:
+    """Image files: a folder searched recursively, one image file, or a ``.txt`` file listing paths (one a line)."""
+    source = Path(source).expanduser()
+    if source.is_dir():
+        return sorted(
+            (p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS),
+            key=lambda p: p.relative_to(source).as_posix(),
+        )
+    if source.suffix.lower() in (".txt", ".lst", ".list") and source.is_file():
+        lines = (line.strip() for line in source.read_text().splitlines())
+        # Relative paths in a list are relative to the list's folder, so a list travels with its images.
+        return [source.parent / line for line in lines if line and not line.startswith("#")]
+    if source.is_file():
+        return [source]
+    raise CrackLightningError(
+        f"{option}: no file or folder {source}; pass a folder of images, an image, or a .txt list of paths"
+    )

@@ -1,0 +1,7 @@
+"""Running trained networks fast: the one ONNX exporter, the ONNX Runtime / OpenVINO sessions, test-time
+augmentation, and the shipped model. Only :mod:`crack_lightning.inference.export` imports torch."""
+
+from crack_lightning.inference.classifier import Classifier, Predictions, decide_labels
+from crack_lightning.inference.models import DEFAULT_MODEL, load_model, shipped_models
+
+__all__ = ["Classifier", "DEFAULT_MODEL", "Predictions", "decide_labels", "load_model", "shipped_models"]

@@ -1,0 +1,171 @@
+"""A crack classifier as an exported graph, run by ONNX Runtime or OpenVINO: no torch, torchvision or Lightning.
+
+    from crack_lightning import load_model
+    model = load_model()                      # the shipped model; or load_model("run/best.ckpt"), load_model("m.onnx")
+    result = model.predict(["a.jpg", "b.jpg"])
+    result.labels, result.crack_probability
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.images import MAX_PIXELS, read_rgb, resize, to_rgb_array
+from crack_lightning.inference.backends import RUNTIME_NAMES, Session, choose_backend, open_session
+from crack_lightning.inference.onnx_file import read_metadata
+
+TTA = ("none", "hflip")
+ImageInput = str | os.PathLike | Image.Image | np.ndarray
+
+
+def decide_labels(
+    probabilities: np.ndarray, class_names: Sequence[str], crack_index: int, threshold: float = 0.5
+) -> list[str]:
+    """Crack when its probability reaches ``threshold``; otherwise the most probable other class."""
+    others = np.array(probabilities, dtype=np.float32, copy=True).reshape(len(probabilities), len(class_names))
+    crack = others[:, crack_index] >= threshold
+    others[:, crack_index] = -1.0
+    best_other = others.argmax(axis=1)
+    return [class_names[crack_index] if c else class_names[o] for c, o in zip(crack.tolist(), best_other.tolist())]
+
+
+@dataclass
+class Predictions:
+    """One entry per input image, in input order."""
+
+    labels: list[str]
+    crack_probability: np.ndarray  # (N,)
+    probabilities: np.ndarray  # (N, classes), columns in ``class_names`` order
+    class_names: list[str]
+
+
+def as_rgb(image: ImageInput, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """A path, PIL image or ``uint8`` array ``(H, W, 3)`` as a ``uint8`` RGB array ``(H, W, 3)``."""
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise CrackLightningError(f"an image array must be uint8 (H, W, 3) RGB, not {image.dtype} {image.shape}")
+        return image
+    if isinstance(image, Image.Image):
+        return to_rgb_array(image)
+    return read_rgb(image, max_pixels)
+
+
+def bounded_map(pool: ThreadPoolExecutor, function, items: Iterable, ahead: int) -> Iterator:
+    """``pool.map`` that submits at most ``ahead`` items before their results are taken: bounded memory."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(function, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+class Classifier:
+    """An exported crack classifier: its graph, its metadata, and a runtime session made on first use.
+
+    Args:
+        graph: The ONNX graph (bytes) written by :func:`crack_lightning.inference.export.export_classifier`.
+        source: What it was loaded from, for log lines.
+        backend: ``auto``, ``onnxruntime`` or ``openvino`` (see :func:`~crack_lightning.inference.backends.choose_backend`).
+        precision: ``32``, or ``bf16`` (OpenVINO's bf16 where the CPU computes it natively, about 2x faster).
+        tta: ``hflip`` averages each image's probabilities with its mirror image's (twice the compute).
+        threads: Threads of the runtime; ``None``: one per core.
+    """
+
+    def __init__(
+        self, graph: bytes, source: str = "", backend: str = "auto", precision: str = "32", tta: str = "none",
+        threads: int | None = None,
+    ) -> None:
+        meta = read_metadata(graph)
+        if meta.get("task", "classification") != "classification" or "class_names" not in meta:
+            raise CrackLightningError(f"{source}: not a crack_lightning classifier graph (no class_names in its metadata)")
+        if tta not in TTA:
+            raise CrackLightningError(f"--tta: {tta!r}; pass one of {', '.join(TTA)}")
+        self.graph, self.source, self.metadata = graph, source, meta
+        self.class_names: list[str] = json.loads(meta["class_names"])
+        self.crack_class: str = meta["crack_class"]
+        self.crack_index = self.class_names.index(self.crack_class)
+        self.image_size = int(meta["image_size"])
+        self.tta, self.threads, self.precision = tta, threads, precision
+        self.backend, self.backend_reason = choose_backend(backend, precision)
+        self._session: Session | None = None
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, **options) -> "Classifier":
+        """Load an ``.onnx`` file written by ``export`` (or the checkpoint cache)."""
+        return cls(Path(path).read_bytes(), str(path), **options)
+
+    def describe(self) -> str:
+        """One line: which runtime computes what, for the log."""
+        mirrored = ", averaged with the mirror image" if self.tta == "hflip" else ""
+        return f"{RUNTIME_NAMES[self.backend]} ({self.backend_reason}){mirrored}"
+
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = open_session(self.graph, self.backend, self.precision, self.threads)
+        return self._session
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(N, classes)`` of a ``uint8`` batch ``(N, 3, S, S)`` at the model's size."""
+        run = self.session()
+        if self.tta == "hflip":
+            both = run(np.ascontiguousarray(np.concatenate([batch, batch[..., ::-1]])))
+            return both.reshape(2, len(batch), -1).mean(axis=0)
+        return run(np.ascontiguousarray(batch))
+
+    def prepare(self, image: ImageInput, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+        """An image as the network takes it: ``uint8`` ``(3, S, S)``, resized to the model's size."""
+        return resize(as_rgb(image, max_pixels), self.image_size).transpose(2, 0, 1)
+
+    def predict_batches(
+        self, images: Iterable[ImageInput], batch_size: int = 32, max_pixels: int | None = MAX_PIXELS, workers: int = 2
+    ) -> Iterator[tuple[list[int], np.ndarray, dict[int, str]]]:
+        """``(indices, probabilities, errors)`` per batch; images decode in ``workers`` threads while the network
+        runs (PIL and the runtimes release the GIL). An unreadable image is left out of its batch with its error."""
+
+        def load(image: ImageInput) -> np.ndarray | str:
+            try:
+                return self.prepare(image, max_pixels)
+            except CrackLightningError as err:
+                return str(err)
+
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            indices, batch, errors = [], [], {}
+            for index, item in enumerate(bounded_map(pool, load, images, 2 * batch_size)):
+                if isinstance(item, str):
+                    errors[index] = item
+                else:
+                    indices.append(index)
+                    batch.append(item)
+                if len(batch) == batch_size:
+                    yield indices, self.probabilities(np.stack(batch)), errors
+                    indices, batch, errors = [], [], {}
+            if batch or errors:
+                probabilities = self.probabilities(np.stack(batch)) if batch else np.empty((0, len(self.class_names)))
+                yield indices, probabilities, errors
+
+    def predict(self, images: Iterable[ImageInput], batch_size: int = 32, threshold: float = 0.5) -> Predictions:
+        """Classify image paths, PIL images or ``uint8`` RGB arrays ``(H, W, 3)``; an unreadable file is an error."""
+        rows = []
+        for _, probabilities, errors in self.predict_batches(images, batch_size):
+            if errors:
+                raise CrackLightningError(next(iter(errors.values())))
+            rows.append(probabilities)
+        probabilities = np.concatenate(rows) if rows else np.empty((0, len(self.class_names)), np.float32)
+        return Predictions(
+            labels=decide_labels(probabilities, self.class_names, self.crack_index, threshold),
+            crack_probability=probabilities[:, self.crack_index],
+            probabilities=probabilities,
+            class_names=self.class_names,
+        )

@@ -1,0 +1,317 @@
+"""Crack segmentation: MobileNetV2 features as encoder, a light U-Net decoder, one crack logit per pixel."""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import (
+    BinaryF1Score,
+    BinaryJaccardIndex,
+    BinaryPrecision,
+    BinaryPrecisionRecallCurve,
+    BinaryRecall,
+)
+from torchvision.models import mobilenet_v2
+from torchvision.utils import make_grid
+
+from crack_lightning.data import IMAGENET_MEAN, IMAGENET_STD
+from crack_lightning.errors import require
+from crack_lightning.measure import ODS_THRESHOLDS, f1_scores, pixel_counts
+from crack_lightning.model import strided_depthwise_in_float32
+from crack_lightning.pretrained import load_pretrained
+
+TASK = "segmentation"
+# Blocks of mobilenet_v2().features that end at strides 2, 4, 8, 16 and 32, and their output channels. Block 18
+# (320 -> 1280 channels, 1x1) is left out: it serves the classifier's pooled features, not a decoder.
+STAGE_ENDS = (2, 4, 7, 14, 18)
+STAGE_CHANNELS = (16, 24, 32, 96, 320)
+MULTIPLE = 32  # the encoder's total stride: inputs are padded to a multiple of it
+
+
+def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class UpBlock(nn.Module):
+    """Upsample x2 (bilinear), concatenate the skip connection, one 3x3 convolution."""
+
+    def __init__(self, cin: int, skip: int, cout: int) -> None:
+        super().__init__()
+        self.conv = conv_bn_relu(cin + skip, cout)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.conv(torch.cat([x, skip], dim=1))
+
+
+class CrackUNet(nn.Module):
+    """The network: normalised images ``(N, 3, H, W)`` -> crack logits ``(N, 1, H, W)``, any H and W."""
+
+    def __init__(self, decoder_channels: tuple[int, int, int, int, int] = (96, 64, 32, 24, 16)) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(*mobilenet_v2(weights=None).features[: STAGE_ENDS[-1]])
+        # Full resolution gets a few channels of its own from the image: cracks are 1-10 px wide, finer than the
+        # encoder's first stride-2 map.
+        self.stem = conv_bn_relu(3, decoder_channels[-1])
+        ups, cin = [], STAGE_CHANNELS[-1]
+        for skip, cout in zip((*STAGE_CHANNELS[-2::-1], decoder_channels[-1]), decoder_channels):
+            ups.append(UpBlock(cin, skip, cout))
+            cin = cout
+        self.decoder = nn.ModuleList(ups)
+        self.head = nn.Conv2d(cin, 1, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        height, width = images.shape[-2:]
+        pad_h, pad_w = (-height) % MULTIPLE, (-width) % MULTIPLE
+        # Reflection keeps the texture going at the edges; it needs a pad smaller than the side, else replicate.
+        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+        x = F.pad(images, (0, pad_w, 0, pad_h), mode=mode) if pad_h or pad_w else images
+        skips, start = [self.stem(x)], 0
+        for end in STAGE_ENDS:
+            x = self.encoder[start:end](x)
+            skips.append(x)
+            start = end
+        x = skips.pop()
+        for block in self.decoder:
+            x = block(x, skips.pop())
+        return self.head(x)[..., :height, :width]
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """Fold each eval-mode BatchNorm into the convolution before it (same function, a third less CPU time)."""
+    for sequence in module.modules():
+        if isinstance(sequence, nn.Sequential):
+            for i in range(len(sequence) - 1):
+                if isinstance(sequence[i], nn.Conv2d) and isinstance(sequence[i + 1], nn.BatchNorm2d):
+                    sequence[i], sequence[i + 1] = fuse_conv_bn_eval(sequence[i], sequence[i + 1]), nn.Identity()
+    return module
+
+
+class UInt8Probabilities(nn.Module):
+    """``uint8`` images ``(N, 3, H, W)`` -> crack probabilities ``(N, 1, H, W)`` float32: normalises inside."""
+
+    def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("scale", 1 / (255 * torch.tensor(std).view(1, 3, 1, 1)))
+        self.register_buffer("shift", torch.tensor(mean).view(1, 3, 1, 1) / torch.tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(images.float() * self.scale - self.shift))
+
+
+class ToleranceCounts(Metric):
+    """Pixel counts at each ODS threshold with a distance tolerance (:func:`crack_lightning.measure.pixel_counts`),
+    summed over photos; ``compute`` gives the best F1 over the thresholds (ODS F1)."""
+
+    full_state_update = False
+
+    def __init__(self, tolerance: int, thresholds: np.ndarray = ODS_THRESHOLDS) -> None:
+        super().__init__()
+        self.tolerance, self.thresholds = tolerance, thresholds
+        self.add_state("counts", torch.zeros(4, len(thresholds), dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, probabilities: torch.Tensor, masks: torch.Tensor) -> None:
+        for p, m in zip(probabilities.detach().float().cpu().numpy(), masks.cpu().numpy()):
+            counts = pixel_counts(p[0], m[0] > 0, self.thresholds, self.tolerance)
+            self.counts += torch.from_numpy(counts).to(self.counts.device)
+
+    def compute(self) -> torch.Tensor:
+        return torch.tensor(f1_scores(self.counts.cpu().numpy())[0].max(), dtype=torch.float32)
+
+
+class CrackSegmenter(L.LightningModule):
+    """Pixel crack masks. The checkpoint holds what inference needs: ``task``, ``mean``/``std`` and ``threshold``.
+
+    Args:
+        weights: Encoder initialisation for a new run: ``imagenet``, ``auto``, ``none`` or a ``.pth`` path
+            (as the classifier's ``--model.weights``).
+        lr: Learning rate of the decoder (AdamW, cosine decay after a short warm-up).
+        encoder_lr: Learning rate of the pretrained encoder.
+        weight_decay: AdamW weight decay.
+        loss: ``bce`` (binary cross-entropy with ``pos_weight``) or ``bce_dice`` (plus soft Dice over the batch).
+        pos_weight: Weight of crack pixels in the cross-entropy (cracks are about 3% of the pixels).
+        threshold: Probability from which a pixel is crack, for the thresholded metrics and for masks.
+        decoder_channels: Channels of the decoder at strides 16, 8, 4, 2 and 1.
+        mean: Per-channel normalisation mean (RGB, 0-1 scale); the model normalises ``uint8`` batches itself.
+        std: Per-channel normalisation standard deviation.
+        warmup_steps: Linear learning-rate warm-up.
+        preview_images: Validation photos shown each epoch in TensorBoard (image / prediction / mask).
+        channels_last: Run convolutions in channels-last memory format (faster on the CPU).
+        task: Always ``segmentation``: tells a checkpoint's reader which kind of model it holds.
+    """
+
+    def __init__(
+        self,
+        weights: str = "auto",
+        lr: float = 3e-3,
+        encoder_lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        loss: Literal["bce", "bce_dice"] = "bce_dice",
+        pos_weight: float = 1.0,
+        threshold: float = 0.5,
+        decoder_channels: tuple[int, int, int, int, int] = (96, 64, 32, 24, 16),
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+        warmup_steps: int = 50,
+        preview_images: int = 4,
+        channels_last: bool = True,
+        task: Literal["segmentation"] = TASK,
+    ) -> None:
+        super().__init__()
+        require(lr > 0 and encoder_lr >= 0, f"--model.lr {lr} / encoder_lr {encoder_lr}: pass positive learning rates")
+        require(0 < threshold < 1, f"--model.threshold: {threshold}; pass a probability in (0, 1)")
+        require(pos_weight > 0, f"--model.pos_weight: {pos_weight}; pass a weight above 0")
+        require(len(mean) == 3 and len(std) == 3 and min(std) > 0, "--model.mean/std: pass three values each, std > 0")
+        self.save_hyperparameters()
+        self.net = CrackUNet(tuple(decoder_channels))
+        strided_depthwise_in_float32(self.net.encoder)  # bf16 backward of these is very slow on the CPU
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        scores = {"precision": BinaryPrecision(threshold), "recall": BinaryRecall(threshold),
+                  "f1": BinaryF1Score(threshold), "iou": BinaryJaccardIndex(threshold)}
+        self.val_scores = MetricCollection(scores, prefix="val_")
+        self.test_scores = self.val_scores.clone(prefix="test_")
+        self.val_curve = BinaryPrecisionRecallCurve(thresholds=torch.from_numpy(ODS_THRESHOLDS).float())
+        self.test_curve = self.val_curve.clone()
+        self.val_tolerant, self.test_tolerant = ToleranceCounts(2), ToleranceCounts(2)
+        self.previews: list[torch.Tensor] = []
+
+    def on_fit_start(self) -> None:
+        if self.trainer.ckpt_path is None:  # a resumed run has its weights in the checkpoint
+            full = mobilenet_v2(weights=None).features
+            description = load_pretrained(full, self.hparams.weights)
+            self.net.encoder.load_state_dict(full[: STAGE_ENDS[-1]].state_dict())
+            rank_zero_info(f"Encoder weights: {description}")
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """``uint8`` images -> the float input the network expects (already float images pass through)."""
+        return (images.float() / 255 - self.mean) / self.std if images.dtype == torch.uint8 else images
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Crack logits ``(N, 1, H, W)`` of normalised images ``(N, 3, H, W)``, any H and W."""
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.net(images)
+
+    def loss(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        logits, target = logits.float(), masks.float()
+        weight = torch.tensor(self.hparams.pos_weight, device=logits.device)
+        loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight)
+        if self.hparams.loss == "bce_dice":
+            # Over the whole batch: many crops hold no crack at all, where a per-image Dice is undefined.
+            p = torch.sigmoid(logits)
+            loss = loss + 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        images, masks = batch
+        loss = self.loss(self(self.normalise(images)), masks)
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(images))
+        return loss
+
+    def _evaluate(self, batch: Any, batch_idx: int, stage: Literal["val", "test"]) -> torch.Tensor:
+        images, masks = batch
+        logits = self(self.normalise(images))
+        self.log(f"{stage}_loss", self.loss(logits, masks), prog_bar=True, batch_size=len(images), sync_dist=True)
+        probabilities, truth = torch.sigmoid(logits.float()), (masks > 0).long()
+        scores, curve, tolerant = (
+            (self.val_scores, self.val_curve, self.val_tolerant) if stage == "val"
+            else (self.test_scores, self.test_curve, self.test_tolerant)
+        )
+        scores.update(probabilities.flatten(), truth.flatten())
+        curve.update(probabilities.flatten(), truth.flatten())
+        tolerant.update(probabilities, truth)
+        if stage == "val" and len(self.previews) < self.hparams.preview_images:
+            for image, p, m in zip(images, probabilities, masks):
+                self.previews.append(torch.stack([image.float() / 255 if image.dtype == torch.uint8 else image,
+                                                  p.expand(3, -1, -1), m.float().expand(3, -1, -1)]).cpu())
+        return probabilities
+
+    def _log_epoch(self, stage: Literal["val", "test"]) -> None:
+        scores, curve, tolerant = (
+            (self.val_scores, self.val_curve, self.val_tolerant) if stage == "val"
+            else (self.test_scores, self.test_curve, self.test_tolerant)
+        )
+        self.log_dict(scores.compute(), sync_dist=False)
+        precision, recall, _ = curve.compute()
+        f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+        self.log(f"{stage}_ods_f1", f1.max())
+        self.log(f"{stage}_ods_f1_tol2", tolerant.compute())
+        for metric in (scores, curve, tolerant):
+            metric.reset()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "val")
+
+    def on_validation_epoch_start(self) -> None:
+        self.previews = []
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+        if self.previews and isinstance(self.logger, TensorBoardLogger) and not self.trainer.sanity_checking:
+            # One row a photo: image | probability | true mask, at half size to keep the event file small.
+            shape = self.previews[0].shape[-2:]
+            rows = [F.interpolate(p, size=(shape[0] // 2, shape[1] // 2), mode="area") for p in self.previews]
+            grid = make_grid(torch.cat(rows), nrow=3, padding=4, pad_value=1.0)
+            self.logger.experiment.add_image("val_image_prediction_mask", grid, self.global_step)
+        self.previews = []
+
+    def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._evaluate(batch, batch_idx, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return torch.sigmoid(self(self.normalise(images)).float())
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        encoder = list(self.net.encoder.parameters())
+        ids = {id(p) for p in encoder}
+        rest = [p for p in self.parameters() if id(p) not in ids]
+        optimizer = torch.optim.AdamW(
+            [{"params": encoder, "lr": self.hparams.encoder_lr, "name": "encoder"},
+             {"params": rest, "lr": self.hparams.lr, "name": "decoder"}],
+            weight_decay=self.hparams.weight_decay,
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = min(self.hparams.warmup_steps, total // 4)
+
+        def factor(step: int) -> float:  # linear warm-up, then cosine to 0
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1 + np.cos(np.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def inference_network(self) -> UInt8Probabilities:
+        """A frozen copy for inference (eval mode, BatchNorm folded into the convolutions): ``uint8`` images
+        ``(N, 3, H, W)`` -> probabilities ``(N, 1, H, W)`` float32. Exports to ONNX with dynamic batch and size."""
+        net = fold_batchnorm(deepcopy(self.net).eval().float()).requires_grad_(False)
+        return UInt8Probabilities(net, tuple(self.hparams.mean), tuple(self.hparams.std)).eval()
+
+    def window_runner(self):
+        """``run(uint8 batch (N, 3, h, w) numpy) -> probabilities numpy``, for :func:`crack_lightning.windows.segment_photo`."""
+        network = self.inference_network()
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                images = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
+                return network(images).numpy()
+
+        return run
