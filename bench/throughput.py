@@ -10,6 +10,9 @@ loop doing the same work at the same precision, and next to the Keras original w
 - predict: ``python -m crack_lightning predict`` on ``--predict_images`` images, timed from process start to
   CSV written; the hand-written one is a plain script (decode, resize, normalise, eval model, CSV), timed alike.
 - loader: the DataModule's training loader alone (decode + augmentation, with its per-batch half), default workers.
+- start-up and memory (issue "Fast start"): the torch-free ``predict`` of one image from process start, and peak
+  resident memory (RSS) of a 1-image predict and of a 1-photo scan; ``--startup_only CKPT`` runs these rows and
+  the predict row alone (best of two runs each side), without fitting.
 - Keras: ``../shared/bench/keras_original.py`` run by ``--keras_python``, in this sitting.
 Every figure is measured in this run, on this machine; compare ratios, not img/s, across machines.
 """
@@ -45,7 +48,7 @@ def product_fit(root: str, weights: str, workdir: Path, extra: list[str]) -> dic
     """One frozen and one fine-tune epoch through the CLI; returns img/s, the run's objects and its checkpoint."""
     from lightning.pytorch.callbacks import Callback
 
-    from crack_lightning.cli import CrackLightningCLI, main as cli_main
+    from crack_lightning.commands.train import CrackLightningCLI, run as cli_main
 
     class PhaseTimer(Callback):
         """Seconds of the training part of each epoch (validation excluded)."""
@@ -177,6 +180,79 @@ def timed_process(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def peak_rss_mb(command: list[str]) -> float:
+    """Peak resident memory of ``command``, in MB, measured by a fresh parent process that runs only it."""
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
+             "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe, *command], check=True, capture_output=True, text=True, cwd=REPO)
+    return int(out.stdout.strip()) / 1024
+
+
+def startup_rows(model: str, images: list[str], photo: str, work: Path) -> dict[str, float]:
+    """Start-up (1-image predict, process start to CSV) and peak RSS of a 1-image predict and a 1-photo scan,
+    torch-free path, best of two runs each; the graph cache is warmed first, as every run after the first finds it."""
+    python = sys.executable
+    predict = [python, "-m", "crack_lightning", "predict", "--ckpt_path", model, "--data.predict_dir", images[0],
+               "--output", str(work / "one.csv"), "--overwrite", "true"]
+    scan = [python, "-m", "crack_lightning", "scan", "--ckpt_path", model, "--input", photo, "--output", str(work / "scan"),
+            "--overwrite", "true", "--progress", "false"]
+    timed_process(predict)  # fills the exported-graph cache for a checkpoint
+    return {
+        "startup_s": min(timed_process(predict) for _ in range(2)),
+        "predict_rss_mb": min(peak_rss_mb(predict) for _ in range(2)),
+        "scan_rss_mb": min(peak_rss_mb(scan) for _ in range(2)),
+    }
+
+
+def predict_rate(model: str, listing: Path, n: int, work: Path, extra: list[str] = ()) -> float:
+    """img/s of the torch-free ``predict`` from process start to CSV, best of two runs."""
+    command = [sys.executable, "-m", "crack_lightning", "predict", "--ckpt_path", model, "--data.predict_dir", str(listing),
+               "--output", str(work / "fast.csv"), "--overwrite", "true", *extra]
+    return max(n / timed_process(command) for _ in range(2))
+
+
+def keras_runs(keras_python: str, root: str, steps: int, runs: int) -> dict[str, float]:
+    """The Keras original's rates, best of ``runs`` runs (it swings run to run)."""
+    best: dict[str, float] = {}
+    for _ in range(runs):
+        out = subprocess.run(
+            [keras_python, str(REPO.parent / "shared" / "bench" / "keras_original.py"), root, "--steps", str(steps)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        for key, value in json.loads(out.strip().splitlines()[-1]).items():
+            best[key] = max(best.get(key, 0.0), value)
+    return best
+
+
+def startup_report(args, root: str) -> None:
+    """``--startup_only CKPT``: the fast-start rows alone, against the Keras original's predict loop."""
+    from scan_scale import cpu_name
+
+    from crack_lightning.images import find_images
+
+    images = [str(p) for p in find_images(root)]
+    photo = args.photo or images[0]
+    keras = keras_runs(args.keras_python, root, args.keras_steps, 2) if args.keras_python else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        listing = work / "predict.txt"
+        n = min(args.predict_images, len(images))
+        listing.write_text("\n".join(images[:n]) + "\n")
+        rows = startup_rows(args.startup_only, images, photo, work)
+        rate = predict_rate(args.startup_only, listing, n, work)
+    k = keras.get("keras_predict_img_s")
+    print(f"\n{cpu_name()}, {os.cpu_count()} cores; model {args.startup_only}; {n} images of {root}\n")
+    print("| measure | crack_lightning | Keras original | ratio |")
+    print("|---|---|---|---|")
+    print(f"| predict img/s, process start to CSV (best of 2) | {rate:.1f} | {f'{k:.1f}' if k else 'not run'} | "
+          f"{f'**{rate / k:.2f}x**' if k else '-'} |")
+    print(f"| start-up: 1-image predict, process start to CSV (s) | {rows['startup_s']:.2f} | | |")
+    print(f"| peak RSS, 1-image predict (MB) | {rows['predict_rss_mb']:.0f} | | |")
+    print(f"| peak RSS, 1-photo scan of {Path(photo).name} (MB) | {rows['scan_rss_mb']:.0f} | | |")
+    if keras:
+        print("\nKeras predict is its model.predict over the tf.data pipeline (start-up not included), best of 2 runs.")
+
+
 def loader_rate(datamodule) -> float:
     loader = datamodule.train_dataloader()
     start, n = time.perf_counter(), 0
@@ -193,6 +269,8 @@ def main() -> None:
     parser.add_argument("--keras_python", help="Python of a TensorFlow environment: also run the Keras original")
     parser.add_argument("--keras_steps", type=int, default=30)
     parser.add_argument("--fit_args", nargs=argparse.REMAINDER, default=[], help="more fit flags for the product run (last)")
+    parser.add_argument("--startup_only", metavar="MODEL", help="a checkpoint, .onnx or shipped model name: only the start-up, memory and predict rows")
+    parser.add_argument("--photo", help="the photo of the 1-photo scan (default: the first image of ROOT)")
     parser.add_argument("--handwritten_predict", nargs=4, metavar=("CKPT", "LIST", "CSV", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.handwritten_predict:
@@ -201,17 +279,14 @@ def main() -> None:
     from scan_scale import cpu_name  # a sibling bench; it imports the product, which this process may
 
     root = str(Path(args.root).resolve())
+    if args.startup_only:
+        startup_report(args, root)
+        return
     if args.weights is None:
         from crack_lightning.pretrained import BUNDLED_BACKBONE
 
         args.weights = str(BUNDLED_BACKBONE)
-    keras = {}
-    if args.keras_python:
-        out = subprocess.run(
-            [args.keras_python, str(REPO.parent / "shared" / "bench" / "keras_original.py"), root, "--steps", str(args.keras_steps)],
-            check=True, capture_output=True, text=True,
-        ).stdout
-        keras = json.loads(out.strip().splitlines()[-1])
+    keras = keras_runs(args.keras_python, root, args.keras_steps, 1) if args.keras_python else {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         fit = product_fit(root, args.weights, work, args.fit_args)
@@ -224,10 +299,8 @@ def main() -> None:
         listing.write_text("\n".join(every[: args.predict_images]) + "\n")
         n_predict = min(args.predict_images, len(every))
         python = sys.executable
-        product_predict = n_predict / timed_process(
-            [python, "-m", "crack_lightning", "predict", "--ckpt_path", str(fit["ckpt"]), "--data.predict_dir", str(listing),
-             "--output", str(work / "product.csv"), "--trainer.enable_progress_bar", "false", "--trainer.precision", fit["precision"]]
-        )
+        precision = ["--precision", "bf16"] if fit["precision"].startswith("bf16") else []
+        product_predict = predict_rate(str(fit["ckpt"]), listing, n_predict, work, precision)
         hand_predict = n_predict / timed_process(
             [python, __file__, root, "--handwritten_predict", str(fit["ckpt"]), str(listing), str(work / "hand.csv"), fit["precision"]]
         )

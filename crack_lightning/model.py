@@ -61,8 +61,8 @@ class CrackClassifier(L.LightningModule):
         crack_class: Which class means "crack": the positive class of precision, recall, F1 and AUROC.
         weights: Backbone initialisation for a new training run: ``imagenet`` (torchvision's
             IMAGENET1K_V2, downloaded into the torch cache), ``none``, a path to a ``.pth`` (full or
-            features-only mobilenet_v2 state dict), or ``auto``: ImageNet when cached or downloadable,
-            else the bundled partial-ImageNet backbone, with a warning.
+            features-only mobilenet_v2 state dict), ``bundled`` (the partial-ImageNet backbone inside the package),
+            or ``auto``: ImageNet when cached or downloadable, else the bundled backbone, with a warning.
         dropout: Dropout before the linear head.
         lr: Learning rate of the head (the backbone's is ``finetuning.backbone_lr``).
         optimizer: ``adam``, ``adamw``, ``rmsprop`` or ``sgd``.

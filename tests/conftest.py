@@ -18,8 +18,10 @@ CLASSES = ("Negative", "Positive")
 
 @pytest.fixture(autouse=True)
 def no_downloads(monkeypatch, tmp_path_factory):
-    """Tests never download: an empty torch cache, and any download attempt fails as it would offline."""
+    """Tests never download: an empty torch cache, and any download attempt fails as it would offline; exported
+    graphs are cached in a folder of the test's own."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+    monkeypatch.setenv("CRACK_LIGHTNING_CACHE", str(tmp_path_factory.mktemp("cache")))
 
     def refuse(url, *args, **kwargs):
         raise urllib.error.URLError(f"tests do not download ({url})")
