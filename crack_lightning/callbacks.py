@@ -7,14 +7,14 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BaseFinetuning, Callback, EarlyStopping
-from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 from torchvision.utils import make_grid
 
-from crack_lightning.errors import CrackLightningError, require
+from crack_lightning.errors import require
 from crack_lightning.model import BACKBONE_BLOCKS
 
 
@@ -26,16 +26,27 @@ class TwoPhaseFinetuning(BaseFinetuning):
 
     Args:
         unfreeze_at_epoch: Epoch (0-based) at which the fine-tune phase starts at the latest. It starts
-            earlier when ``early_stopping`` sees ``val_loss`` plateau in the frozen phase.
+            earlier when ``val_loss`` plateaus in the frozen phase (see ``patience``). A run whose
+            ``trainer.max_epochs`` ends before it (a quick smoke run) trains the head only, with a warning.
         unfreeze_from: First ``features`` block to unfreeze (12 ≈ the original's "all but the first 100
             Keras layers"); 0 unfreezes the whole backbone.
         backbone_lr: Learning rate of the unfrozen backbone blocks.
         train_bn: Let the unfrozen BatchNorm layers use batch statistics and update their running ones
             (Keras would not). Their scale and shift train in either case.
+        patience: Frozen-phase epochs without a lower ``val_loss`` after which the fine-tune phase starts at the
+            next epoch instead of waiting for ``unfreeze_at_epoch``; ``null``: ``early_stopping.patience`` (no early
+            start when there is no early stopping).
     """
 
+    monitor = "val_loss"
+
     def __init__(
-        self, unfreeze_at_epoch: int = 2, unfreeze_from: int = 12, backbone_lr: float = 1e-4, train_bn: bool = False
+        self,
+        unfreeze_at_epoch: int = 2,
+        unfreeze_from: int = 12,
+        backbone_lr: float = 1e-4,
+        train_bn: bool = False,
+        patience: int | None = None,
     ) -> None:
         super().__init__()
         blocks = BACKBONE_BLOCKS
@@ -46,12 +57,17 @@ class TwoPhaseFinetuning(BaseFinetuning):
             "(12 = the original's choice, 0 = the whole backbone)",
         )
         require(backbone_lr > 0, f"--finetuning.backbone_lr: {backbone_lr}; pass a learning rate above 0 (default 1e-4)")
+        require(patience is None or patience >= 0, f"--finetuning.patience: {patience}; pass 0 or more, or null")
         self.unfreeze_at_epoch = unfreeze_at_epoch
         self.unfreeze_from = unfreeze_from
         self.backbone_lr = backbone_lr
         self.train_bn = train_bn
+        self.patience = patience
         self.unfrozen_epoch: int | None = None
         self.unfreeze_requested = False
+        # The frozen phase's plateau watch: the lowest val_loss so far and the epochs since it.
+        self.best_frozen_loss: float | None = None
+        self.epochs_without_improvement = 0
 
     @property
     def unfrozen(self) -> bool:
@@ -61,21 +77,37 @@ class TwoPhaseFinetuning(BaseFinetuning):
         """Start the fine-tune phase at the next epoch instead of waiting for ``unfreeze_at_epoch``."""
         self.unfreeze_requested = True
 
-    def _unfrozen_part(self, pl_module: L.LightningModule) -> torch.nn.Module:
+    def unfrozen_part(self, pl_module: L.LightningModule) -> torch.nn.Module:
         return pl_module.backbone[self.unfreeze_from :]
 
-    def check_schedule(self, max_epochs: int | None) -> None:
-        """Refuse a schedule whose fine-tune phase could only start after the last epoch."""
-        if max_epochs is not None and max_epochs >= 0 and self.unfreeze_at_epoch >= max_epochs:
-            raise CrackLightningError(
-                f"--finetuning.unfreeze_at_epoch {self.unfreeze_at_epoch} is not below --trainer.max_epochs {max_epochs}: "
-                "the backbone would never be fine-tuned; pass a smaller unfreeze_at_epoch or a larger max_epochs"
-            )
+    def plateau_patience(self, trainer: L.Trainer) -> int | None:
+        """``patience``, else the early-stopping callback's; None: the frozen phase lasts until ``unfreeze_at_epoch``."""
+        if self.patience is not None:
+            return self.patience
+        return next((c.patience for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
+
+    def check_schedule(self, max_epochs: int | None, patience: int | None = None) -> str | None:
+        """A one-line warning when the fine-tune phase cannot start on schedule before the run ends (its
+        ``unfreeze_at_epoch`` is not below ``max_epochs``), else None."""
+        if max_epochs is None or max_epochs < 0 or self.unfreeze_at_epoch < max_epochs:
+            return None
+        # A plateau of `patience` epochs after the first can still start it, at epoch patience + 1.
+        unless = (
+            f" unless val_loss stops improving for {patience} epochs first"
+            if patience is not None and patience + 1 < max_epochs else ""
+        )
+        return (
+            f"--finetuning.unfreeze_at_epoch {self.unfreeze_at_epoch} is not below --trainer.max_epochs {max_epochs}: "
+            f"the fine-tune phase will not run{unless}, only the head trains; for a full run pass a larger "
+            "--trainer.max_epochs or a smaller --finetuning.unfreeze_at_epoch"
+        )
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
-        if stage == "fit":
-            self.check_schedule(trainer.max_epochs)
+        if stage == "fit" and not self.unfrozen:
+            warning = self.check_schedule(trainer.max_epochs, self.plateau_patience(trainer))
+            if warning:
+                rank_zero_warn(warning)
 
     def freeze_before_training(self, pl_module: L.LightningModule) -> None:
         self.freeze(pl_module.backbone, train_bn=False)
@@ -83,9 +115,7 @@ class TwoPhaseFinetuning(BaseFinetuning):
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
         if self.unfrozen or not (epoch >= self.unfreeze_at_epoch or self.unfreeze_requested):
             return
-        self.unfreeze_and_add_param_group(
-            self._unfrozen_part(pl_module), optimizer, lr=self.backbone_lr, train_bn=True
-        )
+        self.unfreeze_and_add_param_group(self.unfrozen_part(pl_module), optimizer, lr=self.backbone_lr, train_bn=True)
         optimizer.param_groups[-1]["name"] = "backbone"  # LearningRateMonitor logs it as lr-<Optimizer>/backbone
         self.unfrozen_epoch = epoch
         why = "val_loss plateaued" if epoch < self.unfreeze_at_epoch else f"unfreeze_at_epoch={self.unfreeze_at_epoch}"
@@ -94,7 +124,7 @@ class TwoPhaseFinetuning(BaseFinetuning):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_fit_start(trainer, pl_module)  # restores the backbone param group when resuming
         if self.unfrozen:
-            self.make_trainable(self._unfrozen_part(pl_module))
+            self.make_trainable(self.unfrozen_part(pl_module))
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_start(trainer, pl_module)
@@ -102,56 +132,68 @@ class TwoPhaseFinetuning(BaseFinetuning):
             if isinstance(module, _BatchNorm):
                 module.train(self.train_bn and module.weight.requires_grad)
 
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The frozen phase's plateau watch: ``patience`` epochs without a lower ``val_loss`` start the fine-tune phase
+        at the next epoch. ``val_loss`` is the mean over every process, so each one decides the same."""
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING or self.unfrozen or self.unfreeze_requested:
+            return
+        patience, current = self.plateau_patience(trainer), trainer.callback_metrics.get(self.monitor)
+        if patience is None or current is None:
+            return
+        loss = float(current)
+        if self.best_frozen_loss is None or loss < self.best_frozen_loss:
+            self.best_frozen_loss, self.epochs_without_improvement = loss, 0
+            return
+        self.epochs_without_improvement += 1
+        if self.epochs_without_improvement >= patience:
+            self.request_unfreeze()
+            rank_zero_info(
+                f"Epoch {trainer.current_epoch}: {self.monitor} did not improve in {self.epochs_without_improvement} "
+                "epochs with a frozen backbone: the fine-tune phase starts at the next epoch"
+            )
+
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "unfrozen_epoch": self.unfrozen_epoch, "requested": self.unfreeze_requested}
+        return {
+            **super().state_dict(),
+            "unfrozen_epoch": self.unfrozen_epoch,
+            "requested": self.unfreeze_requested,
+            "best_frozen_loss": self.best_frozen_loss,
+            "epochs_without_improvement": self.epochs_without_improvement,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self.unfrozen_epoch = state_dict.get("unfrozen_epoch")
         self.unfreeze_requested = state_dict.get("requested", False)
+        self.best_frozen_loss = state_dict.get("best_frozen_loss")
+        self.epochs_without_improvement = state_dict.get("epochs_without_improvement", 0)
 
 
 class PhaseAwareEarlyStopping(EarlyStopping):
-    """``EarlyStopping`` that never ends the run before the fine-tune phase has had its chance.
+    """Lightning's ``EarlyStopping`` that never ends the run before the fine-tune phase has had its chance.
 
-    While the backbone is frozen, running out of patience starts the fine-tune phase instead of stopping.
-    When the fine-tune phase starts, by plateau or by schedule, the patience count starts again, so the
-    fine-tuned model gets ``patience`` epochs to beat the best ``val_loss`` of the frozen phase.
+    While the backbone is frozen it does not count at all: running out of patience there starts the fine-tune
+    phase instead (:class:`TwoPhaseFinetuning`'s ``patience``). It starts counting at the first fine-tune epoch,
+    by plateau or by schedule, so the fine-tuned model gets at least ``patience`` epochs to beat the best
+    ``val_loss`` of the frozen phase; after that it stops as Lightning's does. A ``val_loss`` that is not finite
+    ends the run in either phase. Without a :class:`TwoPhaseFinetuning` callback it is Lightning's ``EarlyStopping``.
     """
 
-    _finetuning: TwoPhaseFinetuning | None = None
-    _phase_seen: int | None = None
+    def counting(self, trainer: L.Trainer) -> bool:
+        """Whether this epoch's check runs: the fine-tune phase has started, or the monitored value is not finite."""
+        finetuning = next((c for c in trainer.callbacks if isinstance(c, TwoPhaseFinetuning)), None)
+        if finetuning is None or finetuning.unfrozen:
+            return True
+        current = trainer.callback_metrics.get(self.monitor)
+        return self.check_finite and current is not None and not bool(torch.isfinite(current).all())
 
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        super().setup(trainer, pl_module, stage)
-        self._finetuning = next((c for c in trainer.callbacks if isinstance(c, TwoPhaseFinetuning)), None)
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.counting(trainer):
+            super().on_train_epoch_end(trainer, pl_module)
 
-    def _evaluate_stopping_criteria(self, current: torch.Tensor) -> tuple[bool, str | None]:
-        finetuning = self._finetuning
-        if finetuning is not None and finetuning.unfrozen_epoch != self._phase_seen:
-            self._phase_seen = finetuning.unfrozen_epoch
-            self.wait_count = 0
-        should_stop, reason = super()._evaluate_stopping_criteria(current)
-        if (
-            should_stop
-            and self.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED
-            and finetuning is not None
-            and not finetuning.unfrozen
-        ):
-            finetuning.request_unfreeze()
-            self.stopping_reason = EarlyStoppingReason.NOT_STOPPED
-            return False, (
-                f"{self.monitor} did not improve in {self.wait_count} epochs with a frozen backbone: "
-                "starting the fine-tune phase instead of stopping."
-            )
-        return should_stop, reason
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "phase_seen": self._phase_seen}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        self._phase_seen = state_dict.get("phase_seen")
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.counting(trainer):
+            super().on_validation_end(trainer, pl_module)
 
 
 class AugmentedSamplesGrid(Callback):

@@ -18,7 +18,8 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from crack_lightning.callbacks import AugmentedSamplesGrid, TwoPhaseFinetuning
-from crack_lightning.cli import FIT_DEFAULTS, main
+from crack_lightning.commands import main
+from crack_lightning.commands.train import FIT_DEFAULTS
 from crack_lightning.data import CrackDataModule
 from crack_lightning.model import CrackClassifier
 from tests.conftest import REPO

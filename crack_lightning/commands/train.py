@@ -122,14 +122,6 @@ class CrackLightningCLI(LightningCLI):
     def before_test(self) -> None:
         self.model.test_tta = self.config["test"]["tta"]
 
-    def after_instantiate_classes(self) -> None:
-        super().after_instantiate_classes()
-        # The callbacks exist now, the data has not been read: refuse a schedule that never fine-tunes.
-        if self.subcommand == "fit":
-            for callback in self.trainer.callbacks:
-                if isinstance(callback, TwoPhaseFinetuning):
-                    callback.check_schedule(self.trainer.max_epochs)
-
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         if self.asked == "test":
             parser.add_lightning_class_args(TestReport, "report")
