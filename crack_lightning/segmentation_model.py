@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from copy import deepcopy
 from typing import Any, Literal
 
@@ -72,10 +73,10 @@ class CrackUNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         height, width = images.shape[-2:]
-        pad_h, pad_w = (-height) % MULTIPLE, (-width) % MULTIPLE
-        # Reflection keeps the texture going at the edges; it needs a pad smaller than the side, else replicate.
-        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-        x = F.pad(images, (0, pad_w, 0, pad_h), mode=mode) if pad_h or pad_w else images
+        # Always padded (maybe by 0) and without a Python branch on the size, so that an ONNX trace keeps the
+        # padding dynamic; replicate works for any size (reflect needs a pad smaller than the side).
+        pad_h, pad_w = (MULTIPLE - height % MULTIPLE) % MULTIPLE, (MULTIPLE - width % MULTIPLE) % MULTIPLE
+        x = F.pad(images, (0, pad_w, 0, pad_h), mode="replicate")
         skips, start = [self.stem(x)], 0
         for end in STAGE_ENDS:
             x = self.encoder[start:end](x)
@@ -247,7 +248,7 @@ class CrackSegmenter(L.LightningModule):
         )
         self.log_dict(scores.compute(), sync_dist=False)
         precision, recall, _ = curve.compute()
-        f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+        f1 = (2 * precision * recall / (precision + recall).clamp_min(1e-12)).nan_to_num(0.0)  # 0/0: no prediction
         self.log(f"{stage}_ods_f1", f1.max())
         self.log(f"{stage}_ods_f1_tol2", tolerant.compute())
         for metric in (scores, curve, tolerant):
@@ -294,7 +295,8 @@ class CrackSegmenter(L.LightningModule):
         def factor(step: int) -> float:  # linear warm-up, then cosine to 0
             if step < warmup:
                 return (step + 1) / warmup
-            return 0.5 * (1 + np.cos(np.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+            # math, not numpy: a numpy scalar in the optimiser's state would not load with weights_only=True
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

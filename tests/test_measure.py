@@ -1,4 +1,4 @@
-"""measure.py on synthetic masks with known answers, and its pixel scores; windows.py's blending and sizes."""
+"""measure.py on synthetic masks with known answers, and its pixel scores."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from crack_lightning.measure import (
     summarise,
     width_class,
 )
-from crack_lightning.windows import segment_photo, window_starts
 
 
 def line(width: int, length: int, size: tuple[int, int] = (64, 200)) -> np.ndarray:
@@ -100,29 +99,3 @@ def test_pixel_counts_with_and_without_tolerance():
     assert f1[0] == precision[0] == recall[0] == 1 and f1[1] == 0
     exact = pixel_counts((truth * 255).astype(np.uint8), truth, np.array([0.5]))
     assert exact[:, 0].tolist() == [16, 16, 16, 16]
-
-
-def test_window_starts_cover_the_length():
-    assert window_starts(100, 512, 64) == [0]
-    starts = window_starts(1000, 512, 64)
-    assert starts[0] == 0 and starts[-1] + 512 == 1000 and all(b - a <= 448 for a, b in zip(starts, starts[1:]))
-
-
-def test_windows_blend_a_pixelwise_network_exactly():
-    """Blended windows of a network that answers per pixel equal the whole photo's answer within 1/255."""
-    rng = np.random.default_rng(0)
-    photo = rng.integers(0, 256, (301, 437, 3), dtype=np.uint8)  # sizes no multiple of the window
-    calls = []
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        calls.append(batch.shape)
-        return batch.astype(np.float32).mean(axis=1, keepdims=True) / 255
-
-    out = segment_photo(photo, run, window=128, overlap=32, batch_size=3)
-    assert out.shape == (301, 437) and out.dtype == np.uint8
-    expected = np.rint(photo.astype(np.float32).mean(axis=2))
-    assert np.abs(out.astype(np.float32) - expected).max() <= 1
-    assert all(shape[0] <= 3 and shape[1:] == (3, 128, 128) for shape in calls)
-    # A photo smaller than the window is one window of its own size.
-    small = segment_photo(photo[:50, :70], run, window=128, overlap=32)
-    assert calls[-1] == (1, 3, 50, 70) and np.abs(small.astype(np.float32) - expected[:50, :70]).max() <= 1

@@ -1,0 +1,163 @@
+"""Crack segmentation: the network, a tiny fit and its checkpoint, the data module, windowed inference, ONNX export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.segmentation_data import SegmentationDataModule
+from crack_lightning.segmentation_model import TASK, CrackSegmenter
+from crack_lightning.windows import segment_photo, window_starts
+
+REPO = Path(__file__).resolve().parents[1]
+CRACK_PHOTOS = REPO.parent / "shared" / "data" / "crack-photos"  # research-use data: read in place, never copied here
+
+
+def synthetic_root(root: Path, count: int = 4, size: tuple[int, int] = (96, 128)) -> Path:
+    """Photos with a dark line on noise and their masks."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(count):
+        image = rng.integers(120, 200, (*size, 3), dtype=np.uint8)
+        mask = np.zeros(size, dtype=np.uint8)
+        mask[size[0] // 2 + i : size[0] // 2 + i + 3, 10:-10] = 255
+        image[mask > 0] = 40
+        Image.fromarray(image).save(root / "images" / f"p{i}-{i % 2}.jpg")
+        Image.fromarray(mask).save(root / "masks" / f"p{i}-{i % 2}.png")
+    return root
+
+
+@pytest.fixture
+def photo_root(tmp_path) -> Path:
+    """Four real photos with masks (links into ../shared), else synthetic ones."""
+    if not CRACK_PHOTOS.is_dir():
+        return synthetic_root(tmp_path / "photos")
+    root = tmp_path / "photos"
+    for folder in ("images", "masks"):
+        (root / folder).mkdir(parents=True)
+    for image in sorted((CRACK_PHOTOS / "images").glob("*.jpg"))[:4]:
+        (root / "images" / image.name).symlink_to(image)
+        (root / "masks" / f"{image.stem}.png").symlink_to(CRACK_PHOTOS / "masks" / f"{image.stem}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def model() -> CrackSegmenter:
+    torch.manual_seed(0)
+    return CrackSegmenter(weights="none", preview_images=1).eval()
+
+
+def test_tiny_fit_and_checkpoint_round_trip(photo_root, tmp_path):
+    L.seed_everything(0)
+    data = SegmentationDataModule(str(photo_root), crop_size=64, batch_size=2, val_fraction=0.5, colour_jitter=0.1)
+    segmenter = CrackSegmenter(weights="none", warmup_steps=1, preview_images=1, threshold=0.4)
+    trainer = L.Trainer(
+        max_steps=2, limit_val_batches=1, num_sanity_val_steps=0, enable_progress_bar=False,
+        enable_model_summary=False, logger=L.pytorch.loggers.TensorBoardLogger(tmp_path, name="seg"),
+        enable_checkpointing=False,
+    )
+    trainer.fit(segmenter, data)
+    for name in ("val_loss", "val_f1", "val_iou", "val_ods_f1", "val_ods_f1_tol2"):
+        assert 0 <= trainer.callback_metrics[name].item() < float("inf")
+    with open(Path(trainer.log_dir) / "split.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and {r["split"] for r in rows} == {"train", "val"}
+    assert any(p.name.startswith("events") for p in Path(trainer.log_dir).iterdir())  # with the preview grid
+    trainer.save_checkpoint(tmp_path / "seg.ckpt")
+    checkpoint = torch.load(tmp_path / "seg.ckpt", map_location="cpu", weights_only=True)
+    hparams = checkpoint["hyper_parameters"]
+    assert hparams["task"] == TASK and hparams["threshold"] == 0.4
+    assert list(hparams["mean"]) == [0.485, 0.456, 0.406] and list(hparams["std"]) == [0.229, 0.224, 0.225]
+    restored = CrackSegmenter.load_from_checkpoint(tmp_path / "seg.ckpt", map_location="cpu", weights_only=True).eval()
+    images = torch.randint(0, 256, (1, 3, 64, 96), dtype=torch.uint8)
+    with torch.no_grad():
+        expected = segmenter.eval()(segmenter.normalise(images))
+        assert torch.allclose(restored(restored.normalise(images)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(37, 53), (64, 64), (97, 131), (5, 7)])
+def test_forward_keeps_height_and_width(model, size):
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, *size)).shape == (2, 1, *size)
+
+
+def test_windows_equal_one_window_on_a_small_photo(model):
+    photo = np.random.default_rng(1).integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    probabilities = segment_photo(photo, model.window_runner(), window=128, overlap=32)
+    with torch.no_grad():
+        direct = torch.sigmoid(model(model.normalise(torch.from_numpy(photo).permute(2, 0, 1)[None])))[0, 0]
+    assert np.abs(probabilities / 255 - direct.numpy()).max() <= 1 / 255 + 1e-6
+
+
+def test_windows_blend_a_pixelwise_network_exactly():
+    """Blended windows of a network that answers per pixel equal the whole photo's answer within 1/255, for sizes
+    that are no multiple of the window."""
+    photo = np.random.default_rng(0).integers(0, 256, (301, 437, 3), dtype=np.uint8)
+    calls = []
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        calls.append(batch.shape)
+        return batch.astype(np.float32).mean(axis=1, keepdims=True) / 255
+
+    out = segment_photo(photo, run, window=128, overlap=32, batch_size=3)
+    assert out.shape == (301, 437) and out.dtype == np.uint8
+    assert np.abs(out.astype(np.float32) - np.rint(photo.astype(np.float32).mean(axis=2))).max() <= 1
+    assert all(shape[0] <= 3 and shape[1:] == (3, 128, 128) for shape in calls)
+    assert window_starts(100, 512, 64) == [0]
+    starts = window_starts(1000, 512, 64)
+    assert starts[-1] + 512 == 1000 and all(b - a <= 448 for a, b in zip(starts, starts[1:]))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # dynamo=False is the TorchScript exporter, deprecated
+def test_onnx_export_of_the_uint8_network_matches_torch(model):
+    ort = pytest.importorskip("onnxruntime")
+    network = model.inference_network()
+    buffer = io.BytesIO()
+    example = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    torch.onnx.export(network, (example,), buffer, dynamo=False, input_names=["images"], output_names=["probabilities"],
+                      dynamic_axes={"images": axes, "probabilities": axes}, opset_version=17)
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    images = torch.randint(0, 256, (2, 3, 75, 101), dtype=torch.uint8)  # another batch and an odd size
+    (answer,) = session.run(None, {"images": images.numpy()})
+    with torch.no_grad():
+        expected = network(images).numpy()
+    assert answer.shape == (2, 1, 75, 101) and answer.dtype == np.float32
+    assert np.abs(answer - expected).max() < 1e-4
+
+
+def test_joint_augmentation_keeps_image_and_mask_aligned(tmp_path):
+    root = synthetic_root(tmp_path / "photos", count=4)
+    data = SegmentationDataModule(str(root), crop_size=64, batch_size=2, val_fraction=0.5, colour_jitter=0.0)
+    data.setup("fit")
+    torch.manual_seed(0)
+    for _ in range(3):
+        images, masks = next(iter(data.train_dataloader()))
+        assert images.dtype == torch.uint8 and images.shape == (2, 3, 64, 64) and masks.shape == (2, 1, 64, 64)
+        # The line is dark (40) on a bright background (120-200), JPEG aside: the mask must sit on the dark pixels.
+        dark = images.float().mean(dim=1, keepdim=True) < 80
+        assert (dark == masks.bool()).float().mean() > 0.97
+
+
+def test_group_split_and_one_line_errors(tmp_path):
+    root = synthetic_root(tmp_path / "photos", count=4)
+    data = SegmentationDataModule(str(root), val_fraction=0.5, group_pattern=r"^([^-.]+)")
+    data.setup("validate")
+    assert sorted(data.splits["train"] + data.splits["val"]) == sorted(f"images/{p.name}" for p in (root / "images").iterdir())
+    (root / "masks" / "p3-1.png").unlink()
+    with pytest.raises(CrackLightningError, match=r"1 photo\(s\) .* have no mask .*p3-1.jpg") as err:
+        SegmentationDataModule(str(root)).setup("fit")
+    assert "\n" not in str(err.value)
+    empty = tmp_path / "empty"
+    (empty / "images").mkdir(parents=True)
+    with pytest.raises(CrackLightningError, match="no folder .*masks"):
+        SegmentationDataModule(str(empty)).setup("fit")
