@@ -11,7 +11,7 @@ from torchvision.io import ImageReadMode, decode_image
 
 from crack_lightning.data import find_images, read_rgb
 from crack_lightning.errors import CrackLightningError, require
-from crack_lightning.scan import context_window, tile_boxes
+from crack_lightning.tiling import context_window, tile_boxes
 
 TILE_NAME = "{photo}_x{x}_y{y}.jpg"
 GROUP_PATTERN = r"^(.*)_x\d+_y\d+\.jpg$"  # --data.group_pattern that keeps a photo's tiles together

@@ -9,9 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from crack_lightning.cli import main
+from crack_lightning.commands import main
 from crack_lightning.data import CrackDataModule, sample_group, split_samples
 from crack_lightning.tiles import GROUP_PATTERN
+from crack_lightning.tiling import tile_boxes
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +60,20 @@ def test_tiles_with_context_hold_the_photo_around_them_and_keep_their_labels(tmp
     assert (tile - photo[60:200, 160:300]).abs().mean() < 8  # JPEG-saved twice: close, not equal
     assert (tile[40:, 40:] - photo[100:200, 200:300]).abs().mean() < 8  # the tile itself, at its place in the window
     assert (tile[:100, :100] - photo[100:200, 200:300]).abs().mean() > 30  # random pixels elsewhere differ
+
+
+def test_tiles_are_cut_where_scan_classifies(tmp_path):
+    """tiles and scan share one tiling: the tiles written are scan's boxes (the last one shifted in at the edge)."""
+    photo_with_mask(tmp_path, "wall-1")
+    out = tmp_path / "tiles"
+    main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(out),
+          "--tile", "80", "--stride", "60"])
+    written = sorted((int(x), int(y)) for p in out.rglob("*.jpg") for x, y in [p.stem.split("_x")[1].split("_y")])
+    expected = [(x, y) for x, y, _, _ in tile_boxes(300, 200, 80, 60)]
+    assert (220, 120) in expected  # the last column and row end at the photo's edges
+    # every box once, but (120, 0): 50 crack pixels of 6,400, under 1%, left out
+    assert written == sorted(set(expected) - {(120, 0)})
+    assert all(Image.open(p).size == (80, 80) for p in out.rglob("*.jpg"))
 
 
 def test_group_split_never_puts_a_group_on_both_sides():
