@@ -9,7 +9,7 @@ import yaml
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from crack_lightning.cli import main
+from crack_lightning.commands import main
 from crack_lightning.model import CrackClassifier
 from tests.conftest import REPO, copy_images
 

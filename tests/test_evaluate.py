@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from crack_lightning.cli import main
+from crack_lightning.commands import main
 from crack_lightning.evaluate import compute_report, format_table
 
 
@@ -79,3 +79,36 @@ def test_evaluating_all_of_an_unseen_folder(trained, tmp_path):
           "--data.val_fraction", "0", "--data.test_fraction", "1", "--data.num_workers", "0",
           "--trainer.enable_progress_bar", "false", "--report.output_dir", str(tmp_path / "all")])
     assert json.loads((tmp_path / "all" / "test_report.json").read_text())["images"] == 60
+
+
+def logged_test_loss(save_dir) -> float:
+    (run_dir,) = {p.parent for p in save_dir.rglob("events.out.tfevents.*")}
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    (scalar,) = events.Scalars("test_loss")
+    return scalar.value
+
+
+def test_tta_is_an_option_of_test_and_old_model_flags_are_ignored(trained, tmp_path):
+    old = tmp_path / "old.ckpt"  # a checkpoint of version 0.1.0 carried the inference choices as hyperparameters
+    checkpoint = torch.load(trained["ckpt"], map_location="cpu", weights_only=True)
+    checkpoint["hyper_parameters"].update(tta="hflip", inference_backend="torch")
+    torch.save(checkpoint, old)
+    common = ["--data.root", str(trained["root"]), "--data.val_fraction", "0", "--data.test_fraction", "1",
+              "--data.num_workers", "0", "--trainer.enable_progress_bar", "false"]
+    runs = {
+        "plain": ["--ckpt_path", str(trained["ckpt"])],
+        "hflip": ["--ckpt_path", str(trained["ckpt"]), "--tta", "hflip"],
+        "old": ["--ckpt_path", str(old), "--model.tta", "hflip", "--model.inference_backend", "torch"],
+    }
+    reports, losses = {}, {}
+    for name, args in runs.items():
+        main(["test", *args, *common, "--trainer.logger.init_args.save_dir", str(tmp_path / name)])
+        (report,) = (tmp_path / name).rglob("test_report.json")
+        reports[name] = json.loads(report.read_text())
+        losses[name] = logged_test_loss(tmp_path / name)
+    assert reports["old"]["images"] == reports["plain"]["images"] == 60
+    for key in ("accuracy", "auroc", "confusion_matrix", "misclassified"):
+        assert reports["old"][key] == reports["plain"][key], key  # the old flags change nothing
+    assert losses["old"] == losses["plain"]
+    assert abs(losses["hflip"] - losses["plain"]) > 1e-4  # --tta hflip does (tests/test_inference.py: by how much)

@@ -1,3 +1,5 @@
+"""export: one ONNX file that takes uint8 images and returns probabilities, with the checkpoint's metadata inside."""
+
 from __future__ import annotations
 
 import json
@@ -7,75 +9,112 @@ import numpy as np
 import pytest
 import torch
 
-from crack_lightning.cli import main
+from crack_lightning.commands import main
 from crack_lightning.data import sample_root
-from crack_lightning.errors import CrackLightningError
-from crack_lightning.export import compare_with_onnxruntime, export_onnx, onnx_input
-from crack_lightning.model import CrackClassifier
+from crack_lightning.inference import Classifier
+from crack_lightning.inference.onnx_file import read_metadata
+from crack_lightning.model import load_checkpoint
 
-onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["crack_lightning"])
 
 
 @pytest.fixture(scope="module")
 def exported(trained, tmp_path_factory):
-    model = CrackClassifier.load_from_checkpoint(trained["ckpt"], map_location="cpu")
-    path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "model.onnx")
-    return model, path
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    main(["export", "--ckpt_path", str(trained["ckpt"]), "--output", str(path), "--check", "false"])
+    return load_checkpoint(trained["ckpt"]).eval(), path
 
 
-def real_images(size: int, per_class: int = 10) -> torch.Tensor:
-    """Real crack and no-crack images (not the training ones), as the ONNX input expects: float RGB in [0, 1]."""
+def real_images(classifier: Classifier, per_class: int = 10) -> np.ndarray:
+    """Real crack and no-crack images (not the training ones) as the graph takes them: uint8 (N, 3, S, S)."""
     paths = [p for c in ("Negative", "Positive") for p in sorted((sample_root() / c).glob("*.jpg"))[-per_class:]]
-    return onnx_input(paths, size)
+    return np.stack([classifier.prepare(p) for p in paths])
 
 
-def test_onnx_matches_pytorch_on_real_images(exported):
+def test_metadata_matches_the_checkpoint(exported):
     model, path = exported
-    images = real_images(model.preprocessing[0])
-    assert compare_with_onnxruntime(model, path, images) <= 1e-4
+    meta = read_metadata(path.read_bytes())
+    size, mean, std = model.preprocessing
+    assert json.loads(meta["class_names"]) == model.class_names == ["Negative", "Positive"]
+    assert meta["crack_class"] == model.hparams.crack_class == "Positive"
+    assert int(meta["image_size"]) == size == 96
+    assert json.loads(meta["mean"]) == pytest.approx(list(mean)) and json.loads(meta["std"]) == pytest.approx(list(std))
+    assert "uint8" in meta["input"] and meta["task"] == "classification"
 
 
-def test_onnx_batch_dimension_is_dynamic(exported):
+def test_the_file_is_valid_onnx_with_the_same_metadata(exported):
+    onnx = pytest.importorskip("onnx")
+    _, path = exported
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto)
+    assert {p.key: p.value for p in proto.metadata_props} == read_metadata(path.read_bytes())
+
+
+def test_onnxruntime_of_the_file_matches_pytorch(exported):
+    model, path = exported
+    classifier = Classifier.from_file(path, backend="onnxruntime")
+    images = real_images(classifier)
+    with torch.no_grad():
+        expected = model.predict_step(torch.from_numpy(images), 0).numpy()
+    assert np.abs(classifier.probabilities(images) - expected).max() < 1e-5
+
+
+def test_the_graph_takes_uint8_images_and_any_batch(exported):
     model, path = exported
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (given,) = session.get_inputs()
     size = model.preprocessing[0]
-    assert session.get_inputs()[0].shape[1:] == [3, size, size] and isinstance(session.get_inputs()[0].shape[0], str)
-    images = real_images(size, per_class=3).numpy()
+    assert given.type == "tensor(uint8)" and given.shape[1:] == [3, size, size] and isinstance(given.shape[0], str)
+    images = real_images(Classifier.from_file(path), per_class=3)
     for batch in (1, 5):
-        (out,) = session.run(None, {"images": images[:batch]})
-        assert out.shape == (batch, 2) and np.allclose(out.sum(axis=1), 1, atol=1e-5)
+        (out,) = session.run(None, {given.name: images[:batch]})
+        assert out.shape == (batch, 2) and out.dtype == np.float32 and np.allclose(out.sum(axis=1), 1, atol=1e-5)
 
 
-def test_onnx_metadata_names_classes_and_input(exported):
-    model, path = exported
-    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    assert json.loads(meta["class_names"]) == ["Negative", "Positive"] and meta["crack_class"] == "Positive"
-    assert meta["image_size"] == str(model.preprocessing[0]) and "[0, 1]" in meta["input"]
-    assert json.loads(meta["normalization_mean"]) == pytest.approx([0.485, 0.456, 0.406])
+def test_export_command_checks_itself_and_names_the_default_output(trained, tmp_path, capsys):
+    ckpt = tmp_path / "run" / "best.ckpt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(trained["ckpt"].read_bytes())
+    main(["export", "--ckpt_path", str(ckpt)])  # --output: the checkpoint's path with .onnx
+    out = capsys.readouterr().out
+    assert (tmp_path / "run" / "best.onnx").is_file() and "max abs difference of probabilities" in out
+    assert float(out.rsplit(" ", 1)[-1]) <= 1e-5
 
 
-def test_export_keeps_an_existing_file(exported, tmp_path):
-    model, _ = exported
+def one_line_error(capsys, args: list[str]) -> str:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("crack_lightning: error:")]
+    assert exit_info.value.code == 2 and "Traceback" not in err and len(lines) == 1, err
+    return lines[0]
+
+
+def test_export_refuses_to_overwrite_unless_asked(trained, tmp_path, capsys):
     target = tmp_path / "model.onnx"
     target.write_text("keep me")
-    with pytest.raises(CrackLightningError, match="exists"):
-        export_onnx(model, target)
+    line = one_line_error(capsys, ["export", "--ckpt_path", str(trained["ckpt"]), "--output", str(target)])
+    assert f"--output: {target} exists" in line and "--overwrite true" in line
     assert target.read_text() == "keep me"
+    main(["export", "--ckpt_path", str(trained["ckpt"]), "--output", str(target), "--overwrite", "true", "--check", "false"])
+    assert json.loads(read_metadata(target.read_bytes())["class_names"]) == ["Negative", "Positive"]
 
 
-def test_export_command(trained, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["crack_lightning"])
-    main(["export", "--ckpt_path", str(trained["ckpt"]), "--output", str(tmp_path / "m.onnx")])
-    out = capsys.readouterr().out
-    assert (tmp_path / "m.onnx").is_file() and "max abs difference of probabilities" in out
-    difference = float(out.rsplit(" ", 1)[-1])
-    assert difference <= 1e-4
-    with pytest.raises(SystemExit) as exit_info:
-        main(["export", "--ckpt_path", str(tmp_path / "nope.ckpt")])
-    assert exit_info.value.code == 2 and "--ckpt_path: no file" in capsys.readouterr().err
-
-
-def test_onnx_opset_is_pinned(exported):
-    _, path = exported
-    assert {(o.domain, o.version) for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")} == {("", 18)}
+def test_export_errors_are_one_line(trained, tmp_path, capsys):
+    missing = one_line_error(capsys, ["export", "--ckpt_path", str(tmp_path / "nope.ckpt"), "--output", str(tmp_path / "m.onnx")])
+    assert "--ckpt_path: no file" in missing and "nope.ckpt" in missing
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint")
+    assert "is not a PyTorch checkpoint" in one_line_error(capsys, ["export", "--ckpt_path", str(text)])
+    blocker = tmp_path / "a_file"
+    blocker.write_text("in the way")
+    line = one_line_error(capsys, ["export", "--ckpt_path", str(trained["ckpt"]), "--output", str(blocker / "m.onnx")])
+    assert line.startswith("crack_lightning: error: --output:") and blocker.read_text() == "in the way"
+    assert "--no_such" in one_line_error(capsys, ["export", "--no_such", "1"])
+    assert not list(tmp_path.glob("*.onnx"))

@@ -134,17 +134,23 @@ def test_checkpoint_round_trip_is_offline_and_exact(image_root, tmp_path, monkey
         assert torch.equal(model(images), restored(images))
 
 
-def test_inference_copy_folds_batchnorm_and_gives_the_same_probabilities(trained):
+def test_fold_batchnorm_of_a_trained_network_gives_the_same_probabilities(trained):
+    from copy import deepcopy
+
     from crack_lightning.data import eval_transform, read_rgb, sample_root
+    from crack_lightning.inference.export import fold_batchnorm
 
     model = CrackClassifier.load_from_checkpoint(trained["ckpt"], map_location="cpu").eval()
-    fused = model.inference_copy()
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.backbone.modules())
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.backbone.modules())  # the model keeps its own
+    network = model.network()
+    folded = fold_batchnorm(deepcopy(network))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules()) == 52  # the model keeps its own
     transform = eval_transform(*model.preprocessing)
     images = torch.stack([transform(read_rgb(p)) for p in sorted(sample_root().rglob("*.jpg"))[::60]])
     with torch.no_grad():
-        assert torch.allclose(model(images).softmax(1), fused(images).softmax(1), atol=1e-5)
+        expected = network(images).softmax(1)
+        assert torch.allclose(folded(images).softmax(1), expected, atol=1e-5)
+        assert (expected.argmax(1) == 1).any() and (expected.argmax(1) == 0).any()
 
 
 class _Snapshot(L.Callback):
