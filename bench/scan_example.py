@@ -1,47 +1,86 @@
-"""The README's scan picture: a photo made of the shipped sample patches, scanned with a checkpoint.
+"""The README's scan pictures: a photo made of the shipped sample patches, scanned, and a report page.
 
-    python bench/scan_example.py CKPT            # writes bench/results/scan_example/{photo.jpg, overlays/, ...}
+    python bench/scan_example.py [MODEL]            # writes bench/results/scan_example/{photo.jpg, scan/...}
+    python bench/scan_example.py [MODEL] --report   # also report/ (4 photos) and report.png, its screenshot
 
-The photo is 8 x 5 patches (1816 x 1135 px) of never-trained sample images: sound concrete with a
-line of crack patches running across it, so the overlay shows whether the map follows the crack.
+MODEL: a checkpoint of fit, an .onnx written by export, or a shipped model's name (default: the shipped model).
+The photo is 8 x 5 patches (1816 x 1135 px) of never-trained sample images: sound concrete with a line of crack
+patches running across it, so the overlay shows whether the map follows the crack. The screenshot needs
+Chromium (Debian: apt-get install chromium) and Playwright (pip install playwright).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from PIL import Image
 
-from crack_lightning.data import sample_root
-from crack_lightning.model import CrackClassifier
+from crack_lightning.inference.models import load_model
 from crack_lightning.scan import scan_to_folder
 
 PATCH = 227
+SAMPLE = Path(__file__).resolve().parents[1] / "crack_lightning" / "assets" / "sample"
 CRACK_PATH = {(0, 1), (1, 1), (2, 2), (3, 2), (4, 3), (5, 3), (6, 2), (7, 2), (3, 0)}  # (column, row) of crack patches
+# More photos for the report: (name, columns, rows, crack patches)
+REPORT_PHOTOS = [
+    ("wall B/joint.jpg", 4, 3, {(1, 0), (1, 1), (1, 2)}),
+    ("wall B/sound.jpg", 4, 3, set()),
+    ("pier 3/corner.jpg", 3, 3, {(2, 2)}),
+]
+
+
+def patches():
+    """The last sample images of each class, newest first: the test fixtures train on the first ones."""
+    return (iter(sorted((SAMPLE / "Positive").glob("*.jpg"))[::-1]), iter(sorted((SAMPLE / "Negative").glob("*.jpg"))[::-1]))
+
+
+def make_photo(path: Path, columns: int, rows: int, cracks: set, crack, sound) -> Path:
+    photo = Image.new("RGB", (columns * PATCH, rows * PATCH))
+    for row in range(rows):
+        for column in range(columns):
+            with Image.open(next(crack if (column, row) in cracks else sound)) as patch:
+                photo.paste(patch.convert("RGB"), (column * PATCH, row * PATCH))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    photo.save(path, quality=92)
+    return path
+
+
+def screenshot(page: Path, picture: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or shutil.which("chromium-browser"))
+        tab = browser.new_page(viewport={"width": 1100, "height": 800})
+        tab.goto(page.as_uri(), wait_until="load")
+        tab.screenshot(path=picture, full_page=True)
+        browser.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("ckpt")
+    parser.add_argument("model", nargs="?", default=None)
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "scan_example")
     parser.add_argument("--tile", type=int, default=PATCH)
     parser.add_argument("--stride", type=int, default=PATCH // 2)
+    parser.add_argument("--report", action="store_true", help="also scan 4 photos into report/ and screenshot its page")
     args = parser.parse_args()
-    # The last sample images of each class: the test fixtures train on the first ones.
-    crack = iter(sorted((sample_root() / "Positive").glob("*.jpg"))[::-1])
-    sound = iter(sorted((sample_root() / "Negative").glob("*.jpg"))[::-1])
-    photo = Image.new("RGB", (8 * PATCH, 5 * PATCH))
-    for row in range(5):
-        for column in range(8):
-            with Image.open(next(crack if (column, row) in CRACK_PATH else sound)) as patch:
-                photo.paste(patch.convert("RGB"), (column * PATCH, row * PATCH))
-    args.output.mkdir(parents=True, exist_ok=True)
-    path = args.output / "photo.jpg"
-    photo.save(path, quality=92)
-    model = CrackClassifier.load_from_checkpoint(args.ckpt, map_location="cpu")
-    counts = scan_to_folder(model, path, args.output / "scan", args.tile, args.stride, masks=True, overwrite=True)
+    classifier = load_model(args.model)
+    crack, sound = patches()
+    path = make_photo(args.output / "photo.jpg", 8, 5, CRACK_PATH, crack, sound)
+    counts = scan_to_folder(classifier, path, args.output / "scan", args.tile, args.stride, masks=True, overwrite=True,
+                            progress=False, report=False)
     print(f"{counts['tiles']} tiles; overlay in {args.output / 'scan' / 'overlays' / 'photo.jpg.png'}")
+    if args.report:
+        photos = args.output / "report_photos"
+        shutil.rmtree(photos, ignore_errors=True)
+        shutil.copy(path, (photos / "wall A").mkdir(parents=True) or photos / "wall A" / "crack.jpg")
+        for name, columns, rows, cracks in REPORT_PHOTOS:
+            make_photo(photos / name, columns, rows, cracks, crack, sound)
+        scan_to_folder(classifier, photos, args.output / "report", args.tile, args.stride, overwrite=True, progress=False)
+        screenshot(args.output / "report" / "report.html", args.output / "report.png")
+        print(f"report in {args.output / 'report' / 'report.html'}, screenshot {args.output / 'report.png'}")
 
 
 if __name__ == "__main__":

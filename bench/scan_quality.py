@@ -12,6 +12,7 @@ the probability map (every 4th pixel of every 4th row) (overlapping tiles averag
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,30 +24,30 @@ import matplotlib.pyplot as plt
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-from crack_lightning.model import CrackClassifier
+from crack_lightning.inference.models import load_model
 from crack_lightning.scan import scan_photos
 from crack_lightning.tiles import read_mask, tile_truth
 
 
-def evaluate(model, photos: list[Path], masks: Path, tile: int, stride: int, context: float, args) -> dict:
+def evaluate(classifier, photos: list[Path], masks: Path, tile: int, stride: int, context: float, args) -> dict:
     probabilities, truths, failures = [], [], []
     map_probabilities, map_truths = [], []
     started, tiles = time.perf_counter(), 0
     named = ((p.name, p) for p in photos)
-    for scan in scan_photos(model, named, tile, stride, args.batch_size, args.precision, context=context):
+    for scan in scan_photos(classifier, named, tile, stride, args.batch_size, context=context):
         mask = read_mask(masks / (Path(scan.name).stem + ".png"), scan.width, scan.height)
         truth = tile_truth(mask, scan.boxes, args.crack_fraction)
-        p = scan.crack_probability
+        p = torch.from_numpy(scan.crack_probability.copy())
         probabilities.append(p)
         truths.append(truth)
         tiles += len(scan.boxes)
         # Every 4th pixel of every 4th row: the map is smooth at tile scale, and 1/16 of the pixels keeps it fast.
-        map_probabilities.append(scan.probability_map()[::4, ::4].flatten())
+        map_probabilities.append(torch.from_numpy(scan.probability_map()[::4, ::4].copy()).flatten())
         map_truths.append(mask[::4, ::4].flatten().long())
         if args.failures:
             for (x, y, w, h), t, q in zip(scan.boxes, truth.tolist(), p.tolist()):
                 if t >= 0 and (q >= args.threshold) != bool(t):
-                    failures.append((abs(q - t), scan.image[:, y : y + h, x : x + w].clone(), t, q, scan.name))
+                    failures.append((abs(q - t), scan.image[y : y + h, x : x + w].copy(), t, q, scan.name))
             failures = sorted(failures, key=lambda f: -f[0])[:64]
         scan.image = None
     seconds = time.perf_counter() - started
@@ -71,7 +72,7 @@ def failure_figure(failures: list, tile: int, stride: int, path: Path) -> None:
     for ax in axes.flat:
         ax.axis("off")
     for ax, (_, crop, truth, q, name) in zip(axes.flat, failures):
-        ax.imshow(crop.permute(1, 2, 0).numpy())
+        ax.imshow(crop)
         ax.set_title(f"{name}\n{'crack' if truth else 'sound'}, p={q:.2f}", fontsize=6)
     fig.suptitle(f"Most confident tile mistakes, tile {tile} px stride {stride} (title: true class, p(crack))", fontsize=9)
     fig.tight_layout()
@@ -81,7 +82,7 @@ def failure_figure(failures: list, tile: int, stride: int, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("ckpt", help="checkpoint written by fit")
+    parser.add_argument("ckpt", help="checkpoint written by fit, an .onnx written by export, or a shipped model's name")
     parser.add_argument("photos", type=Path, help="folder with images/ and masks/")
     parser.add_argument("--configs", nargs="+", default=["64:32", "96:48", "128:64", "192:96", "256:128"],
                         help="TILE:STRIDE or TILE:STRIDE:CONTEXT (context: share of the tile seen around it, default 0)")
@@ -95,19 +96,20 @@ def main() -> None:
     parser.add_argument("--precision", default="32", choices=("32", "bf16"))
     parser.add_argument("--failures", type=Path, default=None, help="PNG of the worst tile mistakes of the first config")
     args = parser.parse_args()
-    model = CrackClassifier.load_from_checkpoint(args.ckpt, map_location="cpu")
+    classifier = load_model(args.ckpt, precision=args.precision)
     photos = sorted((args.photos / "images").glob("*.jpg"))[: args.limit]
     if args.half:
         groups = sorted({p.stem.split("-")[0] for p in photos})
         kept = set(groups[args.half - 1 :: 2])
         photos = [p for p in photos if p.stem.split("-")[0] in kept]
-    print(f"{len(photos)} photos from {args.photos}, checkpoint {args.ckpt}, {torch.get_num_threads()} threads", file=sys.stderr)
+    print(f"{len(photos)} photos from {args.photos}, {classifier.source}, {classifier.describe()}, {os.cpu_count()} cores",
+          file=sys.stderr)
     print("| tile | stride | context | crack / sound tiles (ambiguous left out) | tile AUROC | balanced accuracy | recall | specificity | map AUROC (pixels) | tiles/s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for i, config in enumerate(args.configs):
         tile, stride, context = (config.split(":") + ["0"])[:3]
         tile, stride, context = int(tile), int(stride), float(context)
-        r = evaluate(model, photos, args.photos / "masks", tile, stride, context, args)
+        r = evaluate(classifier, photos, args.photos / "masks", tile, stride, context, args)
         print(
             f"| {tile} | {stride} | {context:g} | {r['crack']} / {r['sound']} ({r['ambiguous']}) | {r['auroc']:.4f} | {r['balanced']:.4f} "
             f"| {r['recall']:.4f} | {r['specificity']:.4f} | {r['map_auroc']:.4f} | {r['tiles_per_s']:.0f} |",
