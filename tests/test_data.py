@@ -219,3 +219,33 @@ def test_roots_with_different_classes_are_refused(tmp_path):
     (other / "Positive").rename(other / "Crack")
     with pytest.raises(CrackLightningError, match="give every root the same class folders"):
         CrackDataModule(root=[str(own), str(other)]).setup("fit")
+
+
+def test_the_torch_free_reader_decodes_as_the_training_reader(tmp_path):
+    """crack_lightning.images (predict, scan) and data.read_rgb (training) hand the network the same pixels."""
+    from crack_lightning import images
+
+    paths = sorted(sample_root().rglob("*.jpg"))[::50]
+    pixels = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "rgb.png")
+    Image.fromarray(pixels).convert("RGBA").save(tmp_path / "rgba.png")
+    rotated = Image.fromarray(pixels)
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # EXIF orientation: turn 90 degrees clockwise to view
+    rotated.save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    for path in [*paths, tmp_path / "rgb.png", tmp_path / "rgba.png", tmp_path / "rotated.jpg"]:
+        expected = read_rgb(path).permute(1, 2, 0).numpy()
+        assert np.array_equal(images.read_rgb(path), expected), path
+    assert images.read_rgb(tmp_path / "rotated.jpg").shape == (40, 30, 3)
+
+
+@pytest.mark.parametrize("size", [64, 96, 160, 300])
+def test_pil_resize_is_torchvisions_antialiased_resize_within_a_grey_level(size):
+    from crack_lightning import images
+
+    for path in sorted(sample_root().rglob("*.jpg"))[::100]:
+        image = images.read_rgb(path)
+        expected = v2.functional.resize(torch.from_numpy(image.copy()).permute(2, 0, 1), [size, size], antialias=True)
+        resized = images.resize(image, size)
+        assert resized.shape == (size, size, 3) and resized.dtype == np.uint8
+        assert np.abs(resized.astype(int) - expected.permute(1, 2, 0).numpy()).max() <= 1
