@@ -62,9 +62,16 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def held_out(run: Path) -> list[tuple[str, str, str]]:
-    """``(path, split, class)`` of the run's validation and test images, from its split.csv."""
+    """``(path, split, class)`` of the run's validation and test images, from its split.csv (paths relative to the
+    data root of its config.yaml when it had one root, absolute with several)."""
+    import yaml
+
+    from crack_lightning.data import sample_root
+
+    root = yaml.safe_load((run / "config.yaml").read_text())["data"]["root"] or str(sample_root())
+    base = Path(root) if isinstance(root, str) else Path("/")
     with open(run / "split.csv", newline="") as f:
-        return [(r["path"], r["split"], r["class"]) for r in csv.DictReader(f) if r["split"] in ("val", "test")]
+        return [(str(base / r["path"]), r["split"], r["class"]) for r in csv.DictReader(f) if r["split"] in ("val", "test")]
 
 
 def score(classifier: Classifier, rows: list[tuple[str, str, str]]) -> dict:
@@ -87,7 +94,7 @@ def score(classifier: Classifier, rows: list[tuple[str, str, str]]) -> dict:
             "log_loss": round(float(-np.log(np.clip(probabilities[keep, truth[keep]], 1e-12, 1)).mean()), 5),
         }
     mistakes = sorted(
-        ({"path": rows[i][0], "split": rows[i][1], "true": rows[i][2], "predicted": result.labels[i],
+        ({"path": "/".join(Path(rows[i][0]).parts[-3:]), "split": rows[i][1], "true": rows[i][2], "predicted": result.labels[i],
           "crack_probability": round(float(result.crack_probability[i]), 4)} for i in np.flatnonzero(predicted != truth)),
         key=lambda m: m["path"],
     )
