@@ -21,10 +21,9 @@ from pathlib import Path
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-from crack_lightning.cli import main as cli
+from crack_lightning.commands import main as cli
 from crack_lightning.data import CrackDataModule
-from crack_lightning.model import load_checkpoint
-from crack_lightning.predict import predict_images
+from crack_lightning.inference import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,8 +33,8 @@ def photo_group(tile: Path) -> str:
 
 
 def scores(model, paths: list[Path], labels: list[int]) -> dict[str, float]:
-    result = predict_images(model, paths, batch_size=64)
-    p, t = result.crack_probability, torch.tensor(labels)
+    result = model.predict(paths, batch_size=64)
+    p, t = torch.from_numpy(result.crack_probability), torch.tensor(labels)
     predicted = p >= 0.5
     recall = (predicted & (t == 1)).sum().item() / max(1, (t == 1).sum().item())
     specificity = (~predicted & (t == 0)).sum().item() / max(1, (t == 0).sum().item())
@@ -81,7 +80,7 @@ def main() -> None:
 
     print("| model | new photos: balanced accuracy | AUROC | recall | specificity | concrete test accuracy |")
     print("| --- | --- | --- | --- | --- | --- |")
-    before = load_checkpoint(args.ckpt)
+    before = load_model(args.ckpt)
     size = str(before.preprocessing[0])  # adapt at the size the checkpoint was trained at
     if not args.skip_before:
         print(row("before (concrete checkpoint)", before)[0], flush=True)
@@ -111,7 +110,7 @@ def main() -> None:
                 mix = f" + {2 * args.mix} concrete" if args.mix else ""
                 picked = " (last epoch)" if args.pick == "last" else ""
                 seeded = f", seed {seed}" if len(args.seeds) > 1 else ""
-                text, values = row(f"adapted on {count} tiles{mix}{picked}{seeded} {' '.join(args.fit)}".strip(), load_checkpoint(best))
+                text, values = row(f"adapted on {count} tiles{mix}{picked}{seeded} {' '.join(args.fit)}".strip(), load_model(best))
                 print(text, flush=True)
                 rows.append(values)
         if len(rows) > 1:
