@@ -9,7 +9,7 @@ the training and validation images (``--val_fraction`` of them, seeded). Each fo
 ``predict`` of the held-out images through the product's own CLI, in a process of its own. Results are kept in
 ``--workdir`` after every fold: run the same command again to go on where it stopped, or add ``--report`` to print
 the folds done so far without running anything. ``--tta`` also predicts
-each fold's checkpoint with ``--model.tta hflip`` (rows ``NAME+hflip``; added to finished folds without refitting).
+each fold's checkpoint with ``predict --tta hflip`` (rows ``NAME+hflip``; added to finished folds without refitting).
 
 Prints per config: folds done, mean epochs and minutes per fold, accuracy over all held-out images with its 95%
 Wilson interval, errors, pooled AUROC and mean log loss (held-out cross-entropy); then an exact McNemar test for each pair of configs on the images both
@@ -106,7 +106,7 @@ def predict_fold(root: Path, checkpoint: str, held_out: list, classes: list[str]
     listing = out / "test.txt"
     listing.write_text("".join(f"{root / p}\n" for p, _ in held_out))
     cli("predict", "--ckpt_path", checkpoint, "--data.predict_dir", str(listing), "--output", str(out / "test.csv"),
-        "--overwrite", "true", "--trainer.enable_progress_bar", "false", *flags, log=out / "log.txt")
+        "--overwrite", "true", *flags, log=out / "log.txt")
     with open(out / "test.csv", newline="") as f:
         rows = {r["path"]: r for r in csv.DictReader(f)}
     crack = classes.index(args.crack_class)
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--crack_class", default="Positive")
     parser.add_argument("--workdir", default="compare_schedules", help="results, kept after each fold (resumable)")
     parser.add_argument("--report", action="store_true", help="print the results of the folds done so far; run nothing")
-    parser.add_argument("--tta", action="store_true", help="also predict each fold with --model.tta hflip: rows NAME+hflip")
+    parser.add_argument("--tta", action="store_true", help="also predict each fold with predict --tta hflip: rows NAME+hflip")
     parser.add_argument("--fit_args", nargs=argparse.REMAINDER, default=[], help="more fit flags for every run (last)")
     args = parser.parse_args()
     root = Path(args.root).resolve()
@@ -196,9 +196,9 @@ def main() -> None:
                 done.write_text(json.dumps(result))
             result = json.loads(done.read_text())
             if args.tta and "images_hflip" not in result and not args.report:  # the same checkpoints, predicted with mirror images too
-                print(f"{name}: fold {fold + 1}/{args.folds} with --model.tta hflip ...", flush=True)
+                print(f"{name}: fold {fold + 1}/{args.folds} with predict --tta hflip ...", flush=True)
                 result["images_hflip"] = predict_fold(
-                    root, result["checkpoint"], folds[fold], classes, args, work / name / f"fold{fold}", "--model.tta", "hflip"
+                    root, result["checkpoint"], folds[fold], classes, args, work / name / f"fold{fold}", "--tta", "hflip"
                 )
                 done.write_text(json.dumps(result))
             results[name].append(result)
