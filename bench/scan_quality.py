@@ -12,6 +12,7 @@ the probability map (every 4th pixel of every 4th row) (overlapping tiles averag
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -95,6 +96,8 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--precision", default="32", choices=("32", "bf16"))
     parser.add_argument("--failures", type=Path, default=None, help="PNG of the worst tile mistakes of the first config")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also record the rows in this JSON file, under 'all', 'half1' or 'half2' (kept across runs)")
     args = parser.parse_args()
     classifier = load_model(args.ckpt, precision=args.precision)
     photos = sorted((args.photos / "images").glob("*.jpg"))[: args.limit]
@@ -115,6 +118,12 @@ def main() -> None:
             f"| {r['recall']:.4f} | {r['specificity']:.4f} | {r['map_auroc']:.4f} | {r['tiles_per_s']:.0f} |",
             flush=True,
         )
+        if args.json:
+            record = json.loads(args.json.read_text()) if args.json.is_file() else {}
+            key = f"half{args.half}" if args.half else "all"
+            row = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k not in ("failures", "tiles_per_s")}
+            record.setdefault(key, {"photos": len(photos), "threshold": args.threshold, "configs": []})["configs"].append(row)
+            args.json.write_text(json.dumps(record, indent=2) + "\n")
         if args.failures and i == 0:
             failure_figure(r["failures"][:32], tile, stride, args.failures)
             args.failures = None
