@@ -1,0 +1,127 @@
+"""Segmentation quality on held-out photos: pixel F1 / IoU / ODS F1 (with and without a 2-px tolerance), crack length
+and width measured on the predicted mask against the same measurement on the true mask, and throughput.
+
+    python bench/segment_quality.py CKPT --data ../shared/data/crack-photos --split_file RUN/split.csv
+    python bench/segment_quality.py CKPT --data DIR --backend onnxruntime --window 512 --overlap 64
+
+Photos run through ``crack_lightning.windows.segment_photo`` (windowed, blended, a uint8 map) as a scan would run
+them. With ``--split_file`` only the photos of ``--split`` (``val``) are scored, else every photo in ``images/``.
+Rows: all photos, then the photos of every other group (a group: the name before '-'), halves 1 and 2, to show
+how much the numbers move between two disjoint sets. Prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from crack_lightning.measure import ODS_THRESHOLDS, f1_scores, measure_cracks, pixel_counts, summarise
+from crack_lightning.segmentation_model import CrackSegmenter
+from crack_lightning.windows import segment_photo
+
+
+def onnx_runner(model: CrackSegmenter):
+    """The uint8 network exported to ONNX (dynamic batch and size) and run by ONNX Runtime."""
+    import onnxruntime as ort
+
+    buffer, axes = io.BytesIO(), {0: "batch", 2: "height", 3: "width"}
+    example = torch.zeros(1, 3, 64, 64, dtype=torch.uint8)
+    torch.onnx.export(model.inference_network(), (example,), buffer, dynamo=False, input_names=["images"],
+                      output_names=["probabilities"], dynamic_axes={"images": axes, "probabilities": axes}, opset_version=17)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    return lambda batch: session.run(None, {"images": batch})[0]
+
+
+def held_out(data: Path, split_file: Path | None, split: str) -> list[str]:
+    if split_file is None:
+        return sorted(p.name for p in (data / "images").iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    with open(split_file, newline="") as f:
+        return sorted(Path(row["path"]).name for row in csv.DictReader(f) if row["split"] == split)
+
+
+def score(rows: list[dict], threshold: float) -> dict:
+    """Scores of a set of photos from their per-photo rows."""
+    exact = sum(r["counts0"] for r in rows)
+    tolerant = sum(r["counts2"] for r in rows)
+    at = int(np.argmin(np.abs(ODS_THRESHOLDS - threshold)))
+    f1, precision, recall = f1_scores(exact)
+    tp, predicted, truth = exact[0, at], exact[1, at], exact[3, at]
+    length_errors = np.array([r["length_error"] for r in rows])
+    width_errors = np.array([r["width_error"] for r in rows])
+    return {
+        "photos": len(rows), "precision": precision[at], "recall": recall[at], "f1": f1[at],
+        "iou": tp / max(1, predicted + truth - tp), "ods": f1.max(), "ods_at": ODS_THRESHOLDS[f1.argmax()],
+        "ods2": f1_scores(tolerant)[0].max(), "length": np.median(np.abs(length_errors)),
+        "within15": np.mean(np.abs(length_errors) <= 0.15), "width": np.median(np.abs(width_errors)),
+        "width_bias": np.median(width_errors),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("ckpt", help="checkpoint of a CrackSegmenter fit")
+    parser.add_argument("--data", type=Path, required=True, help="folder with images/ and masks/")
+    parser.add_argument("--split_file", type=Path, default=None, help="split.csv of the run: score its held-out photos")
+    parser.add_argument("--split", default="val", help="which split of --split_file to score (default val)")
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    parser.add_argument("--window", type=int, default=512)
+    parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--batch_size", type=int, default=4)
+    parser.add_argument("--threshold", type=float, default=None, help="mask threshold (default: the checkpoint's)")
+    parser.add_argument("--min_area", type=int, default=0, help="drop cracks smaller than this, in both masks")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N photos (quick looks)")
+    args = parser.parse_args()
+    model = CrackSegmenter.load_from_checkpoint(args.ckpt, map_location="cpu", weights_only=True).eval()
+    threshold = args.threshold if args.threshold is not None else model.hparams.threshold
+    run = model.window_runner() if args.backend == "torch" else onnx_runner(model)
+    names = held_out(args.data, args.split_file, args.split)[: args.limit]
+    print(f"{len(names)} photos from {args.data}, checkpoint {args.ckpt}, {args.backend}, "
+          f"{torch.get_num_threads()} threads, window {args.window} overlap {args.overlap}, threshold {threshold}",
+          file=sys.stderr)
+    rows, seconds, megapixels = [], 0.0, 0.0
+    for name in names:
+        photo = np.asarray(Image.open(args.data / "images" / name).convert("RGB"))
+        truth = np.asarray(Image.open(args.data / "masks" / (Path(name).stem + ".png")).convert("L")) > 127
+        started = time.perf_counter()
+        probability = segment_photo(photo, run, args.window, args.overlap, args.batch_size)
+        seconds += time.perf_counter() - started
+        megapixels += photo.shape[0] * photo.shape[1] / 1e6
+        measured = [summarise(measure_cracks(m, name, min_area=args.min_area))
+                    for m in (probability >= round(threshold * 255), truth)]
+        predicted, true = measured
+        rows.append({
+            "name": name, "group": name.split("-")[0].split(".")[0],
+            "counts0": pixel_counts(probability, truth), "counts2": pixel_counts(probability, truth, tolerance=2),
+            "length_error": (predicted.total_length_px - true.total_length_px) / max(true.total_length_px, 1.0),
+            "width_error": predicted.mean_width_px - true.mean_width_px,
+        })
+    groups = sorted({r["group"] for r in rows})
+    halves = {"all": rows}
+    for half in (1, 2):
+        kept = set(groups[half - 1 :: 2])
+        halves[f"half {half}"] = [r for r in rows if r["group"] in kept]
+    print(f"| photos | P@{threshold:g} | R@{threshold:g} | F1@{threshold:g} | IoU@{threshold:g} | ODS F1 (threshold) "
+          "| ODS F1, 2-px tolerance | length: median abs rel. error | length within 15% | "
+          "mean width: median abs error (px) | width: median error (px) |")
+    print("| --- " * 11 + "|")
+    for label, subset in halves.items():
+        s = score(subset, threshold)
+        print(f"| {label}: {s['photos']} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['iou']:.4f} "
+              f"| {s['ods']:.4f} ({s['ods_at']:.2f}) | {s['ods2']:.4f} | {s['length']:.1%} | {s['within15']:.0%} "
+              f"| {s['width']:.2f} | {s['width_bias']:+.2f} |")
+    print(f"\nThroughput: {megapixels:.1f} MP in {seconds:.1f} s = {megapixels / seconds:.2f} MP/s "
+          f"({args.backend}, {torch.get_num_threads()} threads, segmentation only, not file reading or measuring)")
+
+
+if __name__ == "__main__":
+    main()
