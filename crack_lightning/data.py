@@ -1,41 +1,36 @@
-"""Data: an ImageFolder of concrete patches, split seeded and stratified, with torchvision v2 transforms."""
+"""Data: the DataModule over an ImageFolder of concrete patches, its datasets and loaders."""
 
 from __future__ import annotations
 
 import csv
-import math
 import os
 import random
 import re
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
-from torchvision import datasets
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
 from crack_lightning.errors import CrackLightningError, require
 from crack_lightning.images import MAX_PIXELS, find_images, image_header, own_pixel_limit, resize
 from crack_lightning.images import read_rgb as read_rgb_array
+from crack_lightning.splits import (
+    SKIPPED_CSV, SPLIT_CSV, SPLITS, Sample, check_images, read_split_csv, scan_folder, split_samples, write_split_csv,
+)
+from crack_lightning.transforms import (
+    DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, augment_batch, eval_transform, train_transform,
+)
 
-DEFAULT_IMAGE_SIZE = 227  # the dataset's own patch size: no resizing
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-SPLITS = ("train", "val", "test")
-SPLIT_CSV = "split.csv"
-SKIPPED_CSV = "skipped.csv"
-
-Sample = tuple[str, int]  # (path relative to the data root, class index)
 
 
 def sample_root() -> Path:
@@ -58,66 +53,6 @@ def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> to
                 return v2.functional.pil_to_tensor(im.convert("RGB"))
         except OSError as err:
             raise CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it") from err
-
-
-def check_images(root: Path, samples: Sequence[Sample], max_pixels: int | None = MAX_PIXELS) -> dict[str, str]:
-    """``{relative path: reason}`` of the samples whose header cannot be read or is over the pixel limit."""
-    bad = {}
-    for path, _ in samples:
-        try:
-            image_header(root / path, max_pixels)
-        except CrackLightningError as err:
-            bad[path] = str(err).removeprefix(f"{root / path}: ")
-    return bad
-
-
-def train_transform(image_size: int, hflip: bool = True) -> v2.Compose:
-    """Per image, in the loader: resize and random horizontal flip, ``uint8`` in and out. Rotation and
-    normalisation follow per batch (``augment_batch``)."""
-    return v2.Compose([v2.Resize((image_size, image_size), antialias=True), v2.RandomHorizontalFlip(0.5 if hflip else 0.0)])
-
-
-def augment_batch(
-    images: torch.Tensor,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    rotation_degrees: float = 72.0,
-) -> torch.Tensor:
-    """Normalise a ``uint8`` batch ``(N, 3, S, S)`` and rotate each image by its own random angle in
-    ± ``rotation_degrees`` about its centre (bilinear), on the batch's device.
-
-    The corners the rotation uncovers take the mean colour (0 after normalising). Per batch, rotation and
-    normalisation cost half of what they cost image by image in the loader on a CPU (0.29 against 0.85 ms an
-    image at 160 px), and next to nothing on a GPU.
-    """
-    shape = (1, -1, 1, 1)
-    mean_t = torch.tensor(mean, device=images.device).view(shape)
-    std_t = torch.tensor(std, device=images.device).view(shape)
-    batch = images.float().div_(255).sub_(mean_t).div_(std_t)  # in place: a third of the time of new tensors
-    if rotation_degrees <= 0:
-        return batch
-    angles = (torch.rand(len(batch), device=batch.device) * 2 - 1) * math.radians(rotation_degrees)
-    cos, sin = angles.cos().view(-1, 1, 1), angles.sin().view(-1, 1, 1)
-    # F.affine_grid's sampling grid (align_corners=False) from two broadcasts: affine_grid's batched matrix
-    # product took 4.8 ms of a 32-image batch at 160 px on a CPU, twice the time of these.
-    height, width = batch.shape[-2:]
-    x = ((torch.arange(width, device=batch.device) * 2 + 1) / width - 1).view(1, 1, -1)
-    y = ((torch.arange(height, device=batch.device) * 2 + 1) / height - 1).view(1, -1, 1)
-    grid = torch.stack([cos * x - sin * y, sin * x + cos * y], dim=-1)
-    return F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-
-def eval_transform(
-    image_size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
-) -> v2.Compose:
-    """Resize, float conversion and normalisation: what the model sees at validation, test and predict time."""
-    return v2.Compose(
-        [
-            v2.Resize((image_size, image_size), antialias=True),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(mean, std),
-        ]
-    )
 
 
 def default_workers() -> int:
@@ -175,103 +110,6 @@ class PredictImages(Dataset):
         except CrackLightningError as err:
             image, error = np.zeros((self.image_size, self.image_size, 3), np.uint8), str(err)
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), str(path), error
-
-
-def scan_folder(folder: Path, root: Path) -> tuple[list[str], list[Sample]]:
-    """Classes and samples of an ImageFolder directory, paths relative to ``root`` in POSIX form, sorted."""
-    try:
-        classes, class_to_idx = datasets.folder.find_classes(str(folder))
-        found = datasets.ImageFolder.make_dataset(str(folder), class_to_idx, extensions=datasets.folder.IMG_EXTENSIONS)
-    except (FileNotFoundError, NotADirectoryError) as err:
-        raise CrackLightningError(
-            f"--data.root: {folder} is not an image folder ({err}); point it at a folder with one sub-folder per "
-            "class (Negative/, Positive/) or with train/, val/, test/ folders of class folders"
-        ) from err
-    samples = sorted((Path(p).relative_to(root).as_posix(), y) for p, y in found)
-    return classes, samples
-
-
-def sample_group(path: str, group_pattern: str | None) -> str:
-    """The group of a sample: the first group (or the whole match) of ``group_pattern`` in its file name.
-
-    A file whose name does not match is a group of its own (e.g. concrete patches mixed with photo tiles).
-    """
-    if not group_pattern:
-        return ""
-    match = re.search(group_pattern, PurePosixPath(path).name)
-    if match is None:
-        return path
-    return match.group(1) if match.groups() else match.group(0)
-
-
-def split_samples(
-    samples: Sequence[Sample],
-    classes: Sequence[str],
-    val_fraction: float,
-    test_fraction: float,
-    seed: int,
-    group_pattern: str | None = None,
-) -> dict[str, list[Sample]]:
-    """Seeded split. Without groups it is stratified: each class shuffled on its own, so a class's split depends
-    only on its files and the seed. With ``group_pattern`` whole groups (e.g. the tiles of one photo) are shuffled
-    and dealt to test, then validation, until each has its share of the images: no group is on two sides."""
-    splits: dict[str, list[Sample]] = {s: [] for s in SPLITS}
-    if group_pattern:
-        groups: dict[str, list[Sample]] = {}
-        for sample in sorted(samples):
-            groups.setdefault(sample_group(sample[0], group_pattern), []).append(sample)
-        names = sorted(groups)
-        # A string seed is hashed with SHA-512 by `random`, so the order is the same on every machine and Python.
-        random.Random(f"{seed}/groups").shuffle(names)
-        targets = {"test": round(len(samples) * test_fraction), "val": round(len(samples) * val_fraction)}
-        for name in names:
-            split = next((s for s in ("test", "val") if len(splits[s]) < targets[s]), "train")
-            splits[split] += groups[name]
-        return {s: sorted(v) for s, v in splits.items()}
-    for index, name in enumerate(classes):
-        items = sorted(p for p, y in samples if y == index)
-        random.Random(f"{seed}/{name}").shuffle(items)
-        n_test = round(len(items) * test_fraction)
-        n_val = round(len(items) * val_fraction)
-        splits["test"] += [(p, index) for p in items[:n_test]]
-        splits["val"] += [(p, index) for p in items[n_test : n_test + n_val]]
-        splits["train"] += [(p, index) for p in items[n_test + n_val :]]
-    return {s: sorted(v) for s, v in splits.items()}
-
-
-def write_split_csv(
-    path: Path, splits: dict[str, list[Sample]], classes: Sequence[str], group_pattern: str | None = None
-) -> None:
-    """Write ``path, split, class`` rows (and ``group`` with a ``group_pattern``), paths relative to the data root,
-    so the split can be audited and reused."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["path", "split", "class"] + (["group"] if group_pattern else []))
-        for split in SPLITS:
-            for p, y in splits[split]:
-                writer.writerow([p, split, classes[y]] + ([sample_group(p, group_pattern)] if group_pattern else []))
-
-
-def read_split_csv(path: Path, root: Path, classes: Sequence[str]) -> dict[str, list[Sample]]:
-    """Read a split written by :func:`write_split_csv`, checking every class and file."""
-    if not path.is_file():
-        raise CrackLightningError(f"--data.split_file: no file {path}; pass the split.csv of an earlier run or null")
-    class_to_idx = {c: i for i, c in enumerate(classes)}
-    splits: dict[str, list[Sample]] = {s: [] for s in SPLITS}
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or not {"path", "split", "class"} <= set(reader.fieldnames):
-            raise CrackLightningError(f"--data.split_file: {path} needs the columns path, split, class")
-        for line, row in enumerate(reader, start=2):
-            if row["split"] not in splits or row["class"] not in class_to_idx:
-                raise CrackLightningError(
-                    f"--data.split_file: {path} line {line}: split must be one of {SPLITS} and class one of {list(classes)}"
-                )
-            if not (root / row["path"]).is_file():
-                raise CrackLightningError(f"--data.split_file: {path} line {line}: no file {root / row['path']}")
-            splits[row["split"]].append((row["path"], class_to_idx[row["class"]]))
-    return splits
 
 
 class CrackDataModule(L.LightningDataModule):

@@ -15,16 +15,9 @@ from torchvision import datasets, tv_tensors
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
-from crack_lightning.data import (
-    MAX_PIXELS,
-    SPLIT_CSV,
-    SPLITS,
-    default_workers,
-    read_rgb,
-    read_split_csv,
-    split_samples,
-    write_split_csv,
-)
+from crack_lightning.data import default_workers, read_rgb
+from crack_lightning.images import MAX_PIXELS
+from crack_lightning.splits import SPLIT_CSV, SPLITS, read_split_csv, split_samples, write_split_csv
 from crack_lightning.errors import CrackLightningError, require
 
 PHOTO_CLASS = ["photo"]  # split.csv's class column: one class, every sample a photo

@@ -25,7 +25,7 @@ from torchmetrics.classification import (
 from torchvision.models import mobilenet_v2
 from torchvision.utils import make_grid
 
-from crack_lightning.data import IMAGENET_MEAN, IMAGENET_STD
+from crack_lightning.transforms import IMAGENET_MEAN, IMAGENET_STD
 from crack_lightning.errors import require
 from crack_lightning.measure import ODS_THRESHOLDS, f1_scores, pixel_counts
 from crack_lightning.model import strided_depthwise_in_float32

@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 from torchvision.io import ImageReadMode, decode_image
 
-from crack_lightning.data import find_images, read_rgb
+from crack_lightning.data import read_rgb
+from crack_lightning.images import find_images
 from crack_lightning.errors import CrackLightningError, require
 from crack_lightning.tiling import context_window, tile_boxes
 

@@ -9,19 +9,9 @@ import torch
 from torchvision.transforms import v2
 from PIL import Image
 
-from crack_lightning.data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    SPLITS,
-    CrackDataModule,
-    eval_transform,
-    read_rgb,
-    read_split_csv,
-    sample_root,
-    augment_batch,
-    train_transform,
-    write_split_csv,
-)
+from crack_lightning.data import CrackDataModule, read_rgb, sample_root
+from crack_lightning.splits import SPLITS, read_split_csv, write_split_csv
+from crack_lightning.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, augment_batch, train_transform
 from crack_lightning.errors import CrackLightningError
 from tests.conftest import copy_images
 

@@ -137,7 +137,8 @@ def test_checkpoint_round_trip_is_offline_and_exact(image_root, tmp_path, monkey
 def test_fold_batchnorm_of_a_trained_network_gives_the_same_probabilities(trained):
     from copy import deepcopy
 
-    from crack_lightning.data import eval_transform, read_rgb, sample_root
+    from crack_lightning.data import read_rgb, sample_root
+    from crack_lightning.transforms import eval_transform
     from crack_lightning.inference.export import fold_batchnorm
 
     model = CrackClassifier.load_from_checkpoint(trained["ckpt"], map_location="cpu").eval()
