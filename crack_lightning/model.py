@@ -22,6 +22,7 @@ from torchmetrics.classification import (
 )
 from torchvision.models import mobilenet_v2
 
+from crack_lightning.checkpoints import CLASSIFICATION, read_checkpoint_file, task_of
 from crack_lightning.errors import CrackLightningError, require
 from crack_lightning.inference.models import shipped_model
 from crack_lightning.pretrained import load_pretrained
@@ -309,23 +310,15 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
 
 
 def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True`` (or the shipped model's, by name), with a one-line error for each
-    way a file can be wrong."""
+    """Load a classifier's checkpoint with ``weights_only=True`` (or the shipped model's, by name), with a one-line
+    error for each way a file can be wrong."""
     path = checkpoint_path(path)
-    if not path.is_file():
-        raise CrackLightningError(f"{option}: no file {path}; pass a .ckpt written by `python -m crack_lightning fit`")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for files that are not checkpoints (KeyError for text)
-        with open(path, "rb") as f:
-            zipped = f.read(4) == b"PK\x03\x04"  # torch.save writes a zip archive
-        what = "is cut short or damaged (an interrupted copy?)" if zipped else "is not a PyTorch checkpoint"
-        raise CrackLightningError(f"{option}: {path} {what}; pass a .ckpt written by fit") from err
-    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict) or not isinstance(hparams, dict) or "crack_class" not in hparams or not any(
-        key.startswith("backbone.") for key in state
-    ):
+    checkpoint = read_checkpoint_file(path, option)
+    state, hparams = checkpoint["state_dict"], checkpoint["hyper_parameters"]
+    if task_of(checkpoint) != CLASSIFICATION:
+        raise CrackLightningError(f"{option}: {path} holds a crack {task_of(checkpoint)} model, not a classifier; "
+                                  "pass a classifier's checkpoint")
+    if "crack_class" not in hparams or not any(key.startswith("backbone.") for key in state):
         raise CrackLightningError(
             f"{option}: {path} is not a crack_lightning checkpoint (another program's file?); "
             "pass a .ckpt written by `python -m crack_lightning fit`"
