@@ -3,5 +3,6 @@ augmentation, and the shipped model. Only :mod:`crack_lightning.inference.export
 
 from crack_lightning.inference.classifier import Classifier, Predictions, decide_labels
 from crack_lightning.inference.models import DEFAULT_MODEL, load_model, shipped_models
+from crack_lightning.inference.segmenter import Segmenter
 
-__all__ = ["Classifier", "DEFAULT_MODEL", "Predictions", "decide_labels", "load_model", "shipped_models"]
+__all__ = ["Classifier", "DEFAULT_MODEL", "Predictions", "Segmenter", "decide_labels", "load_model", "shipped_models"]

@@ -1,8 +1,9 @@
 """The one ONNX exporter: a trained network, BatchNorm folded, as a graph that takes ``uint8`` images.
 
-The graph normalises its input itself (one multiply-add, nearly free inside the graph) and returns float32 class
-probabilities; its metadata holds what a deployment needs (classes, crack class, input size, normalisation).
-This module needs torch; running the graph (:mod:`crack_lightning.inference.classifier`) does not.
+The graph normalises its input itself (one multiply-add, nearly free inside the graph) and returns float32
+probabilities: a classifier's per class, a segmenter's per pixel. Its metadata holds what a deployment needs
+(``task``; classes, crack class and input size, or threshold and window; normalisation). This module needs torch;
+running the graph (:mod:`crack_lightning.inference.classifier`, :mod:`crack_lightning.inference.segmenter`) does not.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from crack_lightning import __version__
 from crack_lightning.inference.onnx_file import with_metadata
+from crack_lightning.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW
 
 INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
 OPSET = 17
@@ -107,8 +109,37 @@ def export_classifier(model: Any, extra_metadata: dict[str, Any] | None = None) 
     return with_metadata(graph, {**classifier_metadata(model), **(extra_metadata or {})})
 
 
+def segmenter_metadata(model: Any) -> dict[str, Any]:
+    """The metadata of a :class:`~crack_lightning.segmentation_model.CrackSegmenter`'s graph: the mask threshold, the
+    normalisation, and the window size that the windowed inference (:mod:`crack_lightning.windows`) uses."""
+    hparams = model.hparams
+    return {
+        "task": "segmentation",
+        "threshold": float(hparams.threshold),
+        "mean": [float(v) for v in hparams.mean],
+        "std": [float(v) for v in hparams.std],
+        "window": DEFAULT_WINDOW,
+        "overlap": DEFAULT_OVERLAP,
+        "input": f"{INPUT_NAME}: uint8 (batch, 3, height, width), RGB, any size (photos run in windows of "
+                 f"{DEFAULT_WINDOW} px); normalisation is inside",
+        "output": f"{OUTPUT_NAME}: float32 (batch, 1, height, width), the crack probability of each pixel",
+        "producer": f"crack-lightning {__version__}",
+    }
+
+
+def export_segmenter(model: Any, extra_metadata: dict[str, Any] | None = None) -> bytes:
+    """A trained :class:`~crack_lightning.segmentation_model.CrackSegmenter` as ONNX bytes with its metadata: its own
+    inference network (BatchNorm folded, ``uint8`` in, sigmoid out), dynamic batch, height and width."""
+    graph = onnx_graph(model.inference_network(), (1, 3, 64, 64), torch.uint8, dynamic_sides=True)
+    return with_metadata(graph, {**segmenter_metadata(model), **(extra_metadata or {})})
+
+
 def export_checkpoint(path: Any, option: str = "--ckpt_path") -> bytes:
-    """A checkpoint of ``fit`` (checked first, one line for each way it can be wrong) as ONNX bytes."""
+    """A checkpoint of ``fit``, a classifier's or a segmenter's (checked first, one line for each way it can be
+    wrong), as ONNX bytes."""
+    from crack_lightning.checkpoints import SEGMENTATION, checkpoint_task, load_segmenter
     from crack_lightning.model import load_checkpoint
 
+    if checkpoint_task(path) == SEGMENTATION:
+        return export_segmenter(load_segmenter(path, option))
     return export_classifier(load_checkpoint(path, option))

@@ -1,4 +1,5 @@
-"""Which model to run: the model shipped in the package (by name), a checkpoint of ``fit``, or an exported ``.onnx``.
+"""Which model to run: the model shipped in the package (by name), a checkpoint of ``fit``, or an exported ``.onnx``;
+a classifier or a segmenter, as the graph's metadata says.
 
 A checkpoint is exported once: the graph is cached under the user cache directory, keyed by the checkpoint's
 sha256, so later runs start without torch. The shipped model comes exported already.
@@ -12,10 +13,14 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.inference.onnx_file import write_atomically
+from crack_lightning.inference.onnx_file import read_metadata, write_atomically
+
+if TYPE_CHECKING:
+    from crack_lightning.inference.classifier import Classifier
+    from crack_lightning.inference.segmenter import Segmenter
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
 DEFAULT_MODEL = "concrete-v1"
@@ -91,22 +96,32 @@ def exported_graph(checkpoint: str | os.PathLike, option: str = "--ckpt_path") -
     return graph, how
 
 
-def load_model(model: str | os.PathLike | None = None, **options: Any):
-    """A torch-free :class:`~crack_lightning.inference.classifier.Classifier`: ``model`` is a shipped model's name
-    (default: the shipped ``concrete-v1``), a checkpoint of ``fit``, or an ``.onnx`` written by ``export``.
-
-    ``options``: ``backend``, ``precision``, ``tta``, ``threads`` of the classifier.
-    """
+def model_from_graph(graph: bytes, source: str, **options: Any):
+    """The :class:`~crack_lightning.inference.classifier.Classifier` or
+    :class:`~crack_lightning.inference.segmenter.Segmenter` that runs ``graph``, as its metadata's ``task`` says."""
     from crack_lightning.inference.classifier import Classifier
+    from crack_lightning.inference.segmenter import Segmenter
 
+    kind = Segmenter if read_metadata(graph).get("task") == "segmentation" else Classifier
+    return kind(graph, source, **options)
+
+
+def load_model(model: str | os.PathLike | None = None, **options: Any) -> Classifier | Segmenter:
+    """A torch-free model: a :class:`~crack_lightning.inference.classifier.Classifier`, or a
+    :class:`~crack_lightning.inference.segmenter.Segmenter` when the graph's metadata says ``task: segmentation``.
+    ``model`` is a shipped model's name (default: the shipped ``concrete-v1``), a checkpoint of ``fit``, or an
+    ``.onnx`` written by ``export``.
+
+    ``options``: ``backend``, ``precision``, ``tta``, ``threads`` of the model.
+    """
     name = str(model) if model is not None else DEFAULT_MODEL
     shipped = shipped_model(name)
     if shipped is not None:
-        return Classifier(shipped.graph.read_bytes(), shipped.describe(), **options)
+        return model_from_graph(shipped.graph.read_bytes(), shipped.describe(), **options)
     path = Path(name).expanduser()
     if path.suffix == ".onnx":
         if not path.is_file():
             raise CrackLightningError(f"--ckpt_path: no file {path}; pass an .onnx written by export, or a .ckpt")
-        return Classifier.from_file(path, **options)
+        return model_from_graph(path.read_bytes(), str(path), **options)
     graph, how = exported_graph(path)
-    return Classifier(graph, f"{path} ({how})", **options)
+    return model_from_graph(graph, f"{path} ({how})", **options)
