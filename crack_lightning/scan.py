@@ -261,7 +261,7 @@ def write_report(folder: str | os.PathLike, paths: dict[str, Path] | None = None
             photo.width, photo.height = int(row["width"]), int(row["height"])
             photo.tiles, photo.crack_tiles = int(row["tiles"]), int(row["crack_tiles"])
             photo.max_crack_probability = float(row["max_crack_probability"])
-            photo.overlay, photo.thumbnail = _pictures(folder, name, names[name])
+            photo.overlay, photo.thumbnail = picture_links(folder, name, names[name])
         photos.append(photo)
     photos.sort(key=worst_first)
     cracked = sum(p.crack_tiles > 0 for p in photos)
@@ -285,7 +285,7 @@ def write_report(folder: str | os.PathLike, paths: dict[str, Path] | None = None
     return page
 
 
-def _pictures(folder: Path, name: str, picture: str) -> tuple[str, str]:
+def picture_links(folder: Path, name: str, picture: str) -> tuple[str, str]:
     """``(overlay, thumbnail)`` links of a photo; the thumbnail is made from the overlay where it is missing. The
     other naming (plain or hashed) is tried when the photo was scanned with a different set of photos."""
     for candidate in (picture, PurePosixPath(name).name, hashed_name(name, PurePosixPath(name).name)):

@@ -1,7 +1,7 @@
 """The ``scan`` command's output folder: CSV files, pictures, settings, the lock, and resuming a scan cut short.
 
-Crash safety: a photo's tiles are written and flushed first, then its pictures (each under a temporary name,
-then renamed), then its ``photos.csv`` row. A photo is done when its row is there; resuming drops whatever a
+Crash safety: a photo's tiles (or cracks) are written and flushed first, then its pictures (each under a temporary
+name, then renamed), then its ``photos.csv`` row. A photo is done when its row is there; resuming drops whatever a
 killed run left of the photos without a row (tiles, a half-written last line, temporary pictures) and scans
 them again. The folder is locked (``fcntl.flock``, released by the kernel when the process ends, even on
 ``kill -9``) so that two scans never write into it at once.
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from crack_lightning.scan import PhotoScan
 
 TILES_CSV = "tiles.csv"
+CRACKS_CSV = "cracks.csv"  # a segmentation scan's rows, one per crack (crack_lightning.crack_scan)
 PHOTOS_CSV = "photos.csv"
 OVERLAYS = "overlays"
 MASKS = "masks"
@@ -36,10 +37,15 @@ THUMBNAILS = "thumbnails"
 REPORT = "report.html"
 SETTINGS = "scan.json"
 LOCK = ".scan.lock"
-RESULTS = (TILES_CSV, PHOTOS_CSV, OVERLAYS, MASKS, THUMBNAILS, REPORT, SETTINGS)
+RESULTS = (TILES_CSV, CRACKS_CSV, PHOTOS_CSV, OVERLAYS, MASKS, THUMBNAILS, REPORT, SETTINGS)
 TILE_COLUMNS = ["photo", "x", "y", "width", "height", "crack_probability", "label"]
 PHOTO_COLUMNS = ["photo", "width", "height", "tiles", "crack_tiles", "max_crack_probability", "label", "error"]
 SAME_SCAN = ("tile", "stride", "context", "threshold", "model_sha256")  # a resumed scan must keep these
+# A segmenter's scan (crack_lightning.crack_scan): a row per crack (crack_lightning.measure.Crack's fields) and per photo.
+CRACK_COLUMNS = ["photo", "crack", "x", "y", "width", "height", "length_px", "mean_width_px", "max_width_px", "length_mm",
+                 "mean_width_mm", "max_width_mm", "width_class"]
+CRACK_PHOTO_COLUMNS = ["photo", "width", "height", "cracks", "total_length_px", "mean_width_px", "max_width_px",
+                       "total_length_mm", "mean_width_mm", "max_width_mm", "max_crack_probability", "label", "error"]
 
 
 def find_photos(source: str | os.PathLike) -> list[tuple[str, Path]]:
@@ -124,16 +130,16 @@ def cut_partial_line(path: Path) -> None:
         f.truncate(start + tail.rfind(b"\n") + 1)
 
 
-def read_photo_rows(folder: Path) -> list[dict[str, str]]:
-    """The complete rows of ``photos.csv``, each photo once (its first row)."""
+def read_photo_rows(folder: Path, columns: list[str] = PHOTO_COLUMNS) -> list[dict[str, str]]:
+    """The complete rows of ``photos.csv`` (of a scan whose columns are ``columns``), each photo once (its first row)."""
     path = folder / PHOTOS_CSV
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if len(r) == len(PHOTO_COLUMNS)]
+        rows = [r for r in csv.reader(f) if len(r) == len(columns)]
     seen: dict[str, dict[str, str]] = {}
-    for row in rows[1:] if rows and rows[0] == PHOTO_COLUMNS else rows:
-        seen.setdefault(row[0], dict(zip(PHOTO_COLUMNS, row)))
+    for row in rows[1:] if rows and rows[0] == columns else rows:
+        seen.setdefault(row[0], dict(zip(columns, row)))
     return list(seen.values())
 
 
@@ -157,26 +163,23 @@ def now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-class ScanWriter:
-    """Writes ``tiles.csv``, ``photos.csv``, the pictures and ``scan.json`` into one folder, a photo at a time,
-    holding the folder's lock from creation to :meth:`close` (use it as a context manager).
+class ScanFolder:
+    """A scan's output folder, opened for writing: ``photos.csv`` and a second CSV (:attr:`details_csv`, a row per
+    tile or per crack), both open for appending, and ``scan.json``; the folder's lock is held from creation to
+    :meth:`close` (use it as a context manager). Subclasses write a photo's rows and pictures.
 
-    ``settings``: the scan's options (``tile``, ``stride``, ``context``, ``threshold``, ``model_sha256``, ``model``,
-    ``input``), kept in ``scan.json`` for the report; a resumed scan must have the same :data:`SAME_SCAN` values.
+    ``settings``: the scan's options, kept in ``scan.json`` for the report; a resumed scan must have the same
+    :attr:`same_scan` values.
     """
 
+    details_csv, detail_columns, photo_columns, same_scan = TILES_CSV, TILE_COLUMNS, PHOTO_COLUMNS, SAME_SCAN
+
     def __init__(
-        self,
-        output: str | os.PathLike,
-        crack_class: str,
-        settings: dict[str, Any],
-        overwrite: bool = False,
-        resume: bool = False,
-        masks: bool = False,
+        self, output: str | os.PathLike, settings: dict[str, Any], overwrite: bool = False, resume: bool = False,
         overlay_max_side: int = 4096,
     ) -> None:
         self.dir = Path(output).expanduser()
-        self.crack_class, self.masks, self.overlay_max_side = crack_class, masks, overlay_max_side
+        self.overlay_max_side = overlay_max_side
         self.done: set[str] = set()
         self._lock = lock_output(self.dir)
         try:
@@ -194,7 +197,7 @@ class ScanWriter:
         ours = [self.dir / n for n in RESULTS if (self.dir / n).exists()]
         previous = read_settings(self.dir)
         if ours and resume:
-            changed = [k for k in SAME_SCAN if k in previous and previous[k] != settings.get(k)]
+            changed = [k for k in self.same_scan if k in previous and previous[k] != settings.get(k)]
             if changed:
                 was = ", ".join(f"{k} {previous[k]}" for k in changed)
                 raise CrackLightningError(
@@ -214,41 +217,69 @@ class ScanWriter:
         self.settings = {**settings, "started": previous.get("started", now()), "finished": ""}
         try:
             write_text_atomically(self.dir / SETTINGS, json.dumps(self.settings, indent=1) + "\n")
-            self._tiles = open(self.dir / TILES_CSV, "a", newline="")
+            self._details = open(self.dir / self.details_csv, "a", newline="")
             self._photos = open(self.dir / PHOTOS_CSV, "a", newline="")
         except OSError as err:
             raise CrackLightningError(f"--output: cannot write into {self.dir} ({err.strerror}); pass a writable folder") from err
-        self.tiles_csv = csv.writer(self._tiles, lineterminator="\n")
+        self.details = csv.writer(self._details, lineterminator="\n")
         self.photos_csv = csv.writer(self._photos, lineterminator="\n")
-        if self._tiles.tell() == 0:
-            self.tiles_csv.writerow(TILE_COLUMNS)
+        if self._details.tell() == 0:
+            self.details.writerow(self.detail_columns)
         if self._photos.tell() == 0:
-            self.photos_csv.writerow(PHOTO_COLUMNS)
+            self.photos_csv.writerow(self.photo_columns)
 
     def _resume(self) -> set[str]:
         """What a killed scan left: the photos with a row are done; the rest of it is dropped."""
-        photos, tiles = self.dir / PHOTOS_CSV, self.dir / TILES_CSV
+        photos, details = self.dir / PHOTOS_CSV, self.dir / self.details_csv
         done: set[str] = set()
         if photos.is_file():
             cut_partial_line(photos)
-            rows = read_photo_rows(self.dir)
+            rows = read_photo_rows(self.dir, self.photo_columns)
             done = {r["photo"] for r in rows}
             text = io.StringIO()
-            csv.writer(text, lineterminator="\n").writerows([PHOTO_COLUMNS] + [list(r.values()) for r in rows])
+            csv.writer(text, lineterminator="\n").writerows([self.photo_columns] + [list(r.values()) for r in rows])
             if photos.read_text() != text.getvalue():
                 write_text_atomically(photos, text.getvalue())
-        if tiles.is_file():
-            cut_partial_line(tiles)
-            partial = tiles.with_name(f".{TILES_CSV}.{os.getpid()}.partial")
-            with open(tiles, newline="") as src, open(partial, "w", newline="") as dst:
+        if details.is_file():
+            cut_partial_line(details)
+            partial = details.with_name(f".{details.name}.{os.getpid()}.partial")
+            with open(details, newline="") as src, open(partial, "w", newline="") as dst:
                 writer = csv.writer(dst, lineterminator="\n")
-                writer.writerow(TILE_COLUMNS)
-                writer.writerows(r for r in csv.reader(src) if len(r) == len(TILE_COLUMNS) and r[0] in done)
-            os.replace(partial, tiles)
+                writer.writerow(self.detail_columns)
+                writer.writerows(r for r in csv.reader(src) if len(r) == len(self.detail_columns) and r[0] in done)
+            os.replace(partial, details)
         for folder in (OVERLAYS, MASKS, THUMBNAILS):
             for leftover in (self.dir / folder).rglob(PARTIAL_GLOB):
                 leftover.unlink(missing_ok=True)
         return done
+
+    def finish(self) -> None:
+        """Note in ``scan.json`` that this run ended."""
+        self.settings["finished"] = now()
+        write_text_atomically(self.dir / SETTINGS, json.dumps(self.settings, indent=1) + "\n")
+
+    def close(self) -> None:
+        for f in (getattr(self, "_details", None), getattr(self, "_photos", None)):
+            if f is not None:
+                f.close()
+        self._lock.__exit__(None, None, None)
+
+    def __enter__(self) -> "ScanFolder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ScanWriter(ScanFolder):
+    """A classifier's scan: ``tiles.csv`` (a row per tile), ``photos.csv``, overlays, thumbnails (and masks)."""
+
+    def __init__(
+        self, output: str | os.PathLike, crack_class: str, settings: dict[str, Any], overwrite: bool = False,
+        resume: bool = False, masks: bool = False, overlay_max_side: int = 4096,
+    ) -> None:
+        self.crack_class, self.masks = crack_class, masks
+        super().__init__(output, settings, overwrite, resume, overlay_max_side)
 
     def write(self, scan: PhotoScan, labels: list[str], picture: str) -> None:
         """Write one photo's tiles (with their ``labels``), its pictures (``overlays/<picture>.png``...) and its
@@ -259,8 +290,8 @@ class ScanWriter:
             return
         crack_probability = scan.crack_probability
         for (x, y, w, h), p, label in zip(scan.boxes, crack_probability.tolist(), labels):
-            self.tiles_csv.writerow([scan.name, x, y, w, h, f"{p:.6f}", label])
-        self._tiles.flush()
+            self.details.writerow([scan.name, x, y, w, h, f"{p:.6f}", label])
+        self._details.flush()
         # zlib's fastest level: 4x faster to write than the default, files ~1.3x larger
         drawn = overlay(scan.image, scan.boxes, crack_probability, self.overlay_max_side, colour_bar=False)
         small = thumbnail(drawn)  # without the colour bar, illegible that small: the page shows the scale
@@ -278,20 +309,3 @@ class ScanWriter:
             [scan.name, scan.width, scan.height, len(scan.boxes), crack_tiles, f"{crack_probability.max():.6f}", label, ""]
         )
         self._photos.flush()
-
-    def finish(self) -> None:
-        """Note in ``scan.json`` that this run ended."""
-        self.settings["finished"] = now()
-        write_text_atomically(self.dir / SETTINGS, json.dumps(self.settings, indent=1) + "\n")
-
-    def close(self) -> None:
-        for f in (getattr(self, "_tiles", None), getattr(self, "_photos", None)):
-            if f is not None:
-                f.close()
-        self._lock.__exit__(None, None, None)
-
-    def __enter__(self) -> "ScanWriter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
