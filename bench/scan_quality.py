@@ -37,7 +37,7 @@ def evaluate(classifier, photos: list[Path], masks: Path, tile: int, stride: int
     named = ((p.name, p) for p in photos)
     for scan in scan_photos(classifier, named, tile, stride, args.batch_size, context=context):
         mask = read_mask(masks / (Path(scan.name).stem + ".png"), scan.width, scan.height)
-        truth = tile_truth(mask, scan.boxes, args.crack_fraction)
+        truth = torch.from_numpy(tile_truth(mask, scan.boxes, args.crack_fraction))
         p = torch.from_numpy(scan.crack_probability.copy())
         probabilities.append(p)
         truths.append(truth)

@@ -267,11 +267,13 @@ class CrackClassifier(L.LightningModule):
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Class probabilities ``(N, classes)`` of resized ``uint8`` images (``predict``'s loader), normalised here
-        as the exported graph does."""
+        as the exported graph does, in float32."""
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         _, mean, std = self.preprocessing
         mean_t, std_t = (torch.tensor(v, dtype=torch.float32, device=images.device).view(1, -1, 1, 1) for v in (mean, std))
-        return self(images.float() * (1.0 / (255.0 * std_t)) - mean_t / std_t).float().softmax(dim=1)
+        # float32 whatever the Trainer's precision: the same CSV as the torch-free predict
+        with torch.autocast(images.device.type, enabled=False):
+            return self(images.float() * (1.0 / (255.0 * std_t)) - mean_t / std_t).float().softmax(dim=1)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Only what is trainable now: BaseFinetuning adds the backbone as its own param group when it unfreezes.

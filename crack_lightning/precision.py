@@ -4,18 +4,7 @@ from __future__ import annotations
 
 import torch
 
-
-def cpu_has_bf16() -> bool:
-    """True on CPUs with AMX or AVX512-BF16, where bf16 matrix multiplies run natively."""
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    if any(getattr(torch.cpu, name, lambda: False)() for name in checks):
-        return True
-    try:  # older PyTorch without the checks: the kernel's CPU flags (Linux)
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-        return "amx_bf16" in flags or "avx512_bf16" in flags
-    except OSError:
-        return False
+from crack_lightning.inference.backends import cpu_has_bf16
 
 
 def auto_precision(accelerator: str) -> tuple[str, str]:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.images import MAX_PIXELS, find_images
 from crack_lightning.inference.classifier import Classifier, decide_labels
 
@@ -42,6 +42,7 @@ def predict_to_csv(
     if not 0.0 <= threshold <= 1.0:
         raise CrackLightningError(f"--threshold: {threshold} is not a probability in [0, 1]")
     output = Path(output).expanduser()
+    require_writable(output.absolute().parent, "--output")
     if output.exists() and not overwrite:
         raise CrackLightningError(f"--output: {output} exists; pass another --output or --overwrite true")
     paths = find_images(source, "--data.predict_dir")

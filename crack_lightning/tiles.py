@@ -5,24 +5,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-from PIL import Image
-from torchvision.io import ImageReadMode, decode_image
+import numpy as np
+from PIL import Image, ImageOps
 
-from crack_lightning.data import read_rgb
-from crack_lightning.images import find_images
 from crack_lightning.errors import CrackLightningError, require
-from crack_lightning.tiling import context_window, tile_boxes
+from crack_lightning.images import find_images, own_pixel_limit, read_rgb
+from crack_lightning.tiling import GROUP_PATTERN, context_window, tile_boxes
 
 TILE_NAME = "{photo}_x{x}_y{y}.jpg"
-GROUP_PATTERN = r"^(.*)_x\d+_y\d+\.jpg$"  # --data.group_pattern that keeps a photo's tiles together
 
 
-def read_mask(path: Path, width: int, height: int) -> torch.Tensor:
-    """A mask as a boolean ``(height, width)`` tensor: True where the pixel is crack (grey value above 127)."""
+def read_mask(path: Path, width: int, height: int) -> np.ndarray:
+    """A mask as a boolean ``(height, width)`` array: True where the pixel is crack (grey value above 127)."""
     try:
-        mask = decode_image(str(path), mode=ImageReadMode.GRAY, apply_exif_orientation=True)[0] > 127
-    except RuntimeError as err:
+        with own_pixel_limit(), Image.open(path) as im:
+            mask = np.asarray(ImageOps.exif_transpose(im).convert("L")) > 127
+    except OSError as err:
         raise CrackLightningError(f"--masks: {path} cannot be read as an image ({err}); replace it") from err
     require(
         tuple(mask.shape) == (height, width),
@@ -31,11 +29,11 @@ def read_mask(path: Path, width: int, height: int) -> torch.Tensor:
     return mask
 
 
-def tile_truth(mask: torch.Tensor, boxes: list[tuple[int, int, int, int]], crack_fraction: float = 0.01) -> torch.Tensor:
+def tile_truth(mask: np.ndarray, boxes: list[tuple[int, int, int, int]], crack_fraction: float = 0.01) -> np.ndarray:
     """Each tile's truth from a crack mask: 1 = crack (at least ``crack_fraction`` of its pixels are crack),
     0 = no crack (none are), -1 = in between, left out."""
-    fractions = torch.tensor([mask[y : y + h, x : x + w].float().mean().item() for x, y, w, h in boxes])
-    truth = torch.full_like(fractions, -1)
+    fractions = np.array([mask[y : y + h, x : x + w].mean() for x, y, w, h in boxes], dtype=np.float64)
+    truth = np.full(len(fractions), -1, dtype=np.int64)
     truth[fractions >= crack_fraction] = 1
     truth[fractions == 0] = 0
     return truth
@@ -77,7 +75,7 @@ def cut_tiles(
     for path in find_images(photos, option="--photos"):
         relative = path.relative_to(photos)
         image = read_rgb(path)
-        height, width = image.shape[1:]
+        height, width = image.shape[:2]
         mask = read_mask((masks / relative).with_suffix(".png"), width, height)
         name = "__".join(relative.with_suffix("").parts)  # photos in sub-folders keep distinct names
         boxes = tile_boxes(width, height, tile, stride or tile)
@@ -87,7 +85,7 @@ def cut_tiles(
                 continue
             label = crack_class if truth == 1 else sound_class
             cx, cy, cw, ch = context_window((x, y, w, h), margin, width, height)
-            crop = image[:, cy : cy + ch, cx : cx + cw].permute(1, 2, 0).numpy()
+            crop = image[cy : cy + ch, cx : cx + cw]
             Image.fromarray(crop).save(output / label / TILE_NAME.format(photo=name, x=x, y=y), quality=95)
             counts[label] += 1
         counts["photos"] += 1

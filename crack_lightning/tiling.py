@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+GROUP_PATTERN = r"^(.*)_x\d+_y\d+\.jpg$"  # --data.group_pattern that keeps the tiles of a photo together
 Box = tuple[int, int, int, int]  # x, y, width, height in the photo's pixels
 
 

@@ -110,8 +110,7 @@ def test_one_class_folder(tmp_path, capsys):
         ("--data.batch_size", "many", "data.batch_size"),
         ("--no_such.option", "1", "no_such.option"),
         ("--finetuning.patience", "-1", "--finetuning.patience: -1"),
-        pytest.param("--frozen_blocks.backend", "tensorrt", "--frozen_blocks.backend: 'tensorrt'", marks=pytest.mark.xfail(
-            strict=True, reason="FrozenBlocksRuntime raises ValueError (a traceback), not CrackLightningError; reported")),
+        pytest.param("--frozen_blocks.backend", "tensorrt", "--frozen_blocks.backend: 'tensorrt'"),
     ],
 )
 def test_config_values_that_make_no_sense(tmp_path, capsys, flag, value, expected):
@@ -148,9 +147,7 @@ def test_unwritable_log_dir(tmp_path, capsys):
 @pytest.mark.parametrize(
     "path",
     [
-        pytest.param([], id="torch-free", marks=pytest.mark.xfail(
-            strict=True, reason="prediction_csv.predict_to_csv: the partial file's unlink raises NotADirectoryError "
-            "(a traceback) and its message is not require_writable's; reported to the lead")),
+        pytest.param([], id="torch-free"),
         pytest.param(["--trainer.accelerator", "cpu"], id="lightning"),
     ],
 )

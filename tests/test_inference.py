@@ -93,7 +93,6 @@ def test_a_missing_runtime_is_named(monkeypatch):
         choose_backend("auto")
 
 
-@pytest.mark.xfail(strict=True, reason="backends.choose_backend blames the CPU when OpenVINO is missing; reported")
 def test_bf16_without_openvino_says_why_in_the_log_line(monkeypatch):
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
     hide_modules(monkeypatch, "openvino")

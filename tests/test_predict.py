@@ -203,8 +203,7 @@ def test_predict_from_a_cached_checkpoint_graph_does_not_import_torch(trained, u
 
 @pytest.mark.parametrize("command", [
     "predict", "scan", "export",
-    pytest.param("tiles", marks=pytest.mark.xfail(reason="commands/tiles.py imports crack_lightning.tiles, which imports "
-                                                         "torch and torchvision at module level (scan/tiles port in progress)")),
+    pytest.param("tiles"),
 ])
 def test_help_does_not_import_torch(command, tmp_path):
     result = run_python(["-X", "importtime", "-m", "crack_lightning", command, "--help"], cwd=tmp_path)

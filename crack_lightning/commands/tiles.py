@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from crack_lightning.commands.options import CommandParser
-from crack_lightning.tiles import GROUP_PATTERN, cut_tiles
+from crack_lightning.tiling import GROUP_PATTERN
 
 
 def parser() -> CommandParser:
@@ -27,6 +27,8 @@ def parser() -> CommandParser:
 
 
 def run(argv: list[str]) -> None:
+    from crack_lightning.tiles import cut_tiles
+
     o = parser().parse_args(argv)
     counts = cut_tiles(o.photos, o.masks, o.output, o.tile, o.stride, o.crack_fraction, o.context, overwrite=o.overwrite)
     print(

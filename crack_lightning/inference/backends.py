@@ -57,7 +57,10 @@ def choose_backend(backend: str = "auto", precision: str = "32") -> tuple[str, s
         return "openvino", "bf16 on a CPU with bf16 units"
     if not installed("onnxruntime"):
         raise CrackLightningError("ONNX Runtime is not installed: pip install onnxruntime")
-    return "onnxruntime", "float32" if precision == "32" else "float32: this CPU has no native bf16"
+    if precision == "32":
+        return "onnxruntime", "float32"
+    why = "OpenVINO is not installed" if cpu_has_bf16() else "this CPU has no native bf16"
+    return "onnxruntime", f"float32: {why}"
 
 
 def open_session(graph: bytes | str | os.PathLike, backend: str, precision: str = "32", threads: int | None = None) -> Session:
