@@ -44,7 +44,7 @@ def evaluate(classifier, photos: list[Path], masks: Path, tile: int, stride: int
         tiles += len(scan.boxes)
         # Every 4th pixel of every 4th row: the map is smooth at tile scale, and 1/16 of the pixels keeps it fast.
         map_probabilities.append(torch.from_numpy(scan.probability_map()[::4, ::4].copy()).flatten())
-        map_truths.append(mask[::4, ::4].flatten().long())
+        map_truths.append(torch.from_numpy(mask[::4, ::4].flatten()).long())
         if args.failures:
             for (x, y, w, h), t, q in zip(scan.boxes, truth.tolist(), p.tolist()):
                 if t >= 0 and (q >= args.threshold) != bool(t):

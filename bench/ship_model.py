@@ -98,7 +98,29 @@ def score(classifier: Classifier, rows: list[tuple[str, str, str]]) -> dict:
           "crack_probability": round(float(result.crack_probability[i]), 4)} for i in np.flatnonzero(predicted != truth)),
         key=lambda m: m["path"],
     )
-    return {"metrics": metrics, "mistakes": mistakes}
+    nearest = np.argsort(np.abs(result.crack_probability - 0.5))[:12]  # the closest calls, right or wrong
+    closest = [{"path": "/".join(Path(rows[i][0]).parts[-3:]), "split": rows[i][1], "true": rows[i][2],
+                "predicted": result.labels[i], "crack_probability": round(float(result.crack_probability[i]), 4)}
+               for i in nearest]
+    return {"metrics": metrics, "mistakes": mistakes, "closest": closest}
+
+
+def images_picture(mistakes: list[dict], rows: list[tuple[str, str, str]], path: Path, side: int = 150) -> None:
+    """Held-out images in one picture, captioned with their true class and crack probability."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    full = {"/".join(Path(p).parts[-3:]): p for p, _, _ in rows}
+    columns = min(6, max(1, len(mistakes)))
+    caption = 34
+    sheet = Image.new("RGB", (columns * side, -(-len(mistakes) // columns) * (side + caption)), "white")
+    draw, font = ImageDraw.Draw(sheet), ImageFont.load_default(size=12)
+    for i, m in enumerate(mistakes):
+        x, y = (i % columns) * side, (i // columns) * (side + caption)
+        sheet.paste(Image.open(full[m["path"]]).convert("RGB").resize((side - 4, side - 4)), (x + 2, y + 2))
+        draw.text((x + 4, y + side), f"true {m['true']}, p(crack) {m['crack_probability']:.2f}", fill="black", font=font)
+        draw.text((x + 4, y + side + 15), m["path"].split("/", 1)[-1], fill="grey", font=font)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
 
 
 def stripped_checkpoint(path: Path) -> dict:
@@ -177,6 +199,7 @@ def main() -> None:
         "metrics_note": "val picked the checkpoint (lowest val_loss); test was never used in training or selection. "
                         "Measured with the shipped graph in ONNX Runtime float32 (bench/ship_model.py).",
         "mistakes": scores["mistakes"],
+        "closest_calls": scores["closest"],
         "files": {
             ckpt_path.name: {"sha256": sha256_of(ckpt_path), "bytes": ckpt_path.stat().st_size},
             onnx_path.name: {"sha256": sha256_of(onnx_path), "bytes": onnx_path.stat().st_size},
@@ -185,6 +208,7 @@ def main() -> None:
     }
     if args.scan_quality:
         card["scan_quality_crack_photos"] = json.loads(args.scan_quality.read_text())
+    images_picture(scores["closest"], rows, REPO / "docs" / "images" / f"{args.name}-closest-calls.png")
     write_atomically(MODELS_DIR / f"{args.name}.json", (json.dumps(card, indent=2, ensure_ascii=False) + "\n").encode())
     held = scores["metrics"]["held_out"]
     print(f"{args.name}: {held['correct']}/{held['images']} held out = {held['accuracy']:.4f} {held['accuracy_95ci']}, "
