@@ -1,6 +1,7 @@
 """The one exception type the CLI turns into a one-line message instead of a traceback, and checks that raise it."""
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -15,12 +16,22 @@ def require(condition: bool, message: str) -> None:
 
 
 def require_writable(path: str | os.PathLike, option: str) -> None:
-    """Fail early, with the option's name, when ``path`` (a folder to create or a file's folder) cannot be written."""
+    """Fail early, with the option's name, when ``path`` (a folder to create or a file's folder) cannot be written.
+
+    ``os.access`` alone is not enough: root may "write" to ``/proc`` or a read-only mount by its answer, yet mkdir
+    fails there; so a folder is actually created in the nearest existing parent, and removed again.
+    """
     existing = Path(path).expanduser().absolute()
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise CrackLightningError(
-            f"{option}: cannot write into {path} ({existing} is {'not a folder' if not existing.is_dir() else 'read-only'}); "
-            "pass a folder you can write to"
-        )
+    if not existing.is_dir():
+        problem = f"{existing} is not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is read-only"
+    else:
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".crack_lightning-probe-", dir=existing))
+            return
+        except OSError as err:
+            problem = f"cannot create a folder in {existing}: {err.strerror or err}"
+    raise CrackLightningError(f"{option}: cannot write into {path} ({problem}); pass a folder you can write to")

@@ -87,7 +87,12 @@ def find_images(source: str | os.PathLike, option: str = "--input") -> list[Path
             key=lambda p: p.relative_to(source).as_posix(),
         )
     if source.suffix.lower() in (".txt", ".lst", ".list") and source.is_file():
-        lines = (line.strip() for line in source.read_text().splitlines())
+        try:
+            text = source.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            why = err.strerror if isinstance(err, OSError) else "not a text file"
+            raise CrackLightningError(f"{option}: cannot read the list {source} ({why}); pass a .txt list of paths, one a line") from err
+        lines = (line.strip() for line in text.splitlines())
         # Relative paths in a list are relative to the list's folder, so a list travels with its images.
         return [source.parent / line for line in lines if line and not line.startswith("#")]
     if source.is_file():

@@ -4,6 +4,7 @@ error), written to a temporary file that replaces the output only once every ima
 from __future__ import annotations
 
 import csv
+import glob
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,28 @@ def format_row(path: str, label: str, probabilities: Sequence[float], crack_inde
     if error:
         return [path, "", "", *([""] * len(probabilities)), error]
     return [path, label, f"{probabilities[crack_index]:.6f}", *(f"{p:.6f}" for p in probabilities), ""]
+
+
+def process_alive(pid: int) -> bool:
+    """True when a process with this id runs on this machine (a zombie counts until it is reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_stale_partials(output: Path) -> list[Path]:
+    """Remove ``<output>.<pid>.partial`` files left by a killed run (their pid is no longer alive); returns them."""
+    removed = []
+    for partial in output.parent.glob(f"{glob.escape(output.name)}.*.partial"):
+        pid = partial.name[len(output.name) + 1 : -len(".partial")]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            partial.unlink(missing_ok=True)
+            removed.append(partial)
+    return removed
 
 
 def predict_to_csv(
@@ -48,6 +71,8 @@ def predict_to_csv(
     paths = find_images(source, "--data.predict_dir")
     if not paths:
         raise CrackLightningError(f"--data.predict_dir: no images found in {source}")
+    if output.parent.is_dir():
+        remove_stale_partials(output)
     names = classifier.class_names
     counts = {"images": len(paths), "cracks": 0, "errors": 0}
     partial = output.with_name(f"{output.name}.{os.getpid()}.partial")

@@ -197,3 +197,104 @@ def test_predict_refuses_oversized_images_from_the_header(tmp_path, trained):
         rows = {Path(r["path"]).name: r for r in csv.DictReader(f)}
     assert "1500x1000 = 2 MP is over the limit of 1 MP" in rows["big.png"]["error"] and rows["big.png"]["label"] == ""
     assert rows["patch.jpg"]["error"] == "" and rows["patch.jpg"]["label"]
+
+
+def shipped_predict(*extra: str) -> list[str]:
+    """``predict`` with the shipped model (no --ckpt_path); a ``--trainer.*`` option sends it to Lightning."""
+    return ["predict", *extra]
+
+
+# Issue 23, round 2: every path the user gives, checked up front; {tmp} is the test's folder, in which `a_file` is a
+# file, `images/` a folder of 2 images per class and `binary.txt` a list that is not text.
+PATH_CASES = [
+    pytest.param(lambda t: fit_args(t, t / "images", "--trainer.logger.init_args.save_dir", "/proc/nope"),
+                 "--trainer.logger.init_args.save_dir: cannot write into /proc/nope (cannot create a folder in /proc",
+                 id="log dir cannot be created"),
+    pytest.param(lambda t: shipped_predict("--data.predict_dir", str(t / "images"), "--output", "/proc/nope/p.csv"),
+                 "--output: cannot write into /proc/nope (cannot create a folder in /proc", id="predict output folder, torch-free"),
+    pytest.param(lambda t: shipped_predict("--data.predict_dir", str(t / "images"), "--output", "/proc/nope/p.csv",
+                                           "--trainer.accelerator", "cpu"),
+                 "--output: cannot write into /proc/nope (cannot create a folder in /proc", id="predict output folder, lightning"),
+    pytest.param(lambda t: ["scan", "--input", str(t / "images"), "--output", str(t / "a_file")],
+                 "is not a folder", id="scan output is a file"),
+    pytest.param(lambda t: fit_args(t, t / "a_file"), "--data.root: no folder", id="data root is a file"),
+    pytest.param(lambda t: shipped_predict("--data.predict_dir", str(t / "binary.txt")),
+                 "--data.predict_dir: cannot read the list", id="list file is not text"),
+]
+
+
+@pytest.mark.parametrize("args, expected", PATH_CASES)
+def test_paths_that_cannot_be_used(tmp_path, capsys, args, expected):
+    if not Path("/proc").is_dir():
+        pytest.skip("needs /proc")
+    copy_images(tmp_path / "images", 2)
+    (tmp_path / "a_file").write_text("in the way")
+    (tmp_path / "binary.txt").write_bytes(bytes(range(128, 256)) * 4)
+    assert expected in one_line_error(capsys, args(tmp_path))
+    assert (tmp_path / "a_file").read_text() == "in the way"
+    assert not list(tmp_path.rglob(".crack_lightning-probe-*")) and not (tmp_path / "runs").exists()
+
+
+def test_the_writable_check_leaves_nothing_behind(tmp_path):
+    from crack_lightning.errors import require_writable
+
+    require_writable(tmp_path / "new" / "deeper", "--output")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_predict_killed_leaves_the_previous_csv_and_the_next_run_removes_its_partial_file(tmp_path):
+    """Issue 23: the torch-free predict killed by SIGKILL while it writes: --output is the previous file, byte for byte."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    sources = sorted((sample_root() / "Positive").glob("*.jpg")) + sorted((sample_root() / "Negative").glob("*.jpg"))
+    for i in range(200):
+        shutil.copy(sources[i % len(sources)], photos / f"{i:03d}.jpg")
+    output = tmp_path / "p.csv"
+    previous = b"path,label\nold.jpg,Positive\n"
+    output.write_bytes(previous)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crack_lightning", "predict", "--data.predict_dir", str(photos), "--output", str(output),
+         "--overwrite", "true", "--data.batch_size", "4"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    partial = output.with_name(f"p.csv.{process.pid}.partial")
+    deadline = time.monotonic() + 60
+    while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, process.stderr.read().decode()
+    assert partial.exists()
+    time.sleep(0.05)  # some rows in the partial file
+    process.send_signal(signal.SIGKILL)
+    process.wait()  # reaped: its pid is no longer alive
+    process.stderr.close()
+    assert output.read_bytes() == previous
+    assert partial.exists()  # what a dead process leaves; the next run clears it
+    alive = output.with_name("p.csv.1.partial")  # pid 1 is alive: another run's file is left alone
+    alive.write_text("another run")
+    small = copy_images(tmp_path / "small", 1)
+    main(["predict", "--data.predict_dir", str(small), "--output", str(output), "--overwrite", "true"])
+    assert not partial.exists() and alive.read_text() == "another run"
+    with open(output, newline="") as f:
+        assert len(list(csv.DictReader(f))) == 2
+
+
+def test_a_training_image_deleted_during_fit_is_skipped_with_a_warning_naming_it(tmp_path):
+    """Issue 23: a synced folder loses a file after setup; reading it warns with its name and the next image serves."""
+    from crack_lightning.data import CrackDataModule
+
+    root = copy_images(tmp_path / "images", 4)
+    data = CrackDataModule(root=str(root), batch_size=4, num_workers=0, image_size=64, val_fraction=0.25, test_fraction=0)
+    data.setup("fit")
+    train = data.datasets["train"]
+    gone, _ = train.samples[0]
+    (root / gone).unlink()
+    with pytest.warns(UserWarning) as warned:
+        items = [train[i] for i in range(len(train))]
+    assert [str(w.message) for w in warned if Path(gone).name in str(w.message)]
+    assert len(items) == len(train) and all(isinstance(image, torch.Tensor) and image.shape[0] == 3 for image, _ in items)

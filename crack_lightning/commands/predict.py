@@ -7,9 +7,11 @@ A Trainer option (``--trainer.*``, ``--config``, ``--model.*``) hands ``predict`
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Literal, Optional
 
 from crack_lightning.commands.options import CommandParser
+from crack_lightning.errors import require_writable
 from crack_lightning.images import MAX_PIXELS
 from crack_lightning.inference.backends import BACKENDS
 from crack_lightning.inference.classifier import TTA
@@ -51,6 +53,7 @@ def parser() -> CommandParser:
 
 def run(argv: list[str]) -> None:
     options = parser().parse_args(argv)
+    require_writable(Path(options.output).expanduser().absolute().parent, "--output")  # before the model loads
     classifier = load_model(options.ckpt_path, backend=options.backend, precision=options.precision, tta=options.tta)
     print(f"Model: {classifier.source}", file=sys.stderr)
     print(f"Inference: {classifier.describe()}", file=sys.stderr)
