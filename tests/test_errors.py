@@ -298,3 +298,38 @@ def test_a_training_image_deleted_during_fit_is_skipped_with_a_warning_naming_it
         items = [train[i] for i in range(len(train))]
     assert [str(w.message) for w in warned if Path(gone).name in str(w.message)]
     assert len(items) == len(train) and all(isinstance(image, torch.Tensor) and image.shape[0] == 3 for image, _ in items)
+
+
+@pytest.mark.slow
+def test_fit_killed_in_the_fine_tune_phase_resumes_to_the_same_phase(tmp_path):
+    """Issue 23: fit killed by SIGKILL once epoch 1 (the first fine-tune epoch) is in last.ckpt; --ckpt_path last.ckpt
+    carries on fine-tuning (no second unfreeze) and stops at the planned epoch count."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    root = copy_images(tmp_path / "images", 60)
+    args = [sys.executable, "-m", "crack_lightning", *fit_args(tmp_path, root, "--trainer.max_epochs", "3", "--data.image_size", "96",
+                                                                "--data.batch_size", "8")]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    last = tmp_path / "runs" / "crack" / "version_0" / "checkpoints" / "last.ckpt"
+    deadline, epoch = time.monotonic() + 300, None
+    while epoch != 1 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            epoch = torch.load(last, map_location="cpu", weights_only=True)["epoch"] if last.exists() else None
+        except Exception:  # caught mid-write: look again
+            epoch = None
+    assert first.poll() is None and epoch == 1, first.stdout.read().decode()
+    first.send_signal(signal.SIGKILL)
+    log = first.communicate()[0].decode()
+    assert "Epoch 1: unfreezing backbone" in log and "Training finished" not in log
+    resumed = subprocess.run([*args, "--ckpt_path", str(last)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, out
+    assert "unfreezing backbone" not in out  # the fine-tune phase was restored, not started again
+    assert "Training finished after 3 epoch(s)." in out and "fine-tune phase: from epoch 1" in out
+    final = torch.load(tmp_path / "runs" / "crack" / "version_1" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert final["epoch"] == 2
