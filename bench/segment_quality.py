@@ -25,7 +25,7 @@ from PIL import Image
 
 from crack_lightning.measure import ODS_THRESHOLDS, f1_scores, measure_cracks, pixel_counts, summarise
 from crack_lightning.segmentation_model import CrackSegmenter
-from crack_lightning.windows import segment_photo
+from crack_lightning.windows import flip_averaged, segment_photo
 
 
 def onnx_runner(model: CrackSegmenter):
@@ -77,16 +77,19 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=4)
-    parser.add_argument("--threshold", type=float, default=None, help="mask threshold (default: the checkpoint's)")
+    parser.add_argument("--threshold", type=float, default=None, help="mask threshold (default: the checkpoint's, chosen on validation unless fixed)")
     parser.add_argument("--min_area", type=int, default=0, help="drop cracks smaller than this, in both masks")
+    parser.add_argument("--tta", action="store_true", help="average each window with its 3 mirror images (4x compute)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos (quick looks)")
     args = parser.parse_args()
     model = CrackSegmenter.load_from_checkpoint(args.ckpt, map_location="cpu", weights_only=True).eval()
-    threshold = args.threshold if args.threshold is not None else model.hparams.threshold
+    threshold = args.threshold if args.threshold is not None else model.threshold
     run = model.window_runner() if args.backend == "torch" else onnx_runner(model)
+    run = flip_averaged(run) if args.tta else run
     names = held_out(args.data, args.split_file, args.split)[: args.limit]
     print(f"{len(names)} photos from {args.data}, checkpoint {args.ckpt}, {args.backend}, "
-          f"{torch.get_num_threads()} threads, window {args.window} overlap {args.overlap}, threshold {threshold}",
+          f"{torch.get_num_threads()} threads, window {args.window} overlap {args.overlap}, threshold {threshold}"
+          f"{', flip TTA' if args.tta else ''}",
           file=sys.stderr)
     rows, seconds, megapixels = [], 0.0, 0.0
     for name in names:

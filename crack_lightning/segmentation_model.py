@@ -131,8 +131,19 @@ class ToleranceCounts(Metric):
         return torch.tensor(f1_scores(self.counts.cpu().numpy())[0].max(), dtype=torch.float32)
 
 
+def stage_metrics(stage: str) -> nn.ModuleDict:
+    """Pixel precision, recall, F1, IoU (at the model's threshold, set each epoch), the binned precision-recall
+    curve of ODS F1, and the counts of ODS F1 with a 2-px tolerance."""
+    scores = {"precision": BinaryPrecision(), "recall": BinaryRecall(), "f1": BinaryF1Score(), "iou": BinaryJaccardIndex()}
+    return nn.ModuleDict({
+        "scores": MetricCollection(scores, prefix=f"{stage}_"),
+        "curve": BinaryPrecisionRecallCurve(thresholds=torch.from_numpy(ODS_THRESHOLDS).float()),
+        "tolerant": ToleranceCounts(2),
+    })
+
+
 class CrackSegmenter(L.LightningModule):
-    """Pixel crack masks. The checkpoint holds what inference needs: ``task``, ``mean``/``std`` and ``threshold``.
+    """Pixel crack masks. The checkpoint holds what inference needs: ``task``, ``mean`` / ``std`` and the threshold.
 
     Args:
         weights: Encoder initialisation for a new run: ``imagenet``, ``auto``, ``none`` or a ``.pth`` path
@@ -142,7 +153,9 @@ class CrackSegmenter(L.LightningModule):
         weight_decay: AdamW weight decay.
         loss: ``bce`` (binary cross-entropy with ``pos_weight``) or ``bce_dice`` (plus soft Dice over the batch).
         pos_weight: Weight of crack pixels in the cross-entropy (cracks are about 3% of the pixels).
-        threshold: Probability from which a pixel is crack, for the thresholded metrics and for masks.
+        threshold: Probability from which a pixel is crack, for masks, measurements and the thresholded metrics.
+            ``null``: chosen on the validation set: after each validation epoch the threshold of the best F1 (ODS)
+            becomes the model's (:attr:`threshold`, 0.5 before the first) and is saved in its checkpoints.
         decoder_channels: Channels of the decoder at strides 16, 8, 4, 2 and 1.
         mean: Per-channel normalisation mean (RGB, 0-1 scale); the model normalises ``uint8`` batches itself.
         std: Per-channel normalisation standard deviation.
@@ -160,7 +173,7 @@ class CrackSegmenter(L.LightningModule):
         weight_decay: float = 1e-4,
         loss: Literal["bce", "bce_dice"] = "bce_dice",
         pos_weight: float = 1.0,
-        threshold: float = 0.5,
+        threshold: float | None = None,
         decoder_channels: tuple[int, int, int, int, int] = (96, 64, 32, 24, 16),
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
@@ -171,7 +184,7 @@ class CrackSegmenter(L.LightningModule):
     ) -> None:
         super().__init__()
         require(lr > 0 and encoder_lr >= 0, f"--model.lr {lr} / encoder_lr {encoder_lr}: pass positive learning rates")
-        require(0 < threshold < 1, f"--model.threshold: {threshold}; pass a probability in (0, 1)")
+        require(threshold is None or 0 < threshold < 1, f"--model.threshold: {threshold}; pass a probability in (0, 1)")
         require(pos_weight > 0, f"--model.pos_weight: {pos_weight}; pass a weight above 0")
         require(len(mean) == 3 and len(std) == 3 and min(std) > 0, "--model.mean/std: pass three values each, std > 0")
         self.save_hyperparameters()
@@ -181,14 +194,21 @@ class CrackSegmenter(L.LightningModule):
             self.net.to(memory_format=torch.channels_last)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
-        scores = {"precision": BinaryPrecision(threshold), "recall": BinaryRecall(threshold),
-                  "f1": BinaryF1Score(threshold), "iou": BinaryJaccardIndex(threshold)}
-        self.val_scores = MetricCollection(scores, prefix="val_")
-        self.test_scores = self.val_scores.clone(prefix="test_")
-        self.val_curve = BinaryPrecisionRecallCurve(thresholds=torch.from_numpy(ODS_THRESHOLDS).float())
-        self.test_curve = self.val_curve.clone()
-        self.val_tolerant, self.test_tolerant = ToleranceCounts(2), ToleranceCounts(2)
+        # In the state dict, so that checkpoints and exports carry it; used where ``threshold`` is null.
+        self.register_buffer("chosen_threshold", torch.tensor(0.5))
+        self.metrics = nn.ModuleDict({stage: stage_metrics(stage) for stage in ("val", "test")})
         self.previews: list[torch.Tensor] = []
+
+    @property
+    def threshold(self) -> float:
+        """The mask threshold: the ``threshold`` option, else the one chosen on the validation set."""
+        chosen = self.hparams.threshold
+        return float(chosen) if chosen is not None else round(self.chosen_threshold.item(), 4)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Checkpoints written before the threshold was chosen on validation hold their fixed one only.
+        fixed = checkpoint["hyper_parameters"].get("threshold") or 0.5
+        checkpoint["state_dict"].setdefault("chosen_threshold", torch.tensor(float(fixed)))
 
     def on_fit_start(self) -> None:
         if self.trainer.ckpt_path is None:  # a resumed run has its weights in the checkpoint
@@ -228,30 +248,32 @@ class CrackSegmenter(L.LightningModule):
         logits = self(self.normalise(images))
         self.log(f"{stage}_loss", self.loss(logits, masks), prog_bar=True, batch_size=len(images), sync_dist=True)
         probabilities, truth = torch.sigmoid(logits.float()), (masks > 0).long()
-        scores, curve, tolerant = (
-            (self.val_scores, self.val_curve, self.val_tolerant) if stage == "val"
-            else (self.test_scores, self.test_curve, self.test_tolerant)
-        )
-        scores.update(probabilities.flatten(), truth.flatten())
-        curve.update(probabilities.flatten(), truth.flatten())
-        tolerant.update(probabilities, truth)
+        metrics = self.metrics[stage]
+        metrics["scores"].update(probabilities.flatten(), truth.flatten())
+        metrics["curve"].update(probabilities.flatten(), truth.flatten())
+        metrics["tolerant"].update(probabilities, truth)
         if stage == "val" and len(self.previews) < self.hparams.preview_images:
             for image, p, m in zip(images, probabilities, masks):
                 self.previews.append(torch.stack([image.float() / 255 if image.dtype == torch.uint8 else image,
                                                   p.expand(3, -1, -1), m.float().expand(3, -1, -1)]).cpu())
         return probabilities
 
+    def _start_epoch(self, stage: Literal["val", "test"]) -> None:
+        for metric in self.metrics[stage]["scores"].values():
+            metric.threshold = self.threshold  # the threshold chosen before this epoch, not on its own answers
+
     def _log_epoch(self, stage: Literal["val", "test"]) -> None:
-        scores, curve, tolerant = (
-            (self.val_scores, self.val_curve, self.val_tolerant) if stage == "val"
-            else (self.test_scores, self.test_curve, self.test_tolerant)
-        )
-        self.log_dict(scores.compute(), sync_dist=False)
-        precision, recall, _ = curve.compute()
+        metrics = self.metrics[stage]
+        self.log_dict(metrics["scores"].compute())
+        precision, recall, thresholds = metrics["curve"].compute()
         f1 = (2 * precision * recall / (precision + recall).clamp_min(1e-12)).nan_to_num(0.0)  # 0/0: no prediction
+        best = int(f1[: len(thresholds)].argmax())
         self.log(f"{stage}_ods_f1", f1.max())
-        self.log(f"{stage}_ods_f1_tol2", tolerant.compute())
-        for metric in (scores, curve, tolerant):
+        self.log(f"{stage}_ods_threshold", thresholds[best])
+        self.log(f"{stage}_ods_f1_tol2", metrics["tolerant"].compute())
+        if stage == "val" and not self.trainer.sanity_checking and f1[best] > 0:
+            self.chosen_threshold.fill_(thresholds[best].item())
+        for metric in metrics.values():
             metric.reset()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
@@ -259,6 +281,7 @@ class CrackSegmenter(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self.previews = []
+        self._start_epoch("val")
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch("val")
@@ -272,6 +295,9 @@ class CrackSegmenter(L.LightningModule):
 
     def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._evaluate(batch, batch_idx, "test")
+
+    def on_test_epoch_start(self) -> None:
+        self._start_epoch("test")
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")

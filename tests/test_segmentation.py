@@ -15,7 +15,7 @@ from PIL import Image
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.segmentation_data import SegmentationDataModule
 from crack_lightning.segmentation_model import TASK, CrackSegmenter
-from crack_lightning.windows import segment_photo, window_starts
+from crack_lightning.windows import flip_averaged, segment_photo, window_starts
 
 REPO = Path(__file__).resolve().parents[1]
 CRACK_PHOTOS = REPO.parent / "shared" / "data" / "crack-photos"  # research-use data: read in place, never copied here
@@ -59,15 +59,17 @@ def model() -> CrackSegmenter:
 def test_tiny_fit_and_checkpoint_round_trip(photo_root, tmp_path):
     L.seed_everything(0)
     data = SegmentationDataModule(str(photo_root), crop_size=64, batch_size=2, val_fraction=0.5, colour_jitter=0.1)
-    segmenter = CrackSegmenter(weights="none", warmup_steps=1, preview_images=1, threshold=0.4)
+    segmenter = CrackSegmenter(weights="none", warmup_steps=1, preview_images=1)  # threshold chosen on validation
     trainer = L.Trainer(
-        max_steps=2, limit_val_batches=1, num_sanity_val_steps=0, enable_progress_bar=False,
+        max_steps=2, limit_val_batches=1, num_sanity_val_steps=0, log_every_n_steps=1, enable_progress_bar=False,
         enable_model_summary=False, logger=L.pytorch.loggers.TensorBoardLogger(tmp_path, name="seg"),
         enable_checkpointing=False,
     )
     trainer.fit(segmenter, data)
-    for name in ("val_loss", "val_f1", "val_iou", "val_ods_f1", "val_ods_f1_tol2"):
+    for name in ("val_loss", "val_f1", "val_iou", "val_ods_f1", "val_ods_f1_tol2", "val_ods_threshold"):
         assert 0 <= trainer.callback_metrics[name].item() < float("inf")
+    chosen = segmenter.threshold
+    assert chosen == pytest.approx(trainer.callback_metrics["val_ods_threshold"].item(), abs=1e-4) or chosen == 0.5
     with open(Path(trainer.log_dir) / "split.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 and {r["split"] for r in rows} == {"train", "val"}
@@ -75,9 +77,11 @@ def test_tiny_fit_and_checkpoint_round_trip(photo_root, tmp_path):
     trainer.save_checkpoint(tmp_path / "seg.ckpt")
     checkpoint = torch.load(tmp_path / "seg.ckpt", map_location="cpu", weights_only=True)
     hparams = checkpoint["hyper_parameters"]
-    assert hparams["task"] == TASK and hparams["threshold"] == 0.4
+    assert hparams["task"] == TASK and hparams["threshold"] is None
     assert list(hparams["mean"]) == [0.485, 0.456, 0.406] and list(hparams["std"]) == [0.229, 0.224, 0.225]
     restored = CrackSegmenter.load_from_checkpoint(tmp_path / "seg.ckpt", map_location="cpu", weights_only=True).eval()
+    assert restored.threshold == chosen
+    assert CrackSegmenter(weights="none", threshold=0.4).threshold == 0.4  # a fixed threshold wins
     images = torch.randint(0, 256, (1, 3, 64, 96), dtype=torch.uint8)
     with torch.no_grad():
         expected = segmenter.eval()(segmenter.normalise(images))
@@ -112,6 +116,9 @@ def test_windows_blend_a_pixelwise_network_exactly():
     assert out.shape == (301, 437) and out.dtype == np.uint8
     assert np.abs(out.astype(np.float32) - np.rint(photo.astype(np.float32).mean(axis=2))).max() <= 1
     assert all(shape[0] <= 3 and shape[1:] == (3, 128, 128) for shape in calls)
+    # Mirrored windows, answered per pixel and mirrored back, are the same answer.
+    mirrored = segment_photo(photo, flip_averaged(run), window=128, overlap=32)
+    assert np.abs(mirrored.astype(int) - out).max() <= 1
     assert window_starts(100, 512, 64) == [0]
     starts = window_starts(1000, 512, 64)
     assert starts[-1] + 512 == 1000 and all(b - a <= 448 for a, b in zip(starts, starts[1:]))
