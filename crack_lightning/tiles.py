@@ -10,7 +10,7 @@ from PIL import Image, ImageOps
 
 from crack_lightning.errors import CrackLightningError, require
 from crack_lightning.images import find_images, own_pixel_limit, read_rgb
-from crack_lightning.tiling import GROUP_PATTERN, context_window, tile_boxes
+from crack_lightning.tiling import context_window, tile_boxes
 
 TILE_NAME = "{photo}_x{x}_y{y}.jpg"
 

@@ -12,7 +12,7 @@ from PIL import Image
 from crack_lightning.commands import main
 from crack_lightning.data import CrackDataModule
 from crack_lightning.splits import sample_group, split_samples
-from crack_lightning.tiles import GROUP_PATTERN
+from crack_lightning.tiling import GROUP_PATTERN
 from crack_lightning.tiling import tile_boxes
 
 

@@ -14,7 +14,7 @@ from crack_lightning.commands.options import CommandParser
 from crack_lightning.errors import require_writable
 from crack_lightning.images import MAX_PIXELS
 from crack_lightning.inference.backends import BACKENDS
-from crack_lightning.inference.classifier import TTA
+from crack_lightning.inference.exported import TTA
 from crack_lightning.inference.models import DEFAULT_MODEL, load_model
 from crack_lightning.prediction_csv import PREDICTIONS_CSV, predict_to_csv
 

@@ -14,17 +14,14 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.images import MAX_PIXELS, read_rgb, resize, to_rgb_array
-from crack_lightning.inference.backends import RUNTIME_NAMES, Session, choose_backend, open_session
-from crack_lightning.inference.onnx_file import read_metadata
+from crack_lightning.inference.exported import ExportedModel
 
-TTA = ("none", "hflip")
 ImageInput = str | os.PathLike | Image.Image | np.ndarray
 
 
@@ -71,58 +68,24 @@ def bounded_map(pool: ThreadPoolExecutor, function, items: Iterable, ahead: int)
         yield pending.popleft().result()
 
 
-class Classifier:
-    """An exported crack classifier: its graph, its metadata, and a runtime session made on first use.
+class Classifier(ExportedModel):
+    """An exported crack classifier (see :class:`~crack_lightning.inference.exported.ExportedModel` for the options)."""
 
-    Args:
-        graph: The ONNX graph (bytes) written by :func:`crack_lightning.inference.export.export_classifier`.
-        source: What it was loaded from, for log lines.
-        backend: ``auto``, ``onnxruntime`` or ``openvino`` (see :func:`~crack_lightning.inference.backends.choose_backend`).
-        precision: ``32``, or ``bf16`` (OpenVINO's bf16 where the CPU computes it natively, about 2x faster).
-        tta: ``hflip`` averages each image's probabilities with its mirror image's (twice the compute).
-        threads: Threads of the runtime; ``None``: one per core.
-    """
-
-    def __init__(
-        self, graph: bytes, source: str = "", backend: str = "auto", precision: str = "32", tta: str = "none",
-        threads: int | None = None,
-    ) -> None:
-        meta = read_metadata(graph)
+    def __init__(self, graph: bytes, source: str = "", **options) -> None:
+        super().__init__(graph, source, **options)
+        meta = self.metadata
         if meta.get("task", "classification") != "classification" or "class_names" not in meta:
             raise CrackLightningError(f"{source}: not a crack_lightning classifier graph (no class_names in its metadata)")
-        if tta not in TTA:
-            raise CrackLightningError(f"--tta: {tta!r}; pass one of {', '.join(TTA)}")
-        self.graph, self.source, self.metadata = graph, source, meta
         self.class_names: list[str] = json.loads(meta["class_names"])
         self.crack_class: str = meta["crack_class"]
         self.crack_index = self.class_names.index(self.crack_class)
         self.image_size = int(meta["image_size"])
-        self.tta, self.threads, self.precision = tta, threads, precision
-        self.backend, self.backend_reason = choose_backend(backend, precision)
-        self._session: Session | None = None
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, **options) -> "Classifier":
-        """Load an ``.onnx`` file written by ``export`` (or the checkpoint cache)."""
-        return cls(Path(path).read_bytes(), str(path), **options)
-
-    def describe(self) -> str:
-        """One line: which runtime computes what, for the log."""
-        mirrored = ", averaged with the mirror image" if self.tta == "hflip" else ""
-        return f"{RUNTIME_NAMES[self.backend]} ({self.backend_reason}){mirrored}"
-
-    def session(self) -> Session:
-        if self._session is None:
-            self._session = open_session(self.graph, self.backend, self.precision, self.threads)
-        return self._session
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities ``(N, classes)`` of a ``uint8`` batch ``(N, 3, S, S)`` at the model's size."""
-        run = self.session()
         if self.tta == "hflip":
-            both = run(np.ascontiguousarray(np.concatenate([batch, batch[..., ::-1]])))
-            return both.reshape(2, len(batch), -1).mean(axis=0)
-        return run(np.ascontiguousarray(batch))
+            return self.run_both(batch).reshape(2, len(batch), -1).mean(axis=0)
+        return self.session()(np.ascontiguousarray(batch))
 
     def prepare(self, image: ImageInput, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
         """An image as the network takes it: ``uint8`` ``(3, S, S)``, resized to the model's size."""

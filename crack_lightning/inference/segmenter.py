@@ -12,16 +12,13 @@ stays bounded by a band of windows, whatever the photo's size.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.images import MAX_PIXELS
-from crack_lightning.inference.backends import RUNTIME_NAMES, Session, choose_backend, open_session
-from crack_lightning.inference.classifier import TTA, ImageInput, as_rgb
-from crack_lightning.inference.onnx_file import read_metadata
+from crack_lightning.inference.classifier import ImageInput, as_rgb
+from crack_lightning.inference.exported import ExportedModel
 from crack_lightning.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, segment_photo
 
 DEFAULT_WINDOWS_PER_BATCH = 1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
@@ -33,63 +30,34 @@ def crack_level(threshold: float) -> int:
     return int(round(threshold * 255))
 
 
-class Segmenter:
-    """An exported crack segmenter: its graph, its metadata, and a runtime session made on first use.
+class Segmenter(ExportedModel):
+    """An exported crack segmenter (see :class:`~crack_lightning.inference.exported.ExportedModel` for the options;
+    ``tta: hflip`` averages each window's probabilities with its mirror image's)."""
 
-    Args:
-        graph: The ONNX graph (bytes) written by :func:`crack_lightning.inference.export.export_segmenter`.
-        source: What it was loaded from, for log lines.
-        backend: ``auto``, ``onnxruntime`` or ``openvino`` (see :func:`~crack_lightning.inference.backends.choose_backend`).
-        precision: ``32``, or ``bf16`` (OpenVINO's bf16 where the CPU computes it natively).
-        tta: ``hflip`` averages each window's probabilities with its mirror image's (twice the compute).
-        threads: Threads of the runtime; ``None``: one per core.
-    """
-
-    def __init__(
-        self, graph: bytes, source: str = "", backend: str = "auto", precision: str = "32", tta: str = "none",
-        threads: int | None = None,
-    ) -> None:
-        meta = read_metadata(graph)
+    def __init__(self, graph: bytes, source: str = "", **options) -> None:
+        super().__init__(graph, source, **options)
+        meta = self.metadata
         if meta.get("task") != "segmentation":
             raise CrackLightningError(f"{source}: not a crack_lightning segmenter graph (its metadata says no task: segmentation)")
-        if tta not in TTA:
-            raise CrackLightningError(f"--tta: {tta!r}; pass one of {', '.join(TTA)}")
-        self.graph, self.source, self.metadata = graph, source, meta
         self.threshold = float(meta["threshold"])
         self.mean, self.std = json.loads(meta["mean"]), json.loads(meta["std"])
         self.window = int(meta.get("window", DEFAULT_WINDOW))
         self.overlap = int(meta.get("overlap", DEFAULT_OVERLAP))
-        self.tta, self.threads, self.precision = tta, threads, precision
-        self.backend, self.backend_reason = choose_backend(backend, precision)
-        self._session: Session | None = None
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, **options) -> "Segmenter":
-        """Load an ``.onnx`` file written by ``export`` (or the checkpoint cache)."""
-        return cls(Path(path).read_bytes(), str(path), **options)
 
     @property
     def crack_level(self) -> int:
         """The 8-bit probability from which a pixel is crack: the model's threshold on the 0-255 scale."""
         return crack_level(self.threshold)
 
-    def describe(self) -> str:
-        """One line: which runtime computes what, for the log."""
-        mirrored = ", averaged with the mirror image" if self.tta == "hflip" else ""
-        return f"{RUNTIME_NAMES[self.backend]} ({self.backend_reason}), windows of {self.window} px{mirrored}"
-
-    def session(self) -> Session:
-        if self._session is None:
-            self._session = open_session(self.graph, self.backend, self.precision, self.threads)
-        return self._session
+    def details(self) -> str:
+        return f", windows of {self.window} px"
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Crack probabilities ``(N, 1, h, w)`` float32 of a ``uint8`` batch ``(N, 3, h, w)`` of any size."""
-        run = self.session()
         if self.tta == "hflip":
-            both = run(np.ascontiguousarray(np.concatenate([batch, batch[..., ::-1]])))
+            both = self.run_both(batch)
             return (both[: len(batch)] + both[len(batch) :, ..., ::-1]) / 2
-        return run(np.ascontiguousarray(batch))
+        return self.session()(np.ascontiguousarray(batch))
 
     def probability_map(
         self, photo: ImageInput, window: int | None = None, overlap: int | None = None,
