@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import sys
 import time
 from pathlib import Path
@@ -24,22 +23,10 @@ import torch
 from PIL import Image
 
 from crack_lightning.measure import ODS_THRESHOLDS, f1_scores, measure_cracks, pixel_counts, summarise
+from crack_lightning.inference.backends import open_session
+from crack_lightning.inference.export import export_segmenter, segmenter_network, torch_runner
 from crack_lightning.segmentation_model import CrackSegmenter
 from crack_lightning.windows import flip_averaged, segment_photo
-
-
-def onnx_runner(model: CrackSegmenter):
-    """The uint8 network exported to ONNX (dynamic batch and size) and run by ONNX Runtime."""
-    import onnxruntime as ort
-
-    buffer, axes = io.BytesIO(), {0: "batch", 2: "height", 3: "width"}
-    example = torch.zeros(1, 3, 64, 64, dtype=torch.uint8)
-    torch.onnx.export(model.inference_network(), (example,), buffer, dynamo=False, input_names=["images"],
-                      output_names=["probabilities"], dynamic_axes={"images": axes, "probabilities": axes}, opset_version=17)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
-    return lambda batch: session.run(None, {"images": batch})[0]
 
 
 def held_out(data: Path, split_file: Path | None, split: str) -> list[str]:
@@ -73,7 +60,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder with images/ and masks/")
     parser.add_argument("--split_file", type=Path, default=None, help="split.csv of the run: score its held-out photos")
     parser.add_argument("--split", default="val", help="which split of --split_file to score (default val)")
-    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    parser.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default="torch")
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=4)
@@ -84,7 +71,8 @@ def main() -> None:
     args = parser.parse_args()
     model = CrackSegmenter.load_from_checkpoint(args.ckpt, map_location="cpu", weights_only=True).eval()
     threshold = args.threshold if args.threshold is not None else model.threshold
-    run = model.window_runner() if args.backend == "torch" else onnx_runner(model)
+    run = (torch_runner(segmenter_network(model)) if args.backend == "torch"
+           else open_session(export_segmenter(model), args.backend))
     run = flip_averaged(run) if args.tta else run
     names = held_out(args.data, args.split_file, args.split)[: args.limit]
     print(f"{len(names)} photos from {args.data}, checkpoint {args.ckpt}, {args.backend}, "

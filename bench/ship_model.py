@@ -30,7 +30,8 @@ from crack_lightning.inference.classifier import Classifier  # noqa: E402
 from crack_lightning.inference.export import export_classifier  # noqa: E402
 from crack_lightning.inference.models import MODELS_DIR, sha256_of  # noqa: E402
 from crack_lightning.inference.onnx_file import write_atomically  # noqa: E402
-from crack_lightning.model import PREPROCESSING_KEY, load_checkpoint, read_checkpoint  # noqa: E402
+from crack_lightning.checkpoints import load_checkpoint, read_checkpoint  # noqa: E402
+from crack_lightning.model import PREPROCESSING_KEY  # noqa: E402
 
 CITATION = ('Özgenel, Ç.F. (2019). "Concrete Crack Images for Classification". Mendeley Data, v2. '
             "DOI 10.17632/5y9wdsg2zt.2")

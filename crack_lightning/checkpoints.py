@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.inference.models import shipped_model
 
 CLASSIFICATION, SEGMENTATION = "classification", "segmentation"
 FIT_HINT = "pass a .ckpt written by `python -m crack_lightning fit`"
@@ -46,6 +47,40 @@ def checkpoint_task(path: str | os.PathLike) -> str | None:
         return task_of(read_checkpoint_file(path))
     except CrackLightningError:
         return None
+
+
+def checkpoint_path(path: str | os.PathLike) -> Path:
+    """The file of a checkpoint: the shipped model's, when ``path`` is its name (``concrete-v1``)."""
+    shipped = shipped_model(str(path))
+    return shipped.checkpoint if shipped is not None else Path(path).expanduser()
+
+
+def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> dict[str, Any]:
+    """Load a classifier's checkpoint with ``weights_only=True`` (or the shipped model's, by name), with a one-line
+    error for each way a file can be wrong."""
+    path = checkpoint_path(path)
+    checkpoint = read_checkpoint_file(path, option)
+    state, hparams = checkpoint["state_dict"], checkpoint["hyper_parameters"]
+    if task_of(checkpoint) != CLASSIFICATION:
+        raise CrackLightningError(f"{option}: {path} holds a crack {task_of(checkpoint)} model, not a classifier; "
+                                  "pass a classifier's checkpoint")
+    if "crack_class" not in hparams or not any(key.startswith("backbone.") for key in state):
+        raise CrackLightningError(
+            f"{option}: {path} is not a crack_lightning checkpoint (another program's file?); "
+            "pass a .ckpt written by `python -m crack_lightning fit`"
+        )
+    if not hparams.get("class_names") or not any(key.startswith("head.") for key in state):
+        raise CrackLightningError(f"{option}: {path} holds an untrained model (no classes); pass a checkpoint of a fit run")
+    return checkpoint
+
+
+def load_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path"):
+    """A trained :class:`~crack_lightning.model.CrackClassifier` from its checkpoint (or the shipped model's, by
+    name), on the CPU, checked first by :func:`read_checkpoint`."""
+    from crack_lightning.model import CrackClassifier
+
+    read_checkpoint(path, option)
+    return CrackClassifier.load_from_checkpoint(checkpoint_path(path), map_location="cpu", weights_only=True)
 
 
 def read_segmentation_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> dict[str, Any]:

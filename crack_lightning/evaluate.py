@@ -27,7 +27,7 @@ from torchmetrics.functional.classification import (
     multiclass_confusion_matrix,
 )
 
-from crack_lightning.data import read_rgb
+from crack_lightning.datasets import read_rgb
 from crack_lightning.errors import CrackLightningError
 
 REPORT_JSON = "test_report.json"

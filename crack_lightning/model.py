@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
@@ -22,9 +21,9 @@ from torchmetrics.classification import (
 )
 from torchvision.models import mobilenet_v2
 
-from crack_lightning.checkpoints import CLASSIFICATION, read_checkpoint_file, task_of
+from crack_lightning.checkpoints import read_checkpoint
+from crack_lightning.cpu_autocast import strided_depthwise_in_float32
 from crack_lightning.errors import CrackLightningError, require
-from crack_lightning.inference.models import shipped_model
 from crack_lightning.pretrained import load_pretrained
 
 FEATURES = 1280  # channels of mobilenet_v2(width_mult=1.0).features' output
@@ -281,56 +280,3 @@ class CrackClassifier(L.LightningModule):
         return OPTIMIZERS[self.hparams.optimizer](
             [{"params": params, "name": "head"}], lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )
-
-
-class Float32Conv2d(nn.Conv2d):
-    """A convolution computed in float32 under CPU autocast; the same parameters and checkpoint keys as ``nn.Conv2d``.
-
-    PyTorch's bf16 backward of stride-2 depthwise convolutions on the CPU is about 25x slower than its float32 one
-    (``features[14]`` at 160 px, batch 32: 28.9 against 1.2 ms a step on an AMX Xeon, a quarter of the fine-tune
-    step); in float32 the trainable blocks train 1.38x faster (446 against 322 img/s).
-    """
-
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        if input.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-            with torch.autocast("cpu", enabled=False):
-                return super().forward(input.float())
-        return super().forward(input)
-
-
-def strided_depthwise_in_float32(module: nn.Module) -> None:
-    """Make each stride-2 depthwise convolution of ``module`` a ``Float32Conv2d``, in place."""
-    for conv in module.modules():
-        if type(conv) is nn.Conv2d and conv.groups == conv.in_channels > 1 and conv.stride != (1, 1):
-            conv.__class__ = Float32Conv2d  # same attributes: weights, state_dict keys and checkpoints unchanged
-
-
-def checkpoint_path(path: str | os.PathLike) -> Path:
-    """The file of a checkpoint: the shipped model's, when ``path`` is its name (``concrete-v1``)."""
-    shipped = shipped_model(str(path))
-    return shipped.checkpoint if shipped is not None else Path(path).expanduser()
-
-
-def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> dict[str, Any]:
-    """Load a classifier's checkpoint with ``weights_only=True`` (or the shipped model's, by name), with a one-line
-    error for each way a file can be wrong."""
-    path = checkpoint_path(path)
-    checkpoint = read_checkpoint_file(path, option)
-    state, hparams = checkpoint["state_dict"], checkpoint["hyper_parameters"]
-    if task_of(checkpoint) != CLASSIFICATION:
-        raise CrackLightningError(f"{option}: {path} holds a crack {task_of(checkpoint)} model, not a classifier; "
-                                  "pass a classifier's checkpoint")
-    if "crack_class" not in hparams or not any(key.startswith("backbone.") for key in state):
-        raise CrackLightningError(
-            f"{option}: {path} is not a crack_lightning checkpoint (another program's file?); "
-            "pass a .ckpt written by `python -m crack_lightning fit`"
-        )
-    if not hparams.get("class_names") or not any(key.startswith("head.") for key in state):
-        raise CrackLightningError(f"{option}: {path} holds an untrained model (no classes); pass a checkpoint of a fit run")
-    return checkpoint
-
-
-def load_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> CrackClassifier:
-    """A trained model from a checkpoint, on the CPU, checked first by :func:`read_checkpoint`."""
-    read_checkpoint(path, option)
-    return CrackClassifier.load_from_checkpoint(checkpoint_path(path), map_location="cpu", weights_only=True)

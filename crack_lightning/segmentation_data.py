@@ -15,7 +15,7 @@ from torchvision import datasets, tv_tensors
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
-from crack_lightning.data import default_workers, read_rgb
+from crack_lightning.datasets import default_workers, read_rgb
 from crack_lightning.images import MAX_PIXELS
 from crack_lightning.splits import SPLIT_CSV, SPLITS, read_split_csv, split_samples, write_split_csv
 from crack_lightning.errors import CrackLightningError, require

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import math
-from copy import deepcopy
 from typing import Any, Literal
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
-from torchmetrics import Metric, MetricCollection
-from torchmetrics.classification import (
-    BinaryF1Score,
-    BinaryJaccardIndex,
-    BinaryPrecision,
-    BinaryPrecisionRecallCurve,
-    BinaryRecall,
-)
 from torchvision.models import mobilenet_v2
 from torchvision.utils import make_grid
 
 from crack_lightning.transforms import IMAGENET_MEAN, IMAGENET_STD
 from crack_lightning.errors import require
-from crack_lightning.measure import ODS_THRESHOLDS, f1_scores, pixel_counts
-from crack_lightning.model import strided_depthwise_in_float32
+from crack_lightning.cpu_autocast import strided_depthwise_in_float32
 from crack_lightning.pretrained import load_pretrained
+from crack_lightning.segmentation_metrics import stage_metrics
 
 TASK = "segmentation"
 # Blocks of mobilenet_v2().features that end at strides 2, 4, 8, 16 and 32, and their output channels. Block 18
@@ -86,60 +75,6 @@ class CrackUNet(nn.Module):
         for block in self.decoder:
             x = block(x, skips.pop())
         return self.head(x)[..., :height, :width]
-
-
-def fold_batchnorm(module: nn.Module) -> nn.Module:
-    """Fold each eval-mode BatchNorm into the convolution before it (same function, a third less CPU time)."""
-    for sequence in module.modules():
-        if isinstance(sequence, nn.Sequential):
-            for i in range(len(sequence) - 1):
-                if isinstance(sequence[i], nn.Conv2d) and isinstance(sequence[i + 1], nn.BatchNorm2d):
-                    sequence[i], sequence[i + 1] = fuse_conv_bn_eval(sequence[i], sequence[i + 1]), nn.Identity()
-    return module
-
-
-class UInt8Probabilities(nn.Module):
-    """``uint8`` images ``(N, 3, H, W)`` -> crack probabilities ``(N, 1, H, W)`` float32: normalises inside."""
-
-    def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-        super().__init__()
-        self.net = net
-        self.register_buffer("scale", 1 / (255 * torch.tensor(std).view(1, 3, 1, 1)))
-        self.register_buffer("shift", torch.tensor(mean).view(1, 3, 1, 1) / torch.tensor(std).view(1, 3, 1, 1))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(images.float() * self.scale - self.shift))
-
-
-class ToleranceCounts(Metric):
-    """Pixel counts at each ODS threshold with a distance tolerance (:func:`crack_lightning.measure.pixel_counts`),
-    summed over photos; ``compute`` gives the best F1 over the thresholds (ODS F1)."""
-
-    full_state_update = False
-
-    def __init__(self, tolerance: int, thresholds: np.ndarray = ODS_THRESHOLDS) -> None:
-        super().__init__()
-        self.tolerance, self.thresholds = tolerance, thresholds
-        self.add_state("counts", torch.zeros(4, len(thresholds), dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, probabilities: torch.Tensor, masks: torch.Tensor) -> None:
-        for p, m in zip(probabilities.detach().float().cpu().numpy(), masks.cpu().numpy()):
-            counts = pixel_counts(p[0], m[0] > 0, self.thresholds, self.tolerance)
-            self.counts += torch.from_numpy(counts).to(self.counts.device)
-
-    def compute(self) -> torch.Tensor:
-        return torch.tensor(f1_scores(self.counts.cpu().numpy())[0].max(), dtype=torch.float32)
-
-
-def stage_metrics(stage: str) -> nn.ModuleDict:
-    """Pixel precision, recall, F1, IoU (at the model's threshold, set each epoch), the binned precision-recall
-    curve of ODS F1, and the counts of ODS F1 with a 2-px tolerance."""
-    scores = {"precision": BinaryPrecision(), "recall": BinaryRecall(), "f1": BinaryF1Score(), "iou": BinaryJaccardIndex()}
-    return nn.ModuleDict({
-        "scores": MetricCollection(scores, prefix=f"{stage}_"),
-        "curve": BinaryPrecisionRecallCurve(thresholds=torch.from_numpy(ODS_THRESHOLDS).float()),
-        "tolerant": ToleranceCounts(2),
-    })
 
 
 class CrackSegmenter(L.LightningModule):
@@ -327,20 +262,3 @@ class CrackSegmenter(L.LightningModule):
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def inference_network(self) -> UInt8Probabilities:
-        """A frozen copy for inference (eval mode, BatchNorm folded into the convolutions): ``uint8`` images
-        ``(N, 3, H, W)`` -> probabilities ``(N, 1, H, W)`` float32. Exports to ONNX with dynamic batch and size."""
-        net = fold_batchnorm(deepcopy(self.net).eval().float()).requires_grad_(False)
-        return UInt8Probabilities(net, tuple(self.hparams.mean), tuple(self.hparams.std)).eval()
-
-    def window_runner(self):
-        """``run(uint8 batch (N, 3, h, w) numpy) -> probabilities numpy``, for :func:`crack_lightning.windows.segment_photo`."""
-        network = self.inference_network()
-
-        def run(batch: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                images = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
-                return network(images).numpy()
-
-        return run

@@ -9,7 +9,8 @@ import torch
 from torchvision.transforms import v2
 from PIL import Image
 
-from crack_lightning.data import CrackDataModule, read_rgb, sample_root
+from crack_lightning.data import CrackDataModule
+from crack_lightning.datasets import read_rgb, sample_root
 from crack_lightning.splits import SPLITS, read_split_csv, write_split_csv
 from crack_lightning.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, augment_batch, train_transform
 from crack_lightning.errors import CrackLightningError
@@ -212,7 +213,7 @@ def test_roots_with_different_classes_are_refused(tmp_path):
 
 
 def test_the_torch_free_reader_decodes_as_the_training_reader(tmp_path):
-    """crack_lightning.images (predict, scan) and data.read_rgb (training) hand the network the same pixels."""
+    """crack_lightning.images (predict, scan) and datasets.read_rgb (training) hand the network the same pixels."""
     from crack_lightning import images
 
     paths = sorted(sample_root().rglob("*.jpg"))[::50]

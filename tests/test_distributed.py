@@ -15,7 +15,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from crack_lightning.data import CrackDataModule
-from crack_lightning.model import load_checkpoint
+from crack_lightning.checkpoints import load_checkpoint
 from crack_lightning.pretrained import BUNDLED_BACKBONE
 from tests.conftest import REPO, copy_images
 

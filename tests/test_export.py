@@ -13,7 +13,7 @@ from crack_lightning.commands import main
 from crack_lightning.data import sample_root
 from crack_lightning.inference import Classifier
 from crack_lightning.inference.onnx_file import read_metadata
-from crack_lightning.model import load_checkpoint
+from crack_lightning.checkpoints import load_checkpoint
 
 onnxruntime = pytest.importorskip("onnxruntime")
 

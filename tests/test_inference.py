@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 
-from crack_lightning import data as data_module
+from crack_lightning import datasets as datasets_module
 from crack_lightning import precision as precision_module
 from crack_lightning.callbacks import TwoPhaseFinetuning
 from crack_lightning.data import CrackDataModule, sample_root
@@ -22,7 +22,8 @@ from crack_lightning.inference import Classifier, decide_labels
 from crack_lightning.inference import backends
 from crack_lightning.inference.backends import choose_backend
 from crack_lightning.inference.export import export_classifier
-from crack_lightning.model import CrackClassifier, load_checkpoint
+from crack_lightning.checkpoints import load_checkpoint
+from crack_lightning.model import CrackClassifier
 from crack_lightning.pretrained import BUNDLED_BACKBONE
 
 
@@ -246,5 +247,5 @@ def test_auto_precision_follows_the_cpu(monkeypatch, has_bf16, expected):
 
 @pytest.mark.parametrize("cores, workers", [(1, 0), (2, 0), (4, 3), (32, 8)])
 def test_default_workers(monkeypatch, cores, workers):
-    monkeypatch.setattr(data_module.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
-    assert data_module.default_workers() == workers
+    monkeypatch.setattr(datasets_module.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert datasets_module.default_workers() == workers

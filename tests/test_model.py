@@ -11,8 +11,9 @@ from torchvision.models import mobilenet_v2, resnet18
 from crack_lightning import pretrained
 from crack_lightning.data import CrackDataModule
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.model import CrackClassifier, Float32Conv2d
-from crack_lightning.pretrained import BUNDLED_BACKBONE, IMAGENET_WEIGHTS, load_pretrained
+from crack_lightning.cpu_autocast import Float32Conv2d
+from crack_lightning.model import CrackClassifier
+from crack_lightning.pretrained import BUNDLED_BACKBONE, IMAGENET_WEIGHTS
 
 CLASSES = ["Negative", "Positive"]
 
@@ -137,7 +138,7 @@ def test_checkpoint_round_trip_is_offline_and_exact(image_root, tmp_path, monkey
 def test_fold_batchnorm_of_a_trained_network_gives_the_same_probabilities(trained):
     from copy import deepcopy
 
-    from crack_lightning.data import read_rgb, sample_root
+    from crack_lightning.datasets import read_rgb, sample_root
     from crack_lightning.transforms import eval_transform
     from crack_lightning.inference.export import fold_batchnorm
 

@@ -19,7 +19,7 @@ from PIL import Image
 from crack_lightning.commands import main
 from crack_lightning.images import read_rgb, resize
 from crack_lightning.inference import decide_labels, load_model
-from crack_lightning.model import load_checkpoint
+from crack_lightning.checkpoints import load_checkpoint
 from tests.conftest import REPO
 
 LIGHTNING = ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false",

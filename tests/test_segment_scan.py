@@ -303,6 +303,7 @@ def segmenter_checkpoint(tmp_path_factory) -> Path:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript ONNX exporter
 def test_torch_free_segmenter_equals_pytorch(segmenter_checkpoint, tmp_path):
     from crack_lightning.segmentation_model import CrackSegmenter
+    from crack_lightning.inference.export import segmenter_network, torch_runner
     from crack_lightning.windows import segment_photo
 
     segmenter = load_model(segmenter_checkpoint, backend="onnxruntime")
@@ -316,7 +317,7 @@ def test_torch_free_segmenter_equals_pytorch(segmenter_checkpoint, tmp_path):
     assert np.abs(got - expected).max() < 1e-4
     photo = np.random.default_rng(0).integers(0, 256, (150, 230, 3), dtype=np.uint8)
     windowed = segmenter.probability_map(photo, window=96, overlap=24)
-    reference = segment_photo(photo, model.window_runner(), 96, 24)
+    reference = segment_photo(photo, torch_runner(segmenter_network(model)), 96, 24)
     assert windowed.dtype == np.uint8 and np.abs(windowed.astype(int) - reference).max() <= 1
     with pytest.raises(CrackLightningError, match="not a crack_lightning classifier"):
         from crack_lightning.inference.classifier import Classifier

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import copy
 import csv
-import io
 from pathlib import Path
 
 import lightning as L
@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.inference.export import segmenter_network, torch_runner
 from crack_lightning.segmentation_data import SegmentationDataModule
 from crack_lightning.segmentation_model import TASK, CrackSegmenter
 from crack_lightning.windows import flip_averaged, segment_photo, window_starts
@@ -96,7 +97,7 @@ def test_forward_keeps_height_and_width(model, size):
 
 def test_windows_equal_one_window_on_a_small_photo(model):
     photo = np.random.default_rng(1).integers(0, 256, (70, 90, 3), dtype=np.uint8)
-    probabilities = segment_photo(photo, model.window_runner(), window=128, overlap=32)
+    probabilities = segment_photo(photo, torch_runner(segmenter_network(model)), window=128, overlap=32)
     with torch.no_grad():
         direct = torch.sigmoid(model(model.normalise(torch.from_numpy(photo).permute(2, 0, 1)[None])))[0, 0]
     assert np.abs(probabilities / 255 - direct.numpy()).max() <= 1 / 255 + 1e-6
@@ -124,20 +125,21 @@ def test_windows_blend_a_pixelwise_network_exactly():
     assert starts[-1] + 512 == 1000 and all(b - a <= 448 for a, b in zip(starts, starts[1:]))
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # dynamo=False is the TorchScript exporter, deprecated
-def test_onnx_export_of_the_uint8_network_matches_torch(model):
-    ort = pytest.importorskip("onnxruntime")
-    network = model.inference_network()
-    buffer = io.BytesIO()
-    example = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8)
-    axes = {0: "batch", 2: "height", 3: "width"}
-    torch.onnx.export(network, (example,), buffer, dynamo=False, input_names=["images"], output_names=["probabilities"],
-                      dynamic_axes={"images": axes, "probabilities": axes}, opset_version=17)
-    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+def test_the_exported_graph_matches_torch_and_carries_the_chosen_threshold(model):
+    pytest.importorskip("onnxruntime")
+    from crack_lightning.inference.backends import open_session
+    from crack_lightning.inference.export import export_segmenter
+    from crack_lightning.inference.onnx_file import read_metadata
+
+    model = copy.deepcopy(model)
+    assert model.hparams.threshold is None  # the default: chosen on validation
+    model.chosen_threshold.fill_(0.62)
+    graph = export_segmenter(model)
+    assert float(read_metadata(graph)["threshold"]) == pytest.approx(0.62)
     images = torch.randint(0, 256, (2, 3, 75, 101), dtype=torch.uint8)  # another batch and an odd size
-    (answer,) = session.run(None, {"images": images.numpy()})
+    answer = open_session(graph, "onnxruntime")(images.numpy())
     with torch.no_grad():
-        expected = network(images).numpy()
+        expected = torch.sigmoid(model(model.normalise(images))).numpy()
     assert answer.shape == (2, 1, 75, 101) and answer.dtype == np.float32
     assert np.abs(answer - expected).max() < 1e-4
 

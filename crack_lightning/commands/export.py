@@ -37,7 +37,7 @@ def run(argv: list[str]) -> None:
         raise CrackLightningError(f"--output: {output} exists; pass another --output or --overwrite true")
     from crack_lightning.checkpoints import SEGMENTATION, checkpoint_task, load_segmenter  # torch from here on
     from crack_lightning.inference.export import export_classifier
-    from crack_lightning.model import load_checkpoint
+    from crack_lightning.checkpoints import load_checkpoint
 
     if not shipped and checkpoint_task(name) == SEGMENTATION:
         return export_segmenter_checkpoint(load_segmenter(name), output, options.check)

@@ -18,7 +18,8 @@ from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.evaluate import TestReport
 from crack_lightning.frozen_blocks import FrozenBlocksRuntime
 from crack_lightning.inference.models import DEFAULT_MODEL, shipped_model
-from crack_lightning.model import TTA, CrackClassifier, read_checkpoint
+from crack_lightning.checkpoints import read_checkpoint
+from crack_lightning.model import TTA, CrackClassifier
 from crack_lightning.precision import auto_precision
 from crack_lightning.prediction_writer import CSVPredictionWriter
 

@@ -12,8 +12,9 @@ import io
 import warnings
 from collections.abc import Sequence
 from copy import deepcopy
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -43,13 +44,15 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
 
 
 class Normalised(nn.Module):
-    """``uint8`` images in, ``network``'s output of the normalised float32 images out (softmax over dim 1 when
-    ``softmax``): normalising whole batches is 2.5x cheaper than image by image in a loader."""
+    """``uint8`` images in, ``network``'s output of the normalised float32 images out, through ``activation``
+    (softmax over dim 1: class probabilities; sigmoid: pixel probabilities): normalising whole batches is 2.5x
+    cheaper than image by image in a loader."""
 
-    def __init__(self, network: nn.Module, mean: Sequence[float], std: Sequence[float], softmax: bool = True) -> None:
+    def __init__(self, network: nn.Module, mean: Sequence[float], std: Sequence[float],
+                 activation: Literal["softmax", "sigmoid", "none"] = "softmax") -> None:
         super().__init__()
         self.network = network
-        self.softmax = softmax
+        self.activation = activation
         mean_t, std_t = (torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) for v in (mean, std))
         # (x / 255 - mean) / std in one multiply-add
         self.register_buffer("scale", 1.0 / (255.0 * std_t), persistent=False)
@@ -57,7 +60,9 @@ class Normalised(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         out = self.network(images.float() * self.scale - self.shift).float()
-        return out.softmax(dim=1) if self.softmax else out
+        if self.activation == "softmax":
+            return out.softmax(dim=1)
+        return torch.sigmoid(out) if self.activation == "sigmoid" else out
 
 
 def onnx_graph(network: nn.Module, shape: Sequence[int], dtype: torch.dtype = torch.float32, dynamic_sides: bool = False) -> bytes:
@@ -109,13 +114,31 @@ def export_classifier(model: Any, extra_metadata: dict[str, Any] | None = None) 
     return with_metadata(graph, {**classifier_metadata(model), **(extra_metadata or {})})
 
 
+def segmenter_network(model: Any) -> nn.Module:
+    """A :class:`~crack_lightning.segmentation_model.CrackSegmenter`'s network for inference, BatchNorm folded:
+    ``uint8`` images ``(N, 3, H, W)`` -> crack probabilities ``(N, 1, H, W)`` float32, any H and W."""
+    hparams = model.hparams
+    return Normalised(folded_copy(model.net).float(), hparams.mean, hparams.std, activation="sigmoid").eval()
+
+
+def torch_runner(network: nn.Module):
+    """``run(uint8 batch (N, 3, h, w) numpy) -> numpy``: ``network`` in PyTorch, for
+    :func:`crack_lightning.windows.segment_photo` where no exported graph is wanted (tests, benchmarks)."""
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return network(torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)).numpy()
+
+    return run
+
+
 def segmenter_metadata(model: Any) -> dict[str, Any]:
     """The metadata of a :class:`~crack_lightning.segmentation_model.CrackSegmenter`'s graph: the mask threshold, the
     normalisation, and the window size that the windowed inference (:mod:`crack_lightning.windows`) uses."""
     hparams = model.hparams
     return {
         "task": "segmentation",
-        "threshold": float(hparams.threshold),
+        "threshold": float(model.threshold),  # fixed, or chosen on validation
         "mean": [float(v) for v in hparams.mean],
         "std": [float(v) for v in hparams.std],
         "window": DEFAULT_WINDOW,
@@ -130,7 +153,7 @@ def segmenter_metadata(model: Any) -> dict[str, Any]:
 def export_segmenter(model: Any, extra_metadata: dict[str, Any] | None = None) -> bytes:
     """A trained :class:`~crack_lightning.segmentation_model.CrackSegmenter` as ONNX bytes with its metadata: its own
     inference network (BatchNorm folded, ``uint8`` in, sigmoid out), dynamic batch, height and width."""
-    graph = onnx_graph(model.inference_network(), (1, 3, 64, 64), torch.uint8, dynamic_sides=True)
+    graph = onnx_graph(segmenter_network(model), (1, 3, 64, 64), torch.uint8, dynamic_sides=True)
     return with_metadata(graph, {**segmenter_metadata(model), **(extra_metadata or {})})
 
 
@@ -138,7 +161,7 @@ def export_checkpoint(path: Any, option: str = "--ckpt_path") -> bytes:
     """A checkpoint of ``fit``, a classifier's or a segmenter's (checked first, one line for each way it can be
     wrong), as ONNX bytes."""
     from crack_lightning.checkpoints import SEGMENTATION, checkpoint_task, load_segmenter
-    from crack_lightning.model import load_checkpoint
+    from crack_lightning.checkpoints import load_checkpoint
 
     if checkpoint_task(path) == SEGMENTATION:
         return export_segmenter(load_segmenter(path, option))
