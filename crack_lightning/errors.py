@@ -5,8 +5,9 @@ import tempfile
 from pathlib import Path
 
 
-class CrackLightningError(Exception):
-    """A problem with the user's input (a path, a file, a config value) that they can fix."""
+class CrackLightningError(ValueError):
+    """A problem with the user's input (a path, a file, a value) that they can fix: a ``ValueError`` whose message
+    names the file or parameter and what to do; the CLI prints it as one line instead of a traceback."""
 
 
 def require(condition: bool, message: str) -> None:

@@ -54,7 +54,7 @@ def parser() -> CommandParser:
 def run(argv: list[str]) -> None:
     options = parser().parse_args(argv)
     require_writable(Path(options.output).expanduser().absolute().parent, "--output")  # before the model loads
-    classifier = load_model(options.ckpt_path, backend=options.backend, precision=options.precision, tta=options.tta)
+    classifier = load_model(options.ckpt_path, "--ckpt_path", backend=options.backend, precision=options.precision, tta=options.tta)
     print(f"Model: {classifier.source}", file=sys.stderr)
     print(f"Inference: {classifier.describe()}", file=sys.stderr)
     counts = predict_to_csv(

@@ -66,7 +66,7 @@ def run(argv: list[str]) -> None:
         if getattr(o, name) < 1:
             raise CrackLightningError(f"--{name}: {getattr(o, name)}; pass a whole number of at least 1")
     require_writable(o.output, "--output")  # before the model loads: a checkpoint may take seconds to export
-    model = load_model(o.ckpt_path, backend=o.backend, precision=o.precision, tta=o.tta)
+    model = load_model(o.ckpt_path, "--ckpt_path", backend=o.backend, precision=o.precision, tta=o.tta)
     print(f"Model: {model.source}", file=sys.stderr)
     print(f"Inference: {model.describe()}", file=sys.stderr)
     if isinstance(model, Segmenter):
@@ -93,6 +93,10 @@ def run_segmenter(o, segmenter: Segmenter) -> None:
     from crack_lightning.crack_scan import Measuring, segment_to_folder
     from crack_lightning.scan_folder import CRACKS_CSV
 
+    window = o.window or segmenter.window
+    overlap = segmenter.overlap if o.overlap is None else o.overlap
+    if not 0 <= overlap < window:
+        raise CrackLightningError(f"--window {window}, --overlap {overlap}: pass an overlap of 0 or more, smaller than the window")
     measuring = Measuring(o.mm_per_px, o.min_area, numbers(o.width_limits_mm, "--width_limits_mm"),
                           tuple(c.strip() for c in o.width_classes.split(",")))
     counts = segment_to_folder(

@@ -45,12 +45,12 @@ def choose_backend(backend: str = "auto", precision: str = "32") -> tuple[str, s
     emulate bf16 on other CPUs, slowly, so there it computes float32.
     """
     if backend not in BACKENDS:
-        raise CrackLightningError(f"--backend: {backend!r}; pass one of {', '.join(BACKENDS)}")
+        raise CrackLightningError(f"backend={backend!r}: pass one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
-        raise CrackLightningError(f"--precision: {precision!r}; pass one of {', '.join(PRECISIONS)}")
+        raise CrackLightningError(f"precision={precision!r}: pass one of {', '.join(PRECISIONS)}")
     if backend != "auto":
         if not installed(backend):
-            raise CrackLightningError(f"--backend {backend}: it is not installed; pip install {backend}, or pass auto")
+            raise CrackLightningError(f"backend={backend!r}: it is not installed; pip install {backend}, or pass auto")
         bf16 = backend == "openvino" and precision == "bf16" and cpu_has_bf16()
         return backend, "asked for; " + ("bf16" if bf16 else "float32")
     if precision == "bf16" and installed("openvino") and cpu_has_bf16():

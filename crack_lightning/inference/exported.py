@@ -31,7 +31,7 @@ class ExportedModel:
         threads: int | None = None,
     ) -> None:
         if tta not in TTA:
-            raise CrackLightningError(f"--tta: {tta!r}; pass one of {', '.join(TTA)}")
+            raise CrackLightningError(f"tta={tta!r}: pass one of {', '.join(TTA)}")
         self.graph, self.source, self.metadata = graph, source, read_metadata(graph)
         self.tta, self.threads, self.precision = tta, threads, precision
         self.backend, self.backend_reason = choose_backend(backend, precision)

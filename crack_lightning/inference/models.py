@@ -76,7 +76,7 @@ def cache_dir() -> Path:
     return Path(base) / "crack_lightning"
 
 
-def exported_graph(checkpoint: str | os.PathLike, option: str = "--ckpt_path") -> tuple[bytes, str]:
+def exported_graph(checkpoint: str | os.PathLike, option: str = "model") -> tuple[bytes, str]:
     """``(graph, how)``: the checkpoint's exported graph from the cache, or exported now (this imports torch) and
     cached; ``how`` says which, for the log."""
     path = Path(checkpoint).expanduser()
@@ -106,13 +106,14 @@ def model_from_graph(graph: bytes, source: str, **options: Any):
     return kind(graph, source, **options)
 
 
-def load_model(model: str | os.PathLike | None = None, **options: Any) -> Classifier | Segmenter:
+def load_model(model: str | os.PathLike | None = None, option: str = "model", **options: Any) -> Classifier | Segmenter:
     """A torch-free model: a :class:`~crack_lightning.inference.classifier.Classifier`, or a
     :class:`~crack_lightning.inference.segmenter.Segmenter` when the graph's metadata says ``task: segmentation``.
     ``model`` is a shipped model's name (default: the shipped ``concrete-v1``), a checkpoint of ``fit``, or an
     ``.onnx`` written by ``export``.
 
-    ``options``: ``backend``, ``precision``, ``tta``, ``threads`` of the model.
+    ``option`` names ``model`` in error messages (the CLI passes its flag); ``options``: ``backend``, ``precision``,
+    ``tta``, ``threads`` of the model.
     """
     name = str(model) if model is not None else DEFAULT_MODEL
     shipped = shipped_model(name)
@@ -121,7 +122,7 @@ def load_model(model: str | os.PathLike | None = None, **options: Any) -> Classi
     path = Path(name).expanduser()
     if path.suffix == ".onnx":
         if not path.is_file():
-            raise CrackLightningError(f"--ckpt_path: no file {path}; pass an .onnx written by export, or a .ckpt")
+            raise CrackLightningError(f"{option}: no file {path}; pass an .onnx written by export, or a .ckpt")
         return model_from_graph(path.read_bytes(), str(path), **options)
-    graph, how = exported_graph(path)
+    graph, how = exported_graph(path, option)
     return model_from_graph(graph, f"{path} ({how})", **options)

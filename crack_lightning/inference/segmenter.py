@@ -73,6 +73,6 @@ class Segmenter(ExportedModel):
         """``(window, overlap)``: the model's where not given, checked."""
         window, overlap = window or self.window, self.overlap if overlap is None else overlap
         if batch_size < 1 or not 0 <= overlap < window:
-            raise CrackLightningError(f"--window {window}, --overlap {overlap}, --batch_size {batch_size}: pass a window "
+            raise CrackLightningError(f"window={window}, overlap={overlap}, batch_size={batch_size}: pass a window "
                                       "larger than the overlap, an overlap of 0 or more and at least 1 window a batch")
         return window, overlap
