@@ -95,6 +95,12 @@ def main(args: list[str] | None = None) -> None:
 
             module = "train" if needs_trainer(argv[1:]) else "predict"
         if module == "train":
+            from crack_lightning.commands.stored_help import stored_help
+
+            text = stored_help(argv)
+            if text is not None:
+                print(text, end="")
+                return
             run_lightning(argv)
         else:
             importlib.import_module(f"crack_lightning.commands.{module}").run(argv[1:])

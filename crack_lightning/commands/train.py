@@ -3,27 +3,24 @@ fine-tuning, early-stopping, checkpoint and logging callbacks always present."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities import rank_zero_info
 
 from crack_lightning.callbacks import AugmentedSamplesGrid, FitSummary, PhaseAwareEarlyStopping, TwoPhaseFinetuning
-from crack_lightning.commands.options import one_line
+from crack_lightning.commands.lightning_cli import CheckedCLI, run_cli
 from crack_lightning.data import CrackDataModule
-from crack_lightning.errors import CrackLightningError, require_writable
+from crack_lightning.errors import require_writable
 from crack_lightning.evaluate import TestReport
 from crack_lightning.frozen_blocks import FrozenBlocksRuntime
 from crack_lightning.inference.models import DEFAULT_MODEL, shipped_model
 from crack_lightning.checkpoints import read_checkpoint
 from crack_lightning.model import TTA, CrackClassifier
-from crack_lightning.precision import auto_precision
 from crack_lightning.prediction_writer import CSVPredictionWriter
 
-SEED = 42
 DESCRIPTION = "Train, validate and test a MobileNetV2 concrete-crack classifier (python -m crack_lightning --help lists every command)."
 TRAINING_CALLBACKS = {
     "finetuning": TwoPhaseFinetuning,
@@ -59,27 +56,9 @@ FIT_DEFAULTS = {
 }
 
 
-class CrackArgumentParser(LightningArgumentParser):
-    """LightningCLI's parser whose usage errors end as one line too, instead of the usage text."""
-
-    def error(self, message: str, ex: Exception | None = None) -> None:  # type: ignore[override]
-        raise CrackLightningError(f"{one_line(message)} (see --help)") from ex
-
-
-class CrackLightningCLI(LightningCLI):
+class CrackLightningCLI(CheckedCLI):
     """LightningCLI with the fine-tuning, early-stopping, checkpoint and logging callbacks always present,
     a CSV writer for ``predict`` and a report for ``test``."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        argv = kwargs.get("args")
-        argv = sys.argv[1:] if argv is None else list(argv)
-        self.asked = argv[0] if argv and argv[0] in LightningCLI.subcommands() else None
-        super().__init__(*args, **kwargs)
-
-    def subcommands(self) -> dict[str, set[str]]:  # type: ignore[override]
-        # Build the parser of the subcommand asked for only: each takes about half a second to build.
-        every = LightningCLI.subcommands()
-        return {self.asked: every[self.asked]} if self.asked else every
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
@@ -100,22 +79,12 @@ class CrackLightningCLI(LightningCLI):
             config["return_predictions"] = False  # rows stream to the CSV; keep none in memory
 
     def before_instantiate_classes(self) -> None:
-        # Where the run will write, checked before any model is built or data read.
+        super().before_instantiate_classes()
         config = self.config[self.subcommand]
-        logger = config.get("trainer.logger")
-        save_dir = logger.get("init_args.save_dir") if hasattr(logger, "get") else None
-        if save_dir:
-            require_writable(save_dir, "--trainer.logger.init_args.save_dir")
-        if config.get("trainer.default_root_dir"):
-            require_writable(config["trainer.default_root_dir"], "--trainer.default_root_dir")
         if self.subcommand == "predict" and config.get("output"):
             require_writable(Path(config["output"]).expanduser().absolute().parent, "--output")
         if self.subcommand == "test" and config.get("report.output_dir"):
             require_writable(config["report.output_dir"], "--report.output_dir")
-        if config.get("trainer.precision") is None:
-            precision, why = auto_precision(str(config.get("trainer.accelerator") or "auto"))
-            config["trainer.precision"] = precision
-            rank_zero_info(f"Precision: {precision} ({why}); --trainer.precision 32-true or bf16-mixed chooses")
 
     def before_fit(self) -> None:
         self.trainer.callbacks.append(FitSummary())  # no options: not in the config
@@ -144,17 +113,4 @@ class CrackLightningCLI(LightningCLI):
 
 def run(args: list[str], cli_class: type[CrackLightningCLI] = CrackLightningCLI) -> None:
     """Run LightningCLI (``cli_class``: a subclass, for benchmarks)."""
-    try:
-        cli_class(
-            CrackClassifier,
-            CrackDataModule,
-            seed_everything_default=SEED,
-            auto_configure_optimizers=False,
-            parser_class=CrackArgumentParser,
-            parser_kwargs={"prog": "python -m crack_lightning", "description": DESCRIPTION},
-            args=args,
-        )
-    except CrackLightningError as err:
-        # Errors raised in DataLoader workers arrive wrapped in a traceback: keep the message's last line.
-        prefix = f"{CrackLightningError.__module__}.{CrackLightningError.__name__}: "
-        raise CrackLightningError(str(err).strip().splitlines()[-1].removeprefix(prefix)) from None
+    run_cli(cli_class, args, DESCRIPTION, CrackClassifier, CrackDataModule)
