@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crack_lightning.report import PHOTO_COLUMN, Column, ReportPhoto, render_page
-from crack_lightning.scan import link, picture_links, readable_time
+from crack_lightning.scan_report import counts_and_times, photo_links, picture_links
 from crack_lightning.scan_folder import (
-    CRACK_COLUMNS, CRACK_PHOTO_COLUMNS, CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, now, picture_names,
-    read_photo_rows, read_settings, write_text_atomically,
+    CRACK_COLUMNS, CRACK_PHOTO_COLUMNS, CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, read_photo_rows, read_settings, write_text_atomically,
 )
 
 
@@ -101,14 +100,11 @@ def write_crack_report(folder: str | os.PathLike, paths: dict[str, Path] | None 
     folder = Path(folder).expanduser()
     settings, paths = read_settings(folder), dict(paths or {})
     rows, cracks = read_photo_rows(folder, CRACK_PHOTO_COLUMNS), read_cracks(folder)
-    source = Path(settings.get("input", folder)).expanduser()
-    base = source if source.is_dir() else source.parent
-    names = picture_names([r["photo"] for r in rows] + list(paths))
+    names, originals = photo_links(folder, settings, rows, paths)
     photos = []
     for row in rows:
         name = row["photo"]
-        original = paths.get(name) or (Path(name) if Path(name).is_absolute() else base / name)
-        photo = CrackedPhoto(name, error=row["error"], label=row["label"], original=link(original, folder) if original.is_file() else "")
+        photo = CrackedPhoto(name, error=row["error"], label=row["label"], original=originals[name])
         if not row["error"]:
             photo.width, photo.height, photo.crack_count = int(row["width"]), int(row["height"]), int(row["cracks"])
             photo.total_length_px, photo.max_width_px = float(row["total_length_px"]), float(row["max_width_px"])
@@ -124,10 +120,7 @@ def write_crack_report(folder: str | os.PathLike, paths: dict[str, Path] | None 
     cracked = sum(p.crack_count > 0 for p in photos)
     unreadable = sum(bool(p.error) for p in photos)
     facts = [
-        ("Photos", f"{len(photos)} scanned: <b>{cracked} with cracks</b>, {len(photos) - cracked - unreadable} without, "
-                   f"{unreadable} unreadable"),
-        ("When", f"started {readable_time(settings.get('started'))}, last run finished "
-                 f"{readable_time(settings.get('finished') or now())}"),
+        *counts_and_times(len(photos), cracked, unreadable, settings),
         ("Input", html.escape(settings.get("input", "?"))),
         ("Model", html.escape(settings.get("model", "?")) + " (crack segmenter)"),
         ("Cracks", f"pixels from crack probability {settings.get('threshold', '?')}, groups of at least "

@@ -20,7 +20,7 @@ from crack_lightning.errors import CrackLightningError, require
 from crack_lightning.datasets import ImageSamples, PredictImages, default_workers, sample_root
 from crack_lightning.images import MAX_PIXELS, find_images
 from crack_lightning.splits import (
-    SKIPPED_CSV, SPLIT_CSV, SPLITS, Sample, check_images, read_split_csv, scan_folder, split_samples, write_split_csv,
+    SKIPPED_CSV, SPLITS, Sample, check_images, read_split_csv, scan_folder, split_samples, write_run_split,
 )
 from crack_lightning.transforms import (
     DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, augment_batch, eval_transform, train_transform,
@@ -252,14 +252,9 @@ class CrackDataModule(L.LightningDataModule):
         rank_zero_warn(f"Skipping {len(bad)} unreadable image(s) in {self.root}: {listed}{more}")
 
     def _write_split(self) -> None:
-        trainer = self.trainer
-        if trainer is None:
+        path = write_run_split(self.trainer, self.splits, self._classes, self.hparams.group_pattern)
+        if path is None:
             return
-        log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask
-        if not trainer.is_global_zero or log_dir is None:
-            return
-        path = Path(log_dir) / SPLIT_CSV
-        write_split_csv(path, self.splits, self._classes, self.hparams.group_pattern)
         rank_zero_info(f"Split written to {path}")
         if self.skipped:
             with open(path.with_name(SKIPPED_CSV), "w", newline="") as f:

@@ -17,7 +17,7 @@ from torchvision.transforms import v2
 
 from crack_lightning.datasets import default_workers, read_rgb
 from crack_lightning.images import MAX_PIXELS
-from crack_lightning.splits import SPLIT_CSV, SPLITS, read_split_csv, split_samples, write_split_csv
+from crack_lightning.splits import SPLITS, read_split_csv, split_samples, write_run_split
 from crack_lightning.errors import CrackLightningError, require
 
 PHOTO_CLASS = ["photo"]  # split.csv's class column: one class, every sample a photo
@@ -163,16 +163,10 @@ class SegmentationDataModule(L.LightningDataModule):
             self._write_split()
 
     def _write_split(self) -> None:
-        trainer = self.trainer
-        if trainer is None:
-            return
-        log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask
-        if not trainer.is_global_zero or log_dir is None:
-            return
-        path = Path(log_dir) / SPLIT_CSV
-        write_split_csv(path, {s: [(p, 0) for p in v] for s, v in self.splits.items()}, PHOTO_CLASS,
-                        self.hparams.group_pattern)
-        rank_zero_info(f"Split written to {path}")
+        path = write_run_split(self.trainer, {s: [(p, 0) for p in v] for s, v in self.splits.items()}, PHOTO_CLASS,
+                               self.hparams.group_pattern)
+        if path is not None:
+            rank_zero_info(f"Split written to {path}")
 
     def _loader(self, split: str) -> DataLoader:
         train = split == "train"

@@ -126,3 +126,16 @@ def read_split_csv(path: Path, root: Path, classes: Sequence[str]) -> dict[str, 
                 raise CrackLightningError(f"--data.split_file: {path} line {line}: no file {root / row['path']}")
             splits[row["split"]].append((row["path"], class_to_idx[row["class"]]))
     return splits
+
+
+def write_run_split(trainer, splits: dict[str, list[Sample]], classes: Sequence[str], group_pattern: str | None = None) -> Path | None:
+    """Write ``split.csv`` into the run's log folder, by the main process only; the path, or None where there is
+    no run folder (no trainer, no logger) or this is another process."""
+    if trainer is None:
+        return None
+    log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask
+    if not trainer.is_global_zero or log_dir is None:
+        return None
+    path = Path(log_dir) / SPLIT_CSV
+    write_split_csv(path, splits, classes, group_pattern)
+    return path
