@@ -15,7 +15,7 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.images import MAX_PIXELS, image_header, own_pixel_limit, resize
+from crack_lightning.images import MAX_PIXELS, image_header, own_pixel_limit
 from crack_lightning.images import read_rgb as read_rgb_array
 from crack_lightning.splits import Sample
 from crack_lightning.transforms import DEFAULT_IMAGE_SIZE
@@ -94,7 +94,7 @@ class PredictImages(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, str, str]:
         path = self.paths[index]
         try:
-            image, error = resize(read_rgb_array(path, self.max_pixels), self.image_size), ""
+            image, error = read_rgb_array(path, self.max_pixels, self.image_size), ""
         except CrackLightningError as err:
             image, error = np.zeros((self.image_size, self.image_size, 3), np.uint8), str(err)
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), str(path), error

@@ -32,42 +32,62 @@ def own_pixel_limit() -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS = limit
 
 
-def image_header(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> tuple[int, int]:
-    """Width and height from the file's header, without decoding it; an error for unreadable or oversized files."""
-    try:
-        if os.path.getsize(path) == 0:
-            raise CrackLightningError(f"{path}: cannot be read as an image (empty file); remove or replace it")
-        with own_pixel_limit(), Image.open(path) as im:
-            width, height = im.size
-    except OSError as err:
-        raise CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it") from err
+def check_pixels(path: str | os.PathLike, width: int, height: int, max_pixels: int | None = MAX_PIXELS) -> None:
+    """An error when a ``width`` x ``height`` image is over ``max_pixels`` (None: no limit)."""
     if max_pixels is not None and width * height > max_pixels:
         raise CrackLightningError(
             f"{path}: {width}x{height} = {width * height / 1e6:.0f} MP is over the limit of {max_pixels / 1e6:.0f} MP; "
             "shrink it, or raise the limit (--data.max_pixels / --max_pixels) if you trust the file"
         )
+
+
+def unreadable(path: str | os.PathLike, err: OSError | str) -> CrackLightningError:
+    return CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it")
+
+
+def image_header(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> tuple[int, int]:
+    """Width and height from the file's header, without decoding it; an error for unreadable or oversized files."""
+    try:
+        if os.path.getsize(path) == 0:
+            raise unreadable(path, "empty file")
+        with own_pixel_limit(), Image.open(path) as im:
+            width, height = im.size
+    except OSError as err:
+        raise unreadable(path, err) from err
+    check_pixels(path, width, height, max_pixels)
     return width, height
 
 
-def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
-    """Decode an image file (any mode: grey, RGBA, CMYK...) to a ``uint8`` RGB array ``(H, W, 3)``, EXIF-rotated.
+def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS, size: int | None = None) -> np.ndarray:
+    """Decode an image file (any mode: grey, RGBA, CMYK...) to a ``uint8`` RGB array ``(H, W, 3)``, EXIF-rotated,
+    resized to ``(size, size)`` as :func:`resize` does when ``size`` is given.
 
     The header is checked first: files over ``max_pixels`` pixels are refused before any decoding.
     """
-    image_header(path, max_pixels)
     try:
-        with own_pixel_limit(), Image.open(path) as im:
-            return to_rgb_array(im)
+        if os.path.getsize(path) == 0:
+            raise unreadable(path, "empty file")
+        with own_pixel_limit(), Image.open(path) as im:  # opening reads the header only
+            check_pixels(path, *im.size, max_pixels)
+            image = upright_rgb(im)
+            if size is not None and image.size != (size, size):
+                image = image.resize((size, size), Image.BILINEAR)
+            return np.asarray(image)
     except OSError as err:
-        raise CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it") from err
+        raise unreadable(path, err) from err
+
+
+def upright_rgb(image: Image.Image) -> Image.Image:
+    """A PIL image in RGB mode, turned as its EXIF orientation says."""
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image) if image.getexif().get(0x0112, 1) != 1 else image
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:
     """A PIL image as a ``uint8`` RGB array ``(H, W, 3)``, turned as its EXIF orientation says."""
-    from PIL import ImageOps
-
-    image = ImageOps.exif_transpose(image) if image.getexif().get(0x0112, 1) != 1 else image
-    return np.asarray(image.convert("RGB"))
+    return np.asarray(upright_rgb(image))
 
 
 def resize(image: np.ndarray, size: int) -> np.ndarray:

@@ -89,6 +89,8 @@ class Classifier(ExportedModel):
 
     def prepare(self, image: ImageInput, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
         """An image as the network takes it: ``uint8`` ``(3, S, S)``, resized to the model's size."""
+        if isinstance(image, (str, os.PathLike)):  # one decode, resized in PIL: a quarter less CPU than via an array
+            return read_rgb(image, max_pixels, self.image_size).transpose(2, 0, 1)
         return resize(as_rgb(image, max_pixels), self.image_size).transpose(2, 0, 1)
 
     def predict_batches(
