@@ -33,11 +33,14 @@ def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
 
 
 class UpBlock(nn.Module):
-    """Upsample x2 (bilinear), concatenate the skip connection, one 3x3 convolution."""
+    """Upsample x2 (bilinear), concatenate the skip connection, ``convs`` 3x3 convolutions."""
 
-    def __init__(self, cin: int, skip: int, cout: int) -> None:
+    def __init__(self, cin: int, skip: int, cout: int, convs: int = 1) -> None:
         super().__init__()
-        self.conv = conv_bn_relu(cin + skip, cout)
+        layers = list(conv_bn_relu(cin + skip, cout))
+        for _ in range(convs - 1):
+            layers += list(conv_bn_relu(cout, cout))
+        self.conv = nn.Sequential(*layers)  # one flat Sequential: one convolution keeps the original state-dict keys
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
@@ -47,7 +50,7 @@ class UpBlock(nn.Module):
 class CrackUNet(nn.Module):
     """The network: normalised images ``(N, 3, H, W)`` -> crack logits ``(N, 1, H, W)``, any H and W."""
 
-    def __init__(self, decoder_channels: tuple[int, int, int, int, int] = (96, 64, 32, 24, 16)) -> None:
+    def __init__(self, decoder_channels: tuple[int, int, int, int, int] = (96, 64, 32, 24, 16), decoder_convs: int = 1) -> None:
         super().__init__()
         self.encoder = nn.Sequential(*mobilenet_v2(weights=None).features[: STAGE_ENDS[-1]])
         # Full resolution gets a few channels of its own from the image: cracks are 1-10 px wide, finer than the
@@ -55,7 +58,7 @@ class CrackUNet(nn.Module):
         self.stem = conv_bn_relu(3, decoder_channels[-1])
         ups, cin = [], STAGE_CHANNELS[-1]
         for skip, cout in zip((*STAGE_CHANNELS[-2::-1], decoder_channels[-1]), decoder_channels):
-            ups.append(UpBlock(cin, skip, cout))
+            ups.append(UpBlock(cin, skip, cout, decoder_convs))
             cin = cout
         self.decoder = nn.ModuleList(ups)
         self.head = nn.Conv2d(cin, 1, 1)
@@ -93,6 +96,7 @@ class CrackSegmenter(L.LightningModule):
             ``null``: chosen on the validation set: after each validation epoch the threshold of the best F1 (ODS)
             becomes the model's (:attr:`threshold`, 0.5 before the first) and is saved in its checkpoints.
         decoder_channels: Channels of the decoder at strides 16, 8, 4, 2 and 1.
+        decoder_convs: 3x3 convolutions of each decoder stage after the skip connection joins (1: lightest).
         mean: Per-channel normalisation mean (RGB, 0-1 scale); the model normalises ``uint8`` batches itself.
         std: Per-channel normalisation standard deviation.
         warmup_steps: Linear learning-rate warm-up.
@@ -111,6 +115,7 @@ class CrackSegmenter(L.LightningModule):
         pos_weight: float = 3.0,
         threshold: float | None = None,
         decoder_channels: tuple[int, int, int, int, int] = (96, 64, 32, 24, 16),
+        decoder_convs: int = 1,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         warmup_steps: int = 50,
@@ -122,9 +127,10 @@ class CrackSegmenter(L.LightningModule):
         require(lr > 0 and encoder_lr >= 0, f"--model.lr {lr} / encoder_lr {encoder_lr}: pass positive learning rates")
         require(threshold is None or 0 < threshold < 1, f"--model.threshold: {threshold}; pass a probability in (0, 1)")
         require(pos_weight > 0, f"--model.pos_weight: {pos_weight}; pass a weight above 0")
+        require(decoder_convs >= 1, f"--model.decoder_convs: {decoder_convs}; pass 1 or more")
         require(len(mean) == 3 and len(std) == 3 and min(std) > 0, "--model.mean/std: pass three values each, std > 0")
         self.save_hyperparameters()
-        self.net = CrackUNet(tuple(decoder_channels))
+        self.net = CrackUNet(tuple(decoder_channels), decoder_convs)
         strided_depthwise_in_float32(self.net.encoder)  # bf16 backward of these is very slow on the CPU
         if channels_last:
             self.net.to(memory_format=torch.channels_last)

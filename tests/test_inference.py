@@ -72,7 +72,7 @@ def test_backend_choice_on_a_cpu_without_bf16(monkeypatch):
 def test_bad_backend_or_precision_is_a_one_line_error():
     with pytest.raises(CrackLightningError, match="backend='tensorrt': pass one of auto, onnxruntime, openvino"):
         choose_backend("tensorrt")
-    with pytest.raises(CrackLightningError, match="precision='16': pass one of 32, bf16"):
+    with pytest.raises(CrackLightningError, match="precision='16': pass one of auto, 32, bf16"):
         choose_backend("auto", "16")
 
 
@@ -243,6 +243,17 @@ def test_validation_is_a_plain_float32_forward_whatever_the_training_runs(image_
 def test_auto_precision_follows_the_cpu(monkeypatch, has_bf16, expected):
     monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: has_bf16)
     assert precision_module.auto_precision("cpu")[0] == expected
+
+
+@pytest.mark.parametrize("has_bf16, openvino, expected", [
+    (True, True, ("openvino", "bf16")), (True, False, ("onnxruntime", "float32")), (False, True, ("onnxruntime", "float32")),
+])
+def test_auto_inference_precision_follows_the_cpu(monkeypatch, has_bf16, openvino, expected):
+    """predict and scan default to --precision auto: bf16 only where the CPU computes it natively and OpenVINO runs it."""
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: has_bf16)
+    monkeypatch.setattr(backends, "installed", lambda name: name == "onnxruntime" or (openvino and name == "openvino"))
+    backend, why = choose_backend("auto", "auto")
+    assert backend == expected[0] and expected[1] in why
 
 
 @pytest.mark.parametrize("cores, workers", [(1, 0), (2, 0), (4, 3), (32, 8)])

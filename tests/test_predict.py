@@ -190,14 +190,14 @@ def test_predict_from_a_cached_checkpoint_graph_does_not_import_torch(trained, u
     assert "cached in" in again.source and again.graph == first.graph
     out = tmp_path / "p.csv"
     result = run_python(["-X", "importtime", "-m", "crack_lightning", "predict", "--ckpt_path", str(trained["ckpt"]),
-                         "--data.predict_dir", str(unseen), "--output", str(out)], cwd=tmp_path)
+                         "--data.predict_dir", str(unseen), "--output", str(out), "--precision", "32"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     modules = imported(result.stderr)
     assert "onnxruntime" in modules and "crack_lightning" in modules  # the parse found the imports
     assert not modules & set(HEAVY), modules & set(HEAVY)
     assert "exported graph cached in" in result.stderr
     in_process = tmp_path / "in_process.csv"
-    predict(trained["ckpt"], unseen, "--output", str(in_process))
+    predict(trained["ckpt"], unseen, "--output", str(in_process), "--precision", "32")
     assert read_rows(out) == read_rows(in_process)
 
 

@@ -332,7 +332,7 @@ def test_export_command_and_a_scan_without_torch(segmenter_checkpoint, photos, t
     assert isinstance(load_model(onnx), Segmenter)
     out = tmp_path / "out"
     result = run_python(["-X", "importtime", "-m", "crack_lightning", "scan", "--ckpt_path", str(onnx), "--input",
-                         str(tmp_path / "photos"), "--output", str(out), "--progress", "false"], cwd=tmp_path)
+                         str(tmp_path / "photos"), "--output", str(out), "--progress", "false", "--precision", "32"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     modules = imported(result.stderr)
     assert {"onnxruntime", "skimage", "crack_lightning"} <= modules and not modules & set(HEAVY), modules & set(HEAVY)

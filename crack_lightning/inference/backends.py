@@ -15,7 +15,7 @@ import numpy as np
 from crack_lightning.errors import CrackLightningError
 
 BACKENDS = ("auto", "onnxruntime", "openvino")
-PRECISIONS = ("32", "bf16")
+PRECISIONS = ("auto", "32", "bf16")
 RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
 Session = Callable[[np.ndarray], np.ndarray]
 
@@ -42,12 +42,15 @@ def choose_backend(backend: str = "auto", precision: str = "32") -> tuple[str, s
     """``(backend, why)``: the runtime that runs the network, and the reason, for a log line.
 
     ``auto`` takes OpenVINO for ``bf16`` where the CPU computes bf16 natively, ONNX Runtime otherwise. OpenVINO would
-    emulate bf16 on other CPUs, slowly, so there it computes float32.
+    emulate bf16 on other CPUs, slowly, so there it computes float32. Precision ``auto`` is ``bf16`` where OpenVINO
+    is installed and the CPU computes bf16 natively (AMX, AVX512-BF16), else ``32``.
     """
     if backend not in BACKENDS:
         raise CrackLightningError(f"backend={backend!r}: pass one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise CrackLightningError(f"precision={precision!r}: pass one of {', '.join(PRECISIONS)}")
+    if precision == "auto":  # bf16 where it runs natively and fast, as training's precision: null picks bf16-mixed
+        precision = "bf16" if installed("openvino") and cpu_has_bf16() else "32"
     if backend != "auto":
         if not installed(backend):
             raise CrackLightningError(f"backend={backend!r}: it is not installed; pip install {backend}, or pass auto")

@@ -21,7 +21,8 @@ class ExportedModel:
         graph: The ONNX graph (bytes) written by :mod:`crack_lightning.inference.export`.
         source: What it was loaded from, for log lines.
         backend: ``auto``, ``onnxruntime`` or ``openvino`` (see :func:`~crack_lightning.inference.backends.choose_backend`).
-        precision: ``32``, or ``bf16`` (OpenVINO's bf16 where the CPU computes it natively, about 2x faster).
+        precision: ``32``; ``bf16`` (OpenVINO's bf16 where the CPU computes it natively, about 1.5-2x faster,
+            probabilities within about 0.01); ``auto``: ``bf16`` where the CPU computes it natively, else ``32``.
         tta: ``hflip`` averages each input's probabilities with its mirror image's (twice the compute).
         threads: Threads of the runtime; ``None``: one per core.
     """
