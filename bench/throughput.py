@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn.modules.batchnorm import _BatchNorm  # noqa: E402
@@ -211,6 +212,24 @@ def predict_rate(model: str, listing: Path, n: int, work: Path, extra: list[str]
     return max(n / timed_process(command) for _ in range(2))
 
 
+def float32_parts(model: str, images: list[str], n: int = 2000) -> dict[str, float]:
+    """Where float32 predict time goes: decode + resize of one image in one thread, and the network alone in ONNX
+    Runtime float32 on decoded batches of 32 (all threads)."""
+    from crack_lightning.inference.models import load_model
+
+    classifier = load_model(model, backend="onnxruntime", precision="32")
+    started = time.perf_counter()
+    for path in images[:n]:
+        classifier.prepare(path)
+    decode = n / (time.perf_counter() - started)
+    batch = np.stack([classifier.prepare(p) for p in images[:32]])
+    classifier.probabilities(batch)
+    started = time.perf_counter()
+    for _ in range(n // 32):
+        classifier.probabilities(batch)
+    return {"decode_img_s": decode, "network_img_s": (n // 32) * 32 / (time.perf_counter() - started)}
+
+
 def keras_runs(keras_python: str, root: str, steps: int, runs: int) -> dict[str, float]:
     """The Keras original's rates, best of ``runs`` runs (it swings run to run)."""
     best: dict[str, float] = {}
@@ -241,6 +260,7 @@ def startup_report(args, root: str) -> None:
         rows = startup_rows(args.startup_only, images, photo, work)
         rate = predict_rate(args.startup_only, listing, n, work, ["--precision", "32"])
         rate_bf16 = predict_rate(args.startup_only, listing, n, work, ["--precision", "bf16"])
+        parts = float32_parts(args.startup_only, images)
     k = keras.get("keras_predict_img_s")
     print(f"\n{cpu_name()}, {os.cpu_count()} cores; model {args.startup_only}; {n} images of {root}\n")
     print("| measure | crack_lightning | Keras original | ratio |")
@@ -249,6 +269,8 @@ def startup_report(args, root: str) -> None:
           f"{f'**{rate / k:.2f}x**' if k else '-'} |")
     print(f"| predict img/s, --precision bf16 (OpenVINO where the CPU has bf16 units), process start to CSV (best of 2) | "
           f"{rate_bf16:.1f} | {f'{k:.1f}' if k else 'not run'} | {f'**{rate_bf16 / k:.2f}x**' if k else '-'} |")
+    print(f"| float32 parts: decode + resize, one thread (img/s) | {parts['decode_img_s']:.0f} | | |")
+    print(f"| float32 parts: the network alone, ONNX Runtime, decoded batches of 32 (img/s) | {parts['network_img_s']:.0f} | | |")
     print(f"| start-up: 1-image predict, process start to CSV (s) | {rows['startup_s']:.2f} | | |")
     print(f"| peak RSS, 1-image predict (MB) | {rows['predict_rss_mb']:.0f} | | |")
     print(f"| peak RSS, 1-photo scan of {Path(photo).name} (MB) | {rows['scan_rss_mb']:.0f} | | |")
