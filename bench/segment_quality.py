@@ -23,7 +23,10 @@ import torch
 from PIL import Image
 
 from crack_lightning.measure import ODS_THRESHOLDS, f1_scores, measure_cracks, pixel_counts, summarise
-from crack_lightning.inference.backends import open_session
+from crack_lightning.inference.backends import choose_backend, open_session
+from crack_lightning.inference.models import load_model
+from crack_lightning.inference.segmenter import DEFAULT_MIN_AREA
+from crack_lightning.scan import DEFAULT_TILE, scan_photos
 from crack_lightning.inference.export import export_segmenter, segmenter_network, torch_runner
 from crack_lightning.segmentation_model import CrackSegmenter
 from crack_lightning.windows import flip_averaged, segment_photo
@@ -60,22 +63,30 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder with images/ and masks/")
     parser.add_argument("--split_file", type=Path, default=None, help="split.csv of the run: score its held-out photos")
     parser.add_argument("--split", default="val", help="which split of --split_file to score (default val)")
-    parser.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default="torch")
+    parser.add_argument("--backend", choices=("auto", "onnxruntime", "openvino", "torch"), default="auto",
+                        help="auto: the exported graph as scan runs it (default); torch: PyTorch float32")
+    parser.add_argument("--precision", choices=("auto", "32", "bf16"), default="auto", help="of the exported graph, as scan's")
+    parser.add_argument("--compare_scan", action="store_true",
+                        help="also time the classifier scan (shipped model, default tiles) on the same photos, for MP/s")
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--threshold", type=float, default=None, help="mask threshold (default: the checkpoint's, chosen on validation unless fixed)")
-    parser.add_argument("--min_area", type=int, default=0, help="drop cracks smaller than this, in both masks")
+    parser.add_argument("--min_area", type=int, default=DEFAULT_MIN_AREA, help="drop cracks smaller than this, in both masks (scan's default)")
     parser.add_argument("--tta", action="store_true", help="average each window with its 3 mirror images (4x compute)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos (quick looks)")
     args = parser.parse_args()
     model = CrackSegmenter.load_from_checkpoint(args.ckpt, map_location="cpu", weights_only=True).eval()
     threshold = args.threshold if args.threshold is not None else model.threshold
-    run = (torch_runner(segmenter_network(model)) if args.backend == "torch"
-           else open_session(export_segmenter(model), args.backend))
+    if args.backend == "torch":
+        run, runtime = torch_runner(segmenter_network(model)), "PyTorch float32"
+    else:
+        backend, why = choose_backend(args.backend, args.precision)
+        precision = "bf16" if "bf16" in why else "32"
+        run, runtime = open_session(export_segmenter(model), backend, precision), f"{backend} ({why})"
     run = flip_averaged(run) if args.tta else run
     names = held_out(args.data, args.split_file, args.split)[: args.limit]
-    print(f"{len(names)} photos from {args.data}, checkpoint {args.ckpt}, {args.backend}, "
+    print(f"{len(names)} photos from {args.data}, checkpoint {args.ckpt}, {runtime}, "
           f"{torch.get_num_threads()} threads, window {args.window} overlap {args.overlap}, threshold {threshold}"
           f"{', flip TTA' if args.tta else ''}",
           file=sys.stderr)
@@ -111,7 +122,16 @@ def main() -> None:
               f"| {s['ods']:.4f} ({s['ods_at']:.2f}) | {s['ods2']:.4f} | {s['length']:.1%} | {s['within15']:.0%} "
               f"| {s['width']:.2f} | {s['width_bias']:+.2f} |")
     print(f"\nThroughput: {megapixels:.1f} MP in {seconds:.1f} s = {megapixels / seconds:.2f} MP/s "
-          f"({args.backend}, {torch.get_num_threads()} threads, segmentation only, not file reading or measuring)")
+          f"({runtime}, {torch.get_num_threads()} threads, segmentation only, not file reading or measuring)")
+    if args.compare_scan:
+        classifier = load_model(precision=args.precision)
+        photos = [(n, np.asarray(Image.open(args.data / "images" / n).convert("RGB"))) for n in names]
+        started = time.perf_counter()
+        for _ in scan_photos(classifier, photos, DEFAULT_TILE, DEFAULT_TILE, keep_images=False):
+            pass
+        scan_rate = megapixels / (time.perf_counter() - started)
+        print(f"Classifier scan (shipped model, {classifier.describe()}, tile {DEFAULT_TILE}): {scan_rate:.2f} MP/s; "
+              f"segmentation runs at {megapixels / seconds / scan_rate:.2f}x its rate")
 
 
 if __name__ == "__main__":
