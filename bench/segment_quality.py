@@ -8,6 +8,9 @@ Photos run through ``crack_lightning.windows.segment_photo`` (windowed, blended,
 them. With ``--split_file`` only the photos of ``--split`` (``val``) are scored, else every photo in ``images/``.
 Rows: all photos, then the photos of every other group (a group: the name before '-'), halves 1 and 2, to show
 how much the numbers move between two disjoint sets. Prints Markdown tables.
+
+``--patches DIR`` (class folders ``Positive/`` and ``Negative/``, e.g. Özgenel's patches, another surface with no
+masks) adds how often a crack of at least ``--min_area`` pixels is found in crack patches and in sound ones.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ def main() -> None:
     parser.add_argument("--min_area", type=int, default=DEFAULT_MIN_AREA, help="drop cracks smaller than this, in both masks (scan's default)")
     parser.add_argument("--tta", action="store_true", help="average each window with its 3 mirror images (4x compute)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos (quick looks)")
+    parser.add_argument("--patches", type=Path, default=None, help="class folders Positive/ and Negative/: crack found or not")
     args = parser.parse_args()
     model = CrackSegmenter.load_from_checkpoint(args.ckpt, map_location="cpu", weights_only=True).eval()
     threshold = args.threshold if args.threshold is not None else model.threshold
@@ -123,6 +127,16 @@ def main() -> None:
               f"| {s['width']:.2f} | {s['width_bias']:+.2f} |")
     print(f"\nThroughput: {megapixels:.1f} MP in {seconds:.1f} s = {megapixels / seconds:.2f} MP/s "
           f"({runtime}, {torch.get_num_threads()} threads, segmentation only, not file reading or measuring)")
+    if args.patches:
+        print(f"\n| {args.patches} | patches | with a crack of >= {args.min_area} px found |\n| --- | --- | --- |")
+        for kind in ("Positive", "Negative"):
+            files = sorted((args.patches / kind).glob("*.jpg"))[: args.limit]
+            found = 0
+            for path in files:
+                patch = np.asarray(Image.open(path).convert("RGB"))
+                mask = segment_photo(patch, run, args.window, args.overlap, args.batch_size) >= round(threshold * 255)
+                found += bool(measure_cracks(mask, path.name, min_area=args.min_area))
+            print(f"| {kind} | {len(files)} | {found} ({found / max(1, len(files)):.1%}) |")
     if args.compare_scan:
         classifier = load_model(precision=args.precision)
         photos = [(n, np.asarray(Image.open(args.data / "images" / n).convert("RGB"))) for n in names]
