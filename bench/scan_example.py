@@ -90,7 +90,7 @@ def segment_example(segmenter: Segmenter, output: Path, count: int) -> Path:
         mine = [c for c in cracks if c["photo"].endswith(name)]
         length = sum(float(c["length_px"]) for c in mine)
         widest = max((float(c["max_width_px"]) for c in mine), default=0.0)
-        draw.text((x + 2, 2 * PATCH + gap + 2), f"{len(mine)} cracks, {length:.0f} px long", fill="black")
+        draw.text((x + 2, 2 * PATCH + gap + 2), f"{len(mine)} crack{'s' if len(mine) != 1 else ''}, {length:.0f} px long", fill="black")
         draw.text((x + 2, 2 * PATCH + gap + 15), f"widest {widest:.1f} px", fill="black")
     path = output / "segment_example.png"
     picture.save(path)

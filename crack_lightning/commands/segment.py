@@ -47,7 +47,7 @@ SEGMENT_DEFAULTS = {
     "trainer.callbacks": [
         callback("ModelCheckpoint", filename="best-epoch{epoch:02d}-ods{val_ods_f1:.4f}", auto_insert_metric_name=False, **ODS),
         callback("ModelCheckpoint", filename="last", monitor=None, enable_version_counter=False),  # to resume from
-        callback("EarlyStopping", patience=4, **ODS),
+        callback("EarlyStopping", patience=10, **ODS),
         callback("LearningRateMonitor", logging_interval="epoch"),
     ],
 }
