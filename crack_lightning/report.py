@@ -199,7 +199,7 @@ def _cracks_table(cracks: list[dict]) -> str:
     keys = list(cracks[0])
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c.get(k, '')))}</td>" for k in keys) + "</tr>" for c in cracks)
-    return f'<details><summary>{len(cracks)} cracks</summary><table class="cracks"><tr>{head}</tr>{rows}</table></details>'
+    return f'<details><summary>{len(cracks)} crack{"" if len(cracks) == 1 else "s"}</summary><table class="cracks"><tr>{head}</tr>{rows}</table></details>'
 
 
 PHOTO_COLUMN = Column("Photo", _photo_cell, lambda p: p.photo, numeric=False)  # name, size or error, cracks

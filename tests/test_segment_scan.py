@@ -175,7 +175,7 @@ def test_report_lists_each_photos_cracks_worst_first(darkness, photos, tmp_path)
     assert names == ["horizontal.png", "diagonal.png", "vertical.png", "sound.png"]
     page = (out / "report.html").read_text()
     (crack,) = [r for r in read_csv(out / "cracks.csv") if r["photo"] == "horizontal.png"]
-    assert "1 cracks" in rows[0][2]["text"] and f"{float(crack['length_mm']):.2f} mm" in rows[0][2]["text"]
+    assert "1 crack" in rows[0][2]["text"] and f"{float(crack['length_mm']):.2f} mm" in rows[0][2]["text"]
     assert crack["width_class"] and crack["width_class"] in rows[0][2]["text"]
     assert "cracks.csv" in page and "masks/" in page
     assert all(row[1]["images"] for row in rows)  # thumbnails of the overlays
