@@ -149,6 +149,16 @@ def test_hflip_tta_is_the_mean_of_each_image_and_its_mirror_image(graph):
     assert np.abs(expected - plain.probabilities(batch)).max() > 1e-4  # the mirror image changes the answer
 
 
+def test_flips_tta_is_the_mean_of_each_image_and_its_three_mirror_images(graph):
+    plain = Classifier(graph, backend="onnxruntime")
+    batch = uint8_batch(plain, sample_images(12))
+    views = [batch, batch[..., ::-1], batch[..., ::-1, :], batch[..., ::-1, ::-1]]
+    expected = np.mean([plain.probabilities(np.ascontiguousarray(v)) for v in views], axis=0)
+    flips = Classifier(graph, backend="onnxruntime", tta="flips")
+    assert "three mirror images" in flips.describe()
+    assert np.abs(flips.probabilities(batch) - expected).max() < 1e-5
+
+
 def test_test_tta_hflip_averages_each_image_with_its_mirror_image(trained):
     data = CrackDataModule(root=str(trained["root"]), num_workers=0, batch_size=8, test_fraction=0.2)
     trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, precision="bf16-mixed")

@@ -304,7 +304,7 @@ def segmenter_checkpoint(tmp_path_factory) -> Path:
 def test_torch_free_segmenter_equals_pytorch(segmenter_checkpoint, tmp_path):
     from crack_lightning.segmentation_model import CrackSegmenter
     from crack_lightning.inference.export import segmenter_network, torch_runner
-    from crack_lightning.windows import segment_photo
+    from crack_lightning.windows import flip_averaged, segment_photo
 
     segmenter = load_model(segmenter_checkpoint, backend="onnxruntime")
     assert isinstance(segmenter, Segmenter) and segmenter.threshold == 0.4 and segmenter.crack_level == 102
@@ -319,6 +319,9 @@ def test_torch_free_segmenter_equals_pytorch(segmenter_checkpoint, tmp_path):
     windowed = segmenter.probability_map(photo, window=96, overlap=24)
     reference = segment_photo(photo, torch_runner(segmenter_network(model)), 96, 24)
     assert windowed.dtype == np.uint8 and np.abs(windowed.astype(int) - reference).max() <= 1
+    flips = load_model(segmenter_checkpoint, backend="onnxruntime", tta="flips")
+    averaged = segment_photo(photo, flip_averaged(torch_runner(segmenter_network(model))), 96, 24)
+    assert np.abs(flips.probability_map(photo, window=96, overlap=24).astype(int) - averaged).max() <= 1
     with pytest.raises(CrackLightningError, match="not a crack_lightning classifier"):
         from crack_lightning.inference.classifier import Classifier
 

@@ -35,7 +35,7 @@ def model_options(parser: CommandParser) -> None:
     parser.add_argument("--precision", type=Literal[PRECISIONS], default="auto",
                         help="auto: bf16 where the CPU computes it natively (AMX, AVX512-BF16; OpenVINO), about 1.5x faster, "
                              "probabilities within about 0.01; else 32. 32: float32 everywhere, as PyTorch computes it.")
-    parser.add_argument("--tta", type=Literal[TTA], default="none", help="hflip: average each image's probabilities with its mirror image's (twice the compute).")
+    parser.add_argument("--tta", type=Literal[TTA], default="none", help="hflip: average each image's (or window's) probabilities with its mirror image's (2x the compute); flips: with its three mirror images (4x).")
 
 
 def parser() -> CommandParser:

@@ -85,6 +85,9 @@ class Classifier(ExportedModel):
         """Class probabilities ``(N, classes)`` of a ``uint8`` batch ``(N, 3, S, S)`` at the model's size."""
         if self.tta == "hflip":
             return self.run_both(batch).reshape(2, len(batch), -1).mean(axis=0)
+        if self.tta == "flips":
+            mirrored = [batch, batch[..., ::-1], batch[..., ::-1, :], batch[..., ::-1, ::-1]]
+            return self.session()(np.ascontiguousarray(np.concatenate(mirrored))).reshape(4, len(batch), -1).mean(axis=0)
         return self.session()(np.ascontiguousarray(batch))
 
     def prepare(self, image: ImageInput, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:

@@ -11,7 +11,7 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.inference.backends import RUNTIME_NAMES, Session, choose_backend, open_session
 from crack_lightning.inference.onnx_file import read_metadata
 
-TTA = ("none", "hflip")
+TTA = ("none", "hflip", "flips")  # flips: the input and its left-right, top-bottom and both mirror images
 
 
 class ExportedModel:
@@ -23,7 +23,8 @@ class ExportedModel:
         backend: ``auto``, ``onnxruntime`` or ``openvino`` (see :func:`~crack_lightning.inference.backends.choose_backend`).
         precision: ``32``; ``bf16`` (OpenVINO's bf16 where the CPU computes it natively, about 1.5-2x faster,
             probabilities within about 0.01); ``auto``: ``bf16`` where the CPU computes it natively, else ``32``.
-        tta: ``hflip`` averages each input's probabilities with its mirror image's (twice the compute).
+        tta: ``hflip`` averages each input's probabilities with its mirror image's (twice the compute); ``flips`` with
+            its three mirror images (left-right, top-bottom, both; four times the compute).
         threads: Threads of the runtime; ``None``: one per core.
     """
 
@@ -49,7 +50,7 @@ class ExportedModel:
 
     def describe(self) -> str:
         """One line: which runtime computes what, for the log."""
-        mirrored = ", averaged with the mirror image" if self.tta == "hflip" else ""
+        mirrored = {"hflip": ", averaged with the mirror image", "flips": ", averaged with the three mirror images"}.get(self.tta, "")
         return f"{RUNTIME_NAMES[self.backend]} ({self.backend_reason}){self.details()}{mirrored}"
 
     def session(self) -> Session:

@@ -19,7 +19,7 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.images import MAX_PIXELS
 from crack_lightning.inference.classifier import ImageInput, as_rgb
 from crack_lightning.inference.exported import ExportedModel
-from crack_lightning.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, segment_photo
+from crack_lightning.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, flip_averaged, segment_photo
 
 DEFAULT_WINDOWS_PER_BATCH = 1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
 DEFAULT_MIN_AREA = 25  # px: smaller groups of crack pixels are noise more often than cracks (scan's --min_area)
@@ -54,6 +54,8 @@ class Segmenter(ExportedModel):
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Crack probabilities ``(N, 1, h, w)`` float32 of a ``uint8`` batch ``(N, 3, h, w)`` of any size."""
+        if self.tta == "flips":
+            return flip_averaged(self.session())(np.ascontiguousarray(batch))
         if self.tta == "hflip":
             both = self.run_both(batch)
             return (both[: len(batch)] + both[len(batch) :, ..., ::-1]) / 2
