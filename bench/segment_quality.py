@@ -86,8 +86,7 @@ def main() -> None:
         run, runtime = torch_runner(segmenter_network(model)), "PyTorch float32"
     else:
         backend, why = choose_backend(args.backend, args.precision)
-        precision = "bf16" if "bf16" in why else "32"
-        run, runtime = open_session(export_segmenter(model), backend, precision), f"{backend} ({why})"
+        run, runtime = open_session(export_segmenter(model), backend, args.precision), f"{backend} ({why})"
     run = flip_averaged(run) if args.tta else run
     names = held_out(args.data, args.split_file, args.split)[: args.limit]
     print(f"{len(names)} photos from {args.data}, checkpoint {args.ckpt}, {runtime}, "

@@ -266,6 +266,15 @@ def test_auto_inference_precision_follows_the_cpu(monkeypatch, has_bf16, openvin
     assert backend == expected[0] and expected[1] in why
 
 
+def test_auto_precision_computes_what_it_resolves_to(graph):
+    """precision auto runs the session it names: bf16 where the CPU has it, float32 elsewhere (same numbers)."""
+    batch = uint8_batch(Classifier(graph, backend="onnxruntime"), sample_images(16))
+    auto = Classifier(graph, precision="auto")
+    resolved = Classifier(graph, precision=backends.resolve_precision("auto"))
+    assert auto.precision in ("32", "bf16") and auto.describe() == resolved.describe()
+    assert np.array_equal(auto.probabilities(batch), resolved.probabilities(batch))
+
+
 @pytest.mark.parametrize("cores, workers", [(1, 0), (2, 0), (4, 3), (32, 8)])
 def test_default_workers(monkeypatch, cores, workers):
     monkeypatch.setattr(datasets_module.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)

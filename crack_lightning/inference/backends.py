@@ -38,6 +38,16 @@ def cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def resolve_precision(precision: str) -> str:
+    """``32`` or ``bf16``: ``auto`` is ``bf16`` where OpenVINO is installed and the CPU computes bf16 natively, as
+    training's ``precision: null`` picks bf16-mixed; an error for anything else."""
+    if precision not in PRECISIONS:
+        raise CrackLightningError(f"precision={precision!r}: pass one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if installed("openvino") and cpu_has_bf16() else "32"
+    return precision
+
+
 def choose_backend(backend: str = "auto", precision: str = "32") -> tuple[str, str]:
     """``(backend, why)``: the runtime that runs the network, and the reason, for a log line.
 
@@ -47,10 +57,7 @@ def choose_backend(backend: str = "auto", precision: str = "32") -> tuple[str, s
     """
     if backend not in BACKENDS:
         raise CrackLightningError(f"backend={backend!r}: pass one of {', '.join(BACKENDS)}")
-    if precision not in PRECISIONS:
-        raise CrackLightningError(f"precision={precision!r}: pass one of {', '.join(PRECISIONS)}")
-    if precision == "auto":  # bf16 where it runs natively and fast, as training's precision: null picks bf16-mixed
-        precision = "bf16" if installed("openvino") and cpu_has_bf16() else "32"
+    precision = resolve_precision(precision)
     if backend != "auto":
         if not installed(backend):
             raise CrackLightningError(f"backend={backend!r}: it is not installed; pip install {backend}, or pass auto")
@@ -68,7 +75,7 @@ def choose_backend(backend: str = "auto", precision: str = "32") -> tuple[str, s
 
 def open_session(graph: bytes | str | os.PathLike, backend: str, precision: str = "32", threads: int | None = None) -> Session:
     """A function ``array -> array`` running the ONNX ``graph`` (bytes or a file) with ``backend`` on the CPU."""
-    threads = threads or cpu_threads()
+    threads, precision = threads or cpu_threads(), resolve_precision(precision)
     if backend == "openvino":
         import openvino
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.inference.backends import RUNTIME_NAMES, Session, choose_backend, open_session
+from crack_lightning.inference.backends import RUNTIME_NAMES, Session, choose_backend, open_session, resolve_precision
 from crack_lightning.inference.onnx_file import read_metadata
 
 TTA = ("none", "hflip", "flips")  # flips: the input and its left-right, top-bottom and both mirror images
@@ -35,8 +35,8 @@ class ExportedModel:
         if tta not in TTA:
             raise CrackLightningError(f"tta={tta!r}: pass one of {', '.join(TTA)}")
         self.graph, self.source, self.metadata = graph, source, read_metadata(graph)
-        self.tta, self.threads, self.precision = tta, threads, precision
-        self.backend, self.backend_reason = choose_backend(backend, precision)
+        self.tta, self.threads, self.precision = tta, threads, resolve_precision(precision)
+        self.backend, self.backend_reason = choose_backend(backend, self.precision)
         self._session: Session | None = None
 
     @classmethod
