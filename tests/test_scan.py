@@ -496,7 +496,8 @@ def test_scan_gives_the_classifiers_probabilities_of_its_windows(scan_model, tmp
     direct = classifier.predict([image[y : y + h, x : x + w] for x, y, w, h in windows]).crack_probability
     assert np.abs(direct - crack_probability).max() < 1e-5
     main(["scan", "--ckpt_path", str(scan_model), "--input", str(path), "--output", str(tmp_path / "out"),
-          "--progress", "false", "--tile", "300", "--stride", "150", "--batch_size", "3", "--context", str(context)])
+          "--progress", "false", "--tile", "300", "--stride", "150", "--batch_size", "3", "--context", str(context),
+          "--precision", "32"])
     rows = read_rows(tmp_path / "out" / "tiles.csv")
     assert [(int(r["x"]), int(r["y"])) for r in rows] == [(x, y) for x, y, _, _ in boxes]
     assert np.abs(np.array([float(r["crack_probability"]) for r in rows]) - crack_probability).max() < 1e-5
