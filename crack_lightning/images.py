@@ -45,17 +45,24 @@ def unreadable(path: str | os.PathLike, err: OSError | str) -> CrackLightningErr
     return CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it")
 
 
-def image_header(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> tuple[int, int]:
-    """Width and height from the file's header, without decoding it; an error for unreadable or oversized files."""
+@contextmanager
+def open_checked(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> Iterator[Image.Image]:
+    """The image at ``path`` opened (its header read, nothing decoded yet) and checked against ``max_pixels``; an
+    unreadable file, here or while the caller decodes it, is one error naming the file."""
     try:
         if os.path.getsize(path) == 0:
             raise unreadable(path, "empty file")
         with own_pixel_limit(), Image.open(path) as im:
-            width, height = im.size
+            check_pixels(path, *im.size, max_pixels)
+            yield im
     except OSError as err:
         raise unreadable(path, err) from err
-    check_pixels(path, width, height, max_pixels)
-    return width, height
+
+
+def image_header(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> tuple[int, int]:
+    """Width and height from the file's header, without decoding it; an error for unreadable or oversized files."""
+    with open_checked(path, max_pixels) as im:
+        return im.size
 
 
 def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS, size: int | None = None) -> np.ndarray:
@@ -64,17 +71,11 @@ def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS, size:
 
     The header is checked first: files over ``max_pixels`` pixels are refused before any decoding.
     """
-    try:
-        if os.path.getsize(path) == 0:
-            raise unreadable(path, "empty file")
-        with own_pixel_limit(), Image.open(path) as im:  # opening reads the header only
-            check_pixels(path, *im.size, max_pixels)
-            image = upright_rgb(im)
-            if size is not None and image.size != (size, size):
-                image = image.resize((size, size), Image.BILINEAR)
-            return np.asarray(image)
-    except OSError as err:
-        raise unreadable(path, err) from err
+    with open_checked(path, max_pixels) as im:
+        image = upright_rgb(im)
+        if size is not None and image.size != (size, size):
+            image = image.resize((size, size), Image.BILINEAR)
+        return np.asarray(image)
 
 
 def upright_rgb(image: Image.Image) -> Image.Image:
