@@ -22,9 +22,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from crack_lightning.inference.models import load_model
-from crack_lightning.inference.segmenter import Segmenter
-from crack_lightning.scan import scan_to_folder
+from crack_lightning.runtime.models import load_model
+from crack_lightning.runtime.segmenter import Segmenter
+from crack_lightning.scanning.tile_map import scan_to_folder
 
 PATCH = 227
 SAMPLE = Path(__file__).resolve().parents[1] / "crack_lightning" / "assets" / "sample"
@@ -66,7 +66,7 @@ def screenshot(page: Path, picture: Path) -> None:
 
 def segment_example(segmenter: Segmenter, output: Path, count: int) -> Path:
     """Scan ``count`` crack patches with ``segmenter``; a picture of each patch above its overlay and measurements."""
-    from crack_lightning.crack_scan import segment_to_folder
+    from crack_lightning.scanning.crack_map import segment_to_folder
 
     photos = output / "patches"
     shutil.rmtree(photos, ignore_errors=True)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from crack_lightning.data import CrackDataModule
-from crack_lightning.checkpoints import load_checkpoint
-from crack_lightning.pretrained import BUNDLED_BACKBONE
+from crack_lightning.data.classification import CrackDataModule
+from crack_lightning.models.checkpoints import load_checkpoint
+from crack_lightning.models.pretrained import BUNDLED_BACKBONE
 from tests.conftest import REPO, copy_images
 
 DDP = ["--trainer.accelerator", "cpu", "--trainer.strategy", "ddp", "--trainer.devices", "2"]

@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from crack_lightning.commands import main
-from crack_lightning.data import sample_root
-from crack_lightning.model import CrackClassifier
-from crack_lightning.pretrained import BUNDLED_BACKBONE
+from crack_lightning.cli import main
+from crack_lightning.data.classification import sample_root
+from crack_lightning.models.classifier import CrackClassifier
+from crack_lightning.models.pretrained import BUNDLED_BACKBONE
 from tests.conftest import REPO, copy_images
 
 CONFIG = str(REPO / "configs" / "default.yaml")
@@ -286,7 +286,7 @@ def test_predict_killed_leaves_the_previous_csv_and_the_next_run_removes_its_par
 
 def test_a_training_image_deleted_during_fit_is_skipped_with_a_warning_naming_it(tmp_path):
     """Issue 23: a synced folder loses a file after setup; reading it warns with its name and the next image serves."""
-    from crack_lightning.data import CrackDataModule
+    from crack_lightning.data.classification import CrackDataModule
 
     root = copy_images(tmp_path / "images", 4)
     data = CrackDataModule(root=str(root), batch_size=4, num_workers=0, image_size=64, val_fraction=0.25, test_fraction=0)

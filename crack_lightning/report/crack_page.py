@@ -1,0 +1,137 @@
+"""``report.html`` of a segmenter's scan: the photos worst first by total crack length, then by their widest crack,
+each with its cracks listed (length, widths and width class), from ``photos.csv`` and ``cracks.csv``."""
+
+from __future__ import annotations
+
+import csv
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from crack_lightning.report.pictures import PHOTO_COLUMN, Column, ReportPhoto, render_page
+from crack_lightning.report.tile_page import counts_and_times, photo_links, picture_links
+from crack_lightning.scanning.folder import (
+    CRACK_COLUMNS, CRACK_PHOTO_COLUMNS, CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, read_photo_rows, read_settings, write_text_atomically,
+)
+
+
+@dataclass
+class CrackedPhoto(ReportPhoto):
+    """A photo's row with its measured cracks (``cracks``: one dict per crack, longest first, as the page lists them)."""
+
+    crack_count: int = 0
+    total_length_px: float = 0.0
+    max_width_px: float = 0.0
+    total_length_mm: float | None = None
+    max_width_mm: float | None = None
+    widest_class: str = ""
+
+
+def worst_cracks_first(photo: CrackedPhoto) -> tuple:
+    """Sort key: the longest total crack length first, then the widest crack; unreadable photos last."""
+    return (bool(photo.error), -photo.total_length_px, -photo.max_width_px, photo.photo)
+
+
+def _size(px: float | None, mm: float | None, digits: int = 1) -> str:
+    """A length or width: in mm when the scan had a scale, else in px."""
+    if mm is not None:
+        return f"{mm:.{digits + 1}f} mm"
+    return "" if px is None else f"{px:.{digits}f} px"
+
+
+def _float(value: str) -> float | None:
+    return float(value) if value not in ("", None) else None
+
+
+def _crack_entry(row: dict[str, str]) -> dict[str, str]:
+    """What the page lists of one crack of ``cracks.csv``."""
+    entry = {
+        "crack": row["crack"],
+        "length": _size(_float(row["length_px"]), _float(row["length_mm"])),
+        "mean width": _size(_float(row["mean_width_px"]), _float(row["mean_width_mm"])),
+        "max width": _size(_float(row["max_width_px"]), _float(row["max_width_mm"])),
+    }
+    if row["width_class"]:
+        entry["class"] = row["width_class"]
+    return entry
+
+
+def read_cracks(folder: Path) -> dict[str, list[dict[str, str]]]:
+    """The rows of ``cracks.csv`` by photo, each photo's longest crack first."""
+    by_photo: dict[str, list[dict[str, str]]] = {}
+    path = folder / CRACKS_CSV
+    if path.is_file():
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                if len(row) == len(CRACK_COLUMNS) and None not in row.values():
+                    by_photo.setdefault(row["photo"], []).append(row)
+    for rows in by_photo.values():
+        rows.sort(key=lambda r: -float(r["length_px"] or 0))
+    return by_photo
+
+
+CRACK_COLUMNS_OF_PAGE = [
+    PHOTO_COLUMN,
+    Column("Cracks", lambda p: "" if p.error else str(p.crack_count), lambda p: -1 if p.error else p.crack_count),
+    Column("Total crack length", lambda p: "" if p.error else _size(p.total_length_px, p.total_length_mm),
+           lambda p: -1.0 if p.error else p.total_length_px),
+    Column("Widest crack", lambda p: "" if p.error or not p.crack_count else
+           _size(p.max_width_px, p.max_width_mm, 2) + (f" <span class=meta>({html.escape(p.widest_class)})</span>" if p.widest_class else ""),
+           lambda p: -1.0 if p.error else p.max_width_px),
+    Column("Highest crack probability", lambda p: "" if p.max_crack_probability is None else f"{p.max_crack_probability:.3f}",
+           lambda p: -1.0 if p.max_crack_probability is None else p.max_crack_probability),
+]
+
+
+def _measures(settings: dict) -> str:
+    scale = settings.get("mm_per_px")
+    limits, classes = settings.get("width_limits_mm") or [], settings.get("width_classes") or []
+    if scale is None:
+        return "in pixels (no scale given: --mm_per_px gives millimetres and width classes)"
+    bounds = [f"{html.escape(str(c))} below {limit:g} mm" for c, limit in zip(classes, limits)]
+    last = f"{html.escape(str(classes[-1]))} from {limits[-1]:g} mm" if classes and limits else ""
+    return f"in mm at {scale:g} mm per pixel; width classes by the widest point: " + ", ".join(bounds + [last])
+
+
+def write_crack_report(folder: str | os.PathLike, paths: dict[str, Path] | None = None) -> Path:
+    """Write ``report.html`` for every photo of a segmenter scan's ``photos.csv`` in ``folder`` (``paths``: where the
+    photos named in it are; otherwise found from the ``input`` of ``scan.json``). Returns the page's path."""
+    folder = Path(folder).expanduser()
+    settings, paths = read_settings(folder), dict(paths or {})
+    rows, cracks = read_photo_rows(folder, CRACK_PHOTO_COLUMNS), read_cracks(folder)
+    names, originals = photo_links(folder, settings, rows, paths)
+    photos = []
+    for row in rows:
+        name = row["photo"]
+        photo = CrackedPhoto(name, error=row["error"], label=row["label"], original=originals[name])
+        if not row["error"]:
+            photo.width, photo.height, photo.crack_count = int(row["width"]), int(row["height"]), int(row["cracks"])
+            photo.total_length_px, photo.max_width_px = float(row["total_length_px"]), float(row["max_width_px"])
+            photo.total_length_mm, photo.max_width_mm = _float(row["total_length_mm"]), _float(row["max_width_mm"])
+            photo.max_crack_probability = float(row["max_crack_probability"])
+            own = cracks.get(name, [])
+            photo.cracks = [_crack_entry(c) for c in own]
+            widest = max(own, key=lambda c: float(c["max_width_px"]), default=None)
+            photo.widest_class = widest["width_class"] if widest else ""
+            photo.overlay, photo.thumbnail = picture_links(folder, name, names[name])
+        photos.append(photo)
+    photos.sort(key=worst_cracks_first)
+    cracked = sum(p.crack_count > 0 for p in photos)
+    unreadable = sum(bool(p.error) for p in photos)
+    facts = [
+        *counts_and_times(len(photos), cracked, unreadable, settings),
+        ("Input", html.escape(settings.get("input", "?"))),
+        ("Model", html.escape(settings.get("model", "?")) + " (crack segmenter)"),
+        ("Cracks", f"pixels from crack probability {settings.get('threshold', '?')}, groups of at least "
+                   f"{settings.get('min_area', '?')} px; windows of {settings.get('window', '?')} px overlapping by "
+                   f"{settings.get('overlap', '?')} px"),
+        ("Measures", f"{_measures(settings)}. Length: along the crack's skeleton; width: across it, twice the distance "
+                     "from the skeleton to the crack's edge"),
+        ("Results", f'<a href="{PHOTOS_CSV}">{PHOTOS_CSV}</a>, <a href="{CRACKS_CSV}">{CRACKS_CSV}</a>, '
+                    f'<a href="{OVERLAYS}/">{OVERLAYS}/</a>, <a href="{MASKS}/">{MASKS}/</a>'),
+    ]
+    title = f"Crack scan: {cracked} of {len(photos)} photos with cracks"
+    page = folder / REPORT
+    write_text_atomically(page, render_page(title, facts, photos, CRACK_COLUMNS_OF_PAGE))
+    return page

@@ -1,0 +1,80 @@
+"""A crack segmenter as an exported graph, run by ONNX Runtime or OpenVINO: no torch, torchvision or Lightning.
+
+    from crack_lightning import load_model
+    segmenter = load_model("runs/segment/version_0/checkpoints/last.ckpt")   # or an .onnx written by export
+    probability = segmenter.probability_map("photo.jpg")   # uint8 (H, W): 0 = sure no crack, 255 = sure crack
+    cracks = probability >= segmenter.crack_level           # the crack mask at the model's threshold
+
+Photos of any size run in overlapping windows blended back (:func:`crack_lightning.runtime.windows.segment_photo`): memory
+stays bounded by a band of windows, whatever the photo's size.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.io.images import MAX_PIXELS
+from crack_lightning.runtime.classifier import ImageInput, as_rgb
+from crack_lightning.runtime.exported import ExportedModel
+from crack_lightning.runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, flip_averaged, segment_photo
+
+DEFAULT_WINDOWS_PER_BATCH = 1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
+DEFAULT_MIN_AREA = 25  # px: smaller groups of crack pixels are noise more often than cracks (scan's --min_area)
+
+
+def crack_level(threshold: float) -> int:
+    """The 8-bit probability from which a pixel of a :meth:`Segmenter.probability_map` is crack."""
+    return int(round(threshold * 255))
+
+
+class Segmenter(ExportedModel):
+    """An exported crack segmenter (see :class:`~crack_lightning.runtime.exported.ExportedModel` for the options;
+    ``tta: hflip`` averages each window's probabilities with its mirror image's)."""
+
+    def __init__(self, graph: bytes, source: str = "", **options) -> None:
+        super().__init__(graph, source, **options)
+        meta = self.metadata
+        if meta.get("task") != "segmentation":
+            raise CrackLightningError(f"{source}: not a crack_lightning segmenter graph (its metadata says no task: segmentation)")
+        self.threshold = float(meta["threshold"])
+        self.mean, self.std = json.loads(meta["mean"]), json.loads(meta["std"])
+        self.window = int(meta.get("window", DEFAULT_WINDOW))
+        self.overlap = int(meta.get("overlap", DEFAULT_OVERLAP))
+
+    @property
+    def crack_level(self) -> int:
+        """The 8-bit probability from which a pixel is crack: the model's threshold on the 0-255 scale."""
+        return crack_level(self.threshold)
+
+    def details(self) -> str:
+        return f", windows of {self.window} px"
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Crack probabilities ``(N, 1, h, w)`` float32 of a ``uint8`` batch ``(N, 3, h, w)`` of any size."""
+        if self.tta == "flips":
+            return flip_averaged(self.session())(np.ascontiguousarray(batch))
+        if self.tta == "hflip":
+            both = self.run_both(batch)
+            return (both[: len(batch)] + both[len(batch) :, ..., ::-1]) / 2
+        return self.session()(np.ascontiguousarray(batch))
+
+    def probability_map(
+        self, photo: ImageInput, window: int | None = None, overlap: int | None = None,
+        batch_size: int = DEFAULT_WINDOWS_PER_BATCH, out: np.ndarray | None = None, max_pixels: int | None = MAX_PIXELS,
+    ) -> np.ndarray:
+        """The crack probability of each pixel of ``photo`` (a path, PIL image or ``uint8`` ``(H, W, 3)`` array) as
+        ``uint8`` ``(H, W)``, 255 = probability 1: windows of ``window`` px (default: the model's) overlapping by
+        ``overlap`` px, ``batch_size`` at a time, written into ``out`` when given (e.g. a ``np.memmap``)."""
+        window, overlap = self.windows(window, overlap, batch_size)
+        return segment_photo(as_rgb(photo, max_pixels), self.probabilities, window, overlap, batch_size, out)
+
+    def windows(self, window: int | None = None, overlap: int | None = None, batch_size: int = 1) -> tuple[int, int]:
+        """``(window, overlap)``: the model's where not given, checked."""
+        window, overlap = window or self.window, self.overlap if overlap is None else overlap
+        if batch_size < 1 or not 0 <= overlap < window:
+            raise CrackLightningError(f"window={window}, overlap={overlap}, batch_size={batch_size}: pass a window "
+                                      "larger than the overlap, an overlap of 0 or more and at least 1 window a batch")
+        return window, overlap
