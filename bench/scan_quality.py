@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-from crack_lightning.runtime.models import load_model
+from crack_lightning import load_model
 from crack_lightning.scanning.tile_map import scan_photos
 from crack_lightning.scanning.labelled_tiles import read_mask, tile_truth
 

@@ -27,8 +27,8 @@ from PIL import Image
 
 from crack_lightning.measure.cracks import ODS_THRESHOLDS, f1_scores, measure_cracks, pixel_counts, summarise
 from crack_lightning.runtime.backends import choose_backend, open_session
-from crack_lightning.runtime.models import load_model
-from crack_lightning.runtime.segmenter import DEFAULT_MIN_AREA
+from crack_lightning import load_model
+from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
 from crack_lightning.scanning.tile_map import DEFAULT_TILE, scan_photos
 from crack_lightning.export.onnx import export_segmenter, segmenter_network, torch_runner
 from crack_lightning.models.segmenter import CrackSegmenter

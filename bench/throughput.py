@@ -215,7 +215,7 @@ def predict_rate(model: str, listing: Path, n: int, work: Path, extra: list[str]
 def float32_parts(model: str, images: list[str], n: int = 2000) -> dict[str, float]:
     """Where float32 predict time goes: decode + resize of one image in one thread, and the network alone in ONNX
     Runtime float32 on decoded batches of 32 (all threads)."""
-    from crack_lightning.runtime.models import load_model
+    from crack_lightning import load_model
 
     classifier = load_model(model, backend="onnxruntime", precision="32")
     started = time.perf_counter()

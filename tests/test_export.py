@@ -11,9 +11,9 @@ import torch
 
 from crack_lightning.cli import main
 from crack_lightning.data.classification import sample_root
-from crack_lightning.runtime import Classifier
+from crack_lightning.runtime.classifier import Classifier
 from crack_lightning.runtime.onnx_file import read_metadata
-from crack_lightning.models.checkpoints import load_checkpoint
+from crack_lightning.models.loading import load_checkpoint
 
 onnxruntime = pytest.importorskip("onnxruntime")
 

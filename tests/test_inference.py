@@ -18,11 +18,12 @@ from crack_lightning.training.callbacks import TwoPhaseFinetuning
 from crack_lightning.data.classification import CrackDataModule, sample_root
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime
-from crack_lightning.runtime import Classifier, decide_labels
+from crack_lightning.runtime.classifier import Classifier
+from crack_lightning.scanning.labels import decide_labels
 from crack_lightning.runtime import backends
 from crack_lightning.runtime.backends import choose_backend
 from crack_lightning.export.onnx import export_classifier
-from crack_lightning.models.checkpoints import load_checkpoint
+from crack_lightning.models.loading import load_checkpoint
 from crack_lightning.models.classifier import CrackClassifier
 from crack_lightning.models.pretrained import BUNDLED_BACKBONE
 

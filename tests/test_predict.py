@@ -18,11 +18,12 @@ from PIL import Image
 
 from crack_lightning.cli import main
 from crack_lightning.io.images import read_rgb, resize
-from crack_lightning.runtime import decide_labels, load_model
-from crack_lightning.models.checkpoints import load_checkpoint
+from crack_lightning import load_model
+from crack_lightning.scanning.labels import decide_labels
+from crack_lightning.models.loading import load_checkpoint
 from tests.conftest import REPO
 
-LIGHTNING = ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false",
+LIGHTNING = ["--engine", "lightning", "--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false",
              "--data.num_workers", "0"]
 FLOAT32 = ("--precision", "32")  # the default auto computes bf16 on CPUs with bf16 units: compared with PyTorch, float32
 HEAVY = ("torch", "torchvision", "lightning", "pytorch_lightning", "torchmetrics")
@@ -224,7 +225,7 @@ RACE = """
 import sys, time
 from pathlib import Path
 import crack_lightning.export.onnx  # torch imported before the start line, so that both export at once
-from crack_lightning.runtime.models import exported_graph
+from crack_lightning.api import exported_graph
 from crack_lightning.runtime.classifier import Classifier
 Path(sys.argv[2]).touch()
 while not Path(sys.argv[3]).exists():

@@ -13,7 +13,7 @@ import pytest
 
 from crack_lightning.cli import main
 from crack_lightning.runtime.models import shipped_model
-from crack_lightning.report.pictures import PHOTO_COLUMN, Column, ReportPhoto, render_page
+from crack_lightning.report.html import PHOTO_COLUMN, Column, ReportPhoto, render_page
 from tests.test_scan import blocks, brightness_model, mosaic
 
 

@@ -22,10 +22,11 @@ from PIL import Image
 from crack_lightning.cli import main
 from crack_lightning.data.classification import sample_root
 from crack_lightning.runtime.classifier import Classifier
-from crack_lightning.runtime.models import load_model
+from crack_lightning import load_model
 from crack_lightning.runtime.onnx_file import with_metadata
 from crack_lightning.scanning.tile_map import scan_photo, scan_photos
-from crack_lightning.scanning.folder import lock_output, picture_names
+from crack_lightning.io.scan_files import picture_names
+from crack_lightning.scanning.folder import lock_output
 from crack_lightning.scanning.tiling import context_window, probability_map, tile_boxes, tile_positions
 from tests.conftest import REPO, copy_images
 

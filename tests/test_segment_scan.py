@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from crack_lightning.cli import main
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.runtime.models import load_model
+from crack_lightning import load_model
 from crack_lightning.runtime.onnx_file import with_metadata
 from crack_lightning.runtime.segmenter import Segmenter
 from crack_lightning.measure.cracks import CRACK_FIELDS, measure_cracks
@@ -210,7 +210,7 @@ def test_crack_report_in_a_browser(darkness, photos, tmp_path):
 
 
 def test_overlays_of_large_photos_keep_thin_cracks():
-    from crack_lightning.scanning.crack_map import crack_overlay
+    from crack_lightning.report.pictures import crack_overlay
 
     probability = np.zeros((1000, 1500), np.uint8)
     probability[500, 100:1400] = 255  # a crack one pixel wide

@@ -1,5 +1,5 @@
 """``python -m crack_lightning COMMAND``: each command in its module; only fit, validate, test and Lightning's
-predict import torch and Lightning. fit, validate and test run the classifier's LightningCLI
+predict (``predict --engine lightning``) import torch and Lightning. fit, validate and test run the classifier's LightningCLI
 (:mod:`~crack_lightning.cli.train`), or the segmenter's (:mod:`~crack_lightning.cli.segment`) when the
 config or the checkpoint names a segmenter."""
 
@@ -91,9 +91,11 @@ def main(args: list[str] | None = None) -> None:
             raise CrackLightningError(f"unknown command {command!r}; {USAGE}")
         module = COMMANDS[command][0]
         if module == "predict":
-            from crack_lightning.cli.predict import needs_trainer
+            from crack_lightning.cli.predict import engine, lightning_argv
 
-            module = "train" if needs_trainer(argv[1:]) else "predict"
+            if engine(argv[1:]) == "lightning":
+                module, argv = "train", [command, *lightning_argv(argv[1:])]
+                print("Inference: Lightning's predict (PyTorch; --engine lightning)", file=sys.stderr)
         if module == "train":
             from crack_lightning.cli.stored_help import stored_help
 

@@ -10,7 +10,7 @@ from typing import Optional
 from crack_lightning.cli.options import CommandParser
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.runtime.models import DEFAULT_MODEL, shipped_model
-from crack_lightning.runtime.onnx_file import write_atomically
+from crack_lightning.io.atomic import write_atomically
 
 
 def parser() -> CommandParser:
@@ -35,13 +35,13 @@ def run(argv: list[str]) -> None:
     output = Path(options.output or (f"{name}.onnx" if shipped else Path(name).with_suffix(".onnx"))).expanduser()
     if output.exists() and not options.overwrite:
         raise CrackLightningError(f"--output: {output} exists; pass another --output or --overwrite true")
-    from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_task, load_segmenter  # torch from here on
-    from crack_lightning.export.onnx import export_classifier
-    from crack_lightning.models.checkpoints import load_checkpoint
+    from crack_lightning.export.onnx import export_classifier  # torch from here on
+    from crack_lightning.models.loading import load_checkpoint
+    from crack_lightning.models.segmenter import CrackSegmenter
 
-    if not shipped and checkpoint_task(name) == SEGMENTATION:
-        return export_segmenter_checkpoint(load_segmenter(name), output, options.check)
     model = load_checkpoint(name)
+    if isinstance(model, CrackSegmenter):
+        return export_segmenter_checkpoint(model, output, options.check)
     graph = shipped.graph.read_bytes() if shipped else export_classifier(model)
     try:
         write_atomically(output, graph)

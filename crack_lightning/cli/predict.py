@@ -1,7 +1,8 @@
 """``predict`` without torch: the exported graph in ONNX Runtime or OpenVINO, images decoded with PIL in threads.
 
-A Trainer option (``--trainer.*``, ``--config``, ``--model.*``) hands ``predict`` to Lightning instead
-(:mod:`crack_lightning.cli.train`: several devices, DDP); both write the same CSV.
+``--engine lightning`` runs Lightning's predict instead (:mod:`crack_lightning.cli.train`: the Trainer's devices and
+strategies, DDP); both write the same CSV. The engine is chosen by that flag only: a Lightning option without it
+ends with a one-line hint.
 """
 
 from __future__ import annotations
@@ -10,21 +11,55 @@ import sys
 from pathlib import Path
 from typing import Literal, Optional
 
+from crack_lightning.api import load_model
 from crack_lightning.cli.options import CommandParser
-from crack_lightning.errors import require_writable
+from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.images import MAX_PIXELS
 from crack_lightning.runtime.backends import BACKENDS, PRECISIONS
 from crack_lightning.runtime.exported import TTA
-from crack_lightning.runtime.models import DEFAULT_MODEL, load_model
+from crack_lightning.runtime.models import DEFAULT_MODEL
 from crack_lightning.scanning.predictions import PREDICTIONS_CSV, predict_to_csv
 
 TRAINER_OPTIONS = ("--trainer", "--config", "--model.", "--seed_everything", "--prediction.", "--data.root", "--data.num_workers")
+ENGINES = ("exported", "lightning")
 MODEL_HELP = f"A shipped model's name, a checkpoint of fit, or an .onnx written by export (default: the shipped {DEFAULT_MODEL})."
 
 
-def needs_trainer(argv: list[str]) -> bool:
-    """True when an option only Lightning's predict has is given: the run goes to the Trainer."""
-    return any(arg.startswith(TRAINER_OPTIONS) for arg in argv if arg.startswith("--"))
+def engine(argv: list[str]) -> str:
+    """The engine ``--engine`` names (default ``exported``), checked."""
+    values = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--engine"]
+    values += [a.split("=", 1)[1] for a in argv if a.startswith("--engine=")]
+    chosen = values[-1] if values else "exported"
+    if chosen not in ENGINES:
+        raise CrackLightningError(f"predict: --engine {chosen}; pass exported (the default, no torch) or lightning")
+    return chosen
+
+
+def lightning_argv(argv: list[str]) -> list[str]:
+    """``predict`` options for Lightning's predict: ``--engine`` dropped, ``--input`` as ``--data.predict_dir``."""
+    out, skip = [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg == "--engine":
+            skip = True
+        elif arg.startswith("--engine="):
+            continue
+        elif arg == "--input":
+            out.append("--data.predict_dir")
+        elif arg.startswith("--input="):
+            out.append("--data.predict_dir=" + arg.split("=", 1)[1])
+        else:
+            out.append(arg)
+    return out
+
+
+def refuse_trainer_options(argv: list[str]) -> None:
+    """One line for an option only Lightning's predict has, given without ``--engine lightning``."""
+    given = [arg.split("=", 1)[0] for arg in argv if arg.startswith(TRAINER_OPTIONS)]
+    if given:
+        raise CrackLightningError(f"predict: {given[0]} is an option of Lightning's predict; add --engine lightning "
+                                  "(PyTorch, the Trainer's devices), or leave it out")
 
 
 def model_options(parser: CommandParser) -> None:
@@ -40,10 +75,12 @@ def model_options(parser: CommandParser) -> None:
 
 def parser() -> CommandParser:
     p = CommandParser("predict", "Classify images into a CSV: path, label, crack_probability, one probability per class, error. "
-                      "Runs without torch; a --trainer.* or --config option runs it in Lightning instead (several devices, DDP).",
+                      "Runs without torch; --engine lightning runs Lightning's predict instead (--trainer.* options, several devices, DDP).",
                       config=False)
     model_options(p)
-    p.add_argument("--data.predict_dir", type=str, required=True, help="A folder of images (searched recursively), an image, or a .txt list of paths.")
+    p.add_argument("--input", type=Optional[str], default=None, help="A folder of images (searched recursively), an image, or a .txt list of paths.")
+    p.add_argument("--data.predict_dir", type=Optional[str], default=None, help="The same as --input (its name before 0.3; Lightning's predict's).")
+    p.add_argument("--engine", type=Literal[ENGINES], default="exported", help="exported: the exported graph in ONNX Runtime or OpenVINO, without torch; lightning: Lightning's predict (PyTorch, --trainer.* options).")
     p.add_argument("--output", type=str, default=PREDICTIONS_CSV, help="The CSV file to write.")
     p.add_argument("--threshold", type=float, default=0.5, help="Crack probability from which an image is labelled crack.")
     p.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --output file.")
@@ -53,14 +90,19 @@ def parser() -> CommandParser:
 
 
 def run(argv: list[str]) -> None:
+    refuse_trainer_options(argv)
     options = parser().parse_args(argv)
+    source = options.input or options.data.predict_dir
+    if source is None or (options.input and options.data.predict_dir):
+        raise CrackLightningError("predict: pass --input, a folder of images, an image or a .txt list of paths (see --help)")
+    option = "--input" if options.input else "--data.predict_dir"
     require_writable(Path(options.output).expanduser().absolute().parent, "--output")  # before the model loads
     classifier = load_model(options.ckpt_path, "--ckpt_path", backend=options.backend, precision=options.precision, tta=options.tta)
     print(f"Model: {classifier.source}", file=sys.stderr)
-    print(f"Inference: {classifier.describe()}", file=sys.stderr)
+    print(f"Inference: {classifier.describe()} (--engine exported)", file=sys.stderr)
     counts = predict_to_csv(
-        classifier, options.data.predict_dir, options.output, options.threshold, options.overwrite,
-        options.data.batch_size, options.data.max_pixels,
+        classifier, source, options.output, options.threshold, options.overwrite,
+        options.data.batch_size, options.data.max_pixels, option,
     )
     read = counts["images"] - counts["errors"]
     print(f"Predicted {read} images: {counts['cracks']} {classifier.crack_class} (crack probability >= {options.threshold:g}).", file=sys.stderr)

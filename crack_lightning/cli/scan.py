@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 
+from crack_lightning.api import load_model
 from crack_lightning.cli.options import CommandParser
 from crack_lightning.cli.predict import model_options
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.images import MAX_PIXELS
-from crack_lightning.runtime.models import load_model
-from crack_lightning.runtime.segmenter import DEFAULT_MIN_AREA, DEFAULT_WINDOWS_PER_BATCH, Segmenter
-from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV, scan_to_folder
+from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV
+from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
+from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH
+from crack_lightning.scanning.pipeline import scan_to_folder
+from crack_lightning.scanning.tasks import DEFAULT_BATCH
+from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
 
-DEFAULT_BATCH = 32
 DEFAULT_THRESHOLD = 0.5
 SEGMENTER_OPTIONS = ("mm_per_px", "window", "overlap")  # None unless given
 
@@ -69,17 +72,16 @@ def run(argv: list[str]) -> None:
     model = load_model(o.ckpt_path, "--ckpt_path", backend=o.backend, precision=o.precision, tta=o.tta)
     print(f"Model: {model.source}", file=sys.stderr)
     print(f"Inference: {model.describe()}", file=sys.stderr)
-    if isinstance(model, Segmenter):
+    if model.task == "segmentation":
         return run_segmenter(o, model)
     given = [f"--{name}" for name in SEGMENTER_OPTIONS if getattr(o, name) is not None]
     if given:
         raise CrackLightningError(f"{', '.join(given)}: for a segmentation model; {model.source} is a classifier")
     stride = o.stride or o.tile
     threshold = DEFAULT_THRESHOLD if o.threshold is None else o.threshold
-    counts = scan_to_folder(
-        model, o.input, o.output, o.tile, stride, o.batch_size or DEFAULT_BATCH, threshold, o.masks, o.overwrite,
-        o.resume, o.overlay_max_side, o.progress, o.max_pixels, o.context, o.report,
-    )
+    task = model.scan_task(tile=o.tile, stride=stride, context=o.context, threshold=threshold,
+                           batch_size=o.batch_size or DEFAULT_BATCH, masks=o.masks, max_pixels=o.max_pixels)
+    counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report)
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     print(
         f"Scanned {counts['photos'] - counts['errors']} photos ({counts['tiles']} tiles of {o.tile} px, stride "
@@ -89,21 +91,18 @@ def run(argv: list[str]) -> None:
           + (f", {REPORT} (open it in a browser)" if o.report else ""))
 
 
-def run_segmenter(o, segmenter: Segmenter) -> None:
-    from crack_lightning.scanning.crack_map import Measuring, segment_to_folder
-    from crack_lightning.scanning.folder import CRACKS_CSV
-
+def run_segmenter(o, segmenter) -> None:
     window = o.window or segmenter.window
     overlap = segmenter.overlap if o.overlap is None else o.overlap
     if not 0 <= overlap < window:
         raise CrackLightningError(f"--window {window}, --overlap {overlap}: pass an overlap of 0 or more, smaller than the window")
-    measuring = Measuring(o.mm_per_px, o.min_area, numbers(o.width_limits_mm, "--width_limits_mm"),
-                          tuple(c.strip() for c in o.width_classes.split(",")))
-    counts = segment_to_folder(
-        segmenter, o.input, o.output, o.threshold, measuring, o.window, o.overlap,
-        o.batch_size or DEFAULT_WINDOWS_PER_BATCH, o.overwrite, o.resume, o.overlay_max_side, o.progress,
-        o.max_pixels, o.report,
+    task = segmenter.scan_task(
+        threshold=o.threshold, mm_per_px=o.mm_per_px, min_area=o.min_area,
+        width_limits_mm=numbers(o.width_limits_mm, "--width_limits_mm"),
+        width_classes=tuple(c.strip() for c in o.width_classes.split(",")), window=o.window, overlap=o.overlap,
+        batch_size=o.batch_size or DEFAULT_WINDOWS_PER_BATCH, max_pixels=o.max_pixels,
     )
+    counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report)
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     print(f"Scanned {counts['photos'] - counts['errors']} photos{skipped}: {counts['cracks']} cracks in "
           f"{counts['crack_photos']} photos, {counts['errors']} unreadable (see photos.csv).")

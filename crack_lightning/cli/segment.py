@@ -18,7 +18,7 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningArgumentParser
 
-from crack_lightning.models.checkpoints import read_segmentation_checkpoint
+from crack_lightning.models.checkpoints import SEGMENTATION, read_checkpoint
 from crack_lightning.cli.lightning_cli import CheckedCLI, run_cli
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.data.segmentation import SegmentationDataModule
@@ -69,7 +69,7 @@ class SegmentationCLI(CheckedCLI):
             return
         config = self.config[subcommand]
         if config.get("ckpt_path"):
-            read_segmentation_checkpoint(config["ckpt_path"])  # before Lightning reads its hyperparameters
+            read_checkpoint(config["ckpt_path"], task=SEGMENTATION)  # before Lightning reads its hyperparameters
             config["weights_only"] = True  # checkpoints hold tensors and plain data only
         elif subcommand != "fit":
             raise CrackLightningError(f"{subcommand}: pass --ckpt_path, a segmenter's checkpoint written by fit")

@@ -160,9 +160,8 @@ def export_segmenter(model: Any, extra_metadata: dict[str, Any] | None = None) -
 def export_checkpoint(path: Any, option: str = "--ckpt_path") -> bytes:
     """A checkpoint of ``fit``, a classifier's or a segmenter's (checked first, one line for each way it can be
     wrong), as ONNX bytes."""
-    from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_task, load_segmenter
-    from crack_lightning.models.checkpoints import load_checkpoint
+    from crack_lightning.models.loading import load_checkpoint
+    from crack_lightning.models.segmenter import CrackSegmenter
 
-    if checkpoint_task(path) == SEGMENTATION:
-        return export_segmenter(load_segmenter(path, option))
-    return export_classifier(load_checkpoint(path, option))
+    model = load_checkpoint(path, option)
+    return export_segmenter(model) if isinstance(model, CrackSegmenter) else export_classifier(model)

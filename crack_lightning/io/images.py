@@ -121,3 +121,20 @@ def find_images(source: str | os.PathLike, option: str = "--input") -> list[Path
     raise CrackLightningError(
         f"{option}: no file or folder {source}; pass a folder of images, an image, or a .txt list of paths"
     )
+
+
+ImageInput = str | os.PathLike | Image.Image | np.ndarray  # what predict and scan take for one image
+
+
+def as_rgb(image: ImageInput, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """A path, PIL image or ``uint8`` array ``(H, W, 3)`` as a ``uint8`` RGB array ``(H, W, 3)``."""
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise CrackLightningError(f"an image array must be uint8 (H, W, 3) RGB, not {image.dtype} {image.shape}")
+        return image
+    if isinstance(image, Image.Image):
+        return to_rgb_array(image)
+    if not isinstance(image, (str, os.PathLike)):
+        raise CrackLightningError(f"cannot read a {type(image).__name__} as an image; pass a path, a PIL image or a "
+                                  "uint8 (H, W, 3) array")
+    return read_rgb(image, max_pixels)

@@ -55,12 +55,17 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
     return shipped.checkpoint if shipped is not None else Path(path).expanduser()
 
 
-def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> dict[str, Any]:
-    """Load a classifier's checkpoint with ``weights_only=True`` (or the shipped model's, by name), with a one-line
-    error for each way a file can be wrong."""
+def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path", task: str = CLASSIFICATION) -> dict[str, Any]:
+    """The one checkpoint reader: a ``task`` model's checkpoint (or a shipped model's, by name) loaded with
+    ``weights_only=True``, with a one-line error for each way a file can be wrong."""
     path = checkpoint_path(path)
     checkpoint = read_checkpoint_file(path, option)
     state, hparams = checkpoint["state_dict"], checkpoint["hyper_parameters"]
+    if task == SEGMENTATION:
+        if task_of(checkpoint) != SEGMENTATION or not any(key.startswith("net.") for key in state):
+            raise CrackLightningError(f"{option}: {path} is not a crack segmenter's checkpoint; "
+                                      "pass one written by `fit --config configs/segment.yaml`")
+        return checkpoint
     if task_of(checkpoint) != CLASSIFICATION:
         raise CrackLightningError(f"{option}: {path} holds a crack {task_of(checkpoint)} model, not a classifier; "
                                   "pass a classifier's checkpoint")
@@ -72,30 +77,3 @@ def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> dic
     if not hparams.get("class_names") or not any(key.startswith("head.") for key in state):
         raise CrackLightningError(f"{option}: {path} holds an untrained model (no classes); pass a checkpoint of a fit run")
     return checkpoint
-
-
-def load_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path"):
-    """A trained :class:`~crack_lightning.models.classifier.CrackClassifier` from its checkpoint (or the shipped model's, by
-    name), on the CPU, checked first by :func:`read_checkpoint`."""
-    from crack_lightning.models.classifier import CrackClassifier
-
-    read_checkpoint(path, option)
-    return CrackClassifier.load_from_checkpoint(checkpoint_path(path), map_location="cpu", weights_only=True)
-
-
-def read_segmentation_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> dict[str, Any]:
-    """A crack segmenter's checkpoint, checked: a one-line error for any other file."""
-    checkpoint = read_checkpoint_file(path, option)
-    if task_of(checkpoint) != SEGMENTATION or not any(key.startswith("net.") for key in checkpoint["state_dict"]):
-        raise CrackLightningError(f"{option}: {Path(path).expanduser()} is not a crack segmenter's checkpoint; "
-                                  "pass one written by `fit --config configs/segment.yaml`")
-    return checkpoint
-
-
-def load_segmenter(path: str | os.PathLike, option: str = "--ckpt_path"):
-    """A trained :class:`~crack_lightning.models.segmenter.CrackSegmenter` from its checkpoint, on the CPU, in eval
-    mode (checked first by :func:`read_segmentation_checkpoint`)."""
-    from crack_lightning.models.segmenter import CrackSegmenter
-
-    read_segmentation_checkpoint(path, option)
-    return CrackSegmenter.load_from_checkpoint(Path(path).expanduser(), map_location="cpu", weights_only=True).eval()

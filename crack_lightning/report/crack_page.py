@@ -1,19 +1,22 @@
-"""``report.html`` of a segmenter's scan: the photos worst first by total crack length, then by their widest crack,
+"""The page of a segmenter's scan (a crack mask per photo): the photos worst first by total crack length, then by their widest crack,
 each with its cracks listed (length, widths and width class), from ``photos.csv`` and ``cracks.csv``."""
 
 from __future__ import annotations
 
 import csv
 import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from crack_lightning.report.pictures import PHOTO_COLUMN, Column, ReportPhoto, render_page
-from crack_lightning.report.tile_page import counts_and_times, photo_links, picture_links
-from crack_lightning.scanning.folder import (
-    CRACK_COLUMNS, CRACK_PHOTO_COLUMNS, CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, read_photo_rows, read_settings, write_text_atomically,
-)
+from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV
+from crack_lightning.report.html import PHOTO_COLUMN, Column, ReportPhoto
+from crack_lightning.report.pages import Page
+
+# A row per crack (crack_lightning.measure.cracks.Crack's fields) and per photo.
+CRACK_COLUMNS = ["photo", "crack", "x", "y", "width", "height", "length_px", "mean_width_px", "max_width_px", "length_mm",
+                 "mean_width_mm", "max_width_mm", "width_class"]
+CRACK_PHOTO_COLUMNS = ["photo", "width", "height", "cracks", "total_length_px", "mean_width_px", "max_width_px",
+                       "total_length_mm", "mean_width_mm", "max_width_mm", "max_crack_probability", "label", "error"]
 
 
 @dataclass
@@ -94,44 +97,44 @@ def _measures(settings: dict) -> str:
     return f"in mm at {scale:g} mm per pixel; width classes by the widest point: " + ", ".join(bounds + [last])
 
 
-def write_crack_report(folder: str | os.PathLike, paths: dict[str, Path] | None = None) -> Path:
-    """Write ``report.html`` for every photo of a segmenter scan's ``photos.csv`` in ``folder`` (``paths``: where the
-    photos named in it are; otherwise found from the ``input`` of ``scan.json``). Returns the page's path."""
-    folder = Path(folder).expanduser()
-    settings, paths = read_settings(folder), dict(paths or {})
-    rows, cracks = read_photo_rows(folder, CRACK_PHOTO_COLUMNS), read_cracks(folder)
-    names, originals = photo_links(folder, settings, rows, paths)
-    photos = []
-    for row in rows:
-        name = row["photo"]
-        photo = CrackedPhoto(name, error=row["error"], label=row["label"], original=originals[name])
-        if not row["error"]:
-            photo.width, photo.height, photo.crack_count = int(row["width"]), int(row["height"]), int(row["cracks"])
-            photo.total_length_px, photo.max_width_px = float(row["total_length_px"]), float(row["max_width_px"])
-            photo.total_length_mm, photo.max_width_mm = _float(row["total_length_mm"]), _float(row["max_width_mm"])
-            photo.max_crack_probability = float(row["max_crack_probability"])
-            own = cracks.get(name, [])
-            photo.cracks = [_crack_entry(c) for c in own]
-            widest = max(own, key=lambda c: float(c["max_width_px"]), default=None)
-            photo.widest_class = widest["width_class"] if widest else ""
-            photo.overlay, photo.thumbnail = picture_links(folder, name, names[name])
-        photos.append(photo)
-    photos.sort(key=worst_cracks_first)
-    cracked = sum(p.crack_count > 0 for p in photos)
-    unreadable = sum(bool(p.error) for p in photos)
-    facts = [
-        *counts_and_times(len(photos), cracked, unreadable, settings),
-        ("Input", html.escape(settings.get("input", "?"))),
-        ("Model", html.escape(settings.get("model", "?")) + " (crack segmenter)"),
-        ("Cracks", f"pixels from crack probability {settings.get('threshold', '?')}, groups of at least "
-                   f"{settings.get('min_area', '?')} px; windows of {settings.get('window', '?')} px overlapping by "
-                   f"{settings.get('overlap', '?')} px"),
-        ("Measures", f"{_measures(settings)}. Length: along the crack's skeleton; width: across it, twice the distance "
-                     "from the skeleton to the crack's edge"),
-        ("Results", f'<a href="{PHOTOS_CSV}">{PHOTOS_CSV}</a>, <a href="{CRACKS_CSV}">{CRACKS_CSV}</a>, '
-                    f'<a href="{OVERLAYS}/">{OVERLAYS}/</a>, <a href="{MASKS}/">{MASKS}/</a>'),
-    ]
-    title = f"Crack scan: {cracked} of {len(photos)} photos with cracks"
-    page = folder / REPORT
-    write_text_atomically(page, render_page(title, facts, photos, CRACK_COLUMNS_OF_PAGE))
-    return page
+class CrackPage(Page):
+    photo_columns, columns = CRACK_PHOTO_COLUMNS, CRACK_COLUMNS_OF_PAGE
+
+    def photos(self, folder: Path, rows: list[dict[str, str]]) -> list[ReportPhoto]:
+        cracks, photos = read_cracks(folder), []
+        for row in rows:
+            name = row["photo"]
+            photo = CrackedPhoto(name, error=row["error"], label=row["label"])
+            if not row["error"]:
+                photo.width, photo.height, photo.crack_count = int(row["width"]), int(row["height"]), int(row["cracks"])
+                photo.total_length_px, photo.max_width_px = float(row["total_length_px"]), float(row["max_width_px"])
+                photo.total_length_mm, photo.max_width_mm = _float(row["total_length_mm"]), _float(row["max_width_mm"])
+                photo.max_crack_probability = float(row["max_crack_probability"])
+                own = cracks.get(name, [])
+                photo.cracks = [_crack_entry(c) for c in own]
+                widest = max(own, key=lambda c: float(c["max_width_px"]), default=None)
+                photo.widest_class = widest["width_class"] if widest else ""
+            photos.append(photo)
+        return photos
+
+    def rank(self, photo: ReportPhoto) -> tuple:
+        return worst_cracks_first(photo)
+
+    def cracked(self, photo: ReportPhoto) -> bool:
+        return photo.crack_count > 0
+
+    def facts(self, settings: dict) -> list[tuple[str, str]]:
+        return [
+            ("Input", html.escape(settings.get("input", "?"))),
+            ("Model", html.escape(settings.get("model", "?")) + " (crack segmenter)"),
+            ("Cracks", f"pixels from crack probability {settings.get('threshold', '?')}, groups of at least "
+                       f"{settings.get('min_area', '?')} px; windows of {settings.get('window', '?')} px overlapping by "
+                       f"{settings.get('overlap', '?')} px"),
+            ("Measures", f"{_measures(settings)}. Length: along the crack's skeleton; width: across it, twice the "
+                         "distance from the skeleton to the crack's edge"),
+            ("Results", f'<a href="{PHOTOS_CSV}">{PHOTOS_CSV}</a>, <a href="{CRACKS_CSV}">{CRACKS_CSV}</a>, '
+                        f'<a href="{OVERLAYS}/">{OVERLAYS}/</a>, <a href="{MASKS}/">{MASKS}/</a>'),
+        ]
+
+
+CRACK_PAGE = CrackPage()

@@ -1,8 +1,4 @@
-"""Running trained networks fast: the one ONNX exporter, the ONNX Runtime / OpenVINO sessions, test-time
-augmentation, and the shipped model. Only :mod:`crack_lightning.export.onnx` imports torch."""
-
-from crack_lightning.runtime.classifier import Classifier, Predictions, decide_labels
-from crack_lightning.runtime.models import DEFAULT_MODEL, load_model, shipped_models
-from crack_lightning.runtime.segmenter import Segmenter
-
-__all__ = ["Classifier", "DEFAULT_MODEL", "Predictions", "Segmenter", "decide_labels", "load_model", "shipped_models"]
+"""Running exported networks without torch: the ONNX Runtime / OpenVINO sessions (:mod:`.backends`), an exported
+graph and its metadata (:mod:`.exported`, :mod:`.onnx_file`), the torch-free :class:`.classifier.Classifier` and
+:class:`.segmenter.Segmenter`, windowed inference (:mod:`.windows`), and which model files exist (:mod:`.models`:
+the shipped models, the graph cache). :func:`crack_lightning.load_model` loads one."""

@@ -2,8 +2,9 @@
 
     from crack_lightning import load_model
     model = load_model()                      # the shipped model; or load_model("run/best.ckpt"), load_model("m.onnx")
-    result = model.predict(["a.jpg", "b.jpg"])
+    result = model.predict(["a.jpg", "b.jpg"])  # or one path, a folder, a PIL image, an array
     result.labels, result.crack_probability
+    tile_map = model.scan("photo.jpg")        # a TileMap: tiles, their probabilities, summary, plot(), save()
 """
 
 from __future__ import annotations
@@ -11,29 +12,25 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.images import MAX_PIXELS, read_rgb, resize, to_rgb_array
+from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, find_images, read_rgb, resize
 from crack_lightning.runtime.exported import ExportedModel
+from crack_lightning.scanning.labels import decide_labels
 
-ImageInput = str | os.PathLike | Image.Image | np.ndarray
+if TYPE_CHECKING:
+    from crack_lightning.scanning.results import TileMap
+    from crack_lightning.scanning.tasks import TileTask
 
-
-def decide_labels(
-    probabilities: np.ndarray, class_names: Sequence[str], crack_index: int, threshold: float = 0.5
-) -> list[str]:
-    """Crack when its probability reaches ``threshold``; otherwise the most probable other class."""
-    others = np.array(probabilities, dtype=np.float32, copy=True).reshape(len(probabilities), len(class_names))
-    crack = others[:, crack_index] >= threshold
-    others[:, crack_index] = -1.0
-    best_other = others.argmax(axis=1)
-    return [class_names[crack_index] if c else class_names[o] for c, o in zip(crack.tolist(), best_other.tolist())]
+Images = ImageInput | Iterable[ImageInput]  # one image, a folder or .txt list of them, or several
 
 
 @dataclass
@@ -46,15 +43,15 @@ class Predictions:
     class_names: list[str]
 
 
-def as_rgb(image: ImageInput, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
-    """A path, PIL image or ``uint8`` array ``(H, W, 3)`` as a ``uint8`` RGB array ``(H, W, 3)``."""
-    if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise CrackLightningError(f"an image array must be uint8 (H, W, 3) RGB, not {image.dtype} {image.shape}")
-        return image
-    if isinstance(image, Image.Image):
-        return to_rgb_array(image)
-    return read_rgb(image, max_pixels)
+def image_list(images: Images, option: str = "images") -> list[ImageInput]:
+    """``images`` as a list: a folder (searched recursively) or ``.txt`` list its image paths, one path, PIL image or
+    array a list of one."""
+    if isinstance(images, (str, os.PathLike)):
+        path = Path(images).expanduser()
+        return list(find_images(path, option)) if path.is_dir() or path.suffix.lower() == ".txt" else [path]
+    if isinstance(images, (Image.Image, np.ndarray)):
+        return [images]
+    return list(images)
 
 
 def bounded_map(pool: ThreadPoolExecutor, function, items: Iterable, ahead: int) -> Iterator:
@@ -123,10 +120,13 @@ class Classifier(ExportedModel):
                 probabilities = self.probabilities(np.stack(batch)) if batch else np.empty((0, len(self.class_names)))
                 yield indices, probabilities, errors
 
-    def predict(self, images: Iterable[ImageInput], batch_size: int = 32, threshold: float = 0.5) -> Predictions:
-        """Classify image paths, PIL images or ``uint8`` RGB arrays ``(H, W, 3)``; an unreadable file is an error."""
+    task = "classification"
+
+    def predict(self, images: Images, batch_size: int = 32, threshold: float = 0.5) -> Predictions:
+        """Classify patches: an image path, a folder or ``.txt`` list of them, a PIL image, a ``uint8`` RGB array
+        ``(H, W, 3)``, or a list of these; an unreadable file is an error."""
         rows = []
-        for _, probabilities, errors in self.predict_batches(images, batch_size):
+        for _, probabilities, errors in self.predict_batches(image_list(images), batch_size):
             if errors:
                 raise CrackLightningError(next(iter(errors.values())))
             rows.append(probabilities)
@@ -137,3 +137,20 @@ class Classifier(ExportedModel):
             probabilities=probabilities,
             class_names=self.class_names,
         )
+
+    def scan_task(self, **options: Any) -> TileTask:
+        """How :meth:`scan` and :func:`crack_lightning.scan` scan photos with this model (options of
+        :class:`~crack_lightning.scanning.tasks.TileTask`: ``tile``, ``stride``, ``context``, ``threshold``...)."""
+        # Imported on use: the tasks bring SciPy and scikit-image (crack measurement), which predict never needs.
+        from crack_lightning.scanning.tasks import TileTask
+
+        return TileTask(self, **options)
+
+    def scan(self, photo: ImageInput, **options: Any) -> TileMap:
+        """Scan one photo (path, PIL image or ``uint8`` ``(H, W, 3)`` array) into a
+        :class:`~crack_lightning.scanning.results.TileMap`; ``options`` as :meth:`scan_task`'s."""
+        name = str(photo) if isinstance(photo, (str, os.PathLike)) else "photo"
+        (result,) = self.scan_task(**options).results([(name, photo)])
+        if result.error:
+            raise CrackLightningError(result.error)
+        return result

@@ -1,9 +1,7 @@
-"""Which model to run: the model shipped in the package (by name), a checkpoint of ``fit``, or an exported ``.onnx``;
-a classifier or a segmenter, as the graph's metadata says.
-
-A checkpoint is exported once: the graph is cached under the user cache directory, keyed by the checkpoint's
-sha256, so later runs start without torch. The shipped model comes exported already.
-"""
+"""The model files: the models shipped in the package (by name: a classifier or a segmenter, each with its exported
+graph, checkpoint and card), the cache of graphs exported from checkpoints (keyed by the checkpoint's sha256, so
+later runs start without torch), and the torch-free model that runs a graph, as its metadata's ``task`` says.
+:func:`crack_lightning.load_model` puts them together."""
 
 from __future__ import annotations
 
@@ -16,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.runtime.onnx_file import read_metadata, write_atomically
+from crack_lightning.io.atomic import write_atomically
+from crack_lightning.runtime.onnx_file import read_metadata
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.classifier import Classifier
@@ -47,7 +46,8 @@ class ShippedModel:
         return json.loads((MODELS_DIR / f"{self.name}.json").read_text())
 
     def describe(self) -> str:
-        return f"the shipped model {self.name} ({self.card.get('summary', 'crack classifier')})"
+        what = "crack segmenter" if self.card.get("task") == "segmentation" else "crack classifier"
+        return f"the shipped model {self.name} ({self.card.get('summary', what)})"
 
 
 def shipped_models() -> dict[str, ShippedModel]:
@@ -76,53 +76,28 @@ def cache_dir() -> Path:
     return Path(base) / "crack_lightning"
 
 
-def exported_graph(checkpoint: str | os.PathLike, option: str = "model") -> tuple[bytes, str]:
-    """``(graph, how)``: the checkpoint's exported graph from the cache, or exported now (this imports torch) and
-    cached; ``how`` says which, for the log."""
-    path = Path(checkpoint).expanduser()
-    if not path.is_file():
-        raise CrackLightningError(f"{option}: no file {path}; pass a .ckpt written by `python -m crack_lightning fit`")
-    cached = cache_dir() / "graphs" / f"{sha256_of(path)}-v{CACHE_VERSION}.onnx"
-    if cached.is_file():
-        return cached.read_bytes(), f"exported graph cached in {cached}"
-    from crack_lightning.export.onnx import export_checkpoint  # torch, once per checkpoint
+def cached_graph_path(checkpoint: Path) -> Path:
+    """Where the graph exported from ``checkpoint`` is cached."""
+    return cache_dir() / "graphs" / f"{sha256_of(checkpoint)}-v{CACHE_VERSION}.onnx"
 
-    graph = export_checkpoint(path, option)
+
+def cache_graph(path: Path, graph: bytes) -> str:
+    """Store an exported graph at ``path`` in the cache; returns how, for the log."""
     try:
-        write_atomically(cached, graph)
-        how = f"exported once to {cached}"
+        write_atomically(path, graph)
+        return f"exported once to {path}"
     except OSError as err:  # a read-only home: run from memory, export again next time
-        how = f"exported in memory (cannot write the cache {cached.parent}: {err.strerror})"
-    return graph, how
+        return f"exported in memory (cannot write the cache {path.parent}: {err.strerror})"
 
 
 def model_from_graph(graph: bytes, source: str, **options: Any):
     """The :class:`~crack_lightning.runtime.classifier.Classifier` or
     :class:`~crack_lightning.runtime.segmenter.Segmenter` that runs ``graph``, as its metadata's ``task`` says."""
+    # Each imported when its graph comes: a segmenter brings SciPy and scikit-image, which predict never needs.
+    if read_metadata(graph).get("task") == "segmentation":
+        from crack_lightning.runtime.segmenter import Segmenter
+
+        return Segmenter(graph, source, **options)
     from crack_lightning.runtime.classifier import Classifier
-    from crack_lightning.runtime.segmenter import Segmenter
 
-    kind = Segmenter if read_metadata(graph).get("task") == "segmentation" else Classifier
-    return kind(graph, source, **options)
-
-
-def load_model(model: str | os.PathLike | None = None, option: str = "model", **options: Any) -> Classifier | Segmenter:
-    """A torch-free model: a :class:`~crack_lightning.runtime.classifier.Classifier`, or a
-    :class:`~crack_lightning.runtime.segmenter.Segmenter` when the graph's metadata says ``task: segmentation``.
-    ``model`` is a shipped model's name (default: the shipped ``concrete-v1``), a checkpoint of ``fit``, or an
-    ``.onnx`` written by ``export``.
-
-    ``option`` names ``model`` in error messages (the CLI passes its flag); ``options``: ``backend``, ``precision``,
-    ``tta``, ``threads`` of the model.
-    """
-    name = str(model) if model is not None else DEFAULT_MODEL
-    shipped = shipped_model(name)
-    if shipped is not None:
-        return model_from_graph(shipped.graph.read_bytes(), shipped.describe(), **options)
-    path = Path(name).expanduser()
-    if path.suffix == ".onnx":
-        if not path.is_file():
-            raise CrackLightningError(f"{option}: no file {path}; pass an .onnx written by export, or a .ckpt")
-        return model_from_graph(path.read_bytes(), str(path), **options)
-    graph, how = exported_graph(path, option)
-    return model_from_graph(graph, f"{path} ({how})", **options)
+    return Classifier(graph, source, **options)

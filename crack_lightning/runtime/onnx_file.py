@@ -7,8 +7,6 @@ needed to run an exported model.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 METADATA_FIELD = 14  # ModelProto.metadata_props: repeated StringStringEntryProto {key = 1, value = 2}
@@ -74,17 +72,3 @@ def read_metadata(graph: bytes) -> dict[str, str]:
         else:
             raise ValueError(f"unexpected protobuf wire type {wire}")
     return metadata
-
-
-def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in its folder: readers (and a second process writing the
-    same file) see the whole file or none of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    try:
-        partial.write_bytes(data)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path

@@ -2,8 +2,8 @@
 
     from crack_lightning import load_model
     segmenter = load_model("runs/segment/version_0/checkpoints/last.ckpt")   # or an .onnx written by export
+    result = segmenter.scan("photo.jpg", mm_per_px=0.2)   # a CrackMap: mask, cracks, summary, plot(), save()
     probability = segmenter.probability_map("photo.jpg")   # uint8 (H, W): 0 = sure no crack, 255 = sure crack
-    cracks = probability >= segmenter.crack_level           # the crack mask at the model's threshold
 
 Photos of any size run in overlapping windows blended back (:func:`crack_lightning.runtime.windows.segment_photo`): memory
 stays bounded by a band of windows, whatever the photo's size.
@@ -12,27 +12,28 @@ stays bounded by a band of windows, whatever the photo's size.
 from __future__ import annotations
 
 import json
+import os
+from typing import Any
 
 import numpy as np
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.images import MAX_PIXELS
-from crack_lightning.runtime.classifier import ImageInput, as_rgb
+from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
+from crack_lightning.measure.measuring import Measuring
 from crack_lightning.runtime.exported import ExportedModel
 from crack_lightning.runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, flip_averaged, segment_photo
+from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH, crack_level
+from crack_lightning.scanning.results import CrackMap
+from crack_lightning.scanning.tasks import CrackTask
 
-DEFAULT_WINDOWS_PER_BATCH = 1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
-DEFAULT_MIN_AREA = 25  # px: smaller groups of crack pixels are noise more often than cracks (scan's --min_area)
-
-
-def crack_level(threshold: float) -> int:
-    """The 8-bit probability from which a pixel of a :meth:`Segmenter.probability_map` is crack."""
-    return int(round(threshold * 255))
+MEASURING_OPTIONS = ("mm_per_px", "min_area", "width_limits_mm", "width_classes")
 
 
 class Segmenter(ExportedModel):
     """An exported crack segmenter (see :class:`~crack_lightning.runtime.exported.ExportedModel` for the options;
     ``tta: hflip`` averages each window's probabilities with its mirror image's)."""
+
+    task = "segmentation"
 
     def __init__(self, graph: bytes, source: str = "", **options) -> None:
         super().__init__(graph, source, **options)
@@ -78,3 +79,23 @@ class Segmenter(ExportedModel):
             raise CrackLightningError(f"window={window}, overlap={overlap}, batch_size={batch_size}: pass a window "
                                       "larger than the overlap, an overlap of 0 or more and at least 1 window a batch")
         return window, overlap
+
+    def scan_task(self, **options: Any) -> CrackTask:
+        """How :meth:`scan` and :func:`crack_lightning.scan` scan photos with this model: ``threshold``, ``window``,
+        ``overlap``, ``batch_size``, ``max_pixels`` (:class:`~crack_lightning.scanning.tasks.CrackTask`) and how
+        cracks are measured: ``mm_per_px``, ``min_area``, ``width_limits_mm``, ``width_classes``
+        (:class:`~crack_lightning.measure.measuring.Measuring`)."""
+        measuring = {k: options.pop(k) for k in MEASURING_OPTIONS if k in options}
+        for key in ("width_limits_mm", "width_classes"):
+            if key in measuring:
+                measuring[key] = tuple(measuring[key])
+        return CrackTask(self, measuring=Measuring(**measuring), **options)
+
+    def scan(self, photo: ImageInput, **options: Any) -> CrackMap:
+        """Segment one photo (path, PIL image or ``uint8`` ``(H, W, 3)`` array) and measure its cracks: a
+        :class:`~crack_lightning.scanning.results.CrackMap`; ``options`` as :meth:`scan_task`'s."""
+        name = str(photo) if isinstance(photo, (str, os.PathLike)) else "photo"
+        (result,) = self.scan_task(**options).results([(name, photo)])
+        if result.error:
+            raise CrackLightningError(result.error)
+        return result

@@ -1,87 +1,31 @@
-"""The ``scan`` command's output folder: CSV files, pictures, settings, the lock, and resuming a scan cut short.
+"""The ``scan`` command's output folder, opened for writing: the CSV files, pictures and settings of any task, the
+lock, and resuming a scan cut short.
 
-Crash safety: a photo's tiles (or cracks) are written and flushed first, then its pictures (each under a temporary
-name, then renamed), then its ``photos.csv`` row. A photo is done when its row is there; resuming drops whatever a
-killed run left of the photos without a row (tiles, a half-written last line, temporary pictures) and scans
-them again. The folder is locked (``fcntl.flock``, released by the kernel when the process ends, even on
+Crash safety: a photo's detail rows (tiles or cracks) are written and flushed first, then its pictures (each under a
+temporary name, then renamed), then its ``photos.csv`` row. A photo is done when its row is there; resuming drops
+whatever a killed run left of the photos without a row (detail rows, a half-written last line, temporary pictures)
+and scans them again. The folder is locked (``fcntl.flock``, released by the kernel when the process ends, even on
 ``kill -9``) so that two scans never write into it at once.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.images import find_images
-from crack_lightning.report.pictures import PARTIAL_GLOB, draw_colour_bar, mask_image, overlay, save_atomically, thumbnail
-
-if TYPE_CHECKING:
-    from crack_lightning.scanning.tile_map import PhotoScan
-
-TILES_CSV = "tiles.csv"
-CRACKS_CSV = "cracks.csv"  # a segmentation scan's rows, one per crack (crack_lightning.scanning.crack_map)
-PHOTOS_CSV = "photos.csv"
-OVERLAYS = "overlays"
-MASKS = "masks"
-THUMBNAILS = "thumbnails"
-REPORT = "report.html"
-SETTINGS = "scan.json"
-LOCK = ".scan.lock"
-RESULTS = (TILES_CSV, CRACKS_CSV, PHOTOS_CSV, OVERLAYS, MASKS, THUMBNAILS, REPORT, SETTINGS)
-TILE_COLUMNS = ["photo", "x", "y", "width", "height", "crack_probability", "label"]
-PHOTO_COLUMNS = ["photo", "width", "height", "tiles", "crack_tiles", "max_crack_probability", "label", "error"]
-SAME_SCAN = ("tile", "stride", "context", "threshold", "model_sha256")  # a resumed scan must keep these
-# A segmenter's scan (crack_lightning.scanning.crack_map): a row per crack (crack_lightning.measure.cracks.Crack's fields) and per photo.
-CRACK_COLUMNS = ["photo", "crack", "x", "y", "width", "height", "length_px", "mean_width_px", "max_width_px", "length_mm",
-                 "mean_width_mm", "max_width_mm", "width_class"]
-CRACK_PHOTO_COLUMNS = ["photo", "width", "height", "cracks", "total_length_px", "mean_width_px", "max_width_px",
-                       "total_length_mm", "mean_width_mm", "max_width_mm", "max_crack_probability", "label", "error"]
-
-
-def find_photos(source: str | os.PathLike) -> list[tuple[str, Path]]:
-    """``(name, path)`` of each photo in a folder (recursively), one file, or a ``.txt`` list of paths.
-
-    Names are paths relative to the folder (or to the list's folder), else the full path.
-    """
-    source = Path(source).expanduser()
-    base = source if source.is_dir() else source.parent
-    named = []
-    for path in find_images(source, option="--input"):
-        try:
-            named.append((path.relative_to(base).as_posix(), path))
-        except ValueError:
-            named.append((str(path), path))
-    return named
-
-
-def picture_names(names: Iterable[str]) -> dict[str, str]:
-    """A short, unique picture name for each photo name: a relative name as it is (sub-folders kept), else the
-    file's name, with 8 hex digits of the full name's sha1 where two photos would share one (case ignored)."""
-    plain = {}
-    for name in set(names):
-        path = PurePosixPath(name.replace(os.sep, "/"))
-        inside = not path.is_absolute() and ".." not in path.parts and path.parts
-        plain[name] = str(path) if inside else path.name or "photo"
-    claims: dict[str, int] = {}
-    for candidate in plain.values():
-        claims[candidate.lower()] = claims.get(candidate.lower(), 0) + 1
-    return {name: hashed_name(name, c) if claims[c.lower()] > 1 else c for name, c in plain.items()}
-
-
-def hashed_name(name: str, candidate: str) -> str:
-    path = PurePosixPath(candidate)
-    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-    return str(path.with_name(f"{path.stem}-{digest}{path.suffix}"))
+from crack_lightning.io.atomic import PARTIAL_GLOB, replacing, save_picture, write_atomically
+from crack_lightning.io.scan_files import (
+    LOCK, MASKS, OVERLAYS, PHOTOS_CSV, RESULTS, SETTINGS, THUMBNAILS, now, read_photo_rows, read_settings,
+)
+from crack_lightning.scanning.results import PhotoResult
 
 
 @contextmanager
@@ -130,56 +74,23 @@ def cut_partial_line(path: Path) -> None:
         f.truncate(start + tail.rfind(b"\n") + 1)
 
 
-def read_photo_rows(folder: Path, columns: list[str] = PHOTO_COLUMNS) -> list[dict[str, str]]:
-    """The complete rows of ``photos.csv`` (of a scan whose columns are ``columns``), each photo once (its first row)."""
-    path = folder / PHOTOS_CSV
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if len(r) == len(columns)]
-    seen: dict[str, dict[str, str]] = {}
-    for row in rows[1:] if rows and rows[0] == columns else rows:
-        seen.setdefault(row[0], dict(zip(columns, row)))
-    return list(seen.values())
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        partial.write_text(text, newline="")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def read_settings(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / SETTINGS).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
 class ScanFolder:
-    """A scan's output folder, opened for writing: ``photos.csv`` and a second CSV (:attr:`details_csv`, a row per
-    tile or per crack), both open for appending, and ``scan.json``; the folder's lock is held from creation to
-    :meth:`close` (use it as a context manager). Subclasses write a photo's rows and pictures.
+    """A scan's output folder, opened for writing: ``photos.csv`` and a second CSV (``details_csv``, a row per tile
+    or per crack, with the columns of the task's ``result`` class), both open for appending, and ``scan.json``; the
+    folder's lock is held from creation to :meth:`close` (use it as a context manager).
 
     ``settings``: the scan's options, kept in ``scan.json`` for the report; a resumed scan must have the same
-    :attr:`same_scan` values.
+    ``same_scan`` values. ``masks``: write each photo's mask picture too.
     """
 
-    details_csv, detail_columns, photo_columns, same_scan = TILES_CSV, TILE_COLUMNS, PHOTO_COLUMNS, SAME_SCAN
-
     def __init__(
-        self, output: str | os.PathLike, settings: dict[str, Any], overwrite: bool = False, resume: bool = False,
+        self, output: str | os.PathLike, settings: dict[str, Any], details_csv: str, result: type[PhotoResult],
+        same_scan: tuple[str, ...], overwrite: bool = False, resume: bool = False, masks: bool = True,
         overlay_max_side: int = 4096,
     ) -> None:
         self.dir = Path(output).expanduser()
-        self.overlay_max_side = overlay_max_side
+        self.details_csv, self.detail_columns, self.photo_columns = details_csv, result.detail_columns, result.photo_columns
+        self.same_scan, self.masks, self.overlay_max_side = same_scan, masks, overlay_max_side
         self.done: set[str] = set()
         self._lock = lock_output(self.dir)
         try:
@@ -216,7 +127,7 @@ class ScanFolder:
             )
         self.settings = {**settings, "started": previous.get("started", now()), "finished": ""}
         try:
-            write_text_atomically(self.dir / SETTINGS, json.dumps(self.settings, indent=1) + "\n")
+            write_atomically(self.dir / SETTINGS, json.dumps(self.settings, indent=1) + "\n", hidden=True)
             self._details = open(self.dir / self.details_csv, "a", newline="")
             self._photos = open(self.dir / PHOTOS_CSV, "a", newline="")
         except OSError as err:
@@ -239,24 +150,34 @@ class ScanFolder:
             text = io.StringIO()
             csv.writer(text, lineterminator="\n").writerows([self.photo_columns] + [list(r.values()) for r in rows])
             if photos.read_text() != text.getvalue():
-                write_text_atomically(photos, text.getvalue())
+                write_atomically(photos, text.getvalue(), hidden=True)
         if details.is_file():
             cut_partial_line(details)
-            partial = details.with_name(f".{details.name}.{os.getpid()}.partial")
-            with open(details, newline="") as src, open(partial, "w", newline="") as dst:
+            with replacing(details, hidden=True) as partial, open(details, newline="") as src, open(partial, "w", newline="") as dst:
                 writer = csv.writer(dst, lineterminator="\n")
                 writer.writerow(self.detail_columns)
                 writer.writerows(r for r in csv.reader(src) if len(r) == len(self.detail_columns) and r[0] in done)
-            os.replace(partial, details)
         for folder in (OVERLAYS, MASKS, THUMBNAILS):
             for leftover in (self.dir / folder).rglob(PARTIAL_GLOB):
                 leftover.unlink(missing_ok=True)
         return done
 
+    def write(self, result: PhotoResult, picture: str) -> None:
+        """Write one photo's detail rows, its pictures (``overlays/<picture>.png``...) and its ``photos.csv`` row, in
+        that order."""
+        if not result.error:
+            self.details.writerows(result.detail_rows())
+            self._details.flush()
+            for folder, suffix, image_format, options, drawn in result.pictures(self.overlay_max_side, self.masks):
+                save_picture(drawn, self.dir / folder / f"{picture}{suffix}", image_format, **options)
+                del drawn
+        self.photos_csv.writerow(result.photo_row())
+        self._photos.flush()
+
     def finish(self) -> None:
         """Note in ``scan.json`` that this run ended."""
         self.settings["finished"] = now()
-        write_text_atomically(self.dir / SETTINGS, json.dumps(self.settings, indent=1) + "\n")
+        write_atomically(self.dir / SETTINGS, json.dumps(self.settings, indent=1) + "\n", hidden=True)
 
     def close(self) -> None:
         for f in (getattr(self, "_details", None), getattr(self, "_photos", None)):
@@ -264,48 +185,8 @@ class ScanFolder:
                 f.close()
         self._lock.__exit__(None, None, None)
 
-    def __enter__(self) -> "ScanFolder":
+    def __enter__(self) -> ScanFolder:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class ScanWriter(ScanFolder):
-    """A classifier's scan: ``tiles.csv`` (a row per tile), ``photos.csv``, overlays, thumbnails (and masks)."""
-
-    def __init__(
-        self, output: str | os.PathLike, crack_class: str, settings: dict[str, Any], overwrite: bool = False,
-        resume: bool = False, masks: bool = False, overlay_max_side: int = 4096,
-    ) -> None:
-        self.crack_class, self.masks = crack_class, masks
-        super().__init__(output, settings, overwrite, resume, overlay_max_side)
-
-    def write(self, scan: PhotoScan, labels: list[str], picture: str) -> None:
-        """Write one photo's tiles (with their ``labels``), its pictures (``overlays/<picture>.png``...) and its
-        ``photos.csv`` row, in that order."""
-        if scan.error:
-            self.photos_csv.writerow([scan.name, "", "", 0, 0, "", "", scan.error])
-            self._photos.flush()
-            return
-        crack_probability = scan.crack_probability
-        for (x, y, w, h), p, label in zip(scan.boxes, crack_probability.tolist(), labels):
-            self.details.writerow([scan.name, x, y, w, h, f"{p:.6f}", label])
-        self._details.flush()
-        # zlib's fastest level: 4x faster to write than the default, files ~1.3x larger
-        drawn = overlay(scan.image, scan.boxes, crack_probability, self.overlay_max_side, colour_bar=False)
-        small = thumbnail(drawn)  # without the colour bar, illegible that small: the page shows the scale
-        draw_colour_bar(drawn)
-        save_atomically(drawn, self.dir / OVERLAYS / f"{picture}.png", "PNG", compress_level=1)
-        save_atomically(small, self.dir / THUMBNAILS / f"{picture}.jpg", "JPEG", quality=85)
-        del drawn
-        if self.masks:
-            mask = mask_image(scan.boxes, crack_probability, scan.width, scan.height)
-            save_atomically(mask, self.dir / MASKS / f"{picture}.png", "PNG", compress_level=1)
-        crack_tiles = sum(label == self.crack_class for label in labels)
-        others = [label for label in labels if label != self.crack_class]
-        label = self.crack_class if crack_tiles else max(set(others), key=others.count)
-        self.photos_csv.writerow(
-            [scan.name, scan.width, scan.height, len(scan.boxes), crack_tiles, f"{crack_probability.max():.6f}", label, ""]
-        )
-        self._photos.flush()

@@ -8,10 +8,15 @@ import glob
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crack_lightning.errors import CrackLightningError, require_writable
+from crack_lightning.io.atomic import replacing
 from crack_lightning.io.images import MAX_PIXELS, find_images
-from crack_lightning.runtime.classifier import Classifier, decide_labels
+from crack_lightning.scanning.labels import decide_labels
+
+if TYPE_CHECKING:
+    from crack_lightning.runtime.classifier import Classifier
 
 PREDICTIONS_CSV = "predictions.csv"
 
@@ -57,8 +62,10 @@ def predict_to_csv(
     overwrite: bool = False,
     batch_size: int = 32,
     max_pixels: int | None = MAX_PIXELS,
+    option: str = "--input",
 ) -> dict[str, int]:
     """Classify every image of ``source`` (folder, image or ``.txt`` list) into the CSV ``output``; returns counts.
+    ``option`` names ``source`` in error messages.
 
     The output appears whole when every image is done (an interrupted run leaves the previous file, or none).
     """
@@ -68,17 +75,15 @@ def predict_to_csv(
     require_writable(output.absolute().parent, "--output")
     if output.exists() and not overwrite:
         raise CrackLightningError(f"--output: {output} exists; pass another --output or --overwrite true")
-    paths = find_images(source, "--data.predict_dir")
+    paths = find_images(source, option)
     if not paths:
-        raise CrackLightningError(f"--data.predict_dir: no images found in {source}")
+        raise CrackLightningError(f"{option}: no images found in {source}")
     if output.parent.is_dir():
         remove_stale_partials(output)
     names = classifier.class_names
     counts = {"images": len(paths), "cracks": 0, "errors": 0}
-    partial = output.with_name(f"{output.name}.{os.getpid()}.partial")
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "w", newline="") as f:
+        with replacing(output) as partial, open(partial, "w", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(header(names))
             for indices, probabilities, errors in classifier.predict_batches(paths, batch_size, max_pixels):
@@ -89,9 +94,6 @@ def predict_to_csv(
                 writer.writerows(rows[i] for i in sorted(rows))
                 counts["cracks"] += labels.count(classifier.crack_class)
                 counts["errors"] += len(errors)
-        os.replace(partial, output)
     except OSError as err:
         raise CrackLightningError(f"--output: cannot write {output} ({err.strerror}); pass a writable path") from err
-    finally:
-        partial.unlink(missing_ok=True)
     return counts

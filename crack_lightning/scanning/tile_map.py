@@ -1,66 +1,28 @@
-"""Scan: cut whole photos into tiles, classify every tile, and map where the cracks are. NumPy and PIL only.
-
-The ``scan`` command's folder (:func:`scan_to_folder`) holds ``tiles.csv``, ``photos.csv``, a crack map per photo
-under ``overlays/`` (and ``masks/``), ``thumbnails/`` and ``report.html``. A scan killed at any point and run again
-with ``resume`` ends with each photo once in ``photos.csv`` and each of its tiles once in ``tiles.csv``.
+"""A classifier's scan: cut whole photos into tiles, classify every tile, and map where the cracks are (a
+:class:`~crack_lightning.scanning.results.TileMap` per photo). NumPy and PIL only; the model is any classifier with
+``probabilities``, ``image_size``, ``class_names`` and ``crack_index`` (:class:`crack_lightning.runtime.classifier.Classifier`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.images import MAX_PIXELS, resize
-from crack_lightning.runtime.classifier import Classifier, ImageInput, as_rgb, decide_labels
-from crack_lightning.scanning.folder import (
-    MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV, ScanWriter, find_photos, picture_names,
-)
-from crack_lightning.report.tile_page import write_report
-from crack_lightning.scanning.tiling import Box, context_window, probability_map, tile_boxes
+from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, resize
+from crack_lightning.scanning.labels import decide_labels
+from crack_lightning.scanning.results import TileMap
+from crack_lightning.scanning.tiling import Box, context_window, tile_boxes
 
-__all__ = [
-    "DEFAULT_CONTEXT", "DEFAULT_TILE", "MASKS", "OVERLAYS", "PHOTOS_CSV", "REPORT", "TILES_CSV", "PhotoScan",
-    "scan_photo", "scan_photos", "scan_to_folder",
-]
+if TYPE_CHECKING:
+    from crack_lightning.runtime.classifier import Classifier
 
 # Chosen with bench/scan_quality.py on 300 real crack photos (docs/scan-quality.md).
 DEFAULT_TILE = 128  # photo pixels
 DEFAULT_CONTEXT = 0.125  # share of the tile side seen around it on each side: a crack along an edge is seen whole
-
-
-@dataclass
-class PhotoScan:
-    """One photo's scan: its tiles with their class probabilities, or the error that stopped it."""
-
-    name: str
-    width: int = 0
-    height: int = 0
-    boxes: list[Box] = field(default_factory=list)
-    probabilities: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))  # (tiles, classes)
-    crack_index: int = 0
-    image: np.ndarray | None = None  # uint8 (H, W, 3), kept for the overlay
-    error: str = ""
-    classified: int = 0  # tiles whose probabilities are in
-
-    @property
-    def complete(self) -> bool:
-        return self.classified == len(self.boxes)
-
-    @property
-    def crack_probability(self) -> np.ndarray:
-        """Crack probability of each tile ``(tiles,)``."""
-        return self.probabilities[:, self.crack_index]
-
-    def probability_map(self) -> np.ndarray:
-        """Per-pixel crack probability ``(height, width)``, overlapping tiles averaged."""
-        return probability_map(self.boxes, self.crack_probability, self.width, self.height)
 
 
 def scan_photos(
@@ -72,15 +34,17 @@ def scan_photos(
     keep_images: bool = True,
     max_pixels: int | None = MAX_PIXELS,
     context: float = DEFAULT_CONTEXT,
-) -> Iterator[PhotoScan]:
-    """Classify every tile of each ``(name, photo)``; yields each photo's :class:`PhotoScan` in input order.
+    threshold: float = 0.5,
+) -> Iterator[TileMap]:
+    """Classify every tile of each ``(name, photo)``; yields each photo's :class:`TileMap` in input order.
 
     With ``context`` > 0 the network sees each tile with ``context * tile`` pixels of the photo around it (a crack
     along a tile's edge is then inside what it sees); the probability is the tile's. Each window is resized to the
     classifier's input size (:func:`crack_lightning.io.images.resize`) and handed over as ``uint8``, as ``predict`` does.
 
     Batches run across photo boundaries, so small photos do not waste batch slots; only the photos with tiles in
-    flight are held. An unreadable photo is yielded with its ``error`` and no tiles.
+    flight are held. An unreadable photo is yielded with its ``error`` and no tiles. Tiles are labelled crack from
+    ``threshold``.
     """
     if context < 0:
         raise CrackLightningError(f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile")
@@ -88,8 +52,8 @@ def scan_photos(
         raise CrackLightningError(f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})")
     margin = round(context * tile)
     size, classes = classifier.image_size, len(classifier.class_names)
-    in_flight: deque[PhotoScan] = deque()
-    pending: list[tuple[PhotoScan, int, np.ndarray]] = []  # (photo, first tile, uint8 windows (n, 3, S, S))
+    in_flight: deque[TileMap] = deque()
+    pending: list[tuple[TileMap, int, np.ndarray]] = []  # (photo, first tile, uint8 windows (n, 3, S, S))
     pending_tiles = 0
 
     def classify() -> None:
@@ -105,12 +69,15 @@ def scan_photos(
         pending.clear()
         pending_tiles = 0
 
-    def finished() -> Iterator[PhotoScan]:
+    def finished() -> Iterator[TileMap]:
         while in_flight and in_flight[0].complete:
-            yield in_flight.popleft()
+            scan = in_flight.popleft()
+            if not scan.error:
+                scan.labels = decide_labels(scan.probabilities, classifier.class_names, classifier.crack_index, threshold)
+            yield scan
 
     for name, photo in photos:
-        scan = PhotoScan(name, crack_index=classifier.crack_index)
+        scan = TileMap(name, class_names=classifier.class_names, crack_index=classifier.crack_index)
         in_flight.append(scan)
         try:
             image = as_rgb(photo, max_pixels)
@@ -158,64 +125,3 @@ def scan_photo(
     if scan.error:
         raise CrackLightningError(scan.error)
     return scan.boxes, scan.crack_probability, scan.probability_map()
-
-
-def scan_to_folder(
-    classifier: Classifier,
-    source: str | os.PathLike,
-    output: str | os.PathLike,
-    tile: int,
-    stride: int,
-    batch_size: int = 32,
-    threshold: float = 0.5,
-    masks: bool = False,
-    overwrite: bool = False,
-    resume: bool = False,
-    overlay_max_side: int = 4096,
-    progress: bool = True,
-    max_pixels: int | None = MAX_PIXELS,
-    context: float = DEFAULT_CONTEXT,
-    report: bool = True,
-) -> dict[str, int]:
-    """The ``scan`` command: every photo of ``source`` into ``output``; returns counts of photos, tiles and errors.
-
-    ``output`` is locked while the scan runs: a second scan of the same folder stops with an error. ``report``
-    writes ``report.html`` from ``photos.csv`` at the end, so it lists every photo scanned so far, resumed or not
-    (a page already there is brought up to date also without ``report``).
-    """
-    from tqdm.auto import tqdm
-
-    if not 0.0 <= threshold <= 1.0:
-        raise CrackLightningError(f"--threshold: {threshold} is not a probability in [0, 1]")
-    photos = list(dict(find_photos(source)).items())  # a name listed twice is scanned once
-    if not photos:
-        raise CrackLightningError(f"--input: no images found in {source}")
-    settings = {
-        "input": str(Path(source).expanduser().absolute()), "model": classifier.source,
-        "model_sha256": hashlib.sha256(classifier.graph).hexdigest(), "tile": tile, "stride": stride,
-        "context": context, "threshold": threshold,
-    }
-    with ScanWriter(output, classifier.crack_class, settings, overwrite, resume, masks, overlay_max_side) as writer:
-        names = picture_names([name for name, _ in photos] + list(writer.done))
-        todo = [(name, path) for name, path in photos if name not in writer.done]
-        counts = {"photos": 0, "skipped": len(photos) - len(todo), "tiles": 0, "crack_photos": 0, "errors": 0}
-        bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
-        try:
-            for scan in scan_photos(classifier, todo, tile, stride, batch_size, max_pixels=max_pixels, context=context):
-                labels = [] if scan.error else decide_labels(
-                    scan.probabilities, classifier.class_names, classifier.crack_index, threshold
-                )
-                writer.write(scan, labels, names[scan.name])
-                scan.image = None
-                counts["photos"] += 1
-                counts["tiles"] += len(scan.boxes)
-                counts["errors"] += bool(scan.error)
-                counts["crack_photos"] += classifier.crack_class in labels
-                bar.update(1)
-                bar.set_postfix(tiles=counts["tiles"])
-        finally:
-            bar.close()
-        writer.finish()
-        if report or (writer.dir / REPORT).exists():  # a page of an earlier run is kept in step with photos.csv
-            write_report(writer.dir, dict(photos))
-    return counts
