@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scan_scale import big_photo, cpu_name, run  # noqa: E402
+from scan_scale import big_photo, cpu_name, run
 
-from crack_lightning import load_model  # noqa: E402
+from crack_lightning import load_model
 
 
 def main() -> None:

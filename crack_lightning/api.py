@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.runtime.models import (
-    DEFAULT_MODEL, cache_graph, cached_graph_path, model_from_graph, shipped_model,
+    DEFAULT_MODEL,
+    cache_graph,
+    cached_graph_path,
+    model_from_graph,
+    shipped_model,
 )
 
 if TYPE_CHECKING:

@@ -38,7 +38,7 @@ def engine(argv: list[str]) -> str:
 def lightning_argv(argv: list[str]) -> list[str]:
     """``predict`` options for Lightning's predict: ``--engine`` dropped, ``--input`` as ``--data.predict_dir``."""
     out, skip = [], False
-    for i, arg in enumerate(argv):
+    for arg in argv:
         if skip:
             skip = False
         elif arg == "--engine":

@@ -21,7 +21,9 @@ from crack_lightning.scanning.results import CrackMap
 if TYPE_CHECKING:
     from crack_lightning.runtime.segmenter import Segmenter
 
-DEFAULT_WINDOWS_PER_BATCH = 1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
+DEFAULT_WINDOWS_PER_BATCH = (
+    1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
+)
 
 
 def crack_level(threshold: float) -> int:
@@ -50,5 +52,13 @@ def segment_photos(
             continue
         probability = segmenter.probability_map(image, window, overlap, batch_size)
         height, width = probability.shape
-        yield CrackMap(name, width, height, image, probability=probability, level=level,
-                       cracks=measuring.measure(probability >= level, name), mm_per_px=measuring.mm_per_px)
+        yield CrackMap(
+            name,
+            width,
+            height,
+            image,
+            probability=probability,
+            level=level,
+            cracks=measuring.measure(probability >= level, name),
+            mm_per_px=measuring.mm_per_px,
+        )

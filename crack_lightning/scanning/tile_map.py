@@ -49,7 +49,9 @@ def scan_photos(
     if context < 0:
         raise CrackLightningError(f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile")
     if tile < 1 or stride < 1 or batch_size < 1:
-        raise CrackLightningError(f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})")
+        raise CrackLightningError(
+            f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})"
+        )
     margin = round(context * tile)
     size, classes = classifier.image_size, len(classifier.class_names)
     in_flight: deque[TileMap] = deque()
@@ -73,7 +75,9 @@ def scan_photos(
         while in_flight and in_flight[0].complete:
             scan = in_flight.popleft()
             if not scan.error:
-                scan.labels = decide_labels(scan.probabilities, classifier.class_names, classifier.crack_index, threshold)
+                scan.labels = decide_labels(
+                    scan.probabilities, classifier.class_names, classifier.crack_index, threshold
+                )
             yield scan
 
     for name, photo in photos:
@@ -120,7 +124,14 @@ def scan_photo(
     probability map ``(height, width)``.
     """
     (scan,) = scan_photos(
-        classifier, [("photo", photo)], tile, stride, batch_size, keep_images=False, max_pixels=max_pixels, context=context
+        classifier,
+        [("photo", photo)],
+        tile,
+        stride,
+        batch_size,
+        keep_images=False,
+        max_pixels=max_pixels,
+        context=context,
     )
     if scan.error:
         raise CrackLightningError(scan.error)
