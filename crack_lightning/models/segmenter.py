@@ -14,7 +14,7 @@ from torch import nn
 from torchvision.models import mobilenet_v2
 from torchvision.utils import make_grid
 
-from crack_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from crack_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
 from crack_lightning.errors import require
 from crack_lightning.models.cpu_autocast import strided_depthwise_in_float32
 from crack_lightning.models.pretrained import load_pretrained
@@ -134,8 +134,6 @@ class CrackSegmenter(L.LightningModule):
         strided_depthwise_in_float32(self.net.encoder)  # bf16 backward of these is very slow on the CPU
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         # In the state dict, so that checkpoints and exports carry it; used where ``threshold`` is null.
         self.register_buffer("chosen_threshold", torch.tensor(0.5))
         self.metrics = nn.ModuleDict({stage: stage_metrics(stage) for stage in ("val", "test")})
@@ -161,7 +159,7 @@ class CrackSegmenter(L.LightningModule):
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """``uint8`` images -> the float input the network expects (already float images pass through)."""
-        return (images.float() / 255 - self.mean) / self.std if images.dtype == torch.uint8 else images
+        return normalise(images, self.hparams.mean, self.hparams.std) if images.dtype == torch.uint8 else images
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Crack logits ``(N, 1, H, W)`` of normalised images ``(N, 3, H, W)``, any H and W."""

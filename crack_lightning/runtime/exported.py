@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,33 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.runtime.backends import RUNTIME_NAMES, Session, choose_backend, open_session, resolve_precision
 from crack_lightning.runtime.onnx_file import read_metadata
 
-TTA = ("none", "hflip", "flips")  # flips: the input and its left-right, top-bottom and both mirror images
+# Test-time augmentation, the one vocabulary of predict, scan and test: each value's mirror images, as the axes of an
+# (N, C, H, W) batch that are flipped (hflip: left-right; flips: left-right, top-bottom and both).
+MIRRORS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "none": ((),),
+    "hflip": ((), (3,)),
+    "flips": ((), (3,), (2,), (2, 3)),
+}
+TTA = tuple(MIRRORS)
+Run = Callable[[np.ndarray], np.ndarray]
+
+
+def mirrored_mean(run: Run, batch: np.ndarray, tta: str, spatial: bool = False) -> np.ndarray:
+    """``run(batch)`` averaged over ``batch``'s mirror images (``tta``). Per-image outputs (class probabilities) come
+    from one run of every view together; ``spatial`` outputs (per-pixel maps) are mirrored back, and run one view
+    at a time, so that memory stays that of one view."""
+    views = MIRRORS[tta]
+    if len(views) == 1:
+        return run(np.ascontiguousarray(batch))
+    if not spatial:
+        together = np.concatenate([np.flip(batch, axes) if axes else batch for axes in views])
+        return run(np.ascontiguousarray(together)).reshape(len(views), len(batch), -1).mean(axis=0)
+    total = None
+    for axes in views:
+        answer = np.asarray(run(np.ascontiguousarray(np.flip(batch, axes))), dtype=np.float32)
+        answer = np.flip(answer, axes) if axes else answer
+        total = answer.copy() if total is None else total + answer
+    return total / len(views)
 
 
 class ExportedModel:
@@ -57,7 +84,3 @@ class ExportedModel:
         if self._session is None:
             self._session = open_session(self.graph, self.backend, self.precision, self.threads)
         return self._session
-
-    def run_both(self, batch: np.ndarray) -> np.ndarray:
-        """The graph's output for ``batch`` followed by its output for the mirrored batch, in one run."""
-        return self.session()(np.ascontiguousarray(np.concatenate([batch, batch[..., ::-1]])))
