@@ -143,3 +143,18 @@ def test_predict_input_flag_and_the_engine_chosen_explicitly(tmp_path, capsys):
             main(["predict", "--input", str(folder), "--output", str(tmp_path / "x.csv"), *extra])
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_a_shipped_segmenter_loads_by_name_as_the_shipped_classifier(tmp_path, monkeypatch):
+    from crack_lightning.runtime import models
+
+    shipped = tmp_path / "models"
+    for path in models.MODELS_DIR.glob("concrete-v1.*"):
+        (shipped / path.name).parent.mkdir(exist_ok=True)
+        (shipped / path.name).write_bytes(path.read_bytes())
+    darkness_model(shipped / "seg-test.onnx")
+    (shipped / "seg-test.json").write_text('{"task": "segmentation"}')
+    monkeypatch.setattr(models, "MODELS_DIR", shipped)
+    segmenter = crack_lightning.load_model("seg-test")
+    assert segmenter.task == "segmentation" and "the shipped model seg-test (crack segmenter)" in segmenter.source
+    assert crack_lightning.load_model("concrete-v1").task == "classification"

@@ -59,9 +59,10 @@ def wants_segmenter(argv: list[str]) -> bool:
         return True
     if any(v.rsplit(".", 1)[-1] == SEGMENTER_CLASS for v in option_values(argv, "--model", "--model.class_path")):
         return True
-    from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_task  # torch: these commands need it anyway
+    from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_path, checkpoint_task  # torch: needed anyway
 
-    return any(checkpoint_task(path) == SEGMENTATION for path in option_values(argv, "--ckpt_path"))
+    # a shipped segmenter by name, as a checkpoint file
+    return any(checkpoint_task(checkpoint_path(path)) == SEGMENTATION for path in option_values(argv, "--ckpt_path"))
 
 
 def run_lightning(argv: list[str]) -> None:
