@@ -170,12 +170,15 @@ class CrackSegmenter(L.LightningModule):
         return self.net(images)
 
     def loss(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        logits, target = logits.float(), masks.float()
+        """BCE (plus soft Dice) over the pixels whose mask is 0 or 1; pixels marked ``IGNORE`` (2) are left out."""
+        logits, target = logits.float(), (masks == 1).float()
+        valid = (masks <= 1).float()
         weight = torch.tensor(self.hparams.pos_weight, device=logits.device)
-        loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight)
+        per_pixel = F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight, reduction="none")
+        loss = (per_pixel * valid).sum() / valid.sum().clamp(min=1)
         if self.hparams.loss == "bce_dice":
             # Over the whole batch: many crops hold no crack at all, where a per-image Dice is undefined.
-            p = torch.sigmoid(logits)
+            p = torch.sigmoid(logits) * valid
             loss = loss + 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
         return loss
 
@@ -189,7 +192,7 @@ class CrackSegmenter(L.LightningModule):
         images, masks = batch
         logits = self(self.normalise(images))
         self.log(f"{stage}_loss", self.loss(logits, masks), prog_bar=True, batch_size=len(images), sync_dist=True)
-        probabilities, truth = torch.sigmoid(logits.float()), (masks > 0).long()
+        probabilities, truth = torch.sigmoid(logits.float()), (masks == 1).long()
         metrics = self.metrics[stage]
         metrics["scores"].update(probabilities.flatten(), truth.flatten())
         metrics["curve"].update(probabilities.flatten(), truth.flatten())
@@ -197,7 +200,7 @@ class CrackSegmenter(L.LightningModule):
         if stage == "val" and len(self.previews) < self.hparams.preview_images:
             for image, p, m in zip(images, probabilities, masks):
                 self.previews.append(torch.stack([image.float() / 255 if image.dtype == torch.uint8 else image,
-                                                  p.expand(3, -1, -1), m.float().expand(3, -1, -1)]).cpu())
+                                                  p.expand(3, -1, -1), (m == 1).float().expand(3, -1, -1)]).cpu())
         return probabilities
 
     def _start_epoch(self, stage: Literal["val", "test"]) -> None:

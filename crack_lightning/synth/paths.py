@@ -58,7 +58,7 @@ def crack_strokes(rng: np.random.Generator, size: tuple[int, int], base_width: f
     start = np.array([rng.uniform(-0.1, 1.1) * w, rng.uniform(-0.1, 1.1) * h])
     heading = float(np.arctan2(h / 2 - start[1], w / 2 - start[0]) + rng.normal(0, 0.6))
     length = rng.uniform(0.4, 1.4) * diagonal
-    zigzag = rng.uniform(0.15, 0.9)
+    zigzag = rng.uniform(0.3, 0.9)  # below about 0.3 a crack looks like a hair, which is drawn as a look-alike
     points = wander(rng, start, heading, length, zigzag)
     stroke = Stroke(points, width_profile(rng, len(points), base_width, rng.uniform(0.05, 0.35)))
     strokes = [stroke]
