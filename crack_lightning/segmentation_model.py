@@ -15,7 +15,7 @@ from torchvision.models import mobilenet_v2
 from torchvision.utils import make_grid
 
 from crack_lightning.transforms import IMAGENET_MEAN, IMAGENET_STD
-from crack_lightning.errors import require
+from crack_lightning.errors import CrackLightningError, require
 from crack_lightning.cpu_autocast import strided_depthwise_in_float32
 from crack_lightning.pretrained import load_pretrained
 from crack_lightning.segmentation_metrics import stage_metrics
@@ -102,6 +102,9 @@ class CrackSegmenter(L.LightningModule):
         warmup_steps: Linear learning-rate warm-up.
         preview_images: Validation photos shown each epoch in TensorBoard (image / prediction / mask).
         channels_last: Run convolutions in channels-last memory format (faster on the CPU).
+        init_from: A shipped segmenter's name (``concrete-seg-v1``) or a segmenter checkpoint of an earlier fit, whose
+            whole network a new run starts from (new optimiser and schedule): to fine-tune it on your own masks.
+            ``weights`` is ignored then; the decoder options must be the checkpoint's.
         task: Always ``segmentation``: tells a checkpoint's reader which kind of model it holds.
     """
 
@@ -121,6 +124,7 @@ class CrackSegmenter(L.LightningModule):
         warmup_steps: int = 50,
         preview_images: int = 4,
         channels_last: bool = True,
+        init_from: str | None = None,
         task: Literal["segmentation"] = TASK,
     ) -> None:
         super().__init__()
@@ -153,11 +157,28 @@ class CrackSegmenter(L.LightningModule):
         checkpoint["state_dict"].setdefault("chosen_threshold", torch.tensor(float(fixed)))
 
     def on_fit_start(self) -> None:
-        if self.trainer.ckpt_path is None:  # a resumed run has its weights in the checkpoint
+        if self.trainer.ckpt_path is None and self.hparams.init_from:
+            self.init_from_checkpoint(self.hparams.init_from)
+        elif self.trainer.ckpt_path is None:  # a resumed run has its weights in the checkpoint
             full = mobilenet_v2(weights=None).features
             description = load_pretrained(full, self.hparams.weights)
             self.net.encoder.load_state_dict(full[: STAGE_ENDS[-1]].state_dict())
             rank_zero_info(f"Encoder weights: {description}")
+
+    def init_from_checkpoint(self, path: str) -> None:
+        """Start from a trained segmenter's network (the shipped one by name), its chosen threshold included."""
+        from crack_lightning.checkpoints import checkpoint_path, read_segmentation_checkpoint
+
+        checkpoint = read_segmentation_checkpoint(checkpoint_path(path), "--model.init_from")
+        state = {k: v for k, v in checkpoint["state_dict"].items() if k.startswith("net.") or k == "chosen_threshold"}
+        hint = f"--model.init_from: {path} has another decoder (decoder_channels / decoder_convs); pass the options it was trained with"
+        try:
+            loaded = self.load_state_dict(state, strict=False)
+        except RuntimeError as err:  # same names, other shapes
+            raise CrackLightningError(hint) from err
+        if loaded.unexpected_keys or any(k.startswith("net.") for k in loaded.missing_keys):
+            raise CrackLightningError(hint)
+        rank_zero_info(f"Starting from {path}: encoder and decoder (--model.weights {self.hparams.weights!r} is ignored)")
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """``uint8`` images -> the float input the network expects (already float images pass through)."""
