@@ -6,8 +6,9 @@
 2. ``fit`` round 1 on them (configs/segment.yaml + configs/concrete-seg-v1.yaml);
 3. self-training: round 1's best checkpoint labels the crack patches ``DATA/concrete-crack-extra/Positive``
    (sure pixels only, :mod:`crack_lightning.self_training`);
-4. ``fit`` round 2 on the synthetic samples plus those labelled patches.
-DATA/concrete-crack (Negative and Positive) is never used, so that it stays a held-out surface. Options after
+4. ``fit`` round 2 on the first ``--round2_count`` synthetic samples plus those labelled patches, starting from
+   round 1's network (``--model.init_from``) at a tenth of its learning rates.
+``--stage round2 --round1_ckpt CKPT`` runs steps 3-4 only (after a round 1 run elsewhere). DATA/concrete-crack (Negative and Positive) is never used, so that it stays a held-out surface. Options after
 ``--`` go to both ``fit`` runs (e.g. ``--trainer.precision bf16-mixed --data.num_workers 14`` on a GPU machine).
 """
 
@@ -23,6 +24,9 @@ from pathlib import Path
 CONFIGS = ["--config", "configs/segment.yaml", "--config", "configs/concrete-seg-v1.yaml"]
 
 
+ROUND2 = ["--model.init_args.lr", "3.0e-4", "--model.init_args.encoder_lr", "1.0e-4", "--model.init_args.warmup_steps", "0"]
+
+
 def fit(root: Path, runs: Path, name: str, extra: list[str]) -> Path:
     """Run ``fit``; return the best checkpoint by validation ODS F1."""
     command = [sys.executable, "-m", "crack_lightning", "fit", *CONFIGS, "--data.root", str(root),
@@ -36,11 +40,11 @@ def fit(root: Path, runs: Path, name: str, extra: list[str]) -> Path:
     return max(best, key=lambda p: float(p.stem.rsplit("ods", 1)[1]))
 
 
-def link_tree(source: Path, target: Path) -> None:
-    """``target`` sees every file of ``source`` (hard links: no copies, and no symlink for a loader to resolve)."""
+def link_tree(source: Path, target: Path, limit: int) -> None:
+    """``target`` sees the first ``limit`` samples of ``source`` (hard links: no copies, no symlinks to resolve)."""
     for sub in ("images", "masks"):
         (target / sub).mkdir(parents=True, exist_ok=True)
-        for path in (source / sub).iterdir():
+        for path in sorted((source / sub).iterdir())[:limit]:
             link = target / sub / path.name
             if not link.exists():
                 os.link(path, link)
@@ -57,24 +61,33 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="the synthesiser's seed")
     p.add_argument("--backgrounds", default=None, help="sound patches (default DATA/concrete-crack-extra/Negative)")
     p.add_argument("--positives", default=None, help="crack patches (default DATA/concrete-crack-extra/Positive)")
-    p.add_argument("--rounds", type=int, default=2, choices=(1, 2), help="1: synthetic only")
+    p.add_argument("--stage", default="all", choices=("all", "round1", "round2"), help="round1: synthetic only")
+    p.add_argument("--round1_ckpt", default=None, help="with --stage round2: round 1's checkpoint")
+    p.add_argument("--round2_count", type=int, default=2000, help="synthetic samples in round 2's mix")
     o = p.parse_args(argv)
+    if o.stage == "round2" and not o.round1_ckpt:
+        p.error("--stage round2 needs --round1_ckpt")
     data, out = Path(o.data), Path(o.output)
     backgrounds = o.backgrounds or str(data / "concrete-crack-extra" / "Negative")
     positives = o.positives or str(data / "concrete-crack-extra" / "Positive")
     synth = out / "synthetic"
+    count = o.count if o.stage != "round2" else o.round2_count  # sample i is the same in any count
     subprocess.run([sys.executable, "-m", "crack_lightning", "synth", "--backgrounds", backgrounds,
-                    "--output", str(synth), "--count", str(o.count), "--seed", str(o.seed)], check=True)
-    best = {"round1": str(fit(synth, out / "runs", "round1", extra))}
-    print(f"Round 1 best: {best['round1']}", flush=True)
-    if o.rounds == 2:
+                    "--output", str(synth), "--count", str(count), "--seed", str(o.seed)], check=True)
+    if o.stage == "round2":
+        best = {"round1": o.round1_ckpt}
+    else:
+        best = {"round1": str(fit(synth, out / "runs", "round1", extra))}
+        print(f"Round 1 best: {best['round1']}", flush=True)
+    if o.stage != "round1":
         from crack_lightning.self_training import pseudo_label
 
         mixed = out / "self-trained"
-        link_tree(synth, mixed)
+        link_tree(synth, mixed, limit=o.round2_count)
         counts = pseudo_label(best["round1"], [positives], mixed)
         print(f"Self-training labels: {counts}", flush=True)
-        best["round2"] = str(fit(mixed, out / "runs", "round2", extra))
+        round2 = ROUND2 + ["--model.init_args.init_from", best["round1"]]
+        best["round2"] = str(fit(mixed, out / "runs", "round2", round2 + extra))
         best["pseudo_labels"] = counts
     (out / "best.json").write_text(json.dumps(best, indent=2) + "\n")
     print(json.dumps(best, indent=2))
