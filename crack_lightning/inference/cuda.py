@@ -55,11 +55,14 @@ def checkpoint_beside(graph: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def cuda_session(checkpoint: str | os.PathLike, precision: str = "bf16", option: str = "--ckpt_path") -> tuple[Session, str]:
-    """``(run, why)``: ``run(uint8 (N, 3, H, W)) -> float32`` probabilities of the checkpoint's network on the GPU, as
-    its exported graph answers (class probabilities, or pixel probabilities ``(N, 1, H, W)``); ``why`` for the log.
+def torch_session(
+    checkpoint: str | os.PathLike, device: str = "cuda", precision: str = "bf16", option: str = "--ckpt_path"
+) -> tuple[Session, str]:
+    """``(run, why)``: ``run(uint8 (N, 3, H, W)) -> float32`` probabilities of the checkpoint's network on ``device``
+    (``cuda``; ``cpu`` for tests), as its exported graph answers (class probabilities, or pixel probabilities
+    ``(N, 1, H, W)``); ``why`` names the precision and the GPU, for the log.
 
-    ``precision``: ``bf16`` (autocast; the normalisation and the softmax or sigmoid stay float32) or ``32``.
+    ``precision``: ``bf16`` (CUDA autocast; the normalisation and the softmax or sigmoid stay float32) or ``32``.
     """
     import torch
 
@@ -73,16 +76,20 @@ def cuda_session(checkpoint: str | os.PathLike, precision: str = "bf16", option:
         model = load_checkpoint(checkpoint, option)
         _, mean, std = model.preprocessing
         network = Normalised(model.network(), mean, std)
-    device = torch.device("cuda", torch.cuda.current_device())
-    network = network.to(device).eval().requires_grad_(False).to(memory_format=torch.channels_last)
-    bf16 = precision != "32" and torch.cuda.is_bf16_supported()
-    torch.backends.cudnn.benchmark = True  # a scan repeats a few input shapes: cuDNN's search pays off
+    cuda = device == "cuda"
+    target = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device(device)
+    network = network.to(target).eval().requires_grad_(False).to(memory_format=torch.channels_last)
+    bf16 = cuda and precision != "32" and torch.cuda.is_bf16_supported()
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # a scan repeats a few input shapes: cuDNN's search pays off
 
     def run(batch: np.ndarray) -> np.ndarray:
-        images = torch.from_numpy(np.ascontiguousarray(batch)).pin_memory().to(device, non_blocking=True)
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+        images = torch.from_numpy(np.ascontiguousarray(batch))
+        if cuda:  # pinned: the copy to the GPU runs without the CPU waiting on it
+            images = images.pin_memory().to(target, non_blocking=True)
+        with torch.inference_mode(), torch.autocast(target.type, dtype=torch.bfloat16, enabled=bf16):
             out = network(images.contiguous(memory_format=torch.channels_last))
         return out.float().cpu().numpy()
 
-    name = torch.cuda.get_device_name(device)
+    name = torch.cuda.get_device_name(target) if cuda else "the CPU (PyTorch)"
     return run, f"{'bf16' if bf16 else 'float32'} on {name}"

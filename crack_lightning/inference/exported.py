@@ -46,9 +46,9 @@ class ExportedModel:
                                           "lies beside it (m.onnx -> m.ckpt); pass the .ckpt, or --device cpu")
             resolve_precision(precision)  # the same one-line error for a wrong value
             self.precision = "32" if precision == "32" else "bf16"
-            from crack_lightning.inference.cuda import cuda_session  # torch: only here
+            from crack_lightning.inference.cuda import torch_session  # torch: only here
 
-            self._session, why = cuda_session(checkpoint, self.precision)
+            self._session, why = torch_session(checkpoint, "cuda", self.precision)
             self.backend, self.backend_reason = "cuda", why
             return
         self.precision = resolve_precision(precision)
