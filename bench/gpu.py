@@ -37,7 +37,8 @@ sys.path.insert(0, str(REPO))
 import yaml  # noqa: E402
 
 CONFIGS = REPO / "configs"
-# The fine-tune phase's start as it was before the unfreeze fix (issue 31): compared with this code's schedule.
+# The fine-tune phase's start as it was before the unfreeze fix (issue 31: the backbone at its full rate from its
+# first step, with a fresh Adam state): compared with this code's schedule, which warms the rate up.
 BEFORE_FIX = {"warmup_steps": 0}
 
 
@@ -213,8 +214,8 @@ def trainer_options(section: dict[str, Any], quick: bool) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------------------------------- classifier
 def classifier_fit(args, work: Path, finetuning: dict[str, Any] | None = None):
-    """The classifier of ``configs/default.yaml`` + ``configs/gpu.yaml`` fitted for two frozen and two fine-tune epochs
-    (quick: one and two, on a few images at 160 px, on the CPU); returns the recorder, datamodule and model."""
+    """The classifier of ``configs/default.yaml`` + ``configs/gpu.yaml`` fitted for the config's epochs, no early stopping
+    (quick: one frozen and two fine-tune epochs on a few images at 160 px, on the CPU)."""
     import lightning as L
 
     from crack_lightning.callbacks import TwoPhaseFinetuning
@@ -235,7 +236,9 @@ def classifier_fit(args, work: Path, finetuning: dict[str, Any] | None = None):
     model = CrackClassifier(**{**config["model"], "weights": "bundled"})  # no network needed, the same on every machine
     recorder = epoch_recorder()
     trainer = L.Trainer(
-        **trainer_options(config["trainer"], args.quick), max_epochs=finetune_options["unfreeze_at_epoch"] + 2,
+        # the config's whole schedule (6 epochs): the last epoch's val_acc is the held-out accuracy of each schedule
+        **trainer_options(config["trainer"], args.quick),
+        max_epochs=finetune_options["unfreeze_at_epoch"] + 2 if args.quick else config["trainer"].get("max_epochs", 6),
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, default_root_dir=str(work), callbacks=[TwoPhaseFinetuning(**finetune_options), recorder],
     )
@@ -259,9 +262,11 @@ def unfreeze_rows(table: Table, label: str, recorder, unfreeze: int) -> None:
     ratio = at["train_loss"] / before["train_loss"]
     losses = ", ".join(f"{e['train_loss']:.3f}" for _, e in sorted(recorder.epochs.items()))
     accs = ", ".join(f"{e.get('val_acc', float('nan')):.4f}" for _, e in sorted(recorder.epochs.items()))
+    last = recorder.epochs[max(recorder.epochs)]
     table.add(f"unfreeze, {label}: train loss epoch {unfreeze - 1} -> {unfreeze}",
               f"{before['train_loss']:.3f} -> {at['train_loss']:.3f} ({ratio:.2f}x)",
-              f"train loss by epoch {losses}; val_acc {accs}")
+              f"held-out val_acc after the last epoch {last.get('val_acc', float('nan')):.4f}; "
+              f"train loss by epoch {losses}; val_acc by epoch {accs}")
 
 
 def classifier_rows(table: Table, args, work: Path, busy: GpuBusy) -> None:
@@ -353,16 +358,20 @@ def segmenter_rows(table: Table, args, work: Path, label: str, files: tuple[str,
 
 # ------------------------------------------------------------------------------------------------------- scans
 def scan_rate(model, photos: list[Path], **options) -> tuple[float, float]:
-    """``(MP/s, seconds)`` of the classifier's or segmenter's scan of ``photos`` (decode, windows, network, maps; no
-    files written), after one photo of warm-up (the runtime's session, cuDNN's choices)."""
+    """``(MP/s, seconds)`` of the classifier's or segmenter's scan of ``photos`` (decode, windows, network, maps, the
+    segmenter's cracks measured; no files written), after one photo of warm-up (the runtime's session, cuDNN's
+    choices)."""
     from crack_lightning.images import image_header
     from crack_lightning.inference.segmenter import Segmenter
     from crack_lightning.scan import DEFAULT_TILE, scan_photos
 
     def run(paths: list[Path]) -> None:
-        if isinstance(model, Segmenter):
-            for path in paths:
-                model.probability_map(path, batch_size=options.get("batch_size", 1))
+        if isinstance(model, Segmenter):  # probability maps and the cracks measured, as scan does
+            from crack_lightning.crack_scan import segment_photos
+
+            for _ in segment_photos(model, [(p.name, p) for p in paths], batch_size=options.get("batch_size", 1),
+                                    workers=options.get("workers", 0)):
+                pass
         else:
             for _ in scan_photos(model, [(p.name, p) for p in paths], DEFAULT_TILE, DEFAULT_TILE,
                                  options.get("batch_size", 32), keep_images=False, workers=options.get("workers", 0)):

@@ -38,9 +38,9 @@ class TwoPhaseFinetuning(BaseFinetuning):
             start when there is no early stopping).
         warmup_steps: Optimiser steps over which the backbone's learning rate rises linearly to ``backbone_lr`` after
             the unfreeze; 0: the full rate from the first step. The backbone's parameter group starts with an empty
-            Adam state, whose first steps move every weight by about the full rate whatever its gradient's size;
-            behind BatchNorm layers that keep their pretrained statistics this shifted the features enough to
-            multiply the training loss of the unfreeze epoch (issue 31). See ``bench/unfreeze_jump.py``.
+            Adam state, so its first step moves every weight by about the full rate whatever its gradient's size, and
+            BatchNorm in eval mode does not absorb the shift: at 2e-4 (configs/gpu.yaml) one step took the training
+            loss from 0.03 to 8.2 (issue 31; ``bench/unfreeze_jump.py``).
     """
 
     monitor = "val_loss"
@@ -52,7 +52,7 @@ class TwoPhaseFinetuning(BaseFinetuning):
         backbone_lr: float = 1e-4,
         train_bn: bool = False,
         patience: int | None = None,
-        warmup_steps: int = 0,
+        warmup_steps: int = 20,
     ) -> None:
         super().__init__()
         blocks = BACKBONE_BLOCKS

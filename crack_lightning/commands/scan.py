@@ -106,7 +106,7 @@ def run_segmenter(o, segmenter: Segmenter) -> None:
     counts = segment_to_folder(
         segmenter, o.input, o.output, o.threshold, measuring, o.window, o.overlap,
         o.batch_size or (GPU_WINDOWS if segmenter.device == "cuda" else DEFAULT_WINDOWS_PER_BATCH), o.overwrite, o.resume, o.overlay_max_side, o.progress,
-        o.max_pixels, o.report,
+        o.max_pixels, o.report, workers=min(8, cpu_threads()) if segmenter.device == "cuda" else 0,
     )
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     print(f"Scanned {counts['photos'] - counts['errors']} photos{skipped}: {counts['cracks']} cracks in "
