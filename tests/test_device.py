@@ -115,3 +115,60 @@ def test_scan_with_worker_threads_equals_the_sequential_scan(tmp_path, monkeypat
     for a, b in zip(one, threads):
         assert a.boxes == b.boxes
         np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
+
+
+@pytest.fixture
+def cuda_on_the_cpu(monkeypatch):
+    """``--device cuda``'s wiring run on the CPU: resolve says cuda, the torch session computes on the CPU in float32."""
+    from crack_lightning.inference import cuda
+
+    real = cuda.torch_session
+    monkeypatch.setattr(cuda, "resolve_device", lambda device: "cuda")
+    monkeypatch.setattr(cuda, "torch_session", lambda checkpoint, device, precision, *a: real(checkpoint, "cpu", "32", *a))
+
+
+def test_device_cuda_runs_the_checkpoint_beside_the_graph(cuda_on_the_cpu, segmenter_checkpoint):
+    from crack_lightning.inference.onnx_file import read_metadata
+
+    gpu = load_model("concrete-v1", device="cuda")
+    assert gpu.device == "cuda" and gpu.describe().startswith("PyTorch on CUDA")
+    batch = patches()
+    expected = load_model("concrete-v1", backend="onnxruntime", precision="32").probabilities(batch)
+    assert np.abs(gpu.probabilities(batch) - expected).max() < 1e-4
+    # a checkpoint is run itself: only its metadata is needed, no export
+    segmenter = load_model(segmenter_checkpoint, device="cuda")
+    exported = load_model(segmenter_checkpoint, backend="onnxruntime", precision="32")
+    assert read_metadata(segmenter.graph) == read_metadata(exported.graph) and segmenter.threshold == 0.4
+    windows = np.random.default_rng(4).integers(0, 256, (1, 3, 64, 64), dtype=np.uint8)
+    assert np.abs(segmenter.probabilities(windows) - exported.probabilities(windows)).max() < 1e-4
+
+
+def test_device_cuda_without_a_checkpoint_is_a_one_line_error(cuda_on_the_cpu, tmp_path):
+    graph = tmp_path / "alone.onnx"
+    graph.write_bytes(shipped_model("concrete-v1").graph.read_bytes())
+    with pytest.raises(CrackLightningError, match="none lies beside it"):
+        load_model(graph, device="cuda")
+    assert load_model(graph, device="auto").device == "cpu"  # auto: the CPU runtimes run the graph instead
+
+
+def test_scan_command_on_the_gpu_path_writes_what_the_cpu_path_writes(cuda_on_the_cpu, tmp_path):
+    import csv
+
+    from PIL import Image
+
+    from crack_lightning.commands import main
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (200, 260, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
+    rows = {}
+    for device in ("cpu", "cuda"):
+        main(["scan", "--input", str(folder), "--output", str(tmp_path / device), "--progress", "false", "--report",
+              "false", "--device", device, "--precision", "32", "--backend", "onnxruntime"])
+        with open(tmp_path / device / "tiles.csv") as f:
+            rows[device] = list(csv.DictReader(f))
+    assert len(rows["cpu"]) == len(rows["cuda"]) > 0
+    for a, b in zip(rows["cpu"], rows["cuda"]):
+        assert a["photo"] == b["photo"] and abs(float(a["crack_probability"]) - float(b["crack_probability"])) < 1e-3

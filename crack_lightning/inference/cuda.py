@@ -55,6 +55,18 @@ def checkpoint_beside(graph: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def metadata_graph(checkpoint: str | os.PathLike, option: str = "--ckpt_path") -> bytes:
+    """The metadata a checkpoint's exported graph would carry, with no graph: what ``device: cuda`` needs of a ``.ckpt``
+    (it runs the checkpoint itself), without exporting it (no ONNX exporter needed on a GPU machine)."""
+    from crack_lightning.checkpoints import SEGMENTATION, checkpoint_task, load_checkpoint, load_segmenter
+    from crack_lightning.inference.export import classifier_metadata, segmenter_metadata
+    from crack_lightning.inference.onnx_file import with_metadata
+
+    if checkpoint_task(checkpoint) == SEGMENTATION:
+        return with_metadata(b"", segmenter_metadata(load_segmenter(checkpoint, option)))
+    return with_metadata(b"", classifier_metadata(load_checkpoint(checkpoint, option)))
+
+
 def torch_session(
     checkpoint: str | os.PathLike, device: str = "cuda", precision: str = "bf16", option: str = "--ckpt_path"
 ) -> tuple[Session, str]:

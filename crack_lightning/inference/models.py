@@ -131,6 +131,12 @@ def load_model(
         if not path.is_file():
             raise CrackLightningError(f"{option}: no file {path}; pass an .onnx written by export, or a .ckpt")
         graph, source, checkpoint = path.read_bytes(), str(path), checkpoint_beside(path)
+    elif device == "cuda":  # the checkpoint itself runs: no export, only its metadata
+        from crack_lightning.inference.cuda import metadata_graph
+
+        if not path.is_file():
+            raise CrackLightningError(f"{option}: no file {path}; pass a .ckpt written by `python -m crack_lightning fit`")
+        graph, source, checkpoint = metadata_graph(path, option), str(path), path
     else:
         graph, how = exported_graph(path, option)
         source, checkpoint = f"{path} ({how})", path
