@@ -311,14 +311,14 @@ def segmenter_fit(args, work: Path, label: str, files: tuple[str, ...], epochs: 
     if data_options.get("num_workers"):
         data_options["num_workers"] = min(data_options["num_workers"], max(0, (os.cpu_count() or 1) - 1))
     if args.quick:
-        data_options.update(crop_size=128, batch_size=4, num_workers=0, val_fraction=0.5)
+        data_options.update(crop_size=128, batch_size=4, num_workers=0, val_fraction=0.5, val_batch_size=1)
     data = SegmentationDataModule(root=str(args.photos), **data_options)
     if args.quick:  # a few photos: the script's check, not a measurement
         from crack_lightning.segmentation_data import find_photos
 
         data.splits = {"train": [], "val": [], "test": []}
-        photos = find_photos(data.root)[:8]
-        data.splits.update(train=photos[:5], val=photos[5:8])
+        photos = find_photos(data.root)[:7]
+        data.splits.update(train=photos[:5], val=photos[5:7])
     model = CrackSegmenter(**model_options)
     profiler = SimpleProfiler(dirpath=str(args.profile), filename=f"segment-{label}") if args.profile else None
     recorder = epoch_recorder()
@@ -338,13 +338,16 @@ def segmenter_fit(args, work: Path, label: str, files: tuple[str, ...], epochs: 
 
 
 def segmenter_rows(table: Table, args, work: Path, label: str, files: tuple[str, ...], epochs: int,
-                   minutes: float | None, state: dict[str, Any]) -> None:
+                   minutes: float | None, state: dict[str, Any], busy: GpuBusy) -> None:
+    first = len(busy.samples)
     recorder, trainer, data, checkpoint = segmenter_fit(args, work / f"segment-{label}", label, files, epochs, minutes)
     timed = [e for k, e in sorted(recorder.epochs.items()) if k > 0] or list(recorder.epochs.values())
     mean = sum(e["epoch_s"] for e in timed) / len(timed)
     train = sum(e["train_s"] for e in timed) / len(timed)
     best = max((e.get("val_ods_f1", float("nan")) for e in recorder.epochs.values()), default=float("nan"))
     hp = data.hparams
+    share = busy.share([(e["start"], e["start"] + e["train_s"]) for e in timed]) if len(busy.samples) > first else None
+    table.add(f"GPU busy share, segmenter {label} (training parts)", "n/a" if share is None else f"{share:.0%}", busy.source)
     table.add(f"segmenter epoch s, {label} ({' + '.join(files)})", mean,
               f"train {train:.2f} s + val {mean - train:.2f} s, mean of epochs {[k for k in recorder.epochs if k > 0] or [0]}; "
               f"{len(data.splits['train'])} train / {len(data.splits['val'])} val photos, batch {hp.batch_size}, "
@@ -387,27 +390,42 @@ def scan_rate(model, photos: list[Path], **options) -> tuple[float, float]:
     return pixels / 1e6 / seconds, seconds
 
 
-def scan_rows(table: Table, args, kind: str, model_path: str, state: dict[str, Any]) -> None:
+def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> None:
+    """The CPU path and the GPU path on the same photos, each guarded on its own (the CPU runtimes or the ONNX exporter
+    may be missing on a GPU machine)."""
     from crack_lightning.inference.models import load_model
+    from crack_lightning.inference.segmenter import Segmenter
 
     photos = sorted((Path(args.photos) / "images").glob("*.jpg"))[: 4 if args.quick else args.scan_photos]
     if not photos:
         raise RuntimeError(f"no .jpg photos in {Path(args.photos) / 'images'}")
     cores = os.cpu_count() or 1
-    cpu = load_model(model_path, precision="auto", device="cpu")
-    cpu_rate, cpu_s = scan_rate(cpu, photos)
-    table.add(f"scan MP/s, {kind}, CPU path", cpu_rate, f"{cpu.describe()}; {len(photos)} photos in {cpu_s:.1f} s, {cores} cores")
-    if args.quick:
-        import torch
+    rates: dict[str, float] = {}
 
-        if not torch.cuda.is_available():
+    def cpu_path() -> None:
+        cpu = load_model(model_path, precision="auto", device="cpu")
+        rates["cpu"], seconds = scan_rate(cpu, photos)
+        table.add(f"scan MP/s, {kind}, CPU path", rates["cpu"], f"{cpu.describe()}; {len(photos)} photos in {seconds:.1f} s, {cores} cores")
+
+    def gpu_path() -> None:
+        from crack_lightning.inference.cuda import cuda_available
+
+        if not cuda_available():
             table.add(f"scan MP/s, {kind}, GPU path", "n/a", "no CUDA device")
             return
-    gpu = load_model(model_path, device="cuda")
-    batch = 256 if kind == "classifier" else 8
-    gpu_rate, gpu_s = scan_rate(gpu, photos, batch_size=batch, workers=min(8, cores))
-    table.add(f"scan MP/s, {kind}, GPU path", gpu_rate,
-              f"{gpu.describe()}; batch {batch}; {len(photos)} photos in {gpu_s:.1f} s; {gpu_rate / cpu_rate:.2f}x the CPU path")
+        gpu = load_model(model_path, device="cuda")
+        batch, workers = (8 if isinstance(gpu, Segmenter) else 256), min(8, cores)  # what scan --device cuda uses
+        first = len(busy.samples)
+        start = time.perf_counter()
+        rates["gpu"], seconds = scan_rate(gpu, photos, batch_size=batch, workers=workers)
+        share = busy.share([(time.perf_counter() - seconds, time.perf_counter())]) if len(busy.samples) > first else None
+        ratio = f"; {rates['gpu'] / rates['cpu']:.2f}x the CPU path" if "cpu" in rates else ""
+        table.add(f"scan MP/s, {kind}, GPU path", rates["gpu"],
+                  f"{gpu.describe()}; batch {batch}, {workers} decoding threads; {len(photos)} photos in {seconds:.1f} s"
+                  f"{ratio}; GPU busy {'n/a' if share is None else f'{share:.0%}'} (warm-up {time.perf_counter() - start - seconds:.1f} s)")
+
+    table.guarded(f"scan MP/s, {kind}, CPU path", cpu_path)
+    table.guarded(f"scan MP/s, {kind}, GPU path", gpu_path)
 
 
 # --------------------------------------------------------------------------------------------------------- main
@@ -457,16 +475,15 @@ def main(argv: list[str] | None = None) -> int:
             table.guarded("unfreeze before the fix", lambda: unfreeze_before_fix_row(table, args, work))
         if "segment_cpu" not in skip:
             table.guarded("segmenter, CPU recipe", lambda: segmenter_rows(
-                table, args, work, "cpu-recipe", ("segment.yaml",), quick_epochs or 3, None, state))
+                table, args, work, "cpu-recipe", ("segment.yaml",), quick_epochs or 3, None, state, busy))
         if "segment_gpu" not in skip:
             table.guarded("segmenter, GPU recipe", lambda: segmenter_rows(
                 table, args, work, "gpu-recipe", ("segment.yaml", "segment-gpu.yaml"), quick_epochs or 40,
-                None if args.quick else args.segment_minutes, state))
+                None if args.quick else args.segment_minutes, state, busy))
         if "scan" not in skip:
-            table.guarded("scan, classifier", lambda: scan_rows(table, args, "classifier concrete-v1", "concrete-v1", state))
+            scan_rows(table, args, "classifier concrete-v1", "concrete-v1", busy)
         if "scan_segmenter" not in skip and state.get("segmenter"):
-            table.guarded("scan, segmenter", lambda: scan_rows(
-                table, args, "segmenter (this run's GPU-recipe fit)", str(state["segmenter"]), state))
+            scan_rows(table, args, "segmenter (this run's GPU-recipe fit)", str(state["segmenter"]), busy)
     busy.stop()
     total = time.perf_counter() - started
     print(f"\nbench/gpu.py on {info['gpu'] or 'no GPU'} / {info['cpu']} ({info['cores']} cores), torch {info['torch']}, "
