@@ -95,18 +95,31 @@ def segment_photos(
     overlap: int | None = None,
     batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
     max_pixels: int | None = MAX_PIXELS,
+    workers: int = 0,
 ) -> Iterator[SegmentedPhoto]:
     """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
-    ``threshold``: the crack probability from which a pixel is crack (default: the model's)."""
+    ``threshold``: the crack probability from which a pixel is crack (default: the model's). ``workers`` > 0: photos
+    decode that many ahead in threads (for a GPU, which would otherwise wait for each decode)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from crack_lightning.inference.classifier import bounded_map
+
     level = crack_level(segmenter.threshold if threshold is None else threshold)
-    for name, photo in photos:
+
+    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str]:
+        name, photo = item
         try:
-            image = as_rgb(photo, max_pixels)
+            return name, as_rgb(photo, max_pixels)
         except CrackLightningError as err:
-            yield SegmentedPhoto(name, error=str(err))
-            continue
-        probability = segmenter.probability_map(image, window, overlap, batch_size)
-        yield SegmentedPhoto(name, probability, image, measuring.measure(probability >= level, name))
+            return name, str(err)
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for name, image in map(load, photos) if workers <= 0 else bounded_map(pool, load, photos, workers):
+            if isinstance(image, str):
+                yield SegmentedPhoto(name, error=image)
+                continue
+            probability = segmenter.probability_map(image, window, overlap, batch_size)
+            yield SegmentedPhoto(name, probability, image, measuring.measure(probability >= level, name))
 
 
 def max_pooled(probability: np.ndarray, size: tuple[int, int], rows_at_once: int = 64) -> np.ndarray:
@@ -211,9 +224,11 @@ def segment_to_folder(
     progress: bool = True,
     max_pixels: int | None = MAX_PIXELS,
     report: bool = True,
+    workers: int = 0,
 ) -> dict[str, int]:
     """The ``scan`` command with a segmenter: every photo of ``source`` into ``output``; returns counts of photos,
-    cracks and errors. Locking, ``resume`` and ``overwrite`` work as for the classifier's scan."""
+    cracks and errors. Locking, ``resume`` and ``overwrite`` work as for the classifier's scan; ``workers``: see
+    :func:`segment_photos`."""
     from tqdm.auto import tqdm
 
     threshold = segmenter.threshold if threshold is None else threshold
@@ -235,7 +250,8 @@ def segment_to_folder(
         counts = {"photos": 0, "skipped": len(photos) - len(todo), "cracks": 0, "crack_photos": 0, "errors": 0}
         bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
         try:
-            for photo in segment_photos(segmenter, todo, measuring, threshold, window, overlap, batch_size, max_pixels):
+            for photo in segment_photos(segmenter, todo, measuring, threshold, window, overlap, batch_size, max_pixels,
+                                        workers):
                 writer.write(photo, names[photo.name])
                 counts["photos"] += 1
                 counts["cracks"] += len(photo.cracks)

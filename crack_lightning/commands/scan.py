@@ -8,11 +8,13 @@ from crack_lightning.commands.options import CommandParser
 from crack_lightning.commands.predict import model_options
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.images import MAX_PIXELS
+from crack_lightning.inference.backends import cpu_threads
 from crack_lightning.inference.models import load_model
 from crack_lightning.inference.segmenter import DEFAULT_MIN_AREA, DEFAULT_WINDOWS_PER_BATCH, Segmenter
 from crack_lightning.scan import DEFAULT_CONTEXT, DEFAULT_TILE, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV, scan_to_folder
 
 DEFAULT_BATCH = 32
+GPU_BATCH, GPU_WINDOWS = 256, 8  # tiles / segmenter windows a batch on a GPU: large batches keep it busy
 DEFAULT_THRESHOLD = 0.5
 SEGMENTER_OPTIONS = ("mm_per_px", "window", "overlap")  # None unless given
 
@@ -66,7 +68,7 @@ def run(argv: list[str]) -> None:
         if getattr(o, name) < 1:
             raise CrackLightningError(f"--{name}: {getattr(o, name)}; pass a whole number of at least 1")
     require_writable(o.output, "--output")  # before the model loads: a checkpoint may take seconds to export
-    model = load_model(o.ckpt_path, "--ckpt_path", backend=o.backend, precision=o.precision, tta=o.tta)
+    model = load_model(o.ckpt_path, "--ckpt_path", o.device, backend=o.backend, precision=o.precision, tta=o.tta)
     print(f"Model: {model.source}", file=sys.stderr)
     print(f"Inference: {model.describe()}", file=sys.stderr)
     if isinstance(model, Segmenter):
@@ -74,11 +76,13 @@ def run(argv: list[str]) -> None:
     given = [f"--{name}" for name in SEGMENTER_OPTIONS if getattr(o, name) is not None]
     if given:
         raise CrackLightningError(f"{', '.join(given)}: for a segmentation model; {model.source} is a classifier")
+    gpu = model.device == "cuda"
     stride = o.stride or o.tile
     threshold = DEFAULT_THRESHOLD if o.threshold is None else o.threshold
     counts = scan_to_folder(
-        model, o.input, o.output, o.tile, stride, o.batch_size or DEFAULT_BATCH, threshold, o.masks, o.overwrite,
-        o.resume, o.overlay_max_side, o.progress, o.max_pixels, o.context, o.report,
+        model, o.input, o.output, o.tile, stride, o.batch_size or (GPU_BATCH if gpu else DEFAULT_BATCH), threshold, o.masks,
+        o.overwrite, o.resume, o.overlay_max_side, o.progress, o.max_pixels, o.context, o.report,
+        workers=min(8, cpu_threads()) if gpu else 0,  # photos decoded and cut in threads: the GPU is not kept waiting
     )
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     print(
@@ -101,8 +105,8 @@ def run_segmenter(o, segmenter: Segmenter) -> None:
                           tuple(c.strip() for c in o.width_classes.split(",")))
     counts = segment_to_folder(
         segmenter, o.input, o.output, o.threshold, measuring, o.window, o.overlap,
-        o.batch_size or DEFAULT_WINDOWS_PER_BATCH, o.overwrite, o.resume, o.overlay_max_side, o.progress,
-        o.max_pixels, o.report,
+        o.batch_size or (GPU_WINDOWS if segmenter.device == "cuda" else DEFAULT_WINDOWS_PER_BATCH), o.overwrite, o.resume, o.overlay_max_side, o.progress,
+        o.max_pixels, o.report, workers=min(8, cpu_threads()) if segmenter.device == "cuda" else 0,
     )
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     print(f"Scanned {counts['photos'] - counts['errors']} photos{skipped}: {counts['cracks']} cracks in "

@@ -26,18 +26,33 @@ class ExportedModel:
         tta: ``hflip`` averages each input's probabilities with its mirror image's (twice the compute); ``flips`` with
             its three mirror images (left-right, top-bottom, both; four times the compute).
         threads: Threads of the runtime; ``None``: one per core.
+        device: ``cpu`` (the runtimes above) or ``cuda``: the ``checkpoint``'s network on the GPU through PyTorch
+            (:mod:`crack_lightning.inference.cuda`), bf16 unless ``precision`` is ``32``; ``backend`` is unused then.
+        checkpoint: The checkpoint the graph came from (``device: cuda`` runs it instead of the graph).
     """
 
     def __init__(
         self, graph: bytes, source: str = "", backend: str = "auto", precision: str = "32", tta: str = "none",
-        threads: int | None = None,
+        threads: int | None = None, device: str = "cpu", checkpoint: str | os.PathLike | None = None,
     ) -> None:
         if tta not in TTA:
             raise CrackLightningError(f"tta={tta!r}: pass one of {', '.join(TTA)}")
         self.graph, self.source, self.metadata = graph, source, read_metadata(graph)
-        self.tta, self.threads, self.precision = tta, threads, resolve_precision(precision)
-        self.backend, self.backend_reason = choose_backend(backend, self.precision)
+        self.tta, self.threads, self.device, self.checkpoint = tta, threads, device, checkpoint
         self._session: Session | None = None
+        if device == "cuda":
+            if checkpoint is None:
+                raise CrackLightningError(f"{source}: --device cuda runs the checkpoint the graph came from, and none "
+                                          "lies beside it (m.onnx -> m.ckpt); pass the .ckpt, or --device cpu")
+            resolve_precision(precision)  # the same one-line error for a wrong value
+            self.precision = "32" if precision == "32" else "bf16"
+            from crack_lightning.inference.cuda import torch_session  # torch: only here
+
+            self._session, why = torch_session(checkpoint, "cuda", self.precision)
+            self.backend, self.backend_reason = "cuda", why
+            return
+        self.precision = resolve_precision(precision)
+        self.backend, self.backend_reason = choose_backend(backend, self.precision)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **options):

@@ -106,23 +106,40 @@ def model_from_graph(graph: bytes, source: str, **options: Any):
     return kind(graph, source, **options)
 
 
-def load_model(model: str | os.PathLike | None = None, option: str = "model", **options: Any) -> Classifier | Segmenter:
+def load_model(
+    model: str | os.PathLike | None = None, option: str = "model", device: str = "cpu", **options: Any
+) -> Classifier | Segmenter:
     """A torch-free model: a :class:`~crack_lightning.inference.classifier.Classifier`, or a
     :class:`~crack_lightning.inference.segmenter.Segmenter` when the graph's metadata says ``task: segmentation``.
     ``model`` is a shipped model's name (default: the shipped ``concrete-v1``), a checkpoint of ``fit``, or an
     ``.onnx`` written by ``export``.
 
-    ``option`` names ``model`` in error messages (the CLI passes its flag); ``options``: ``backend``, ``precision``,
-    ``tta``, ``threads`` of the model.
+    ``option`` names ``model`` in error messages (the CLI passes its flag); ``device``: ``cpu``, ``cuda`` (the
+    checkpoint's network on the GPU through PyTorch, bf16; an ``.onnx`` needs its ``.ckpt`` beside it) or ``auto``
+    (``cuda`` where PyTorch sees a GPU and there is a checkpoint to run, else ``cpu``: no torch imported without an
+    NVIDIA driver); ``options``: ``backend``, ``precision``, ``tta``, ``threads`` of the model.
     """
+    from crack_lightning.inference.cuda import checkpoint_beside, resolve_device
+
+    asked, device = device, resolve_device(device)
     name = str(model) if model is not None else DEFAULT_MODEL
     shipped = shipped_model(name)
-    if shipped is not None:
-        return model_from_graph(shipped.graph.read_bytes(), shipped.describe(), **options)
     path = Path(name).expanduser()
-    if path.suffix == ".onnx":
+    if shipped is not None:
+        graph, source, checkpoint = shipped.graph.read_bytes(), shipped.describe(), shipped.checkpoint
+    elif path.suffix == ".onnx":
         if not path.is_file():
             raise CrackLightningError(f"{option}: no file {path}; pass an .onnx written by export, or a .ckpt")
-        return model_from_graph(path.read_bytes(), str(path), **options)
-    graph, how = exported_graph(path, option)
-    return model_from_graph(graph, f"{path} ({how})", **options)
+        graph, source, checkpoint = path.read_bytes(), str(path), checkpoint_beside(path)
+    elif device == "cuda":  # the checkpoint itself runs: no export, only its metadata
+        from crack_lightning.inference.cuda import metadata_graph
+
+        if not path.is_file():
+            raise CrackLightningError(f"{option}: no file {path}; pass a .ckpt written by `python -m crack_lightning fit`")
+        graph, source, checkpoint = metadata_graph(path, option), str(path), path
+    else:
+        graph, how = exported_graph(path, option)
+        source, checkpoint = f"{path} ({how})", path
+    if device == "cuda" and (checkpoint is not None or asked == "cuda"):
+        options.update(device="cuda", checkpoint=checkpoint)
+    return model_from_graph(graph, source, **options)
