@@ -20,6 +20,7 @@ COMMANDS = {
     "scan": ("scan", "crack maps of whole photos"),
     "tiles": ("tiles", "labelled tiles from photos with crack masks, to adapt a model"),
     "export": ("export", "a model as one ONNX file"),
+    "synth": ("synth", "synthetic cracks with exact masks on photos of sound concrete, to train a segmenter"),
 }
 USAGE = "usage: python -m crack_lightning {" + ",".join(COMMANDS) + "} [options]; python -m crack_lightning COMMAND --help"
 

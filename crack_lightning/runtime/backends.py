@@ -16,7 +16,7 @@ from crack_lightning.errors import CrackLightningError
 
 BACKENDS = ("auto", "onnxruntime", "openvino")
 PRECISIONS = ("auto", "32", "bf16")
-RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
+RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "cuda": "PyTorch on CUDA"}
 Session = Callable[[np.ndarray], np.ndarray]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, find_images, read_rgb, resize
 from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
 from crack_lightning.scanning.labels import decide_labels
@@ -52,17 +52,6 @@ def image_list(images: Images, option: str = "images") -> list[ImageInput]:
     if isinstance(images, (Image.Image, np.ndarray)):
         return [images]
     return list(images)
-
-
-def bounded_map(pool: ThreadPoolExecutor, function, items: Iterable, ahead: int) -> Iterator:
-    """``pool.map`` that submits at most ``ahead`` items before their results are taken: bounded memory."""
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(function, item))
-        if len(pending) >= ahead:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 class Classifier(ExportedModel):

@@ -11,10 +11,14 @@ a band of windows at a time and measured in bands of rows (:mod:`crack_lightning
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
+from crack_lightning.io.threads import bounded_map
 from crack_lightning.measure.measuring import Measuring
 from crack_lightning.scanning.results import CrackMap
 
@@ -40,15 +44,45 @@ def segment_photos(
     overlap: int | None = None,
     batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
     max_pixels: int | None = MAX_PIXELS,
+    workers: int = 0,
 ) -> Iterator[CrackMap]:
     """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
-    ``threshold``: the crack probability from which a pixel is crack (default: the model's)."""
+    ``threshold``: the crack probability from which a pixel is crack (default: the model's). ``workers`` > 0: photos
+    decode that many ahead in threads (for a GPU, which would otherwise wait for each decode)."""
     level = crack_level(segmenter.threshold if threshold is None else threshold)
-    for name, photo in photos:
+
+    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str]:
+        name, photo = item
         try:
-            image = as_rgb(photo, max_pixels)
+            return name, as_rgb(photo, max_pixels)
         except CrackLightningError as err:
-            yield CrackMap(name, error=str(err))
+            return name, str(err)
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        yield from measured(
+            segmenter,
+            map(load, photos) if workers <= 0 else bounded_map(pool, load, photos, workers),
+            measuring,
+            level,
+            window,
+            overlap,
+            batch_size,
+        )
+
+
+def measured(
+    segmenter: Segmenter,
+    loaded: Iterable[tuple[str, np.ndarray | str]],
+    measuring: Measuring,
+    level: int,
+    window: int | None,
+    overlap: int | None,
+    batch_size: int,
+) -> Iterator[CrackMap]:
+    """A :class:`CrackMap` for each decoded ``(name, image or error)``."""
+    for name, image in loaded:
+        if isinstance(image, str):
+            yield CrackMap(name, error=image)
             continue
         probability = segmenter.probability_map(image, window, overlap, batch_size)
         height, width = probability.shape

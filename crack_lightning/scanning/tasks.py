@@ -74,6 +74,7 @@ class TileTask(ScanTask):
         batch_size: int = DEFAULT_BATCH,
         masks: bool = False,
         max_pixels: int | None = MAX_PIXELS,
+        workers: int = 0,
     ) -> None:
         stride = stride or tile
         if not 0.0 <= threshold <= 1.0:
@@ -86,6 +87,7 @@ class TileTask(ScanTask):
             )
         self.model, self.tile, self.stride, self.context = classifier, tile, stride, context
         self.threshold, self.batch_size, self.masks, self.max_pixels = threshold, batch_size, masks, max_pixels
+        self.workers = workers  # threads decoding and cutting photos ahead (for a GPU)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -107,6 +109,7 @@ class TileTask(ScanTask):
             max_pixels=self.max_pixels,
             context=self.context,
             threshold=self.threshold,
+            workers=self.workers,
         )
 
     def count(self, result: TileMap) -> int:
@@ -143,13 +146,14 @@ class CrackTask(ScanTask):
         overlap: int | None = None,
         batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
         max_pixels: int | None = MAX_PIXELS,
+        workers: int = 0,
     ) -> None:
         threshold = segmenter.threshold if threshold is None else threshold
         if not 0.0 < threshold <= 1.0:
             raise CrackLightningError(f"--threshold: {threshold}; pass a probability in (0, 1]")
         self.window, self.overlap = segmenter.windows(window, overlap, batch_size)
         self.model, self.threshold, self.measuring = segmenter, threshold, measuring
-        self.batch_size, self.max_pixels = batch_size, max_pixels
+        self.batch_size, self.max_pixels, self.workers = batch_size, max_pixels, workers
         self.level = crack_level(threshold)
 
     def settings(self) -> dict[str, Any]:
@@ -173,6 +177,7 @@ class CrackTask(ScanTask):
             self.overlap,
             self.batch_size,
             self.max_pixels,
+            self.workers,
         )
 
     def count(self, result: CrackMap) -> int:
