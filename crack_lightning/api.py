@@ -117,6 +117,8 @@ def scan(
     scans (a classifier: ``tile``, ``stride``, ``context``, ``threshold``, ``masks``...; a segmenter:
     ``threshold``, ``mm_per_px``, ``min_area``, ``window``...).
     """
+    # Imported on use: the pipeline brings SciPy and scikit-image (crack measurement), which `import crack_lightning`
+    # and predict never need.
     from crack_lightning.scanning.pipeline import scan_to_folder
 
     if model is None or isinstance(model, (str, os.PathLike)):

@@ -104,6 +104,8 @@ def test_segmenter_scan_measures_cracks_and_the_folder_matches(segmenter, tmp_pa
     assert abs(crack.length_px - 239) <= 2 and crack.max_width_px == pytest.approx(3, abs=0.5)
     assert crack.length_mm == pytest.approx(crack.length_px * 0.5) and crack.width_class
     assert result.summary["cracks"] == "1" and result.plot().size == (300, 200)
+    (again,) = segmenter.predict(tmp_path / "photos", mm_per_px=0.5)  # predict: a scan of each image
+    assert again.detail_rows() == result.detail_rows()
     counts = crack_lightning.scan(tmp_path / "photos", tmp_path / "out", model=segmenter, mm_per_px=0.5)
     assert counts["cracks"] == 1 and counts["crack_photos"] == 1
     assert [r[1:] for r in read(tmp_path / "out" / "cracks.csv")[1:]] == [

@@ -20,6 +20,7 @@ import numpy as np
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
 from crack_lightning.measure.measuring import Measuring
+from crack_lightning.runtime.classifier import Images, image_list
 from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
 from crack_lightning.runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, segment_photo
 from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH, crack_level
@@ -94,3 +95,8 @@ class Segmenter(ExportedModel):
         if result.error:
             raise CrackLightningError(result.error)
         return result
+
+    def predict(self, images: Images, **options: Any) -> list[CrackMap]:
+        """:meth:`scan` of each image (a path, a folder or ``.txt`` list of them, a PIL image, an array, or a list of
+        these), as the classifier's ``predict`` takes them; an unreadable file is an error."""
+        return [self.scan(image, **options) for image in image_list(images)]
