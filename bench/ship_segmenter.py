@@ -58,8 +58,10 @@ def main() -> None:
     graph = export_segmenter(model, {"name": args.name})
     ckpt_path, onnx_path = MODELS_DIR / f"{args.name}.ckpt", MODELS_DIR / f"{args.name}.onnx"
     keep = ("epoch", "global_step", "pytorch-lightning_version")
+    # init_from named a file of the training machine: the shipped network is complete without it.
+    hparams = {**checkpoint["hyper_parameters"], "init_from": None}
     torch.save({**{k: checkpoint[k] for k in keep if k in checkpoint}, "state_dict": checkpoint["state_dict"],
-                "hyper_parameters": checkpoint["hyper_parameters"]}, ckpt_path)
+                "hyper_parameters": hparams}, ckpt_path)
     write_atomically(onnx_path, graph)
     quality = json.loads(args.quality.read_text())
     patches = quality.get("patches", {})

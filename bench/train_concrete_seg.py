@@ -71,7 +71,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="the folder holding concrete-crack-extra/ (Negative/, Positive/)")
     p.add_argument("--output", required=True, help="working folder: synthetic data, labelled patches, runs")
-    p.add_argument("--count", type=int, default=6000, help="synthetic samples")
+    p.add_argument("--count", type=int, default=5000, help="synthetic samples (round 1)")
     p.add_argument("--seed", type=int, default=0, help="the synthesiser's seed")
     p.add_argument("--backgrounds", default=None, help="sound patches (default DATA/concrete-crack-extra/Negative)")
     p.add_argument("--positives", default=None, help="crack patches (default DATA/concrete-crack-extra/Positive)")
