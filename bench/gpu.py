@@ -201,7 +201,7 @@ def epoch_recorder():
 
 def trainer_options(section: dict[str, Any], quick: bool) -> dict[str, Any]:
     """The Trainer options of a config's ``trainer`` section that matter here; CPU and the CPU's precision when quick."""
-    from crack_lightning.precision import auto_precision
+    from crack_lightning.training.precision import auto_precision
 
     if quick:
         precision, _ = auto_precision("cpu")
@@ -218,9 +218,9 @@ def classifier_fit(args, work: Path, finetuning: dict[str, Any] | None = None):
     (quick: one frozen and two fine-tune epochs on a few images at 160 px, on the CPU)."""
     import lightning as L
 
-    from crack_lightning.callbacks import TwoPhaseFinetuning
-    from crack_lightning.data import CrackDataModule
-    from crack_lightning.model import CrackClassifier
+    from crack_lightning.training.callbacks import TwoPhaseFinetuning
+    from crack_lightning.data.classification import CrackDataModule
+    from crack_lightning.models.classifier import CrackClassifier
 
     config = merged("default.yaml", "gpu.yaml")
     L.seed_everything(config.get("seed_everything", 42), verbose=False)
@@ -301,8 +301,8 @@ def segmenter_fit(args, work: Path, label: str, files: tuple[str, ...], epochs: 
     import lightning as L
     from lightning.pytorch.profilers import SimpleProfiler
 
-    from crack_lightning.segmentation_data import SegmentationDataModule
-    from crack_lightning.segmentation_model import CrackSegmenter
+    from crack_lightning.data.segmentation import SegmentationDataModule
+    from crack_lightning.models.segmenter import CrackSegmenter
 
     config = merged(*files)
     L.seed_everything(config.get("seed_everything", 42), verbose=False)
@@ -314,7 +314,7 @@ def segmenter_fit(args, work: Path, label: str, files: tuple[str, ...], epochs: 
         data_options.update(crop_size=128, batch_size=4, num_workers=0, val_fraction=0.5, val_batch_size=1)
     data = SegmentationDataModule(root=str(args.photos), **data_options)
     if args.quick:  # a few photos: the script's check, not a measurement
-        from crack_lightning.segmentation_data import find_photos
+        from crack_lightning.data.segmentation import find_photos
 
         data.splits = {"train": [], "val": [], "test": []}
         photos = find_photos(data.root)[:7]
@@ -364,13 +364,13 @@ def scan_rate(model, photos: list[Path], **options) -> tuple[float, float]:
     """``(MP/s, seconds)`` of the classifier's or segmenter's scan of ``photos`` (decode, windows, network, maps, the
     segmenter's cracks measured; no files written), after one photo of warm-up (the runtime's session, cuDNN's
     choices)."""
-    from crack_lightning.images import image_header
-    from crack_lightning.inference.segmenter import Segmenter
-    from crack_lightning.scan import DEFAULT_TILE, scan_photos
+    from crack_lightning.io.images import image_header
+    from crack_lightning.runtime.segmenter import Segmenter
+    from crack_lightning.scanning.tile_map import DEFAULT_TILE, scan_photos
 
     def run(paths: list[Path]) -> None:
         if isinstance(model, Segmenter):  # probability maps and the cracks measured, as scan does
-            from crack_lightning.crack_scan import segment_photos
+            from crack_lightning.scanning.crack_map import segment_photos
 
             for _ in segment_photos(model, [(p.name, p) for p in paths], batch_size=options.get("batch_size", 1),
                                     workers=options.get("workers", 0)):
@@ -393,8 +393,8 @@ def scan_rate(model, photos: list[Path], **options) -> tuple[float, float]:
 def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> None:
     """The CPU path and the GPU path on the same photos, each guarded on its own (the CPU runtimes or the ONNX exporter
     may be missing on a GPU machine)."""
-    from crack_lightning.inference.models import load_model
-    from crack_lightning.inference.segmenter import Segmenter
+    from crack_lightning.api import load_model
+    from crack_lightning.runtime.segmenter import Segmenter
 
     photos = sorted((Path(args.photos) / "images").glob("*.jpg"))[: 4 if args.quick else args.scan_photos]
     if not photos:
@@ -408,12 +408,12 @@ def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> 
         table.add(f"scan MP/s, {kind}, CPU path", rates["cpu"], f"{cpu.describe()}; {len(photos)} photos in {seconds:.1f} s, {cores} cores")
 
     def gpu_path() -> None:
-        from crack_lightning.inference.cuda import cuda_available
+        from crack_lightning.runtime.cuda import cuda_available
 
         if not cuda_available():
             table.add(f"scan MP/s, {kind}, GPU path", "n/a", "no CUDA device")
             return
-        gpu = load_model(model_path, device="cuda")
+        gpu = load_model(model_path, device="cuda", precision="auto")  # bf16 on the GPU, as scan --device cuda
         batch, workers = (8 if isinstance(gpu, Segmenter) else 256), min(8, cores)  # what scan --device cuda uses
         first = len(busy.samples)
         start = time.perf_counter()

@@ -25,10 +25,10 @@ sys.path.insert(0, str(REPO / "bench"))
 import lightning as L  # noqa: E402
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint  # noqa: E402
 
-from crack_lightning.callbacks import TwoPhaseFinetuning  # noqa: E402
-from crack_lightning.data import CrackDataModule  # noqa: E402
-from crack_lightning.frozen_blocks import FrozenBlocksRuntime  # noqa: E402
-from crack_lightning.model import CrackClassifier  # noqa: E402
+from crack_lightning.training.callbacks import TwoPhaseFinetuning  # noqa: E402
+from crack_lightning.data.classification import CrackDataModule  # noqa: E402
+from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime  # noqa: E402
+from crack_lightning.models.classifier import CrackClassifier  # noqa: E402
 from gpu import merged  # noqa: E402
 
 

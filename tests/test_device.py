@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.inference.cuda import checkpoint_beside, cuda_available, resolve_device, torch_session
-from crack_lightning.inference.models import load_model, shipped_model
-from crack_lightning import scan as scan_module
-from crack_lightning.scan import scan_photos
+from crack_lightning.models.cuda_session import torch_session
+from crack_lightning.runtime.cuda import checkpoint_beside, cuda_available, resolve_device
+from crack_lightning.api import load_model
+from crack_lightning.runtime.models import shipped_model
+from crack_lightning.scanning import tile_map as scan_module
+from crack_lightning.scanning.tile_map import scan_photos
 
 GPU = cuda_available()
 
@@ -24,7 +26,7 @@ def segmenter_checkpoint(tmp_path_factory):
     import lightning as L
     import torch
 
-    from crack_lightning.segmentation_model import CrackSegmenter
+    from crack_lightning.models.segmenter import CrackSegmenter
 
     torch.manual_seed(0)
     model = CrackSegmenter(weights="none", threshold=0.4)
@@ -84,12 +86,12 @@ def test_torch_session_of_a_segmenter_answers_as_its_graph(segmenter_checkpoint)
 
 @pytest.mark.skipif(not GPU, reason="needs a CUDA GPU")
 def test_cuda_probabilities_within_bf16_tolerance_of_the_cpu_path(segmenter_checkpoint):
-    gpu = load_model("concrete-v1", device="auto")
+    gpu = load_model("concrete-v1", device="auto", precision="bf16")
     cpu = load_model("concrete-v1", device="cpu", backend="onnxruntime", precision="32")
     assert gpu.device == "cuda" and "PyTorch on CUDA" in gpu.describe()
     batch = patches(64)
     assert np.abs(gpu.probabilities(batch) - cpu.probabilities(batch)).max() < 0.05
-    segmenter = load_model(segmenter_checkpoint, device="cuda")
+    segmenter = load_model(segmenter_checkpoint, device="cuda", precision="bf16")
     reference = load_model(segmenter_checkpoint, backend="onnxruntime", precision="32")
     windows = np.random.default_rng(2).integers(0, 256, (2, 3, 128, 160), dtype=np.uint8)
     assert np.abs(segmenter.probabilities(windows) - reference.probabilities(windows)).mean() < 0.01
@@ -120,15 +122,16 @@ def test_scan_with_worker_threads_equals_the_sequential_scan(tmp_path, monkeypat
 @pytest.fixture
 def cuda_on_the_cpu(monkeypatch):
     """``--device cuda``'s wiring run on the CPU: resolve says cuda, the torch session computes on the CPU in float32."""
-    from crack_lightning.inference import cuda
+    from crack_lightning.models import cuda_session
+    from crack_lightning.runtime import cuda
 
-    real = cuda.torch_session
+    real = cuda_session.torch_session
     monkeypatch.setattr(cuda, "resolve_device", lambda device: "cuda")
-    monkeypatch.setattr(cuda, "torch_session", lambda checkpoint, device, precision, *a: real(checkpoint, "cpu", "32", *a))
+    monkeypatch.setattr(cuda_session, "torch_session", lambda checkpoint, device, precision, *a: real(checkpoint, "cpu", "32", *a))
 
 
 def test_device_cuda_runs_the_checkpoint_beside_the_graph(cuda_on_the_cpu, segmenter_checkpoint):
-    from crack_lightning.inference.onnx_file import read_metadata
+    from crack_lightning.runtime.onnx_file import read_metadata
 
     gpu = load_model("concrete-v1", device="cuda")
     assert gpu.device == "cuda" and gpu.describe().startswith("PyTorch on CUDA")
@@ -156,7 +159,7 @@ def test_scan_command_on_the_gpu_path_writes_what_the_cpu_path_writes(cuda_on_th
 
     from PIL import Image
 
-    from crack_lightning.commands import main
+    from crack_lightning.cli import main
 
     folder = tmp_path / "photos"
     folder.mkdir()

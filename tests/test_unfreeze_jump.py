@@ -11,10 +11,10 @@ import lightning as L
 import pytest
 from lightning.pytorch.callbacks import Callback
 
-from crack_lightning.callbacks import TwoPhaseFinetuning
-from crack_lightning.data import CrackDataModule
-from crack_lightning.model import CrackClassifier
-from crack_lightning.pretrained import BUNDLED_BACKBONE
+from crack_lightning.training.callbacks import TwoPhaseFinetuning
+from crack_lightning.data.classification import CrackDataModule
+from crack_lightning.models.classifier import CrackClassifier
+from crack_lightning.models.pretrained import BUNDLED_BACKBONE
 
 
 class EpochLoss(Callback):

@@ -1,0 +1,18 @@
+"""Work submitted a bounded number of items ahead: decoding images in threads while the network runs."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+
+def bounded_map(pool: ThreadPoolExecutor, function: Callable, items: Iterable, ahead: int) -> Iterator:
+    """``pool.map`` that submits at most ``ahead`` items before their results are taken: bounded memory."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(function, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
