@@ -352,7 +352,7 @@ def segmenter_rows(table: Table, args, work: Path, label: str, files: tuple[str,
               f"train {train:.2f} s + val {mean - train:.2f} s, mean of epochs {[k for k in recorder.epochs if k > 0] or [0]}; "
               f"{len(data.splits['train'])} train / {len(data.splits['val'])} val photos, batch {hp.batch_size}, "
               f"{hp.crops_per_photo} crop(s) of {hp.crop_size} px a photo, {trainer.precision}, {data.num_workers} workers"
-              + (f"; profile: {args.profile}/segment-{label}.txt" if args.profile else ""))
+              + (f"; profile: {args.profile}/fit-segment-{label}.txt" if args.profile else ""))
     table.add(f"segmenter held-out ODS F1, {label}", best,
               f"best of {len(recorder.epochs)} epoch(s) of max_epochs {trainer.max_epochs}"
               + (f" (cut at {minutes} min)" if minutes else "") + "; the CPU recipe's 40 epochs: 0.796")
