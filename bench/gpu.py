@@ -60,7 +60,7 @@ class Table:
         start = time.perf_counter()
         try:
             function()
-        except Exception as err:  # noqa: BLE001 - one failing row must not stop the others
+        except Exception as err:
             traceback.print_exc()
             self.add(name, "failed", f"{type(err).__name__}: {' '.join(str(err).split())[:300]}")
         print(f"   ({time.perf_counter() - start:.1f} s)", flush=True)
@@ -138,7 +138,7 @@ class GpuBusy:
         while self.running:
             try:
                 self.samples.append((time.perf_counter(), float(torch.cuda.utilization())))
-            except Exception:  # noqa: BLE001 - no pynvml: no samples, the row says n/a
+            except Exception:
                 return
             time.sleep(0.1)
 
@@ -393,7 +393,7 @@ def scan_rate(model, photos: list[Path], **options) -> tuple[float, float]:
 def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> None:
     """The CPU path and the GPU path on the same photos, each guarded on its own (the CPU runtimes or the ONNX exporter
     may be missing on a GPU machine)."""
-    from crack_lightning.api import load_model
+    from crack_lightning import load_model
     from crack_lightning.runtime.segmenter import Segmenter
 
     photos = sorted((Path(args.photos) / "images").glob("*.jpg"))[: 4 if args.quick else args.scan_photos]
@@ -413,7 +413,7 @@ def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> 
         if not cuda_available():
             table.add(f"scan MP/s, {kind}, GPU path", "n/a", "no CUDA device")
             return
-        gpu = load_model(model_path, device="cuda", precision="auto")  # bf16 on the GPU, as scan --device cuda
+        gpu = load_model(model_path, device="cuda", precision="auto")  # bf16 on the GPU, as scan --device cuda does
         batch, workers = (8 if isinstance(gpu, Segmenter) else 256), min(8, cores)  # what scan --device cuda uses
         first = len(busy.samples)
         start = time.perf_counter()

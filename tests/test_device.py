@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.models.cuda_session import torch_session
+from crack_lightning import load_model
+from crack_lightning.export.gpu import torch_session
 from crack_lightning.runtime.cuda import checkpoint_beside, cuda_available, resolve_device
-from crack_lightning.api import load_model
 from crack_lightning.runtime.models import shipped_model
 from crack_lightning.scanning import tile_map as scan_module
 from crack_lightning.scanning.tile_map import scan_photos
@@ -86,12 +86,12 @@ def test_torch_session_of_a_segmenter_answers_as_its_graph(segmenter_checkpoint)
 
 @pytest.mark.skipif(not GPU, reason="needs a CUDA GPU")
 def test_cuda_probabilities_within_bf16_tolerance_of_the_cpu_path(segmenter_checkpoint):
-    gpu = load_model("concrete-v1", device="auto", precision="bf16")
+    gpu = load_model("concrete-v1", device="auto")
     cpu = load_model("concrete-v1", device="cpu", backend="onnxruntime", precision="32")
     assert gpu.device == "cuda" and "PyTorch on CUDA" in gpu.describe()
     batch = patches(64)
     assert np.abs(gpu.probabilities(batch) - cpu.probabilities(batch)).max() < 0.05
-    segmenter = load_model(segmenter_checkpoint, device="cuda", precision="bf16")
+    segmenter = load_model(segmenter_checkpoint, device="cuda")
     reference = load_model(segmenter_checkpoint, backend="onnxruntime", precision="32")
     windows = np.random.default_rng(2).integers(0, 256, (2, 3, 128, 160), dtype=np.uint8)
     assert np.abs(segmenter.probabilities(windows) - reference.probabilities(windows)).mean() < 0.01
@@ -122,12 +122,12 @@ def test_scan_with_worker_threads_equals_the_sequential_scan(tmp_path, monkeypat
 @pytest.fixture
 def cuda_on_the_cpu(monkeypatch):
     """``--device cuda``'s wiring run on the CPU: resolve says cuda, the torch session computes on the CPU in float32."""
-    from crack_lightning.models import cuda_session
+    from crack_lightning.export import gpu
     from crack_lightning.runtime import cuda
 
-    real = cuda_session.torch_session
+    real = gpu.torch_session
     monkeypatch.setattr(cuda, "resolve_device", lambda device: "cuda")
-    monkeypatch.setattr(cuda_session, "torch_session", lambda checkpoint, device, precision, *a: real(checkpoint, "cpu", "32", *a))
+    monkeypatch.setattr(gpu, "torch_session", lambda checkpoint, device, precision, *a: real(checkpoint, "cpu", "32", *a))
 
 
 def test_device_cuda_runs_the_checkpoint_beside_the_graph(cuda_on_the_cpu, segmenter_checkpoint):

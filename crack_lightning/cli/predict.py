@@ -15,7 +15,7 @@ from crack_lightning.api import load_model
 from crack_lightning.cli.options import CommandParser
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.images import MAX_PIXELS
-from crack_lightning.runtime.backends import BACKENDS, PRECISIONS, cpu_threads
+from crack_lightning.runtime.backends import BACKENDS, PRECISIONS, cpu_count
 from crack_lightning.runtime.cuda import DEVICES
 from crack_lightning.runtime.exported import TTA
 from crack_lightning.runtime.models import DEFAULT_MODEL
@@ -40,7 +40,7 @@ def engine(argv: list[str]) -> str:
 def lightning_argv(argv: list[str]) -> list[str]:
     """``predict`` options for Lightning's predict: ``--engine`` dropped, ``--input`` as ``--data.predict_dir``."""
     out, skip = [], False
-    for i, arg in enumerate(argv):
+    for arg in argv:
         if skip:
             skip = False
         elif arg == "--engine":
@@ -102,15 +102,15 @@ def run(argv: list[str]) -> None:
         raise CrackLightningError("predict: pass --input, a folder of images, an image or a .txt list of paths (see --help)")
     option = "--input" if options.input else "--data.predict_dir"
     require_writable(Path(options.output).expanduser().absolute().parent, "--output")  # before the model loads
-    classifier = load_model(options.ckpt_path, "--ckpt_path", backend=options.backend, precision=options.precision,
-                            tta=options.tta, device=options.device)
+    classifier = load_model(options.ckpt_path, "--ckpt_path", options.device, backend=options.backend,
+                            precision=options.precision, tta=options.tta)
     gpu = classifier.device == "cuda"
+    batch_size = options.data.batch_size or (GPU_BATCH if gpu else CPU_BATCH)
     print(f"Model: {classifier.source}", file=sys.stderr)
     print(f"Inference: {classifier.describe()} (--engine exported)", file=sys.stderr)
     counts = predict_to_csv(
         classifier, source, options.output, options.threshold, options.overwrite,
-        options.data.batch_size or (GPU_BATCH if gpu else CPU_BATCH), options.data.max_pixels, option,
-        workers=cpu_threads() if gpu else 2,  # a GPU waits for decoding otherwise
+        batch_size, options.data.max_pixels, option, workers=cpu_count() if gpu else 2,  # a GPU waits for decoding otherwise
     )
     read = counts["images"] - counts["errors"]
     print(f"Predicted {read} images: {counts['cracks']} {classifier.crack_class} (crack probability >= {options.threshold:g}).", file=sys.stderr)

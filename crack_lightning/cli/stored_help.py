@@ -28,7 +28,9 @@ def stored_help(argv: list[str]) -> str | None:
 
 def live_help(command: str) -> str:
     """What LightningCLI prints for ``command --help`` at the stored width."""
-    env = {**os.environ, LIVE: "1", "COLUMNS": COLUMNS, "PYTHONWARNINGS": "ignore"}
+    # This package, whatever the working folder (another checkout may be installed in the environment)
+    path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, LIVE: "1", "COLUMNS": COLUMNS, "PYTHONWARNINGS": "ignore", "PYTHONPATH": path}
     done = subprocess.run([sys.executable, "-m", "crack_lightning", command, "--help"], env=env, capture_output=True,
                           text=True, check=True)
     return done.stdout

@@ -55,13 +55,21 @@ def _link(href: str, text: str) -> str:
 def _overlay_cell(p: ReportPhoto) -> str:
     if p.error:
         return '<span class="error">unreadable</span>'
-    image = f'<img src="{html.escape(p.thumbnail)}" alt="crack map of {html.escape(p.photo)}">' if p.thumbnail else "no overlay"
+    image = (
+        f'<img src="{html.escape(p.thumbnail)}" alt="crack map of {html.escape(p.photo)}">'
+        if p.thumbnail
+        else "no overlay"
+    )
     return _link(p.overlay, image)
 
 
 def _photo_cell(p: ReportPhoto) -> str:
     name = _link(p.original, f'<span class="name">{html.escape(p.photo)}</span>')
-    size = f'<div class="meta">{p.width} x {p.height} px</div>' if not p.error else f'<div class="error">{html.escape(p.error)}</div>'
+    size = (
+        f'<div class="meta">{p.width} x {p.height} px</div>'
+        if not p.error
+        else f'<div class="error">{html.escape(p.error)}</div>'
+    )
     return name + size + _cracks_table(p.cracks)
 
 
@@ -70,7 +78,9 @@ def _cracks_table(cracks: list[dict]) -> str:
         return ""
     keys = list(cracks[0])
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c.get(k, '')))}</td>" for k in keys) + "</tr>" for c in cracks)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c.get(k, '')))}</td>" for k in keys) + "</tr>" for c in cracks
+    )
     return f'<details><summary>{len(cracks)} crack{"" if len(cracks) == 1 else "s"}</summary><table class="cracks"><tr>{head}</tr>{rows}</table></details>'
 
 
@@ -129,7 +139,9 @@ def render_page(
     unreadable = [p for p in photos if p.error]
     errors = ""
     if unreadable:
-        items = "".join(f"<li>{html.escape(p.photo)}: <span class=error>{html.escape(p.error)}</span></li>" for p in unreadable)
+        items = "".join(
+            f"<li>{html.escape(p.photo)}: <span class=error>{html.escape(p.error)}</span></li>" for p in unreadable
+        )
         errors = f"<h2>Unreadable photos ({len(unreadable)})</h2><ul>{items}</ul>"
     # The rank sorts as text (1, 2, ... first); the crack map column does not sort.
     head = ['<th data-sort="text" aria-sort="ascending">#</th>', "<th>Crack map</th>"]
@@ -137,8 +149,10 @@ def render_page(
     rows = []
     for rank, photo in enumerate(photos, 1):
         cells = [f'<td data-value="{rank}">{rank}</td>', f"<td>{_overlay_cell(photo)}</td>"]
-        cells += [f'<td data-value="{html.escape(str(c.sort(photo)))}"{" class=number" if c.numeric else ""}>{c.cell(photo)}</td>'
-                  for c in columns]
+        cells += [
+            f'<td data-value="{html.escape(str(c.sort(photo)))}"{" class=number" if c.numeric else ""}>{c.cell(photo)}</td>'
+            for c in columns
+        ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -157,7 +171,7 @@ Click a column's title to sort by it; a crack map opens the full-size picture, a
 {errors}
 <h2>Photos, worst first</h2>
 <table id="photos">
-<thead><tr>{''.join(head)}</tr></thead>
+<thead><tr>{"".join(head)}</tr></thead>
 <tbody>
 {chr(10).join(rows)}
 </tbody>

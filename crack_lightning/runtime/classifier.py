@@ -21,9 +21,9 @@ import numpy as np
 from PIL import Image
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.ahead import bounded_map  # noqa: F401 - also imported from here
+from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, find_images, read_rgb, resize
-from crack_lightning.runtime.exported import ExportedModel
+from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
 from crack_lightning.scanning.labels import decide_labels
 
 if TYPE_CHECKING:
@@ -69,12 +69,7 @@ class Classifier(ExportedModel):
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities ``(N, classes)`` of a ``uint8`` batch ``(N, 3, S, S)`` at the model's size."""
-        if self.tta == "hflip":
-            return self.run_both(batch).reshape(2, len(batch), -1).mean(axis=0)
-        if self.tta == "flips":
-            mirrored = [batch, batch[..., ::-1], batch[..., ::-1, :], batch[..., ::-1, ::-1]]
-            return self.session()(np.ascontiguousarray(np.concatenate(mirrored))).reshape(4, len(batch), -1).mean(axis=0)
-        return self.session()(np.ascontiguousarray(batch))
+        return mirrored_mean(self.session(), batch, self.tta)
 
     def prepare(self, image: ImageInput, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
         """An image as the network takes it: ``uint8`` ``(3, S, S)``, resized to the model's size."""

@@ -1,5 +1,6 @@
-"""``--device`` for ``predict`` and ``scan``: which device runs the network, decided without importing torch where
-there is no NVIDIA driver. The GPU session itself (PyTorch, bf16) is :mod:`crack_lightning.models.cuda_session`.
+"""``--device``: which device runs the network of ``predict`` and ``scan``, decided without importing torch where no
+NVIDIA driver is loaded. The GPU session itself (the checkpoint's network through PyTorch) is
+:mod:`crack_lightning.export.gpu`; :func:`crack_lightning.load_model` puts them together.
 """
 
 from __future__ import annotations

@@ -17,15 +17,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.ahead import bounded_map
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
+from crack_lightning.io.threads import bounded_map
 from crack_lightning.measure.measuring import Measuring
 from crack_lightning.scanning.results import CrackMap
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.segmenter import Segmenter
 
-DEFAULT_WINDOWS_PER_BATCH = 1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
+DEFAULT_WINDOWS_PER_BATCH = (
+    1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
+)
 
 
 def crack_level(threshold: float) -> int:
@@ -57,11 +59,40 @@ def segment_photos(
             return name, str(err)
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for name, image in map(load, photos) if workers <= 0 else bounded_map(pool, load, photos, workers):
-            if isinstance(image, str):
-                yield CrackMap(name, error=image)
-                continue
-            probability = segmenter.probability_map(image, window, overlap, batch_size)
-            height, width = probability.shape
-            yield CrackMap(name, width, height, image, probability=probability, level=level,
-                           cracks=measuring.measure(probability >= level, name), mm_per_px=measuring.mm_per_px)
+        yield from measured(
+            segmenter,
+            map(load, photos) if workers <= 0 else bounded_map(pool, load, photos, workers),
+            measuring,
+            level,
+            window,
+            overlap,
+            batch_size,
+        )
+
+
+def measured(
+    segmenter: Segmenter,
+    loaded: Iterable[tuple[str, np.ndarray | str]],
+    measuring: Measuring,
+    level: int,
+    window: int | None,
+    overlap: int | None,
+    batch_size: int,
+) -> Iterator[CrackMap]:
+    """A :class:`CrackMap` for each decoded ``(name, image or error)``."""
+    for name, image in loaded:
+        if isinstance(image, str):
+            yield CrackMap(name, error=image)
+            continue
+        probability = segmenter.probability_map(image, window, overlap, batch_size)
+        height, width = probability.shape
+        yield CrackMap(
+            name,
+            width,
+            height,
+            image,
+            probability=probability,
+            level=level,
+            cracks=measuring.measure(probability >= level, name),
+            mm_per_px=measuring.mm_per_px,
+        )

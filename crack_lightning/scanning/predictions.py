@@ -89,8 +89,10 @@ def predict_to_csv(
             writer.writerow(header(names))
             for indices, probabilities, errors in classifier.predict_batches(paths, batch_size, max_pixels, workers):
                 labels = decide_labels(probabilities, names, classifier.crack_index, threshold)
-                rows = {i: format_row(str(paths[i]), label, p, classifier.crack_index)
-                        for i, label, p in zip(indices, labels, probabilities.tolist())}
+                rows = {
+                    i: format_row(str(paths[i]), label, p, classifier.crack_index)
+                    for i, label, p in zip(indices, labels, probabilities.tolist())
+                }
                 rows.update({i: format_row(str(paths[i]), "", [0.0] * len(names), 0, e) for i, e in errors.items()})
                 writer.writerows(rows[i] for i in sorted(rows))
                 counts["cracks"] += labels.count(classifier.crack_class)

@@ -9,13 +9,14 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.ahead import bounded_map
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, resize
+from crack_lightning.io.threads import bounded_map
 from crack_lightning.scanning.labels import decide_labels
 from crack_lightning.scanning.results import TileMap
 from crack_lightning.scanning.tiling import Box, context_window, tile_boxes
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 # Chosen with bench/scan_quality.py on 300 real crack photos (docs/scan-quality.md).
 DEFAULT_TILE = 128  # photo pixels
 DEFAULT_CONTEXT = 0.125  # share of the tile side seen around it on each side: a crack along an edge is seen whole
-PRECUT_TILES = 512  # with workers, a photo of at most this many tiles is cut in its decoding thread (<= 80 MB at 227 px)
+PRECUT_TILES = (
+    512  # with workers, a photo of at most this many tiles is cut in its decoding thread (<= 80 MB at 227 px)
+)
 
 
 def scan_photos(
@@ -51,14 +54,16 @@ def scan_photos(
     flight are held. An unreadable photo is yielded with its ``error`` and no tiles. Tiles are labelled crack from
     ``threshold``.
 
-    ``workers`` > 0: photos decode ``workers`` ahead in threads and their windows are resized in threads too (PIL
-    releases the GIL), so that a fast network (a GPU) is not left waiting for one core; the same answers, more memory
-    (up to ``workers`` decoded photos ahead).
+    ``workers`` > 0: photos decode ``workers`` ahead in threads and each batch's windows are resized in ``workers``
+    threads (PIL releases the GIL), so that a fast network (a GPU) is not left waiting for one core; the same
+    answers, more memory (up to ``workers`` decoded photos ahead).
     """
     if context < 0:
         raise CrackLightningError(f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile")
     if tile < 1 or stride < 1 or batch_size < 1:
-        raise CrackLightningError(f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})")
+        raise CrackLightningError(
+            f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})"
+        )
     margin = round(context * tile)
     size, classes = classifier.image_size, len(classifier.class_names)
     in_flight: deque[TileMap] = deque()
@@ -82,7 +87,9 @@ def scan_photos(
         while in_flight and in_flight[0].complete:
             scan = in_flight.popleft()
             if not scan.error:
-                scan.labels = decide_labels(scan.probabilities, classifier.class_names, classifier.crack_index, threshold)
+                scan.labels = decide_labels(
+                    scan.probabilities, classifier.class_names, classifier.crack_index, threshold
+                )
             yield scan
 
     def cut(image: np.ndarray, boxes: list[Box]) -> np.ndarray:
@@ -125,11 +132,11 @@ def scan_photos(
                 elif cutting is None or len(chunk) < 2 * workers:
                     crops = cut(image, chunk)
                 else:
-                    parts = [chunk[i :: workers] for i in range(workers)]  # interleaved: put back in order below
-                    done = list(cutting.map(lambda part: cut(image, part), parts))
+                    parts = [chunk[i::workers] for i in range(workers)]  # interleaved: put back in order below
+                    done = list(cutting.map(partial(cut, image), parts))
                     crops = np.empty((len(chunk), *done[0].shape[1:]), np.uint8)
                     for i, part in enumerate(done):
-                        crops[i :: workers] = part
+                        crops[i::workers] = part
                 pending.append((scan, start, crops.transpose(0, 3, 1, 2)))
                 pending_tiles += len(chunk)
                 start += len(chunk)
@@ -156,7 +163,14 @@ def scan_photo(
     probability map ``(height, width)``.
     """
     (scan,) = scan_photos(
-        classifier, [("photo", photo)], tile, stride, batch_size, keep_images=False, max_pixels=max_pixels, context=context
+        classifier,
+        [("photo", photo)],
+        tile,
+        stride,
+        batch_size,
+        keep_images=False,
+        max_pixels=max_pixels,
+        context=context,
     )
     if scan.error:
         raise CrackLightningError(scan.error)

@@ -1,8 +1,9 @@
-"""The network of a checkpoint on a CUDA GPU through PyTorch (bf16): ``predict`` and ``scan --device cuda``.
+"""The checkpoint's network on a CUDA GPU through PyTorch (bf16), for ``predict`` and ``scan --device cuda``.
 
-A GPU session is a drop-in for a CPU runtime's (:mod:`crack_lightning.runtime.backends`): ``uint8`` NumPy batch in,
-float32 NumPy out, the same network as the exported graph (normalisation and softmax or sigmoid included), so the
-probabilities match the CPU path's within bf16's rounding. Imported only when a GPU is asked for or found.
+A GPU session is a drop-in for a CPU runtime's: ``uint8`` NumPy batch in, float32 NumPy out, the same network as the
+exported graph (the checkpoint's LightningModule, normalisation and softmax or sigmoid included), so the probabilities
+match the CPU path's within bf16's rounding. :func:`crack_lightning.load_model` imports this (and torch) only for
+``device: cuda``.
 """
 
 from __future__ import annotations
@@ -10,21 +11,22 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import torch
 
+from crack_lightning.export.onnx import Normalised, classifier_metadata, segmenter_metadata
+from crack_lightning.models.loading import load_checkpoint
+from crack_lightning.models.segmenter import CrackSegmenter
 from crack_lightning.runtime.backends import Session
+from crack_lightning.runtime.onnx_file import with_metadata
 
 
 def metadata_graph(checkpoint: str | os.PathLike, option: str = "--ckpt_path") -> bytes:
     """The metadata a checkpoint's exported graph would carry, with no graph: what ``device: cuda`` needs of a ``.ckpt``
     (it runs the checkpoint itself), without exporting it (no ONNX exporter needed on a GPU machine)."""
-    from crack_lightning.export.onnx import classifier_metadata, segmenter_metadata
-    from crack_lightning.models.loading import load_checkpoint
-    from crack_lightning.models.segmenter import CrackSegmenter
-    from crack_lightning.runtime.onnx_file import with_metadata
-
     model = load_checkpoint(checkpoint, option)
-    metadata = segmenter_metadata(model) if isinstance(model, CrackSegmenter) else classifier_metadata(model)
-    return with_metadata(b"", metadata)
+    if isinstance(model, CrackSegmenter):
+        return with_metadata(b"", segmenter_metadata(model))
+    return with_metadata(b"", classifier_metadata(model))
 
 
 def torch_session(
@@ -36,12 +38,6 @@ def torch_session(
 
     ``precision``: ``bf16`` (CUDA autocast; the normalisation and the softmax or sigmoid stay float32) or ``32``.
     """
-    import torch
-
-    from crack_lightning.export.onnx import Normalised
-    from crack_lightning.models.loading import load_checkpoint
-    from crack_lightning.models.segmenter import CrackSegmenter
-
     model = load_checkpoint(checkpoint, option)
     if isinstance(model, CrackSegmenter):
         network = Normalised(model.net, model.hparams.mean, model.hparams.std, activation="sigmoid")
