@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from crack_lightning.runtime.segmenter import Segmenter
 
 __all__ = ["exported_graph", "load_model", "scan"]
-RUN_OPTIONS = ("backend", "precision", "tta", "threads")  # how the model runs, as load_model takes them
+RUN_OPTIONS = ("backend", "precision", "tta", "threads", "device")  # how the model runs, as load_model takes them
 
 
 def exported_graph(checkpoint: str | os.PathLike, option: str = "model") -> tuple[bytes, str]:
