@@ -124,7 +124,8 @@ def scan(
     from crack_lightning.scanning.pipeline import scan_to_folder
 
     if model is None or isinstance(model, (str, os.PathLike)):
-        model = load_model(DEFAULT_SCAN_MODEL if model is None else model,
-                           **{k: options.pop(k) for k in RUN_OPTIONS if k in options})
+        model = load_model(
+            DEFAULT_SCAN_MODEL if model is None else model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options}
+        )
     task = model.scan_task(**options)
     return scan_to_folder(task, source, output, overwrite, resume, overlay_max_side, progress, report)
