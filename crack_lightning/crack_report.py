@@ -118,9 +118,8 @@ def write_crack_report(folder: str | os.PathLike, paths: dict[str, Path] | None 
         photos.append(photo)
     photos.sort(key=worst_cracks_first)
     cracked = sum(p.crack_count > 0 for p in photos)
-    unreadable = sum(bool(p.error) for p in photos)
     facts = [
-        *counts_and_times(len(photos), cracked, unreadable, settings),
+        *counts_and_times(len(photos), cracked, [p.error for p in photos if p.error], settings),
         ("Input", html.escape(settings.get("input", "?"))),
         ("Model", html.escape(settings.get("model", "?")) + " (crack segmenter)"),
         ("Cracks", f"pixels from crack probability {settings.get('threshold', '?')}, groups of at least "

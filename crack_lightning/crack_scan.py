@@ -26,7 +26,7 @@ from PIL import Image
 
 from crack_lightning.crack_report import write_crack_report
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.images import MAX_PIXELS
+from crack_lightning.images import MAX_PIXELS, count_reasons, skip_reason
 from crack_lightning.inference.classifier import ImageInput, as_rgb
 from crack_lightning.inference.segmenter import DEFAULT_MIN_AREA, DEFAULT_WINDOWS_PER_BATCH, Segmenter, crack_level
 from crack_lightning.measure import DEFAULT_WIDTH_LIMITS_MM, WIDTH_CLASSES, Crack, summarise
@@ -232,7 +232,8 @@ def segment_to_folder(
     with CrackScanWriter(output, settings, level, measuring.mm_per_px, overwrite, resume, overlay_max_side) as writer:
         names = picture_names([name for name, _ in photos] + list(writer.done))
         todo = [(name, path) for name, path in photos if name not in writer.done]
-        counts = {"photos": 0, "skipped": len(photos) - len(todo), "cracks": 0, "crack_photos": 0, "errors": 0}
+        counts = {"photos": 0, "skipped": len(photos) - len(todo), "cracks": 0, "crack_photos": 0, "errors": 0,
+                  **count_reasons([])}
         bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
         try:
             for photo in segment_photos(segmenter, todo, measuring, threshold, window, overlap, batch_size, max_pixels):
@@ -241,6 +242,8 @@ def segment_to_folder(
                 counts["cracks"] += len(photo.cracks)
                 counts["crack_photos"] += bool(photo.cracks)
                 counts["errors"] += bool(photo.error)
+                if photo.error:  # by reason, for the summary line
+                    counts[skip_reason(photo.error)] += 1
                 bar.update(1)
                 bar.set_postfix(cracks=counts["cracks"])
         finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.images import MAX_PIXELS, resize
+from crack_lightning.images import MAX_PIXELS, count_reasons, resize, skip_reason
 from crack_lightning.inference.classifier import Classifier, ImageInput, as_rgb, decide_labels
 from crack_lightning.scan_folder import (
     MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV, ScanWriter, find_photos, picture_names,
@@ -198,7 +198,8 @@ def scan_to_folder(
     with ScanWriter(output, classifier.crack_class, settings, overwrite, resume, masks, overlay_max_side) as writer:
         names = picture_names([name for name, _ in photos] + list(writer.done))
         todo = [(name, path) for name, path in photos if name not in writer.done]
-        counts = {"photos": 0, "skipped": len(photos) - len(todo), "tiles": 0, "crack_photos": 0, "errors": 0}
+        counts = {"photos": 0, "skipped": len(photos) - len(todo), "tiles": 0, "crack_photos": 0, "errors": 0,
+                  **count_reasons([])}
         bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
         try:
             for scan in scan_photos(classifier, todo, tile, stride, batch_size, max_pixels=max_pixels, context=context):
@@ -210,6 +211,8 @@ def scan_to_folder(
                 counts["photos"] += 1
                 counts["tiles"] += len(scan.boxes)
                 counts["errors"] += bool(scan.error)
+                if scan.error:  # by reason, for the summary line
+                    counts[skip_reason(scan.error)] += 1
                 counts["crack_photos"] += classifier.crack_class in labels
                 bar.update(1)
                 bar.set_postfix(tiles=counts["tiles"])

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from PIL import Image
 
+from crack_lightning.images import not_scanned
 from crack_lightning.report import ReportPhoto, render_page, save_atomically, thumbnail, worst_first
 from crack_lightning.scan_folder import (
     OVERLAYS, PHOTOS_CSV, REPORT, THUMBNAILS, TILES_CSV, hashed_name, now, picture_names, read_photo_rows, read_settings, write_text_atomically,
@@ -47,11 +48,12 @@ def photo_links(folder: Path, settings: dict, rows: list[dict[str, str]], paths:
     return names, originals
 
 
-def counts_and_times(photos: int, cracked: int, unreadable: int, settings: dict) -> list[tuple[str, str]]:
-    """The report's first facts: how many photos, with and without cracks, and when the scan ran."""
+def counts_and_times(photos: int, cracked: int, errors: list[str], settings: dict) -> list[tuple[str, str]]:
+    """The report's first facts: how many photos, with and without cracks, which files were not scanned and
+    why (``errors``: their error texts), and when the scan ran."""
     return [
-        ("Photos", f"{photos} scanned: <b>{cracked} with cracks</b>, {photos - cracked - unreadable} without, "
-                   f"{unreadable} unreadable"),
+        ("Photos", f"{photos - len(errors)} scanned: <b>{cracked} with cracks</b>, {photos - cracked - len(errors)} "
+                   f"without; {not_scanned(errors)}"),
         ("When", f"started {readable_time(settings.get('started'))}, last run finished "
                  f"{readable_time(settings.get('finished') or now())}"),
     ]
@@ -75,10 +77,9 @@ def write_report(folder: str | os.PathLike, paths: dict[str, Path] | None = None
         photos.append(photo)
     photos.sort(key=worst_first)
     cracked = sum(p.crack_tiles > 0 for p in photos)
-    unreadable = sum(bool(p.error) for p in photos)
     context = settings.get("context")
     facts = [
-        *counts_and_times(len(photos), cracked, unreadable, settings),
+        *counts_and_times(len(photos), cracked, [p.error for p in photos if p.error], settings),
         ("Input", html.escape(settings.get("input", "?"))),
         ("Model", html.escape(settings.get("model", "?"))),
         ("Tiles", f"{settings.get('tile', '?')} px, stride {settings.get('stride', '?')} px, context {context} of the tile "

@@ -7,7 +7,7 @@ import sys
 from crack_lightning.commands.options import CommandParser
 from crack_lightning.commands.predict import model_options
 from crack_lightning.errors import CrackLightningError, require_writable
-from crack_lightning.images import MAX_PIXELS
+from crack_lightning.images import MAX_PIXELS, not_scanned
 from crack_lightning.inference.models import load_model
 from crack_lightning.inference.segmenter import DEFAULT_MIN_AREA, DEFAULT_WINDOWS_PER_BATCH, Segmenter
 from crack_lightning.scan import DEFAULT_CONTEXT, DEFAULT_TILE, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV, scan_to_folder
@@ -83,7 +83,7 @@ def run(argv: list[str]) -> None:
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     print(
         f"Scanned {counts['photos'] - counts['errors']} photos ({counts['tiles']} tiles of {o.tile} px, stride "
-        f"{stride}){skipped}: {counts['crack_photos']} with cracks, {counts['errors']} unreadable (see photos.csv)."
+        f"{stride}){skipped}: {counts['crack_photos']} with cracks, {not_scanned(counts)} (see photos.csv)."
     )
     print(f"Results in {o.output}: {TILES_CSV}, {PHOTOS_CSV}, {OVERLAYS}/" + (f", {MASKS}/" if o.masks else "")
           + (f", {REPORT} (open it in a browser)" if o.report else ""))
@@ -106,6 +106,6 @@ def run_segmenter(o, segmenter: Segmenter) -> None:
     )
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     print(f"Scanned {counts['photos'] - counts['errors']} photos{skipped}: {counts['cracks']} cracks in "
-          f"{counts['crack_photos']} photos, {counts['errors']} unreadable (see photos.csv).")
+          f"{counts['crack_photos']} photos, {not_scanned(counts)} (see photos.csv).")
     print(f"Results in {o.output}: {CRACKS_CSV}, {PHOTOS_CSV}, {MASKS}/, {OVERLAYS}/"
           + (f", {REPORT} (open it in a browser)" if o.report else ""))
