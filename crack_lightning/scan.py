@@ -20,9 +20,11 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.images import MAX_PIXELS, count_reasons, resize, skip_reason
 from crack_lightning.inference.classifier import Classifier, ImageInput, as_rgb, decide_labels
 from crack_lightning.scan_folder import (
-    MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV, ScanWriter, find_photos, picture_names,
+    MASKS, NO_DATA, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV, ScanWriter, find_photos, picture_names,
 )
 from crack_lightning.scan_report import write_report
+from crack_lightning.scan_windows import scan_tiff
+from crack_lightning.tiff_windows import windowed_tiff
 from crack_lightning.tiling import Box, context_window, probability_map, tile_boxes
 
 __all__ = [
@@ -48,6 +50,7 @@ class PhotoScan:
     image: np.ndarray | None = None  # uint8 (H, W, 3), kept for the overlay
     error: str = ""
     classified: int = 0  # tiles whose probabilities are in
+    no_data: np.ndarray | None = None  # bool (tiles,): tiles of an orthomosaic's empty area, not classified
 
     @property
     def complete(self) -> bool:
@@ -72,6 +75,7 @@ def scan_photos(
     keep_images: bool = True,
     max_pixels: int | None = MAX_PIXELS,
     context: float = DEFAULT_CONTEXT,
+    preview_side: int = 4096,
 ) -> Iterator[PhotoScan]:
     """Classify every tile of each ``(name, photo)``; yields each photo's :class:`PhotoScan` in input order.
 
@@ -80,7 +84,9 @@ def scan_photos(
     classifier's input size (:func:`crack_lightning.images.resize`) and handed over as ``uint8``, as ``predict`` does.
 
     Batches run across photo boundaries, so small photos do not waste batch slots; only the photos with tiles in
-    flight are held. An unreadable photo is yielded with its ``error`` and no tiles.
+    flight are held. An unreadable photo is yielded with its ``error`` and no tiles. A tiled or very large TIFF
+    (an orthomosaic) is read a band at a time (:mod:`crack_lightning.scan_windows`); its ``image`` is then a copy
+    at most ``preview_side`` long.
     """
     if context < 0:
         raise CrackLightningError(f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile")
@@ -112,6 +118,15 @@ def scan_photos(
     for name, photo in photos:
         scan = PhotoScan(name, crack_index=classifier.crack_index)
         in_flight.append(scan)
+        if isinstance(photo, (str, os.PathLike)) and windowed_tiff(photo):
+            classify()  # the photos before it finish first, in order
+            try:
+                scan_tiff(classifier, scan, photo, tile, stride, margin, batch_size, max_pixels,
+                          preview_side if keep_images else None)
+            except CrackLightningError as err:
+                scan.error, scan.boxes, scan.classified, scan.image = str(err), [], 0, None
+            yield from finished()
+            continue
         try:
             image = as_rgb(photo, max_pixels)
         except CrackLightningError as err:
@@ -202,10 +217,13 @@ def scan_to_folder(
                   **count_reasons([])}
         bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
         try:
-            for scan in scan_photos(classifier, todo, tile, stride, batch_size, max_pixels=max_pixels, context=context):
+            for scan in scan_photos(classifier, todo, tile, stride, batch_size, max_pixels=max_pixels, context=context,
+                                    preview_side=overlay_max_side):
                 labels = [] if scan.error else decide_labels(
                     scan.probabilities, classifier.class_names, classifier.crack_index, threshold
                 )
+                if scan.no_data is not None:
+                    labels = [NO_DATA if empty else label for label, empty in zip(labels, scan.no_data.tolist())]
                 writer.write(scan, labels, names[scan.name])
                 scan.image = None
                 counts["photos"] += 1

@@ -38,6 +38,7 @@ REPORT = "report.html"
 SETTINGS = "scan.json"
 LOCK = ".scan.lock"
 RESULTS = (TILES_CSV, CRACKS_CSV, PHOTOS_CSV, OVERLAYS, MASKS, THUMBNAILS, REPORT, SETTINGS)
+NO_DATA = "no data"  # tiles.csv's label of a tile in an orthomosaic's empty area (alpha 0, no-data value)
 TILE_COLUMNS = ["photo", "x", "y", "width", "height", "crack_probability", "label"]
 PHOTO_COLUMNS = ["photo", "width", "height", "tiles", "crack_tiles", "max_crack_probability", "label", "error"]
 SAME_SCAN = ("tile", "stride", "context", "threshold", "model_sha256")  # a resumed scan must keep these
@@ -291,21 +292,24 @@ class ScanWriter(ScanFolder):
             return
         crack_probability = scan.crack_probability
         for (x, y, w, h), p, label in zip(scan.boxes, crack_probability.tolist(), labels):
-            self.details.writerow([scan.name, x, y, w, h, f"{p:.6f}", label])
+            self.details.writerow([scan.name, x, y, w, h, "" if label == NO_DATA else f"{p:.6f}", label])
         self._details.flush()
-        # zlib's fastest level: 4x faster to write than the default, files ~1.3x larger
-        drawn = overlay(scan.image, scan.boxes, crack_probability, self.overlay_max_side, colour_bar=False)
+        # zlib's fastest level: 4x faster to write than the default, files ~1.3x larger. scan.image may be a
+        # smaller copy of the photo (an orthomosaic's): the map is drawn at its size.
+        size = (scan.height, scan.width)
+        drawn = overlay(scan.image, scan.boxes, crack_probability, self.overlay_max_side, False, size)
         small = thumbnail(drawn)  # without the colour bar, illegible that small: the page shows the scale
         draw_colour_bar(drawn)
         save_atomically(drawn, self.dir / OVERLAYS / f"{picture}.png", "PNG", compress_level=1)
         save_atomically(small, self.dir / THUMBNAILS / f"{picture}.jpg", "JPEG", quality=85)
         del drawn
         if self.masks:
-            mask = mask_image(scan.boxes, crack_probability, scan.width, scan.height)
+            reduced = scan.image.shape[:2] if scan.image.shape[:2] != size else None  # an orthomosaic's copy
+            mask = mask_image(scan.boxes, crack_probability, scan.width, scan.height, reduced)
             save_atomically(mask, self.dir / MASKS / f"{picture}.png", "PNG", compress_level=1)
         crack_tiles = sum(label == self.crack_class for label in labels)
-        others = [label for label in labels if label != self.crack_class]
-        label = self.crack_class if crack_tiles else max(set(others), key=others.count)
+        others = [label for label in labels if label not in (self.crack_class, NO_DATA)]
+        label = self.crack_class if crack_tiles else max(set(others), key=others.count) if others else NO_DATA
         self.photos_csv.writerow(
             [scan.name, scan.width, scan.height, len(scan.boxes), crack_tiles, f"{crack_probability.max():.6f}", label, ""]
         )
