@@ -32,6 +32,8 @@ from crack_lightning.inference.segmenter import DEFAULT_MIN_AREA, DEFAULT_WINDOW
 from crack_lightning.measure import DEFAULT_WIDTH_LIMITS_MM, WIDTH_CLASSES, Crack, summarise
 from crack_lightning.measure_bands import measure_photo_cracks
 from crack_lightning.report import THUMBNAIL_SIDE, colour_table, draw_colour_bar, save_atomically
+from crack_lightning.segment_windows import segment_tiff
+from crack_lightning.tiff_windows import windowed_tiff
 from crack_lightning.scan_folder import (
     CRACK_COLUMNS, CRACK_PHOTO_COLUMNS, CRACKS_CSV, MASKS, OVERLAYS, REPORT, THUMBNAILS, ScanFolder, find_photos,
     picture_names,
@@ -84,6 +86,7 @@ class SegmentedPhoto:
     image: np.ndarray | None = None  # uint8 (H, W, 3), kept for the overlay
     cracks: list[Crack] = field(default_factory=list)
     error: str = ""
+    size: tuple[int, int] | None = None  # (H, W) when probability and image are smaller copies (an orthomosaic's)
 
 
 def segment_photos(
@@ -95,11 +98,20 @@ def segment_photos(
     overlap: int | None = None,
     batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
     max_pixels: int | None = MAX_PIXELS,
+    preview_side: int = 4096,
 ) -> Iterator[SegmentedPhoto]:
     """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
-    ``threshold``: the crack probability from which a pixel is crack (default: the model's)."""
+    ``threshold``: the crack probability from which a pixel is crack (default: the model's). A tiled or very large
+    TIFF (an orthomosaic) is read window by window (:mod:`crack_lightning.segment_windows`)."""
     level = crack_level(segmenter.threshold if threshold is None else threshold)
     for name, photo in photos:
+        if isinstance(photo, (str, os.PathLike)) and windowed_tiff(photo):
+            try:
+                yield segment_tiff(segmenter, name, photo, measuring, level, *segmenter.windows(window, overlap),
+                                   batch_size, max_pixels, preview_side)
+            except CrackLightningError as err:
+                yield SegmentedPhoto(name, error=str(err))
+            continue
         try:
             image = as_rgb(photo, max_pixels)
         except CrackLightningError as err:
@@ -183,11 +195,11 @@ class CrackScanWriter(ScanFolder):
         draw_colour_bar(drawn)
         save_atomically(drawn, self.dir / OVERLAYS / f"{picture}.png", "PNG", compress_level=1)
         del drawn
-        mask = Image.fromarray(photo.probability)  # uint8 (H, W): 8-bit grey
+        mask = Image.fromarray(photo.probability)  # uint8 (H, W): 8-bit grey; an orthomosaic's max-pooled, smaller
         save_atomically(mask, self.dir / MASKS / f"{picture}.png", "PNG", compress_level=1)
         del mask
         s = summarise(photo.cracks, photo.name, self.mm_per_px)
-        height, width = photo.probability.shape
+        height, width = photo.size or photo.probability.shape
         self.photos_csv.writerow([
             photo.name, width, height, s.cracks, _number(s.total_length_px, 2), _number(s.mean_width_px, 2),
             _number(s.max_width_px, 2), _number(s.total_length_mm, 3), _number(s.mean_width_mm, 3),
@@ -236,7 +248,8 @@ def segment_to_folder(
                   **count_reasons([])}
         bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
         try:
-            for photo in segment_photos(segmenter, todo, measuring, threshold, window, overlap, batch_size, max_pixels):
+            for photo in segment_photos(segmenter, todo, measuring, threshold, window, overlap, batch_size, max_pixels,
+                                        overlay_max_side):
                 writer.write(photo, names[photo.name])
                 counts["photos"] += 1
                 counts["cracks"] += len(photo.cracks)

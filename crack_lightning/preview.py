@@ -39,7 +39,7 @@ class Preview:
         whole = self._pending // self.factor * self.factor
         if whole and (whole == self._pending or self._pending >= 4 * self.factor):
             self._reduce(whole)
-        if self._done + self._pending == self.height:
+        if self._pending and self._done + self._pending == self.height:
             self._reduce(self._pending)
 
     def _reduce(self, count: int) -> None:
@@ -71,3 +71,30 @@ class Preview:
             board = np.where(((ys // CHECKER + xs // CHECKER) % 2) == 0, *CHECKER_GREYS).astype(np.uint8)
             image[~self.valid] = board[~self.valid][:, None]
         return image
+
+
+class PooledMap:
+    """Collects rows of a ``uint8 (height, width)`` probability map, in order, into a copy the size of a
+    :class:`Preview`'s, each pixel the highest value it covers: a crack one pixel wide stays visible."""
+
+    def __init__(self, width: int, height: int, max_side: int) -> None:
+        self.factor = max(1, math.ceil(max(width, height) / max_side))
+        self.width, self.height = width, height
+        self.map = np.zeros((math.ceil(height / self.factor), math.ceil(width / self.factor)), np.uint8)
+        self._pending = np.zeros((0, width), np.uint8)
+        self._done = 0
+
+    def add(self, rows: np.ndarray) -> None:
+        pending = np.concatenate([self._pending, rows]) if len(self._pending) else rows
+        last = self._done + len(pending) == self.height
+        count = len(pending) if last else len(pending) // self.factor * self.factor
+        if count:
+            f = self.factor
+            block = pending[:count]
+            padded = np.zeros((math.ceil(count / f) * f, len(self.map[0]) * f), np.uint8)
+            padded[:count, : self.width] = block
+            pooled = padded.reshape(len(padded) // f, f, -1, f).max(axis=(1, 3))
+            first = self._done // f
+            self.map[first : first + len(pooled)] = pooled
+            self._done += count
+        self._pending = pending[count:].copy()

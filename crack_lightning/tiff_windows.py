@@ -25,7 +25,7 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.pixels import as_rgb8, float_range
 
 WINDOWED_PIXELS = 64_000_000  # striped TIFFs from this size are read window by window too; tiled ones always
-KEPT_TILE_ROWS = 4  # decoded rows of tiles kept: a scan's window (tile + context, or a segmenter's) spans 2-3
+KEEP_ROWS = 1024  # photo rows of decoded tiles kept: a segmenter's row of 512-px windows, and the next one's overlap
 GDAL_NODATA = 42113  # TIFF tag of GDAL's no-data value (ASCII)
 
 
@@ -52,13 +52,15 @@ def windowed_tiff(path: str | os.PathLike) -> bool:
 
 class TiffWindows:
     """The first image of a TIFF, readable a window at a time; use it as a context manager (it holds the file open).
+    The decoded tile rows of the last ``keep_rows`` photo rows are kept, so that windows moving down the photo decode
+    each tile once.
 
     ``read(top, bottom, left, right)`` is ``uint8`` RGB ``(bottom - top, right - left, 3)``. ``on_rows(top, rows)``,
     when given, sees every row of the photo once, top to bottom, as soon as it is decoded (a preview is built from
     them without a second pass).
     """
 
-    def __init__(self, path: str | os.PathLike, on_rows=None) -> None:
+    def __init__(self, path: str | os.PathLike, on_rows=None, keep_rows: int = KEEP_ROWS) -> None:
         import tifffile
 
         self.path = Path(path)
@@ -74,6 +76,7 @@ class TiffWindows:
         else:
             self._tile_h, self._tile_w = min(page.rowsperstrip or self.height, self.height), self.width
         self._columns = math.ceil(self.width / self._tile_w)
+        self._kept = math.ceil(keep_rows / self._tile_h) + 1
         samples = page.samplesperpixel
         extra = tuple(int(e) for e in page.extrasamples)
         # alpha: the first extra sample when it is one (1 associated, 2 unassociated); grey + alpha or RGB + alpha
@@ -133,7 +136,7 @@ class TiffWindows:
             if tile is not None:
                 out[:, left : left + width] = tile.reshape(shape)[0, :height, :width]
         self._rows[row] = out
-        while len(self._rows) > KEPT_TILE_ROWS:
+        while len(self._rows) > self._kept:
             self._rows.popitem(last=False)
         if self.on_rows is not None and top == self._next_row:
             self.on_rows(top, as_rgb8(out, self._range), self._valid(out))
@@ -143,11 +146,12 @@ class TiffWindows:
     def _raw(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
         if not (0 <= top < bottom <= self.height and 0 <= left < right <= self.width):
             raise ValueError(f"window rows {top}:{bottom}, columns {left}:{right} is outside {self.width}x{self.height}")
-        first, last = top // self._tile_h, (bottom - 1) // self._tile_h
-        parts = [self._decode_row(r) for r in range(first, last + 1)]
-        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        offset = first * self._tile_h
-        return rows[top - offset : bottom - offset, left:right]
+        pieces = []
+        for row in range(top // self._tile_h, (bottom - 1) // self._tile_h + 1):
+            data, start = self._decode_row(row), row * self._tile_h
+            # the window's columns of each tile row only: no full-width copy per window
+            pieces.append(data[max(top, start) - start : min(bottom, start + len(data)) - start, left:right])
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
     def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
         """Pixels of rows ``top:bottom`` and columns ``left:right`` as ``uint8`` RGB ``(h, w, 3)``."""
