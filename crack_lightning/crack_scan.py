@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,8 @@ from PIL import Image
 
 from crack_lightning.crack_report import write_crack_report
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.geojson import map_counts, write_geojson
+from crack_lightning.georef import read_georeference
 from crack_lightning.images import MAX_PIXELS, count_reasons, skip_reason
 from crack_lightning.inference.classifier import ImageInput, as_rgb
 from crack_lightning.inference.segmenter import DEFAULT_MIN_AREA, DEFAULT_WINDOWS_PER_BATCH, Segmenter, crack_level
@@ -87,6 +89,7 @@ class SegmentedPhoto:
     cracks: list[Crack] = field(default_factory=list)
     error: str = ""
     size: tuple[int, int] | None = None  # (H, W) when probability and image are smaller copies (an orthomosaic's)
+    mm_per_px: float | None = None  # the scale its cracks were measured at (--mm_per_px, or its georeference's)
 
 
 def segment_photos(
@@ -105,10 +108,18 @@ def segment_photos(
     TIFF (an orthomosaic) is read window by window (:mod:`crack_lightning.segment_windows`)."""
     level = crack_level(segmenter.threshold if threshold is None else threshold)
     for name, photo in photos:
+        photo_measuring = measuring
+        if measuring.mm_per_px is None and isinstance(photo, (str, os.PathLike)):
+            georef = read_georeference(photo)  # a GeoTIFF's pixel size is its scale, unless --mm_per_px says one
+            if georef is not None and georef.mm_per_px:
+                photo_measuring = replace(measuring, mm_per_px=georef.mm_per_px)
+        scale = photo_measuring.mm_per_px
         if isinstance(photo, (str, os.PathLike)) and windowed_tiff(photo):
             try:
-                yield segment_tiff(segmenter, name, photo, measuring, level, *segmenter.windows(window, overlap),
-                                   batch_size, max_pixels, preview_side)
+                segmented = segment_tiff(segmenter, name, photo, photo_measuring, level,
+                                         *segmenter.windows(window, overlap), batch_size, max_pixels, preview_side)
+                segmented.mm_per_px = scale
+                yield segmented
             except CrackLightningError as err:
                 yield SegmentedPhoto(name, error=str(err))
             continue
@@ -118,7 +129,7 @@ def segment_photos(
             yield SegmentedPhoto(name, error=str(err))
             continue
         probability = segmenter.probability_map(image, window, overlap, batch_size)
-        yield SegmentedPhoto(name, probability, image, measuring.measure(probability >= level, name))
+        yield SegmentedPhoto(name, probability, image, photo_measuring.measure(probability >= level, name), mm_per_px=scale)
 
 
 def max_pooled(probability: np.ndarray, size: tuple[int, int], rows_at_once: int = 64) -> np.ndarray:
@@ -198,7 +209,7 @@ class CrackScanWriter(ScanFolder):
         mask = Image.fromarray(photo.probability)  # uint8 (H, W): 8-bit grey; an orthomosaic's max-pooled, smaller
         save_atomically(mask, self.dir / MASKS / f"{picture}.png", "PNG", compress_level=1)
         del mask
-        s = summarise(photo.cracks, photo.name, self.mm_per_px)
+        s = summarise(photo.cracks, photo.name, photo.mm_per_px or self.mm_per_px)
         height, width = photo.size or photo.probability.shape
         self.photos_csv.writerow([
             photo.name, width, height, s.cracks, _number(s.total_length_px, 2), _number(s.mean_width_px, 2),
@@ -264,4 +275,5 @@ def segment_to_folder(
         writer.finish()
         if report or (writer.dir / REPORT).exists():  # a page of an earlier run is kept in step with photos.csv
             write_crack_report(writer.dir, dict(photos))
+        counts.update(map_counts(*write_geojson(writer.dir, dict(photos), CRACKS_CSV)))
     return counts

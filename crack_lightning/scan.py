@@ -22,6 +22,7 @@ from crack_lightning.inference.classifier import Classifier, ImageInput, as_rgb,
 from crack_lightning.scan_folder import (
     MASKS, NO_DATA, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV, ScanWriter, find_photos, picture_names,
 )
+from crack_lightning.geojson import map_counts, write_geojson
 from crack_lightning.scan_report import write_report
 from crack_lightning.scan_windows import scan_tiff
 from crack_lightning.tiff_windows import windowed_tiff
@@ -239,4 +240,5 @@ def scan_to_folder(
         writer.finish()
         if report or (writer.dir / REPORT).exists():  # a page of an earlier run is kept in step with photos.csv
             write_report(writer.dir, dict(photos))
+        counts.update(map_counts(*write_geojson(writer.dir, dict(photos), TILES_CSV)))
     return counts

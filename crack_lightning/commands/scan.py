@@ -7,6 +7,7 @@ import sys
 from crack_lightning.commands.options import CommandParser
 from crack_lightning.commands.predict import model_options
 from crack_lightning.errors import CrackLightningError, require_writable
+from crack_lightning.geojson import CRACKS_GEOJSON, TILES_GEOJSON, map_line
 from crack_lightning.images import MAX_PIXELS, not_scanned
 from crack_lightning.inference.models import load_model
 from crack_lightning.inference.segmenter import DEFAULT_MIN_AREA, DEFAULT_WINDOWS_PER_BATCH, Segmenter
@@ -34,7 +35,7 @@ def parser() -> CommandParser:
     p.add_argument("--batch_size", type=int | None, default=None, help=f"Tiles per batch (default {DEFAULT_BATCH}); a segmenter's windows per batch (default {DEFAULT_WINDOWS_PER_BATCH}).")
     p.add_argument("--threshold", type=float | None, default=None, help=f"Crack probability from which a tile is a crack (default {DEFAULT_THRESHOLD}); a segmenter's pixel (default: the model's).")
     p.add_argument("--masks", type=bool, default=False, help="Classifier: also write masks/<photo>.png, the probability map as 8-bit grey (a segmenter always writes them).")
-    p.add_argument("--mm_per_px", type=float | None, default=None, help="Segmenter: the photos' scale in millimetres per pixel; fills cracks.csv's mm columns and width classes.")
+    p.add_argument("--mm_per_px", type=float | None, default=None, help="Segmenter: the photos' scale in millimetres per pixel; fills cracks.csv's mm columns and width classes (default: a GeoTIFF's pixel size, else none).")
     p.add_argument("--min_area", type=int, default=DEFAULT_MIN_AREA, help="Segmenter: smallest crack kept, in crack pixels (8-connected).")
     p.add_argument("--width_limits_mm", type=str, default="0.1,0.3,1.0", help="Segmenter: crack widths in mm that separate the width classes, comma-separated, increasing.")
     p.add_argument("--width_classes", type=str, default="hairline,fine,medium,wide", help="Segmenter: names of the width classes, one more than --width_limits_mm, by a crack's widest point.")
@@ -87,6 +88,8 @@ def run(argv: list[str]) -> None:
     )
     print(f"Results in {o.output}: {TILES_CSV}, {PHOTOS_CSV}, {OVERLAYS}/" + (f", {MASKS}/" if o.masks else "")
           + (f", {REPORT} (open it in a browser)" if o.report else ""))
+    if map_line(counts, TILES_GEOJSON):
+        print(map_line(counts, TILES_GEOJSON))
 
 
 def run_segmenter(o, segmenter: Segmenter) -> None:
@@ -109,3 +112,5 @@ def run_segmenter(o, segmenter: Segmenter) -> None:
           f"{counts['crack_photos']} photos, {not_scanned(counts)} (see photos.csv).")
     print(f"Results in {o.output}: {CRACKS_CSV}, {PHOTOS_CSV}, {MASKS}/, {OVERLAYS}/"
           + (f", {REPORT} (open it in a browser)" if o.report else ""))
+    if map_line(counts, CRACKS_GEOJSON):
+        print(map_line(counts, CRACKS_GEOJSON))
