@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# This checkout's crack_lightning, not whichever one the environment has installed (a script's path is bench/)
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from scan_scale import SAMPLE, big_photo, cpu_name  # noqa: E402
 
@@ -113,7 +114,9 @@ def main() -> None:
               if (m or label == "classifier") and not (label == "classifier" and args.skip_classifier)]
     for label, model in models:
         print(f"{label}: {load_model(model or None).source}")
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores")
+    import crack_lightning
+
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; crack_lightning from {Path(crack_lightning.__file__).parent}")
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         small = big_photo(tmp / "photo_10mp.jpg", 3873, 2582)
