@@ -57,19 +57,12 @@ def ortho_tiff(path: Path, side: int) -> Path:
 
 def child(model: str, photo: str, output: str) -> None:
     """Run in the measured process: load the model, then time the scan alone; print the seconds as JSON."""
-    from crack_lightning.inference.models import load_model
-    from crack_lightning.inference.segmenter import Segmenter
+    from crack_lightning.api import load_model
+    from crack_lightning.scanning.pipeline import scan_to_folder
 
     loaded = load_model(model or None)
     started = time.perf_counter()
-    if isinstance(loaded, Segmenter):
-        from crack_lightning.crack_scan import segment_to_folder
-
-        counts = segment_to_folder(loaded, photo, output, progress=False, max_pixels=None)
-    else:
-        from crack_lightning.scan import DEFAULT_TILE, scan_to_folder
-
-        counts = scan_to_folder(loaded, photo, output, DEFAULT_TILE, DEFAULT_TILE, progress=False, max_pixels=None)
+    counts = scan_to_folder(loaded.scan_task(max_pixels=None), photo, output, progress=False)
     print(json.dumps({"seconds": time.perf_counter() - started, "counts": counts}))
 
 
@@ -107,7 +100,7 @@ def main() -> None:
     parser.add_argument("--gigapixels", type=float, default=1.0, help="size of the tiled BigTIFF")
     parser.add_argument("--skip_classifier", action="store_true")
     args = parser.parse_args()
-    from crack_lightning.inference.models import load_model
+    from crack_lightning.api import load_model
 
     # A checkpoint is exported to ONNX on first use and cached: done here, outside the measured runs.
     models = [(label, str(m)) for label, m in (("classifier", args.classifier), ("segmenter", args.segmenter))

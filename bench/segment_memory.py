@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scan_scale import big_photo, cpu_name, run  # noqa: E402
 
-from crack_lightning.inference.models import load_model  # noqa: E402
+from crack_lightning import load_model  # noqa: E402
 
 
 def main() -> None:

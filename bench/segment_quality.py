@@ -4,7 +4,7 @@ and width measured on the predicted mask against the same measurement on the tru
     python bench/segment_quality.py CKPT --data ../shared/data/crack-photos --split_file RUN/split.csv
     python bench/segment_quality.py CKPT --data DIR --backend onnxruntime --window 512 --overlap 64
 
-Photos run through ``crack_lightning.windows.segment_photo`` (windowed, blended, a uint8 map) as a scan would run
+Photos run through ``crack_lightning.runtime.windows.segment_photo`` (windowed, blended, a uint8 map) as a scan would run
 them. With ``--split_file`` only the photos of ``--split`` (``val``) are scored, else every photo in ``images/``.
 Rows: all photos, then the photos of every other group (a group: the name before '-'), halves 1 and 2, to show
 how much the numbers move between two disjoint sets. Prints Markdown tables.
@@ -25,14 +25,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from crack_lightning.measure import ODS_THRESHOLDS, f1_scores, measure_cracks, pixel_counts, summarise
-from crack_lightning.inference.backends import choose_backend, open_session
-from crack_lightning.inference.models import load_model
-from crack_lightning.inference.segmenter import DEFAULT_MIN_AREA
-from crack_lightning.scan import DEFAULT_TILE, scan_photos
-from crack_lightning.inference.export import export_segmenter, segmenter_network, torch_runner
-from crack_lightning.segmentation_model import CrackSegmenter
-from crack_lightning.windows import flip_averaged, segment_photo
+from crack_lightning.measure.cracks import ODS_THRESHOLDS, f1_scores, measure_cracks, pixel_counts, summarise
+from crack_lightning.runtime.backends import choose_backend, open_session
+from crack_lightning import load_model
+from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
+from crack_lightning.scanning.tile_map import DEFAULT_TILE, scan_photos
+from crack_lightning.export.onnx import export_segmenter, segmenter_network, torch_runner
+from crack_lightning.models.segmenter import CrackSegmenter
+from crack_lightning.runtime.windows import flip_averaged, segment_photo
 
 
 def held_out(data: Path, split_file: Path | None, split: str) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from crack_lightning.georef import from_tags
+from crack_lightning.io.georef import from_tags
 from tests.test_orthomosaic import line_mosaic, wide_photo
 from tests.test_scan import brightness_model, read_rows
 from tests.test_scan import scan as classifier_scan

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from crack_lightning.measure import (
+from crack_lightning.measure.cracks import (
     CRACK_FIELDS,
     f1_scores,
     measure_cracks,

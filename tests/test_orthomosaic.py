@@ -15,9 +15,9 @@ import pytest
 import tifffile
 from PIL import Image, ImageDraw
 
-from crack_lightning.components import BandComponents
-from crack_lightning.preview import CHECKER_GREYS
-from crack_lightning.tiff_windows import TiffWindows, windowed_tiff
+from crack_lightning.measure.components import BandComponents
+from crack_lightning.io.preview import CHECKER_GREYS
+from crack_lightning.io.tiff_windows import TiffWindows, windowed_tiff
 from tests.test_photo_formats import sample_photo
 from tests.test_scan import brightness_model, read_rows, scan
 from tests.test_segment_scan import darkness_model

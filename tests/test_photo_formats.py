@@ -12,10 +12,10 @@ import pytest
 import tifffile
 from PIL import Image
 
-from crack_lightning import images
-from crack_lightning.datasets import read_rgb as training_read_rgb
-from crack_lightning.datasets import sample_root
-from crack_lightning.splits import scan_folder
+from crack_lightning.io import images
+from crack_lightning.data.datasets import read_rgb as training_read_rgb
+from crack_lightning.data.datasets import sample_root
+from crack_lightning.data.splits import scan_folder
 from tests.test_scan import brightness_model, read_rows, scan
 
 

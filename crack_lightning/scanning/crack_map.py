@@ -1,0 +1,74 @@
+"""A segmenter's scan: each photo's crack probability map and its cracks measured (a
+:class:`~crack_lightning.scanning.results.CrackMap` per photo). NumPy, PIL, SciPy and scikit-image only; the model is
+any segmenter with ``probability_map`` and ``threshold`` (:class:`crack_lightning.runtime.segmenter.Segmenter`).
+
+A pixel is crack where its 8-bit probability reaches the threshold's (:func:`crack_level`); a crack is an 8-connected
+group of at least ``min_area`` crack pixels, measured as :mod:`crack_lightning.measure.cracks` defines it (skeleton
+length; width from the distance transform along the skeleton). Memory stays bounded on large photos: the map is built
+a band of windows at a time and measured in bands of rows (:mod:`crack_lightning.measure.bands`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.io.georef import read_georeference
+from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
+from crack_lightning.io.tiff_windows import windowed_tiff
+from crack_lightning.measure.measuring import Measuring
+from crack_lightning.scanning.results import CrackMap
+from crack_lightning.scanning.segment_windows import segment_tiff
+
+if TYPE_CHECKING:
+    from crack_lightning.runtime.segmenter import Segmenter
+
+DEFAULT_WINDOWS_PER_BATCH = 1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
+
+
+def crack_level(threshold: float) -> int:
+    """The 8-bit probability from which a pixel of a probability map is crack."""
+    return int(round(threshold * 255))
+
+
+def segment_photos(
+    segmenter: Segmenter,
+    photos: Iterable[tuple[str, ImageInput]],
+    measuring: Measuring = Measuring(),
+    threshold: float | None = None,
+    window: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
+    max_pixels: int | None = MAX_PIXELS,
+    preview_side: int = 4096,
+) -> Iterator[CrackMap]:
+    """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
+    ``threshold``: the crack probability from which a pixel is crack (default: the model's). A GeoTIFF's pixel size
+    is its scale unless ``measuring`` has one. A tiled or very large TIFF (an orthomosaic) is read window by window
+    (:mod:`crack_lightning.scanning.segment_windows`); its pictures are then at most ``preview_side`` long."""
+    level = crack_level(segmenter.threshold if threshold is None else threshold)
+    for name, photo in photos:
+        own = measuring
+        if measuring.mm_per_px is None and isinstance(photo, (str, os.PathLike)):
+            georef = read_georeference(photo)
+            if georef is not None and georef.mm_per_px:
+                own = replace(measuring, mm_per_px=georef.mm_per_px)
+        if isinstance(photo, (str, os.PathLike)) and windowed_tiff(photo):
+            try:
+                yield segment_tiff(segmenter, name, photo, own, level, *segmenter.windows(window, overlap),
+                                   batch_size, max_pixels, preview_side)
+            except CrackLightningError as err:
+                yield CrackMap(name, error=str(err))
+            continue
+        try:
+            image = as_rgb(photo, max_pixels)
+        except CrackLightningError as err:
+            yield CrackMap(name, error=str(err))
+            continue
+        probability = segmenter.probability_map(image, window, overlap, batch_size)
+        height, width = probability.shape
+        yield CrackMap(name, width, height, image, probability=probability, level=level,
+                       cracks=own.measure(probability >= level, name), mm_per_px=own.mm_per_px)
