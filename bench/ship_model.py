@@ -29,8 +29,8 @@ import torch  # noqa: E402
 from crack_lightning.runtime.classifier import Classifier  # noqa: E402
 from crack_lightning.export.onnx import export_classifier  # noqa: E402
 from crack_lightning.runtime.models import MODELS_DIR, sha256_of  # noqa: E402
-from crack_lightning.runtime.onnx_file import write_atomically  # noqa: E402
-from crack_lightning.models.checkpoints import read_checkpoint
+from crack_lightning.io.atomic import write_atomically  # noqa: E402
+from crack_lightning.models.checkpoints import read_checkpoint  # noqa: E402
 from crack_lightning.models.loading import load_checkpoint  # noqa: E402
 from crack_lightning.models.classifier import PREPROCESSING_KEY  # noqa: E402
 

@@ -11,8 +11,8 @@ from typing import Any
 
 __version__ = "0.2.0.dev0"
 
-from crack_lightning import renamed  # noqa: E402
-from crack_lightning.api import load_model, scan  # noqa: E402
+from crack_lightning import renamed
+from crack_lightning.api import load_model, scan
 
 renamed.install()  # class paths of earlier versions in saved configs and checkpoints
 

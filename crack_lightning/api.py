@@ -16,8 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.runtime import cuda
+from crack_lightning.runtime.exported import cuda_precision
 from crack_lightning.runtime.models import (
-    DEFAULT_MODEL, cache_graph, cached_graph_path, model_from_graph, shipped_model,
+    DEFAULT_MODEL,
+    cache_graph,
+    cached_graph_path,
+    model_from_graph,
+    shipped_model,
 )
 
 if TYPE_CHECKING:
@@ -43,26 +49,52 @@ def exported_graph(checkpoint: str | os.PathLike, option: str = "model") -> tupl
     return graph, cache_graph(cached, graph)
 
 
-def load_model(model: str | os.PathLike | None = None, option: str = "model", **options: Any) -> Classifier | Segmenter:
-    """A torch-free model: a :class:`~crack_lightning.runtime.classifier.Classifier`, or a
+def load_model(
+    model: str | os.PathLike | None = None, option: str = "model", device: str = "cpu", **options: Any
+) -> Classifier | Segmenter:
+    """A model: a :class:`~crack_lightning.runtime.classifier.Classifier`, or a
     :class:`~crack_lightning.runtime.segmenter.Segmenter` when its graph says ``task: segmentation``. Both have
     ``predict(images)``, ``scan(photo)`` and ``describe()``.
 
-    ``model`` is a shipped model's name (default: the shipped classifier ``concrete-v1``), a checkpoint of ``fit``
-    (exported once, then cached), or an ``.onnx`` written by ``export``. ``option`` names ``model`` in error
-    messages (the CLI passes its flag); ``options``: ``backend``, ``precision``, ``tta``, ``threads``.
+    ``model`` is a shipped model's name (default: the shipped classifier ``concrete-v1``; a shipped segmenter by its
+    name alike), a checkpoint of ``fit`` (exported once, then cached), or an ``.onnx`` written by ``export``.
+    ``option`` names ``model`` in error messages (the CLI passes its flag). ``device``: ``cpu`` (no torch),
+    ``cuda`` (the checkpoint's network on the GPU through PyTorch, bf16; an ``.onnx`` needs its ``.ckpt`` beside
+    it) or ``auto`` (``cuda`` where PyTorch sees a GPU and there is a checkpoint to run, else ``cpu``; no torch
+    imported without an NVIDIA driver). ``options``: ``backend``, ``precision``, ``tta``, ``threads``.
     """
+    asked, device = device, cuda.resolve_device(device)
     name = os.fspath(model) if model is not None else DEFAULT_MODEL
     shipped = shipped_model(name)
-    if shipped is not None:
-        return model_from_graph(shipped.graph.read_bytes(), shipped.describe(), **options)
     path = Path(name).expanduser()
-    if path.suffix == ".onnx":
+    if shipped is not None:
+        graph, source, checkpoint = shipped.graph.read_bytes(), shipped.describe(), shipped.checkpoint
+    elif path.suffix == ".onnx":
         if not path.is_file():
             raise CrackLightningError(f"{option}: no file {path}; pass an .onnx written by export, or a .ckpt")
-        return model_from_graph(path.read_bytes(), str(path), **options)
-    graph, how = exported_graph(path, option)
-    return model_from_graph(graph, f"{path} ({how})", **options)
+        graph, source, checkpoint = path.read_bytes(), str(path), cuda.checkpoint_beside(path)
+    elif device == "cuda":  # the checkpoint itself runs: no export, only its metadata
+        from crack_lightning.export import gpu  # torch
+
+        if not path.is_file():
+            raise CrackLightningError(
+                f"{option}: no file {path}; pass a .ckpt written by `python -m crack_lightning fit`"
+            )
+        graph, source, checkpoint = gpu.metadata_graph(path, option), str(path), path
+    else:
+        graph, how = exported_graph(path, option)
+        source, checkpoint = f"{path} ({how})", path
+    if device == "cuda" and (checkpoint is not None or asked == "cuda"):
+        if checkpoint is None:
+            raise CrackLightningError(
+                f"{source}: --device cuda runs the checkpoint the graph came from, and none "
+                "lies beside it (m.onnx -> m.ckpt); pass the .ckpt, or --device cpu"
+            )
+        from crack_lightning.export import gpu  # torch
+
+        session = gpu.torch_session(checkpoint, "cuda", cuda_precision(options.get("precision", "32")), option)
+        options.update(device="cuda", checkpoint=checkpoint, session=session)
+    return model_from_graph(graph, source, **options)
 
 
 def scan(
@@ -85,6 +117,8 @@ def scan(
     scans (a classifier: ``tile``, ``stride``, ``context``, ``threshold``, ``masks``...; a segmenter:
     ``threshold``, ``mm_per_px``, ``min_area``, ``window``...).
     """
+    # Imported on use: the pipeline brings SciPy and scikit-image (crack measurement), which `import crack_lightning`
+    # and predict never need.
     from crack_lightning.scanning.pipeline import scan_to_folder
 
     if model is None or isinstance(model, (str, os.PathLike)):

@@ -147,7 +147,8 @@ def test_batch_rotation_is_torchvisions_rotation_with_the_mean_colour_in_the_cor
         assert torch.allclose(out[centre], ((expected - mean) / std)[centre], atol=1e-4)
         if abs(angle) > 10:  # a corner the rotation uncovers: the mean colour
             assert torch.allclose(out[:, 0, 0], torch.zeros(3), atol=1e-6)
-    assert torch.allclose(augment_batch(images, rotation_degrees=0), (images.float() / 255 - mean) / std)
+    # the one normalisation is a multiply-add (as the exported graph computes it): equal up to float32 rounding
+    assert torch.allclose(augment_batch(images, rotation_degrees=0), (images.float() / 255 - mean) / std, atol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK"])

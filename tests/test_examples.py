@@ -16,7 +16,9 @@ from tests.test_segment_scan import darkness_model
 SAMPLE = REPO / "crack_lightning" / "assets" / "sample"
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
-EXAMPLES = [pytest.param(code, id=f"{doc.name}-{i}") for doc in DOCS for i, code in enumerate(BLOCK.findall(doc.read_text()))]
+EXAMPLES = [
+    pytest.param(code, id=f"{doc.name}-{i}") for doc in DOCS for i, code in enumerate(BLOCK.findall(doc.read_text()))
+]
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 from tests.conftest import REPO
 
 PACKAGE = REPO / "crack_lightning"
-TORCH_FREE = ("io", "runtime", "scanning", "measure", "report")
-TORCH_FREE_CLI = ("__init__", "options", "predict", "scan", "tiles", "export", "stored_help")
+TORCH_FREE = ("io", "runtime", "scanning", "measure", "report", "synth")
+TORCH_FREE_CLI = ("__init__", "options", "predict", "scan", "tiles", "export", "stored_help", "synth")
 HEAVY = ("torch", "torchvision", "lightning", "pytorch_lightning", "torchmetrics")
 
 
@@ -52,8 +52,12 @@ def imports_of(path: Path) -> set[str]:
     """The crack_lightning modules ``path`` imports, also inside functions; ``if TYPE_CHECKING:`` blocks left out
     (they never run)."""
     tree = ast.parse(path.read_text())
-    skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-               for n in ast.walk(node)}
+    skipped = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for n in ast.walk(node)
+    }
     found = set()
     for node in ast.walk(tree):
         if id(node) in skipped:
@@ -71,15 +75,20 @@ def test_imports_have_no_cycles():
     # Imports inside functions count too: a cycle hidden in a function is still one. The package itself (its
     # lazy attributes) and the old-name aliases are left out.
     graph = {module_name(p): imports_of(p) for p in PACKAGE.rglob("*.py")}
-    graph = {m: {d for d in deps if d in graph and d != "crack_lightning"} for m, deps in graph.items()
-             if m not in ("crack_lightning", "crack_lightning.renamed")}
+    graph = {
+        m: {d for d in deps if d in graph and d != "crack_lightning"}
+        for m, deps in graph.items()
+        if m not in ("crack_lightning", "crack_lightning.renamed")
+    }
     state: dict[str, int] = {}
 
     def visit(module: str, path: list[str]) -> None:
         state[module] = 1
         for dep in sorted(graph.get(module, ())):
             if state.get(dep) == 1:
-                raise AssertionError("import cycle: " + " -> ".join(path[path.index(dep):] + [dep]) if dep in path else dep)
+                raise AssertionError(
+                    "import cycle: " + " -> ".join(path[path.index(dep) :] + [dep]) if dep in path else dep
+                )
             if dep not in state:
                 visit(dep, path + [dep])
         state[module] = 2

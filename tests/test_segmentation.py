@@ -170,3 +170,23 @@ def test_group_split_and_one_line_errors(tmp_path):
     (empty / "images").mkdir(parents=True)
     with pytest.raises(CrackLightningError, match="no folder .*masks"):
         SegmentationDataModule(str(empty)).setup("fit")
+
+
+def test_init_from_starts_from_a_trained_segmenter(tmp_path):
+    import lightning
+
+    torch.manual_seed(0)
+    trained = CrackSegmenter(weights="none", decoder_convs=2)
+    trained.chosen_threshold.fill_(0.7)
+    ckpt = tmp_path / "trained.ckpt"
+    torch.save({"state_dict": trained.state_dict(), "hyper_parameters": dict(trained.hparams),
+                "pytorch-lightning_version": lightning.__version__}, ckpt)
+    torch.manual_seed(1)
+    fresh = CrackSegmenter(weights="none", decoder_convs=2, init_from=str(ckpt))
+    fresh.init_from_checkpoint(str(ckpt))
+    assert fresh.threshold == pytest.approx(0.7)
+    images = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(fresh.eval()(fresh.normalise(images)), trained.eval()(trained.normalise(images)))
+    with pytest.raises(CrackLightningError, match="another decoder"):
+        CrackSegmenter(weights="none", decoder_convs=1).init_from_checkpoint(str(ckpt))

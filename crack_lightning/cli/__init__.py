@@ -20,6 +20,7 @@ COMMANDS = {
     "scan": ("scan", "crack maps of whole photos"),
     "tiles": ("tiles", "labelled tiles from photos with crack masks, to adapt a model"),
     "export": ("export", "a model as one ONNX file"),
+    "synth": ("synth", "synthetic cracks with exact masks on photos of sound concrete, to train a segmenter"),
 }
 USAGE = "usage: python -m crack_lightning {" + ",".join(COMMANDS) + "} [options]; python -m crack_lightning COMMAND --help"
 
@@ -59,9 +60,10 @@ def wants_segmenter(argv: list[str]) -> bool:
         return True
     if any(v.rsplit(".", 1)[-1] == SEGMENTER_CLASS for v in option_values(argv, "--model", "--model.class_path")):
         return True
-    from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_task  # torch: these commands need it anyway
+    from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_path, checkpoint_task  # torch: needed anyway
 
-    return any(checkpoint_task(path) == SEGMENTATION for path in option_values(argv, "--ckpt_path"))
+    # a shipped segmenter by name, as a checkpoint file
+    return any(checkpoint_task(checkpoint_path(path)) == SEGMENTATION for path in option_values(argv, "--ckpt_path"))
 
 
 def run_lightning(argv: list[str]) -> None:

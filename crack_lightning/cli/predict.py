@@ -15,13 +15,15 @@ from crack_lightning.api import load_model
 from crack_lightning.cli.options import CommandParser
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.images import MAX_PIXELS
-from crack_lightning.runtime.backends import BACKENDS, PRECISIONS
+from crack_lightning.runtime.backends import BACKENDS, PRECISIONS, cpu_count
+from crack_lightning.runtime.cuda import DEVICES
 from crack_lightning.runtime.exported import TTA
 from crack_lightning.runtime.models import DEFAULT_MODEL
 from crack_lightning.scanning.predictions import PREDICTIONS_CSV, predict_to_csv
 
 TRAINER_OPTIONS = ("--trainer", "--config", "--model.", "--seed_everything", "--prediction.", "--data.root", "--data.num_workers")
 ENGINES = ("exported", "lightning")
+CPU_BATCH, GPU_BATCH = 32, 256  # a GPU needs large batches to be busy
 MODEL_HELP = f"A shipped model's name, a checkpoint of fit, or an .onnx written by export (default: the shipped {DEFAULT_MODEL})."
 
 
@@ -38,7 +40,7 @@ def engine(argv: list[str]) -> str:
 def lightning_argv(argv: list[str]) -> list[str]:
     """``predict`` options for Lightning's predict: ``--engine`` dropped, ``--input`` as ``--data.predict_dir``."""
     out, skip = [], False
-    for i, arg in enumerate(argv):
+    for arg in argv:
         if skip:
             skip = False
         elif arg == "--engine":
@@ -63,13 +65,16 @@ def refuse_trainer_options(argv: list[str]) -> None:
 
 
 def model_options(parser: CommandParser) -> None:
-    """``--ckpt_path``, ``--backend``, ``--precision``, ``--tta``: which model runs, and how (predict and scan)."""
+    """``--ckpt_path``, ``--backend``, ``--precision``, ``--device``, ``--tta``: which model runs, and how (predict and scan)."""
     parser.add_argument("--ckpt_path", type=Optional[str], default=None, help=MODEL_HELP)
     parser.add_argument("--backend", type=Literal[BACKENDS], default="auto",
                         help="What runs the network: auto (OpenVINO for bf16 on CPUs with bf16 units, else ONNX Runtime), onnxruntime, openvino.")
     parser.add_argument("--precision", type=Literal[PRECISIONS], default="auto",
                         help="auto: bf16 where the CPU computes it natively (AMX, AVX512-BF16; OpenVINO), about 1.5x faster, "
                              "probabilities within about 0.01; else 32. 32: float32 everywhere, as PyTorch computes it.")
+    parser.add_argument("--device", type=Literal[DEVICES], default="auto",
+                        help="auto: the GPU where PyTorch sees one (the checkpoint beside the model, in bf16), else the CPU "
+                             "runtimes without torch; cpu; cuda.")
     parser.add_argument("--tta", type=Literal[TTA], default="none", help="hflip: average each image's (or window's) probabilities with its mirror image's (2x the compute); flips: with its three mirror images (4x).")
 
 
@@ -84,7 +89,7 @@ def parser() -> CommandParser:
     p.add_argument("--output", type=str, default=PREDICTIONS_CSV, help="The CSV file to write.")
     p.add_argument("--threshold", type=float, default=0.5, help="Crack probability from which an image is labelled crack.")
     p.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --output file.")
-    p.add_argument("--data.batch_size", type=int, default=32, help="Images per batch.")
+    p.add_argument("--data.batch_size", type=Optional[int], default=None, help=f"Images per batch (default {CPU_BATCH}; {GPU_BATCH} on a GPU).")
     p.add_argument("--data.max_pixels", type=int, default=MAX_PIXELS, help="Largest image accepted, in pixels, checked from its header.")
     return p
 
@@ -97,12 +102,15 @@ def run(argv: list[str]) -> None:
         raise CrackLightningError("predict: pass --input, a folder of images, an image or a .txt list of paths (see --help)")
     option = "--input" if options.input else "--data.predict_dir"
     require_writable(Path(options.output).expanduser().absolute().parent, "--output")  # before the model loads
-    classifier = load_model(options.ckpt_path, "--ckpt_path", backend=options.backend, precision=options.precision, tta=options.tta)
+    classifier = load_model(options.ckpt_path, "--ckpt_path", options.device, backend=options.backend,
+                            precision=options.precision, tta=options.tta)
+    gpu = classifier.device == "cuda"
+    batch_size = options.data.batch_size or (GPU_BATCH if gpu else CPU_BATCH)
     print(f"Model: {classifier.source}", file=sys.stderr)
     print(f"Inference: {classifier.describe()} (--engine exported)", file=sys.stderr)
     counts = predict_to_csv(
         classifier, source, options.output, options.threshold, options.overwrite,
-        options.data.batch_size, options.data.max_pixels, option,
+        batch_size, options.data.max_pixels, option, workers=cpu_count() if gpu else 2,  # a GPU waits for decoding otherwise
     )
     read = counts["images"] - counts["errors"]
     print(f"Predicted {read} images: {counts['cracks']} {classifier.crack_class} (crack probability >= {options.threshold:g}).", file=sys.stderr)

@@ -9,6 +9,7 @@ from crack_lightning.cli.options import CommandParser
 from crack_lightning.cli.predict import model_options
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.images import MAX_PIXELS, not_scanned
+from crack_lightning.runtime.backends import cpu_count
 from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV
 from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
 from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH
@@ -17,6 +18,7 @@ from crack_lightning.scanning.pipeline import scan_to_folder
 from crack_lightning.scanning.tasks import DEFAULT_BATCH
 from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
 
+GPU_BATCH, GPU_WINDOWS = 256, 8  # tiles / segmenter windows a batch on a GPU: large batches keep it busy
 DEFAULT_THRESHOLD = 0.5
 SEGMENTER_OPTIONS = ("mm_per_px", "window", "overlap")  # None unless given
 
@@ -70,7 +72,7 @@ def run(argv: list[str]) -> None:
         if getattr(o, name) < 1:
             raise CrackLightningError(f"--{name}: {getattr(o, name)}; pass a whole number of at least 1")
     require_writable(o.output, "--output")  # before the model loads: a checkpoint may take seconds to export
-    model = load_model(o.ckpt_path, "--ckpt_path", backend=o.backend, precision=o.precision, tta=o.tta)
+    model = load_model(o.ckpt_path, "--ckpt_path", o.device, backend=o.backend, precision=o.precision, tta=o.tta)
     print(f"Model: {model.source}", file=sys.stderr)
     print(f"Inference: {model.describe()}", file=sys.stderr)
     if model.task == "segmentation":
@@ -78,10 +80,12 @@ def run(argv: list[str]) -> None:
     given = [f"--{name}" for name in SEGMENTER_OPTIONS if getattr(o, name) is not None]
     if given:
         raise CrackLightningError(f"{', '.join(given)}: for a segmentation model; {model.source} is a classifier")
+    gpu = model.device == "cuda"
     stride = o.stride or o.tile
     threshold = DEFAULT_THRESHOLD if o.threshold is None else o.threshold
     task = model.scan_task(tile=o.tile, stride=stride, context=o.context, threshold=threshold,
-                           batch_size=o.batch_size or DEFAULT_BATCH, masks=o.masks, max_pixels=o.max_pixels)
+                           batch_size=o.batch_size or (GPU_BATCH if gpu else DEFAULT_BATCH), masks=o.masks,
+                           max_pixels=o.max_pixels, workers=min(8, cpu_count()) if gpu else 0)  # the GPU is not kept waiting
     counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report)
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     print(
@@ -99,11 +103,13 @@ def run_segmenter(o, segmenter) -> None:
     overlap = segmenter.overlap if o.overlap is None else o.overlap
     if not 0 <= overlap < window:
         raise CrackLightningError(f"--window {window}, --overlap {overlap}: pass an overlap of 0 or more, smaller than the window")
+    gpu = segmenter.device == "cuda"
     task = segmenter.scan_task(
         threshold=o.threshold, mm_per_px=o.mm_per_px, min_area=o.min_area,
         width_limits_mm=numbers(o.width_limits_mm, "--width_limits_mm"),
         width_classes=tuple(c.strip() for c in o.width_classes.split(",")), window=o.window, overlap=o.overlap,
-        batch_size=o.batch_size or DEFAULT_WINDOWS_PER_BATCH, max_pixels=o.max_pixels,
+        batch_size=o.batch_size or (GPU_WINDOWS if gpu else DEFAULT_WINDOWS_PER_BATCH), max_pixels=o.max_pixels,
+        workers=min(8, cpu_count()) if gpu else 0,
     )
     counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report)
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""

@@ -18,7 +18,7 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningArgumentParser
 
-from crack_lightning.models.checkpoints import SEGMENTATION, read_checkpoint
+from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_path, read_checkpoint
 from crack_lightning.cli.lightning_cli import CheckedCLI, run_cli
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.data.segmentation import SegmentationDataModule
@@ -69,6 +69,7 @@ class SegmentationCLI(CheckedCLI):
             return
         config = self.config[subcommand]
         if config.get("ckpt_path"):
+            config["ckpt_path"] = str(checkpoint_path(config["ckpt_path"]))  # a shipped segmenter by name
             read_checkpoint(config["ckpt_path"], task=SEGMENTATION)  # before Lightning reads its hyperparameters
             config["weights_only"] = True  # checkpoints hold tensors and plain data only
         elif subcommand != "fit":

@@ -28,10 +28,9 @@ def stored_help(argv: list[str]) -> str | None:
 
 def live_help(command: str) -> str:
     """What LightningCLI prints for ``command --help`` at the stored width."""
-    # this package's help, whatever the working folder (an editable install elsewhere would answer for its own code)
-    root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, LIVE: "1", "COLUMNS": COLUMNS, "PYTHONWARNINGS": "ignore",
-           "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    # This package, whatever the working folder (another checkout may be installed in the environment)
+    path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, LIVE: "1", "COLUMNS": COLUMNS, "PYTHONWARNINGS": "ignore", "PYTHONPATH": path}
     done = subprocess.run([sys.executable, "-m", "crack_lightning", command, "--help"], env=env, capture_output=True,
                           text=True, check=True)
     return done.stdout

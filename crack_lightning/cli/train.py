@@ -18,7 +18,8 @@ from crack_lightning.training.evaluate import TestReport
 from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime
 from crack_lightning.runtime.models import DEFAULT_MODEL, shipped_model
 from crack_lightning.models.checkpoints import read_checkpoint
-from crack_lightning.models.classifier import TTA, CrackClassifier
+from crack_lightning.models.classifier import CrackClassifier
+from crack_lightning.runtime.exported import TTA
 from crack_lightning.training.prediction_writer import CSVPredictionWriter
 
 DESCRIPTION = "Train, validate and test a MobileNetV2 concrete-crack classifier (python -m crack_lightning --help lists every command)."
@@ -95,7 +96,7 @@ class CrackLightningCLI(CheckedCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         if self.asked == "test":
             parser.add_lightning_class_args(TestReport, "report")
-            parser.add_argument("--tta", type=Literal[TTA], default="none", help="hflip: average each image's probabilities with its mirror image's.")
+            parser.add_argument("--tta", type=Literal[TTA], default="none", help="hflip: average each image's probabilities with its mirror image's; flips: with its three mirror images (as predict's --tta).")
         if self.asked == "predict":
             parser.add_lightning_class_args(CSVPredictionWriter, "prediction")
             parser.add_argument("--output", type=Optional[str], default=None, help="CSV file for the predictions; default: predictions.csv in the run's log directory.")

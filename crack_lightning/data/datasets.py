@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image
 
+from crack_lightning.runtime.backends import cpu_count
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import MAX_PIXELS, image_header
 from crack_lightning.io.images import read_rgb as read_rgb_array
@@ -42,7 +43,7 @@ def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> to
 
 def default_workers() -> int:
     """DataLoader workers for this machine: 0 on 2 cores or fewer, else one per core but one, at most 8."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = cpu_count()
     return 0 if cores <= 2 else min(8, cores - 1)
 
 

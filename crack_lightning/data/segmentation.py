@@ -20,12 +20,18 @@ from crack_lightning.io.images import IMG_EXTENSIONS, MAX_PIXELS
 from crack_lightning.data.splits import SPLITS, read_split_csv, split_samples, write_run_split
 from crack_lightning.errors import CrackLightningError, require
 
+IGNORE = 2  # mask value of pixels the loss leaves out (listed in the optional ignore/NAME.png)
 PHOTO_CLASS = ["photo"]  # split.csv's class column: one class, every sample a photo
 
 
 def mask_path(root: Path, image: str) -> Path:
     """The mask of ``images/NAME.ext``: ``masks/NAME.png``."""
     return root / "masks" / (Path(image).stem + ".png")
+
+
+def ignore_path(root: Path, image: str) -> Path:
+    """Pixels left out of the loss for ``images/NAME.ext`` (optional): ``ignore/NAME.png``, grey values above 127."""
+    return root / "ignore" / (Path(image).stem + ".png")
 
 
 def read_crack_mask(path: Path, height: int, width: int) -> torch.Tensor:
@@ -83,6 +89,9 @@ class PhotoMasks(Dataset):
         photo = self.photos[index % len(self.photos)]
         image = read_rgb(self.root / photo, self.max_pixels)
         mask = read_crack_mask(mask_path(self.root, photo), *image.shape[1:])
+        ignore = ignore_path(self.root, photo)
+        if ignore.is_file():  # e.g. pseudo-labels' unsure pixels: IGNORE, which the loss leaves out
+            mask[read_crack_mask(ignore, *image.shape[1:]) > 0] = IGNORE
         if self.transform is not None:
             image, mask = self.transform(tv_tensors.Image(image), tv_tensors.Mask(mask))
         return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor)
@@ -93,7 +102,7 @@ class SegmentationDataModule(L.LightningDataModule):
 
     Args:
         root: Folder with ``images/`` (photos) and ``masks/`` (``NAME.png`` for each ``images/NAME.ext``; grey
-            values above 127 are crack).
+            values above 127 are crack); optionally ``ignore/NAME.png``: pixels (above 127) the loss leaves out.
         crop_size: Side of the random training crops (validation and test see whole photos).
         batch_size: Training crops per batch.
         val_batch_size: Whole photos per validation / test batch (photos of different sizes need 1).

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from crack_lightning import __version__
+from crack_lightning.data.transforms import normalisation
 from crack_lightning.runtime.onnx_file import with_metadata
 from crack_lightning.runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW
 
@@ -53,10 +54,9 @@ class Normalised(nn.Module):
         super().__init__()
         self.network = network
         self.activation = activation
-        mean_t, std_t = (torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) for v in (mean, std))
-        # (x / 255 - mean) / std in one multiply-add
-        self.register_buffer("scale", 1.0 / (255.0 * std_t), persistent=False)
-        self.register_buffer("shift", mean_t / std_t, persistent=False)
+        scale, shift = normalisation(mean, std)  # (x / 255 - mean) / std in one multiply-add
+        self.register_buffer("scale", scale, persistent=False)
+        self.register_buffer("shift", shift, persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         out = self.network(images.float() * self.scale - self.shift).float()

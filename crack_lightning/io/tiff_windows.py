@@ -18,6 +18,7 @@ import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,6 +28,12 @@ from crack_lightning.io.pixels import as_rgb8, float_range
 WINDOWED_PIXELS = 64_000_000  # striped TIFFs from this size are read window by window too; tiled ones always
 KEEP_ROWS = 1024  # photo rows of decoded tiles kept: a segmenter's row of 512-px windows, and the next one's overlap
 GDAL_NODATA = 42113  # TIFF tag of GDAL's no-data value (ASCII)
+
+
+class Orthomosaic(NamedTuple):
+    """A photo to read window by window (:func:`windowed_tiff`), handed from a scan's loader to its loop undecoded."""
+
+    path: str | os.PathLike
 
 
 def windowed_tiff(path: str | os.PathLike) -> bool:

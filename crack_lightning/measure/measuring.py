@@ -32,13 +32,21 @@ class Measuring:
         if not limits or min(limits) <= 0 or sorted(set(limits)) != limits:
             raise CrackLightningError(f"--width_limits_mm: {limits}; pass increasing widths above 0, e.g. 0.1,0.3,1.0")
         if len(self.width_classes) != len(limits) + 1 or not all(self.width_classes):
-            raise CrackLightningError(f"--width_classes: {len(limits)} width limits need {len(limits) + 1} class names, "
-                                      f"not {list(self.width_classes)}")
+            raise CrackLightningError(
+                f"--width_classes: {len(limits)} width limits need {len(limits) + 1} class names, "
+                f"not {list(self.width_classes)}"
+            )
 
     def measure(self, mask: np.ndarray, photo: str = "") -> list[Crack]:
         """The cracks of a boolean mask ``(H, W)``, in bounded memory (bands of rows)."""
-        return measure_photo_cracks(mask, photo, self.mm_per_px, self.min_area, self.width_limits_mm, self.width_classes)
+        return measure_photo_cracks(
+            mask, photo, self.mm_per_px, self.min_area, self.width_limits_mm, self.width_classes
+        )
 
     def settings(self) -> dict:
-        return {"min_area": self.min_area, "mm_per_px": self.mm_per_px, "width_limits_mm": list(self.width_limits_mm),
-                "width_classes": list(self.width_classes)}
+        return {
+            "min_area": self.min_area,
+            "mm_per_px": self.mm_per_px,
+            "width_limits_mm": list(self.width_limits_mm),
+            "width_classes": list(self.width_classes),
+        }

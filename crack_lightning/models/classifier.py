@@ -21,6 +21,8 @@ from torchmetrics.classification import (
 )
 from torchvision.models import mobilenet_v2
 
+from crack_lightning.runtime.exported import MIRRORS
+from crack_lightning.data.transforms import normalise
 from crack_lightning.models.checkpoints import read_checkpoint
 from crack_lightning.models.cpu_autocast import strided_depthwise_in_float32
 from crack_lightning.errors import CrackLightningError, require
@@ -29,7 +31,6 @@ from crack_lightning.models.pretrained import load_pretrained
 FEATURES = 1280  # channels of mobilenet_v2(width_mult=1.0).features' output
 BACKBONE_BLOCKS = 19  # len(mobilenet_v2().features)
 PREPROCESSING_KEY = "crack_lightning_preprocessing"
-TTA = ("none", "hflip")
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -239,9 +240,10 @@ class CrackClassifier(L.LightningModule):
         # number a plain float32 forward gives.
         with torch.autocast(images.device.type, enabled=False):
             images = images.float()
-            if stage == "test" and self.test_tta == "hflip":
-                both = self(torch.cat([images, images.flip(3)])).float().softmax(dim=1)
-                probabilities = both.unflatten(0, (2, -1)).mean(dim=0)
+            views = MIRRORS[self.test_tta] if stage == "test" else ((),)
+            if len(views) > 1:  # test-time augmentation: every mirror image in one batch, as predict runs it
+                mirrored = self(torch.cat([images.flip(axes) if axes else images for axes in views])).float().softmax(dim=1)
+                probabilities = mirrored.unflatten(0, (len(views), -1)).mean(dim=0)
                 loss = F.nll_loss(probabilities.clamp_min(torch.finfo(torch.float32).tiny).log(), labels)
             else:
                 logits = self(images).float()
@@ -269,10 +271,9 @@ class CrackClassifier(L.LightningModule):
         as the exported graph does, in float32."""
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         _, mean, std = self.preprocessing
-        mean_t, std_t = (torch.tensor(v, dtype=torch.float32, device=images.device).view(1, -1, 1, 1) for v in (mean, std))
         # float32 whatever the Trainer's precision: the same CSV as the torch-free predict
         with torch.autocast(images.device.type, enabled=False):
-            return self(images.float() * (1.0 / (255.0 * std_t)) - mean_t / std_t).float().softmax(dim=1)
+            return self(normalise(images, mean, std)).float().softmax(dim=1)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Only what is trainable now: BaseFinetuning adds the backbone as its own param group when it unfreezes.

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import os
 
-from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_path, read_checkpoint, read_checkpoint_file, task_of
+from crack_lightning.models.checkpoints import (
+    SEGMENTATION,
+    checkpoint_path,
+    read_checkpoint,
+    read_checkpoint_file,
+    task_of,
+)
 from crack_lightning.models.classifier import CrackClassifier
 from crack_lightning.models.segmenter import CrackSegmenter
 

@@ -31,7 +31,7 @@ class ToleranceCounts(Metric):
 
     def update(self, probabilities: torch.Tensor, masks: torch.Tensor) -> None:
         for p, m in zip(probabilities.detach().float().cpu().numpy(), masks.cpu().numpy()):
-            counts = pixel_counts(p[0], m[0] > 0, self.thresholds, self.tolerance)
+            counts = pixel_counts(p[0], m[0] == 1, self.thresholds, self.tolerance)  # 2: ignored, not crack
             self.counts += torch.from_numpy(counts).to(self.counts.device)
 
     def compute(self) -> torch.Tensor:

@@ -14,8 +14,9 @@ from torch import nn
 from torchvision.models import mobilenet_v2
 from torchvision.utils import make_grid
 
-from crack_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from crack_lightning.errors import require
+from crack_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
+from crack_lightning.errors import CrackLightningError, require
+from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_path, read_checkpoint
 from crack_lightning.models.cpu_autocast import strided_depthwise_in_float32
 from crack_lightning.models.pretrained import load_pretrained
 from crack_lightning.models.segmentation_metrics import stage_metrics
@@ -102,6 +103,9 @@ class CrackSegmenter(L.LightningModule):
         warmup_steps: Linear learning-rate warm-up.
         preview_images: Validation photos shown each epoch in TensorBoard (image / prediction / mask).
         channels_last: Run convolutions in channels-last memory format (faster on the CPU).
+        init_from: A shipped segmenter's name (``concrete-seg-v1``) or a segmenter checkpoint of an earlier fit, whose
+            whole network a new run starts from (new optimiser and schedule): to fine-tune it on your own masks.
+            ``weights`` is ignored then; the decoder options must be the checkpoint's.
         task: Always ``segmentation``: tells a checkpoint's reader which kind of model it holds.
     """
 
@@ -121,6 +125,7 @@ class CrackSegmenter(L.LightningModule):
         warmup_steps: int = 50,
         preview_images: int = 4,
         channels_last: bool = True,
+        init_from: str | None = None,
         task: Literal["segmentation"] = TASK,
     ) -> None:
         super().__init__()
@@ -134,8 +139,6 @@ class CrackSegmenter(L.LightningModule):
         strided_depthwise_in_float32(self.net.encoder)  # bf16 backward of these is very slow on the CPU
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         # In the state dict, so that checkpoints and exports carry it; used where ``threshold`` is null.
         self.register_buffer("chosen_threshold", torch.tensor(0.5))
         self.metrics = nn.ModuleDict({stage: stage_metrics(stage) for stage in ("val", "test")})
@@ -153,15 +156,30 @@ class CrackSegmenter(L.LightningModule):
         checkpoint["state_dict"].setdefault("chosen_threshold", torch.tensor(float(fixed)))
 
     def on_fit_start(self) -> None:
-        if self.trainer.ckpt_path is None:  # a resumed run has its weights in the checkpoint
+        if self.trainer.ckpt_path is None and self.hparams.init_from:
+            self.init_from_checkpoint(self.hparams.init_from)
+        elif self.trainer.ckpt_path is None:  # a resumed run has its weights in the checkpoint
             full = mobilenet_v2(weights=None).features
             description = load_pretrained(full, self.hparams.weights)
             self.net.encoder.load_state_dict(full[: STAGE_ENDS[-1]].state_dict())
             rank_zero_info(f"Encoder weights: {description}")
 
+    def init_from_checkpoint(self, path: str) -> None:
+        """Start from a trained segmenter's network (the shipped one by name), its chosen threshold included."""
+        checkpoint = read_checkpoint(checkpoint_path(path), "--model.init_from", SEGMENTATION)
+        state = {k: v for k, v in checkpoint["state_dict"].items() if k.startswith("net.") or k == "chosen_threshold"}
+        hint = f"--model.init_from: {path} has another decoder (decoder_channels / decoder_convs); pass the options it was trained with"
+        try:
+            loaded = self.load_state_dict(state, strict=False)
+        except RuntimeError as err:  # same names, other shapes
+            raise CrackLightningError(hint) from err
+        if loaded.unexpected_keys or any(k.startswith("net.") for k in loaded.missing_keys):
+            raise CrackLightningError(hint)
+        rank_zero_info(f"Starting from {path}: encoder and decoder (--model.weights {self.hparams.weights!r} is ignored)")
+
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """``uint8`` images -> the float input the network expects (already float images pass through)."""
-        return (images.float() / 255 - self.mean) / self.std if images.dtype == torch.uint8 else images
+        return normalise(images, self.hparams.mean, self.hparams.std) if images.dtype == torch.uint8 else images
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Crack logits ``(N, 1, H, W)`` of normalised images ``(N, 3, H, W)``, any H and W."""
@@ -170,12 +188,15 @@ class CrackSegmenter(L.LightningModule):
         return self.net(images)
 
     def loss(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        logits, target = logits.float(), masks.float()
+        """BCE (plus soft Dice) over the pixels whose mask is 0 or 1; pixels marked ``IGNORE`` (2) are left out."""
+        logits, target = logits.float(), (masks == 1).float()
+        valid = (masks <= 1).float()
         weight = torch.tensor(self.hparams.pos_weight, device=logits.device)
-        loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight)
+        per_pixel = F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight, reduction="none")
+        loss = (per_pixel * valid).sum() / valid.sum().clamp(min=1)
         if self.hparams.loss == "bce_dice":
             # Over the whole batch: many crops hold no crack at all, where a per-image Dice is undefined.
-            p = torch.sigmoid(logits)
+            p = torch.sigmoid(logits) * valid
             loss = loss + 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
         return loss
 
@@ -189,7 +210,7 @@ class CrackSegmenter(L.LightningModule):
         images, masks = batch
         logits = self(self.normalise(images))
         self.log(f"{stage}_loss", self.loss(logits, masks), prog_bar=True, batch_size=len(images), sync_dist=True)
-        probabilities, truth = torch.sigmoid(logits.float()), (masks > 0).long()
+        probabilities, truth = torch.sigmoid(logits.float()), (masks == 1).long()
         metrics = self.metrics[stage]
         metrics["scores"].update(probabilities.flatten(), truth.flatten())
         metrics["curve"].update(probabilities.flatten(), truth.flatten())
@@ -197,7 +218,7 @@ class CrackSegmenter(L.LightningModule):
         if stage == "val" and len(self.previews) < self.hparams.preview_images:
             for image, p, m in zip(images, probabilities, masks):
                 self.previews.append(torch.stack([image.float() / 255 if image.dtype == torch.uint8 else image,
-                                                  p.expand(3, -1, -1), m.float().expand(3, -1, -1)]).cpu())
+                                                  p.expand(3, -1, -1), (m == 1).float().expand(3, -1, -1)]).cpu())
         return probabilities
 
     def _start_epoch(self, stage: Literal["val", "test"]) -> None:

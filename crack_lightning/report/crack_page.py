@@ -13,10 +13,36 @@ from crack_lightning.report.html import PHOTO_COLUMN, Column, ReportPhoto
 from crack_lightning.report.pages import Page
 
 # A row per crack (crack_lightning.measure.cracks.Crack's fields) and per photo.
-CRACK_COLUMNS = ["photo", "crack", "x", "y", "width", "height", "length_px", "mean_width_px", "max_width_px", "length_mm",
-                 "mean_width_mm", "max_width_mm", "width_class"]
-CRACK_PHOTO_COLUMNS = ["photo", "width", "height", "cracks", "total_length_px", "mean_width_px", "max_width_px",
-                       "total_length_mm", "mean_width_mm", "max_width_mm", "max_crack_probability", "label", "error"]
+CRACK_COLUMNS = [
+    "photo",
+    "crack",
+    "x",
+    "y",
+    "width",
+    "height",
+    "length_px",
+    "mean_width_px",
+    "max_width_px",
+    "length_mm",
+    "mean_width_mm",
+    "max_width_mm",
+    "width_class",
+]
+CRACK_PHOTO_COLUMNS = [
+    "photo",
+    "width",
+    "height",
+    "cracks",
+    "total_length_px",
+    "mean_width_px",
+    "max_width_px",
+    "total_length_mm",
+    "mean_width_mm",
+    "max_width_mm",
+    "max_crack_probability",
+    "label",
+    "error",
+]
 
 
 @dataclass
@@ -77,13 +103,26 @@ def read_cracks(folder: Path) -> dict[str, list[dict[str, str]]]:
 CRACK_COLUMNS_OF_PAGE = [
     PHOTO_COLUMN,
     Column("Cracks", lambda p: "" if p.error else str(p.crack_count), lambda p: -1 if p.error else p.crack_count),
-    Column("Total crack length", lambda p: "" if p.error else _size(p.total_length_px, p.total_length_mm),
-           lambda p: -1.0 if p.error else p.total_length_px),
-    Column("Widest crack", lambda p: "" if p.error or not p.crack_count else
-           _size(p.max_width_px, p.max_width_mm, 2) + (f" <span class=meta>({html.escape(p.widest_class)})</span>" if p.widest_class else ""),
-           lambda p: -1.0 if p.error else p.max_width_px),
-    Column("Highest crack probability", lambda p: "" if p.max_crack_probability is None else f"{p.max_crack_probability:.3f}",
-           lambda p: -1.0 if p.max_crack_probability is None else p.max_crack_probability),
+    Column(
+        "Total crack length",
+        lambda p: "" if p.error else _size(p.total_length_px, p.total_length_mm),
+        lambda p: -1.0 if p.error else p.total_length_px,
+    ),
+    Column(
+        "Widest crack",
+        lambda p: (
+            ""
+            if p.error or not p.crack_count
+            else _size(p.max_width_px, p.max_width_mm, 2)
+            + (f" <span class=meta>({html.escape(p.widest_class)})</span>" if p.widest_class else "")
+        ),
+        lambda p: -1.0 if p.error else p.max_width_px,
+    ),
+    Column(
+        "Highest crack probability",
+        lambda p: "" if p.max_crack_probability is None else f"{p.max_crack_probability:.3f}",
+        lambda p: -1.0 if p.max_crack_probability is None else p.max_crack_probability,
+    ),
 ]
 
 
@@ -127,13 +166,22 @@ class CrackPage(Page):
         return [
             ("Input", html.escape(settings.get("input", "?"))),
             ("Model", html.escape(settings.get("model", "?")) + " (crack segmenter)"),
-            ("Cracks", f"pixels from crack probability {settings.get('threshold', '?')}, groups of at least "
-                       f"{settings.get('min_area', '?')} px; windows of {settings.get('window', '?')} px overlapping by "
-                       f"{settings.get('overlap', '?')} px"),
-            ("Measures", f"{_measures(settings)}. Length: along the crack's skeleton; width: across it, twice the "
-                         "distance from the skeleton to the crack's edge"),
-            ("Results", f'<a href="{PHOTOS_CSV}">{PHOTOS_CSV}</a>, <a href="{CRACKS_CSV}">{CRACKS_CSV}</a>, '
-                        f'<a href="{OVERLAYS}/">{OVERLAYS}/</a>, <a href="{MASKS}/">{MASKS}/</a>'),
+            (
+                "Cracks",
+                f"pixels from crack probability {settings.get('threshold', '?')}, groups of at least "
+                f"{settings.get('min_area', '?')} px; windows of {settings.get('window', '?')} px overlapping by "
+                f"{settings.get('overlap', '?')} px",
+            ),
+            (
+                "Measures",
+                f"{_measures(settings)}. Length: along the crack's skeleton; width: across it, twice the "
+                "distance from the skeleton to the crack's edge",
+            ),
+            (
+                "Results",
+                f'<a href="{PHOTOS_CSV}">{PHOTOS_CSV}</a>, <a href="{CRACKS_CSV}">{CRACKS_CSV}</a>, '
+                f'<a href="{OVERLAYS}/">{OVERLAYS}/</a>, <a href="{MASKS}/">{MASKS}/</a>',
+            ),
         ]
 
 

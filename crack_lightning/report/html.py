@@ -56,13 +56,21 @@ def _link(href: str, text: str) -> str:
 def _overlay_cell(p: ReportPhoto) -> str:
     if p.error:
         return f'<span class="error">{skip_reason(p.error)}</span>'
-    image = f'<img src="{html.escape(p.thumbnail)}" alt="crack map of {html.escape(p.photo)}">' if p.thumbnail else "no overlay"
+    image = (
+        f'<img src="{html.escape(p.thumbnail)}" alt="crack map of {html.escape(p.photo)}">'
+        if p.thumbnail
+        else "no overlay"
+    )
     return _link(p.overlay, image)
 
 
 def _photo_cell(p: ReportPhoto) -> str:
     name = _link(p.original, f'<span class="name">{html.escape(p.photo)}</span>')
-    size = f'<div class="meta">{p.width} x {p.height} px</div>' if not p.error else f'<div class="error">{html.escape(p.error)}</div>'
+    size = (
+        f'<div class="meta">{p.width} x {p.height} px</div>'
+        if not p.error
+        else f'<div class="error">{html.escape(p.error)}</div>'
+    )
     return name + size + _cracks_table(p.cracks)
 
 
@@ -71,7 +79,9 @@ def _cracks_table(cracks: list[dict]) -> str:
         return ""
     keys = list(cracks[0])
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c.get(k, '')))}</td>" for k in keys) + "</tr>" for c in cracks)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c.get(k, '')))}</td>" for k in keys) + "</tr>" for c in cracks
+    )
     return f'<details><summary>{len(cracks)} crack{"" if len(cracks) == 1 else "s"}</summary><table class="cracks"><tr>{head}</tr>{rows}</table></details>'
 
 
@@ -139,8 +149,10 @@ def render_page(
     rows = []
     for rank, photo in enumerate(photos, 1):
         cells = [f'<td data-value="{rank}">{rank}</td>', f"<td>{_overlay_cell(photo)}</td>"]
-        cells += [f'<td data-value="{html.escape(str(c.sort(photo)))}"{" class=number" if c.numeric else ""}>{c.cell(photo)}</td>'
-                  for c in columns]
+        cells += [
+            f'<td data-value="{html.escape(str(c.sort(photo)))}"{" class=number" if c.numeric else ""}>{c.cell(photo)}</td>'
+            for c in columns
+        ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -159,7 +171,7 @@ Click a column's title to sort by it; a crack map opens the full-size picture, a
 {errors}
 <h2>Photos, worst first</h2>
 <table id="photos">
-<thead><tr>{''.join(head)}</tr></thead>
+<thead><tr>{"".join(head)}</tr></thead>
 <tbody>
 {chr(10).join(rows)}
 </tbody>

@@ -15,7 +15,14 @@ from PIL import Image
 from crack_lightning.io.images import not_scanned
 from crack_lightning.io.atomic import save_picture, write_atomically
 from crack_lightning.io.scan_files import (
-    OVERLAYS, REPORT, THUMBNAILS, hashed_name, now, picture_names, read_photo_rows, read_settings,
+    OVERLAYS,
+    REPORT,
+    THUMBNAILS,
+    hashed_name,
+    now,
+    picture_names,
+    read_photo_rows,
+    read_settings,
 )
 from crack_lightning.report.html import Column, ReportPhoto, render_page
 from crack_lightning.report.pictures import thumbnail
@@ -58,7 +65,9 @@ def link(path: Path, page_folder: Path) -> str:
         return path.resolve().as_uri()
 
 
-def photo_links(folder: Path, settings: dict, rows: list[dict[str, str]], paths: dict[str, Path]) -> tuple[dict[str, str], dict[str, str]]:
+def photo_links(
+    folder: Path, settings: dict, rows: list[dict[str, str]], paths: dict[str, Path]
+) -> tuple[dict[str, str], dict[str, str]]:
     """``(picture names, links to the originals)`` of the photos of ``photos.csv`` rows, by photo name: an original
     is where ``paths`` says, else found from the scan's ``input``; no link when it is not there any more."""
     source = Path(settings.get("input", folder)).expanduser()
@@ -90,10 +99,16 @@ def counts_and_times(photos: int, cracked: int, errors: list[str], settings: dic
     """The report's first facts: how many photos, with and without cracks, which files were not scanned and
     why (``errors``: their error texts), and when the scan ran."""
     return [
-        ("Photos", f"{photos - len(errors)} scanned: <b>{cracked} with cracks</b>, {photos - cracked - len(errors)} "
-                   f"without; {not_scanned(errors)}"),
-        ("When", f"started {readable_time(settings.get('started'))}, last run finished "
-                 f"{readable_time(settings.get('finished') or now())}"),
+        (
+            "Photos",
+            f"{photos - len(errors)} scanned: <b>{cracked} with cracks</b>, {photos - cracked - len(errors)} "
+            f"without; {not_scanned(errors)}",
+        ),
+        (
+            "When",
+            f"started {readable_time(settings.get('started'))}, last run finished "
+            f"{readable_time(settings.get('finished') or now())}",
+        ),
     ]
 
 

@@ -28,7 +28,11 @@ def colour_table() -> np.ndarray:
 
 
 def overlay(
-    image: np.ndarray, boxes: Sequence[Box], crack_probability: np.ndarray, max_side: int = 4096, colour_bar: bool = True,
+    image: np.ndarray,
+    boxes: Sequence[Box],
+    crack_probability: np.ndarray,
+    max_side: int = 4096,
+    colour_bar: bool = True,
     photo_size: tuple[int, int] | None = None,
 ) -> Image.Image:
     """The photo ``uint8 (H, W, 3)`` with the crack probability blended over it, and a colour bar (unless

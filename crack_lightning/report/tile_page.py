@@ -14,10 +14,16 @@ PHOTO_COLUMNS = ["photo", "width", "height", "tiles", "crack_tiles", "max_crack_
 
 CLASSIFIER_COLUMNS = [
     PHOTO_COLUMN,
-    Column("Crack tiles", lambda p: "" if p.error else f"{p.crack_share:.0%} <span class=meta>({p.crack_tiles} of {p.tiles})</span>",
-           lambda p: -1.0 if p.error else p.crack_share),
-    Column("Highest crack probability", lambda p: "" if p.max_crack_probability is None else f"{p.max_crack_probability:.3f}",
-           lambda p: -1.0 if p.max_crack_probability is None else p.max_crack_probability),
+    Column(
+        "Crack tiles",
+        lambda p: "" if p.error else f"{p.crack_share:.0%} <span class=meta>({p.crack_tiles} of {p.tiles})</span>",
+        lambda p: -1.0 if p.error else p.crack_share,
+    ),
+    Column(
+        "Highest crack probability",
+        lambda p: "" if p.max_crack_probability is None else f"{p.max_crack_probability:.3f}",
+        lambda p: -1.0 if p.max_crack_probability is None else p.max_crack_probability,
+    ),
     Column("Label", lambda p: html.escape(p.label), lambda p: p.label, numeric=False),
 ]
 
@@ -51,10 +57,16 @@ class TilePage(Page):
         return [
             ("Input", html.escape(settings.get("input", "?"))),
             ("Model", html.escape(settings.get("model", "?"))),
-            ("Tiles", f"{settings.get('tile', '?')} px, stride {settings.get('stride', '?')} px, context "
-                      f"{settings.get('context')} of the tile on each side, crack from probability {settings.get('threshold', '?')}"),
-            ("Results", f'<a href="{PHOTOS_CSV}">{PHOTOS_CSV}</a>, <a href="{TILES_CSV}">{TILES_CSV}</a>, '
-                        f'<a href="{OVERLAYS}/">{OVERLAYS}/</a>'),
+            (
+                "Tiles",
+                f"{settings.get('tile', '?')} px, stride {settings.get('stride', '?')} px, context "
+                f"{settings.get('context')} of the tile on each side, crack from probability {settings.get('threshold', '?')}",
+            ),
+            (
+                "Results",
+                f'<a href="{PHOTOS_CSV}">{PHOTOS_CSV}</a>, <a href="{TILES_CSV}">{TILES_CSV}</a>, '
+                f'<a href="{OVERLAYS}/">{OVERLAYS}/</a>',
+            ),
         ]
 
 

@@ -16,7 +16,7 @@ from crack_lightning.errors import CrackLightningError
 
 BACKENDS = ("auto", "onnxruntime", "openvino")
 PRECISIONS = ("auto", "32", "bf16")
-RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
+RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "cuda": "PyTorch on CUDA"}
 Session = Callable[[np.ndarray], np.ndarray]
 
 
@@ -34,7 +34,9 @@ def installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def cpu_threads() -> int:
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity, which containers and taskset narrow), the one count used for
+    runtime threads and loader workers."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -75,7 +77,7 @@ def choose_backend(backend: str = "auto", precision: str = "32") -> tuple[str, s
 
 def open_session(graph: bytes | str | os.PathLike, backend: str, precision: str = "32", threads: int | None = None) -> Session:
     """A function ``array -> array`` running the ONNX ``graph`` (bytes or a file) with ``backend`` on the CPU."""
-    threads, precision = threads or cpu_threads(), resolve_precision(precision)
+    threads, precision = threads or cpu_count(), resolve_precision(precision)
     if backend == "openvino":
         import openvino
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,8 +21,9 @@ import numpy as np
 from PIL import Image
 
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, find_images, read_rgb, resize
-from crack_lightning.runtime.exported import ExportedModel
+from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
 from crack_lightning.scanning.labels import decide_labels
 
 if TYPE_CHECKING:
@@ -54,17 +54,6 @@ def image_list(images: Images, option: str = "images") -> list[ImageInput]:
     return list(images)
 
 
-def bounded_map(pool: ThreadPoolExecutor, function, items: Iterable, ahead: int) -> Iterator:
-    """``pool.map`` that submits at most ``ahead`` items before their results are taken: bounded memory."""
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(function, item))
-        if len(pending) >= ahead:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
 class Classifier(ExportedModel):
     """An exported crack classifier (see :class:`~crack_lightning.runtime.exported.ExportedModel` for the options)."""
 
@@ -80,12 +69,7 @@ class Classifier(ExportedModel):
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities ``(N, classes)`` of a ``uint8`` batch ``(N, 3, S, S)`` at the model's size."""
-        if self.tta == "hflip":
-            return self.run_both(batch).reshape(2, len(batch), -1).mean(axis=0)
-        if self.tta == "flips":
-            mirrored = [batch, batch[..., ::-1], batch[..., ::-1, :], batch[..., ::-1, ::-1]]
-            return self.session()(np.ascontiguousarray(np.concatenate(mirrored))).reshape(4, len(batch), -1).mean(axis=0)
-        return self.session()(np.ascontiguousarray(batch))
+        return mirrored_mean(self.session(), batch, self.tta)
 
     def prepare(self, image: ImageInput, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
         """An image as the network takes it: ``uint8`` ``(3, S, S)``, resized to the model's size."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,39 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.runtime.backends import RUNTIME_NAMES, Session, choose_backend, open_session, resolve_precision
 from crack_lightning.runtime.onnx_file import read_metadata
 
-TTA = ("none", "hflip", "flips")  # flips: the input and its left-right, top-bottom and both mirror images
+def cuda_precision(precision: str) -> str:
+    """A GPU's precision: ``32``, else ``bf16`` (``auto`` included); a one-line error for anything else."""
+    resolve_precision(precision)  # the same one-line error for a wrong value
+    return "32" if precision == "32" else "bf16"
+
+
+# Test-time augmentation, the one vocabulary of predict, scan and test: each value's mirror images, as the axes of an
+# (N, C, H, W) batch that are flipped (hflip: left-right; flips: left-right, top-bottom and both).
+MIRRORS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "none": ((),),
+    "hflip": ((), (3,)),
+    "flips": ((), (3,), (2,), (2, 3)),
+}
+TTA = tuple(MIRRORS)
+Run = Callable[[np.ndarray], np.ndarray]
+
+
+def mirrored_mean(run: Run, batch: np.ndarray, tta: str, spatial: bool = False) -> np.ndarray:
+    """``run(batch)`` averaged over ``batch``'s mirror images (``tta``). Per-image outputs (class probabilities) come
+    from one run of every view together; ``spatial`` outputs (per-pixel maps) are mirrored back, and run one view
+    at a time, so that memory stays that of one view."""
+    views = MIRRORS[tta]
+    if len(views) == 1:
+        return run(np.ascontiguousarray(batch))
+    if not spatial:
+        together = np.concatenate([np.flip(batch, axes) if axes else batch for axes in views])
+        return run(np.ascontiguousarray(together)).reshape(len(views), len(batch), -1).mean(axis=0)
+    total = None
+    for axes in views:
+        answer = np.asarray(run(np.ascontiguousarray(np.flip(batch, axes))), dtype=np.float32)
+        answer = np.flip(answer, axes) if axes else answer
+        total = answer.copy() if total is None else total + answer
+    return total / len(views)
 
 
 class ExportedModel:
@@ -26,18 +59,31 @@ class ExportedModel:
         tta: ``hflip`` averages each input's probabilities with its mirror image's (twice the compute); ``flips`` with
             its three mirror images (left-right, top-bottom, both; four times the compute).
         threads: Threads of the runtime; ``None``: one per core.
+        device: ``cpu`` (the runtimes above) or ``cuda``: ``session`` runs the checkpoint's network on the GPU
+            (:mod:`crack_lightning.export.gpu`), bf16 unless ``precision`` is ``32``; ``backend`` is unused then.
+        checkpoint: The checkpoint the graph came from (``device: cuda`` runs it instead of the graph).
+        session: ``(run, why)`` of ``device: cuda``, made by :func:`crack_lightning.load_model`.
     """
 
     def __init__(
         self, graph: bytes, source: str = "", backend: str = "auto", precision: str = "32", tta: str = "none",
-        threads: int | None = None,
+        threads: int | None = None, device: str = "cpu", checkpoint: str | os.PathLike | None = None,
+        session: tuple[Session, str] | None = None,
     ) -> None:
         if tta not in TTA:
             raise CrackLightningError(f"tta={tta!r}: pass one of {', '.join(TTA)}")
         self.graph, self.source, self.metadata = graph, source, read_metadata(graph)
-        self.tta, self.threads, self.precision = tta, threads, resolve_precision(precision)
-        self.backend, self.backend_reason = choose_backend(backend, self.precision)
+        self.tta, self.threads, self.device, self.checkpoint = tta, threads, device, checkpoint
         self._session: Session | None = None
+        if device == "cuda":
+            if session is None:
+                raise CrackLightningError(f"{source}: device cuda needs its session; load it with crack_lightning.load_model")
+            self.precision = cuda_precision(precision)
+            self._session, why = session
+            self.backend, self.backend_reason = "cuda", why
+            return
+        self.precision = resolve_precision(precision)
+        self.backend, self.backend_reason = choose_backend(backend, self.precision)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **options):
@@ -57,7 +103,3 @@ class ExportedModel:
         if self._session is None:
             self._session = open_session(self.graph, self.backend, self.precision, self.threads)
         return self._session
-
-    def run_both(self, batch: np.ndarray) -> np.ndarray:
-        """The graph's output for ``batch`` followed by its output for the mirrored batch, in one run."""
-        return self.session()(np.ascontiguousarray(np.concatenate([batch, batch[..., ::-1]])))

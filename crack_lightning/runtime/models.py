@@ -13,13 +13,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.atomic import write_atomically
 from crack_lightning.runtime.onnx_file import read_metadata
 
 if TYPE_CHECKING:
-    from crack_lightning.runtime.classifier import Classifier
-    from crack_lightning.runtime.segmenter import Segmenter
+    pass
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
 DEFAULT_MODEL = "concrete-v1"

@@ -20,8 +20,9 @@ import numpy as np
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
 from crack_lightning.measure.measuring import Measuring
-from crack_lightning.runtime.exported import ExportedModel
-from crack_lightning.runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, flip_averaged, segment_photo
+from crack_lightning.runtime.classifier import Images, image_list
+from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
+from crack_lightning.runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, segment_photo
 from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH, crack_level
 from crack_lightning.scanning.results import CrackMap
 from crack_lightning.scanning.tasks import CrackTask
@@ -55,12 +56,7 @@ class Segmenter(ExportedModel):
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Crack probabilities ``(N, 1, h, w)`` float32 of a ``uint8`` batch ``(N, 3, h, w)`` of any size."""
-        if self.tta == "flips":
-            return flip_averaged(self.session())(np.ascontiguousarray(batch))
-        if self.tta == "hflip":
-            both = self.run_both(batch)
-            return (both[: len(batch)] + both[len(batch) :, ..., ::-1]) / 2
-        return self.session()(np.ascontiguousarray(batch))
+        return mirrored_mean(self.session(), batch, self.tta, spatial=True)
 
     def probability_map(
         self, photo: ImageInput, window: int | None = None, overlap: int | None = None,
@@ -99,3 +95,8 @@ class Segmenter(ExportedModel):
         if result.error:
             raise CrackLightningError(result.error)
         return result
+
+    def predict(self, images: Images, **options: Any) -> list[CrackMap]:
+        """:meth:`scan` of each image (a path, a folder or ``.txt`` list of them, a PIL image, an array, or a list of
+        these), as the classifier's ``predict`` takes them; an unreadable file is an error."""
+        return [self.scan(image, **options) for image in image_list(images)]

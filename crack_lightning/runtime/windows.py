@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from crack_lightning.runtime.exported import mirrored_mean
+
 Runner = Callable[[np.ndarray], np.ndarray]
 DEFAULT_WINDOW = 512
 DEFAULT_OVERLAP = 64
@@ -57,17 +59,8 @@ def axis_weights(starts: list[int], window: int, length: int) -> list[np.ndarray
 
 def flip_averaged(run: Runner) -> Runner:
     """``run`` made to answer the mean over the window as it is and mirrored left-right, top-bottom and both
-    (test-time augmentation: 4x the compute)."""
-
-    def averaged(batch: np.ndarray) -> np.ndarray:
-        total = np.zeros((batch.shape[0], 1, *batch.shape[2:]), dtype=np.float32)
-        for axes in ((), (3,), (2,), (2, 3)):
-            flipped = np.ascontiguousarray(np.flip(batch, axes)) if axes else batch
-            answer = np.asarray(run(flipped), dtype=np.float32)
-            total += np.flip(answer, axes) if axes else answer
-        return total / 4
-
-    return averaged
+    (test-time augmentation ``flips``: 4x the compute)."""
+    return lambda batch: mirrored_mean(run, batch, "flips", spatial=True)
 
 
 def segment_photo(

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.georef import read_georeference
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
-from crack_lightning.io.tiff_windows import windowed_tiff
+from crack_lightning.io.threads import bounded_map
+from crack_lightning.io.tiff_windows import Orthomosaic, windowed_tiff
 from crack_lightning.measure.measuring import Measuring
 from crack_lightning.scanning.results import CrackMap
 from crack_lightning.scanning.segment_windows import segment_tiff
@@ -26,7 +30,9 @@ from crack_lightning.scanning.segment_windows import segment_tiff
 if TYPE_CHECKING:
     from crack_lightning.runtime.segmenter import Segmenter
 
-DEFAULT_WINDOWS_PER_BATCH = 1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
+DEFAULT_WINDOWS_PER_BATCH = (
+    1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
+)
 
 
 def crack_level(threshold: float) -> int:
@@ -43,32 +49,76 @@ def segment_photos(
     overlap: int | None = None,
     batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
     max_pixels: int | None = MAX_PIXELS,
+    workers: int = 0,
     preview_side: int = 4096,
 ) -> Iterator[CrackMap]:
     """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
-    ``threshold``: the crack probability from which a pixel is crack (default: the model's). A GeoTIFF's pixel size
+    ``threshold``: the crack probability from which a pixel is crack (default: the model's). ``workers`` > 0: photos
+    decode that many ahead in threads (for a GPU, which would otherwise wait for each decode). A GeoTIFF's pixel size
     is its scale unless ``measuring`` has one. A tiled or very large TIFF (an orthomosaic) is read window by window
     (:mod:`crack_lightning.scanning.segment_windows`); its pictures are then at most ``preview_side`` long."""
     level = crack_level(segmenter.threshold if threshold is None else threshold)
-    for name, photo in photos:
+
+    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str | Orthomosaic, Measuring]:
+        name, photo = item
         own = measuring
         if measuring.mm_per_px is None and isinstance(photo, (str, os.PathLike)):
             georef = read_georeference(photo)
             if georef is not None and georef.mm_per_px:
                 own = replace(measuring, mm_per_px=georef.mm_per_px)
         if isinstance(photo, (str, os.PathLike)) and windowed_tiff(photo):
+            return name, Orthomosaic(photo), own  # read window by window below, never decoded whole
+        try:
+            return name, as_rgb(photo, max_pixels), own
+        except CrackLightningError as err:
+            return name, str(err), own
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        yield from measured(
+            segmenter,
+            map(load, photos) if workers <= 0 else bounded_map(pool, load, photos, workers),
+            measuring,
+            level,
+            window,
+            overlap,
+            batch_size,
+            max_pixels,
+            preview_side,
+        )
+
+
+def measured(
+    segmenter: Segmenter,
+    loaded: Iterable[tuple[str, np.ndarray | str | Orthomosaic, Measuring]],
+    measuring: Measuring,
+    level: int,
+    window: int | None,
+    overlap: int | None,
+    batch_size: int,
+    max_pixels: int | None = MAX_PIXELS,
+    preview_side: int = 4096,
+) -> Iterator[CrackMap]:
+    """A :class:`CrackMap` for each decoded ``(name, image or error or orthomosaic, its measuring)``."""
+    for name, image, own in loaded:
+        if isinstance(image, Orthomosaic):
             try:
-                yield segment_tiff(segmenter, name, photo, own, level, *segmenter.windows(window, overlap),
+                yield segment_tiff(segmenter, name, image.path, own, level, *segmenter.windows(window, overlap),
                                    batch_size, max_pixels, preview_side)
             except CrackLightningError as err:
                 yield CrackMap(name, error=str(err))
             continue
-        try:
-            image = as_rgb(photo, max_pixels)
-        except CrackLightningError as err:
-            yield CrackMap(name, error=str(err))
+        if isinstance(image, str):
+            yield CrackMap(name, error=image)
             continue
         probability = segmenter.probability_map(image, window, overlap, batch_size)
         height, width = probability.shape
-        yield CrackMap(name, width, height, image, probability=probability, level=level,
-                       cracks=own.measure(probability >= level, name), mm_per_px=own.mm_per_px)
+        yield CrackMap(
+            name,
+            width,
+            height,
+            image,
+            probability=probability,
+            level=level,
+            cracks=own.measure(probability >= level, name),
+            mm_per_px=own.mm_per_px,
+        )

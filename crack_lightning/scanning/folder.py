@@ -23,7 +23,16 @@ from typing import Any
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.atomic import PARTIAL_GLOB, replacing, save_picture, write_atomically
 from crack_lightning.io.scan_files import (
-    LOCK, MASKS, OVERLAYS, PHOTOS_CSV, RESULTS, SETTINGS, THUMBNAILS, now, read_photo_rows, read_settings,
+    LOCK,
+    MASKS,
+    OVERLAYS,
+    PHOTOS_CSV,
+    RESULTS,
+    SETTINGS,
+    THUMBNAILS,
+    now,
+    read_photo_rows,
+    read_settings,
 )
 from crack_lightning.scanning.results import PhotoResult
 
@@ -84,12 +93,23 @@ class ScanFolder:
     """
 
     def __init__(
-        self, output: str | os.PathLike, settings: dict[str, Any], details_csv: str, result: type[PhotoResult],
-        same_scan: tuple[str, ...], overwrite: bool = False, resume: bool = False, masks: bool = True,
+        self,
+        output: str | os.PathLike,
+        settings: dict[str, Any],
+        details_csv: str,
+        result: type[PhotoResult],
+        same_scan: tuple[str, ...],
+        overwrite: bool = False,
+        resume: bool = False,
+        masks: bool = True,
         overlay_max_side: int = 4096,
     ) -> None:
         self.dir = Path(output).expanduser()
-        self.details_csv, self.detail_columns, self.photo_columns = details_csv, result.detail_columns, result.photo_columns
+        self.details_csv, self.detail_columns, self.photo_columns = (
+            details_csv,
+            result.detail_columns,
+            result.photo_columns,
+        )
         self.same_scan, self.masks, self.overlay_max_side = same_scan, masks, overlay_max_side
         self.done: set[str] = set()
         self._lock = lock_output(self.dir)
@@ -97,7 +117,9 @@ class ScanFolder:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._lock.__enter__()
         except OSError as err:
-            raise CrackLightningError(f"--output: cannot write into {self.dir} ({err.strerror}); pass a writable folder") from err
+            raise CrackLightningError(
+                f"--output: cannot write into {self.dir} ({err.strerror}); pass a writable folder"
+            ) from err
         try:
             self._open(settings, overwrite, resume)
         except BaseException:
@@ -131,7 +153,9 @@ class ScanFolder:
             self._details = open(self.dir / self.details_csv, "a", newline="")
             self._photos = open(self.dir / PHOTOS_CSV, "a", newline="")
         except OSError as err:
-            raise CrackLightningError(f"--output: cannot write into {self.dir} ({err.strerror}); pass a writable folder") from err
+            raise CrackLightningError(
+                f"--output: cannot write into {self.dir} ({err.strerror}); pass a writable folder"
+            ) from err
         self.details = csv.writer(self._details, lineterminator="\n")
         self.photos_csv = csv.writer(self._photos, lineterminator="\n")
         if self._details.tell() == 0:
@@ -153,7 +177,11 @@ class ScanFolder:
                 write_atomically(photos, text.getvalue(), hidden=True)
         if details.is_file():
             cut_partial_line(details)
-            with replacing(details, hidden=True) as partial, open(details, newline="") as src, open(partial, "w", newline="") as dst:
+            with (
+                replacing(details, hidden=True) as partial,
+                open(details, newline="") as src,
+                open(partial, "w", newline="") as dst,
+            ):
                 writer = csv.writer(dst, lineterminator="\n")
                 writer.writerow(self.detail_columns)
                 writer.writerows(r for r in csv.reader(src) if len(r) == len(self.detail_columns) and r[0] in done)

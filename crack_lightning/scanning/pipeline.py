@@ -41,8 +41,9 @@ def scan_to_folder(
     if not photos:
         raise CrackLightningError(f"--input: no images found in {source}")
     settings = {"input": str(Path(source).expanduser().absolute()), **task.settings()}
-    with ScanFolder(output, settings, task.details_csv, task.result, task.same_scan, overwrite, resume, task.masks,
-                    overlay_max_side) as writer:
+    with ScanFolder(
+        output, settings, task.details_csv, task.result, task.same_scan, overwrite, resume, task.masks, overlay_max_side
+    ) as writer:
         names = picture_names([name for name, _ in photos] + list(writer.done))
         todo = [(name, path) for name, path in photos if name not in writer.done]
         counts = {"photos": 0, "skipped": len(photos) - len(todo), task.unit: 0, "crack_photos": 0, "errors": 0,

@@ -63,9 +63,10 @@ def predict_to_csv(
     batch_size: int = 32,
     max_pixels: int | None = MAX_PIXELS,
     option: str = "--input",
+    workers: int = 2,
 ) -> dict[str, int]:
     """Classify every image of ``source`` (folder, image or ``.txt`` list) into the CSV ``output``; returns counts.
-    ``option`` names ``source`` in error messages.
+    ``option`` names ``source`` in error messages; ``workers``: threads decoding images while the network runs.
 
     The output appears whole when every image is done (an interrupted run leaves the previous file, or none).
     """
@@ -86,10 +87,12 @@ def predict_to_csv(
         with replacing(output) as partial, open(partial, "w", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(header(names))
-            for indices, probabilities, errors in classifier.predict_batches(paths, batch_size, max_pixels):
+            for indices, probabilities, errors in classifier.predict_batches(paths, batch_size, max_pixels, workers):
                 labels = decide_labels(probabilities, names, classifier.crack_index, threshold)
-                rows = {i: format_row(str(paths[i]), label, p, classifier.crack_index)
-                        for i, label, p in zip(indices, labels, probabilities.tolist())}
+                rows = {
+                    i: format_row(str(paths[i]), label, p, classifier.crack_index)
+                    for i, label, p in zip(indices, labels, probabilities.tolist())
+                }
                 rows.update({i: format_row(str(paths[i]), "", [0.0] * len(names), 0, e) for i, e in errors.items()})
                 writer.writerows(rows[i] for i in sorted(rows))
                 counts["cracks"] += labels.count(classifier.crack_class)

@@ -25,7 +25,14 @@ from crack_lightning.io.atomic import save_picture, write_atomically
 from crack_lightning.io.scan_files import MASKS, OVERLAYS, THUMBNAILS
 from crack_lightning.measure.cracks import Crack, summarise
 from crack_lightning.report.crack_page import CRACK_COLUMNS, CRACK_PHOTO_COLUMNS
-from crack_lightning.report.pictures import THUMBNAIL_SIDE, crack_overlay, draw_colour_bar, mask_image, overlay, thumbnail
+from crack_lightning.report.pictures import (
+    THUMBNAIL_SIDE,
+    crack_overlay,
+    draw_colour_bar,
+    mask_image,
+    overlay,
+    thumbnail,
+)
 from crack_lightning.report.tile_page import PHOTO_COLUMNS, TILE_COLUMNS
 from crack_lightning.scanning.labels import NO_DATA
 from crack_lightning.scanning.tiling import Box, probability_map
@@ -181,16 +188,41 @@ class CrackMap(PhotoResult):
             return [self.name, "", "", 0, *[""] * 8, self.error]
         s = summarise(self.cracks, self.name, self.mm_per_px)
         return [
-            self.name, self.width, self.height, s.cracks, _number(s.total_length_px, 2), _number(s.mean_width_px, 2),
-            _number(s.max_width_px, 2), _number(s.total_length_mm, 3), _number(s.mean_width_mm, 3),
-            _number(s.max_width_mm, 3), f"{self.probability.max() / 255:.6f}", CRACK if s.cracks else NO_CRACK, "",
+            self.name,
+            self.width,
+            self.height,
+            s.cracks,
+            _number(s.total_length_px, 2),
+            _number(s.mean_width_px, 2),
+            _number(s.max_width_px, 2),
+            _number(s.total_length_mm, 3),
+            _number(s.mean_width_mm, 3),
+            _number(s.max_width_mm, 3),
+            f"{self.probability.max() / 255:.6f}",
+            CRACK if s.cracks else NO_CRACK,
+            "",
         ]
 
     def detail_rows(self) -> list[list]:
         """A row per crack: pixels with 2 decimals, millimetres with 3, empty without a scale."""
-        return [[c.photo, c.crack, c.x, c.y, c.width, c.height, _number(c.length_px, 2), _number(c.mean_width_px, 2),
-                 _number(c.max_width_px, 2), _number(c.length_mm, 3), _number(c.mean_width_mm, 3),
-                 _number(c.max_width_mm, 3), c.width_class] for c in self.cracks]
+        return [
+            [
+                c.photo,
+                c.crack,
+                c.x,
+                c.y,
+                c.width,
+                c.height,
+                _number(c.length_px, 2),
+                _number(c.mean_width_px, 2),
+                _number(c.max_width_px, 2),
+                _number(c.length_mm, 3),
+                _number(c.mean_width_mm, 3),
+                _number(c.max_width_mm, 3),
+                c.width_class,
+            ]
+            for c in self.cracks
+        ]
 
     def plot(self, max_side: int = 4096) -> Image.Image:
         drawn = crack_overlay(self.image, self.probability, self.level, max_side)

@@ -66,9 +66,16 @@ class TileTask(ScanTask):
     same_scan = ("tile", "stride", "context", "threshold", "model_sha256")
 
     def __init__(
-        self, classifier: Classifier, tile: int = DEFAULT_TILE, stride: int | None = None,
-        context: float = DEFAULT_CONTEXT, threshold: float = 0.5, batch_size: int = DEFAULT_BATCH,
-        masks: bool = False, max_pixels: int | None = MAX_PIXELS,
+        self,
+        classifier: Classifier,
+        tile: int = DEFAULT_TILE,
+        stride: int | None = None,
+        context: float = DEFAULT_CONTEXT,
+        threshold: float = 0.5,
+        batch_size: int = DEFAULT_BATCH,
+        masks: bool = False,
+        max_pixels: int | None = MAX_PIXELS,
+        workers: int = 0,
     ) -> None:
         stride = stride or tile
         if not 0.0 <= threshold <= 1.0:
@@ -76,17 +83,36 @@ class TileTask(ScanTask):
         if context < 0:
             raise CrackLightningError(f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile")
         if tile < 1 or stride < 1 or batch_size < 1:
-            raise CrackLightningError(f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})")
+            raise CrackLightningError(
+                f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})"
+            )
         self.model, self.tile, self.stride, self.context = classifier, tile, stride, context
         self.threshold, self.batch_size, self.masks, self.max_pixels = threshold, batch_size, masks, max_pixels
+        self.workers = workers  # threads decoding and cutting photos ahead (for a GPU)
 
     def settings(self) -> dict[str, Any]:
-        return {"model": self.model.source, "model_sha256": sha256(self.model.graph), "tile": self.tile,
-                "stride": self.stride, "context": self.context, "threshold": self.threshold}
+        return {
+            "model": self.model.source,
+            "model_sha256": sha256(self.model.graph),
+            "tile": self.tile,
+            "stride": self.stride,
+            "context": self.context,
+            "threshold": self.threshold,
+        }
 
     def results(self, photos: Iterable[tuple[str, ImageInput]]) -> Iterator[TileMap]:
-        return scan_photos(self.model, photos, self.tile, self.stride, self.batch_size, max_pixels=self.max_pixels,
-                           context=self.context, threshold=self.threshold, preview_side=self.preview_side)
+        return scan_photos(
+            self.model,
+            photos,
+            self.tile,
+            self.stride,
+            self.batch_size,
+            max_pixels=self.max_pixels,
+            context=self.context,
+            threshold=self.threshold,
+            workers=self.workers,
+            preview_side=self.preview_side,
+        )
 
     def count(self, result: TileMap) -> int:
         return len(result.boxes)
@@ -101,29 +127,61 @@ class CrackTask(ScanTask):
 
     details_csv, unit, page, result = CRACKS_CSV, "cracks", CRACK_PAGE, CrackMap
     # "task" tells a segmenter's scan from a classifier's
-    same_scan = ("task", "threshold", "window", "overlap", "min_area", "mm_per_px", "width_limits_mm", "width_classes",
-                 "model_sha256")
+    same_scan = (
+        "task",
+        "threshold",
+        "window",
+        "overlap",
+        "min_area",
+        "mm_per_px",
+        "width_limits_mm",
+        "width_classes",
+        "model_sha256",
+    )
 
     def __init__(
-        self, segmenter: Segmenter, threshold: float | None = None, measuring: Measuring = Measuring(),
-        window: int | None = None, overlap: int | None = None, batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
+        self,
+        segmenter: Segmenter,
+        threshold: float | None = None,
+        measuring: Measuring = Measuring(),
+        window: int | None = None,
+        overlap: int | None = None,
+        batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
         max_pixels: int | None = MAX_PIXELS,
+        workers: int = 0,
     ) -> None:
         threshold = segmenter.threshold if threshold is None else threshold
         if not 0.0 < threshold <= 1.0:
             raise CrackLightningError(f"--threshold: {threshold}; pass a probability in (0, 1]")
         self.window, self.overlap = segmenter.windows(window, overlap, batch_size)
         self.model, self.threshold, self.measuring = segmenter, threshold, measuring
-        self.batch_size, self.max_pixels = batch_size, max_pixels
+        self.batch_size, self.max_pixels, self.workers = batch_size, max_pixels, workers
         self.level = crack_level(threshold)
 
     def settings(self) -> dict[str, Any]:
-        return {"task": "segmentation", "model": self.model.source, "model_sha256": sha256(self.model.graph),
-                "threshold": self.threshold, "window": self.window, "overlap": self.overlap, **self.measuring.settings()}
+        return {
+            "task": "segmentation",
+            "model": self.model.source,
+            "model_sha256": sha256(self.model.graph),
+            "threshold": self.threshold,
+            "window": self.window,
+            "overlap": self.overlap,
+            **self.measuring.settings(),
+        }
 
     def results(self, photos: Iterable[tuple[str, ImageInput]]) -> Iterator[CrackMap]:
-        return segment_photos(self.model, photos, self.measuring, self.threshold, self.window, self.overlap,
-                              self.batch_size, self.max_pixels, self.preview_side)
+        return segment_photos(
+            self.model,
+            photos,
+            self.measuring,
+            self.threshold,
+            self.window,
+            self.overlap,
+            self.batch_size,
+            self.max_pixels,
+            self.workers,
+            self.preview_side,
+        )
 
     def count(self, result: CrackMap) -> int:
         return len(result.cracks)

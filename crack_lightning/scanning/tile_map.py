@@ -8,13 +8,17 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, resize
-from crack_lightning.io.tiff_windows import windowed_tiff
+from crack_lightning.io.threads import bounded_map
+from crack_lightning.io.tiff_windows import Orthomosaic, windowed_tiff
 from crack_lightning.scanning.labels import NO_DATA, decide_labels
 from crack_lightning.scanning.results import TileMap
 from crack_lightning.scanning.scan_windows import scan_tiff
@@ -26,6 +30,9 @@ if TYPE_CHECKING:
 # Chosen with bench/scan_quality.py on 300 real crack photos (docs/scan-quality.md).
 DEFAULT_TILE = 128  # photo pixels
 DEFAULT_CONTEXT = 0.125  # share of the tile side seen around it on each side: a crack along an edge is seen whole
+PRECUT_TILES = (
+    512  # with workers, a photo of at most this many tiles is cut in its decoding thread (<= 80 MB at 227 px)
+)
 
 
 def scan_photos(
@@ -38,6 +45,7 @@ def scan_photos(
     max_pixels: int | None = MAX_PIXELS,
     context: float = DEFAULT_CONTEXT,
     threshold: float = 0.5,
+    workers: int = 0,
     preview_side: int = 4096,
 ) -> Iterator[TileMap]:
     """Classify every tile of each ``(name, photo)``; yields each photo's :class:`TileMap` in input order.
@@ -50,11 +58,17 @@ def scan_photos(
     flight are held. An unreadable photo is yielded with its ``error`` and no tiles. Tiles are labelled crack from
     ``threshold``. A tiled or very large TIFF (an orthomosaic) is read a band at a time
     (:mod:`crack_lightning.scanning.scan_windows`); its ``image`` is then a copy at most ``preview_side`` long.
+
+    ``workers`` > 0: photos decode ``workers`` ahead in threads and each batch's windows are resized in ``workers``
+    threads (PIL releases the GIL), so that a fast network (a GPU) is not left waiting for one core; the same
+    answers, more memory (up to ``workers`` decoded photos ahead).
     """
     if context < 0:
         raise CrackLightningError(f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile")
     if tile < 1 or stride < 1 or batch_size < 1:
-        raise CrackLightningError(f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})")
+        raise CrackLightningError(
+            f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})"
+        )
     margin = round(context * tile)
     size, classes = classifier.image_size, len(classifier.class_names)
     in_flight: deque[TileMap] = deque()
@@ -78,45 +92,76 @@ def scan_photos(
         while in_flight and in_flight[0].complete:
             scan = in_flight.popleft()
             if not scan.error:
-                scan.labels = decide_labels(scan.probabilities, classifier.class_names, classifier.crack_index, threshold)
+                scan.labels = decide_labels(
+                    scan.probabilities, classifier.class_names, classifier.crack_index, threshold
+                )
                 if scan.no_data is not None:
                     scan.labels = [NO_DATA if empty else label for label, empty in zip(scan.labels, scan.no_data.tolist())]
             yield scan
 
-    for name, photo in photos:
-        scan = TileMap(name, class_names=classifier.class_names, crack_index=classifier.crack_index)
-        in_flight.append(scan)
+    def cut(image: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        height, width = image.shape[:2]
+        windows = [context_window(box, margin, width, height) for box in boxes]
+        return np.stack([resize(image[y : y + h, x : x + w], size) for x, y, w, h in windows])
+
+    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str | Orthomosaic, np.ndarray | None]:
+        """The photo decoded, and in a worker thread its windows resized too where they are few (bounded memory)."""
+        name, photo = item
         if isinstance(photo, (str, os.PathLike)) and windowed_tiff(photo):
-            classify()  # the photos before it finish first, in order
-            try:
-                scan_tiff(classifier, scan, photo, tile, stride, margin, batch_size, max_pixels,
-                          preview_side if keep_images else None)
-            except CrackLightningError as err:
-                scan.error, scan.boxes, scan.classified, scan.image = str(err), [], 0, None
-            yield from finished()
-            continue
+            return name, Orthomosaic(photo), None  # read a band at a time below, never decoded whole
         try:
             image = as_rgb(photo, max_pixels)
         except CrackLightningError as err:
-            scan.error = str(err)
-            yield from finished()
-            continue
-        scan.height, scan.width = image.shape[:2]
-        scan.boxes = tile_boxes(scan.width, scan.height, tile, stride)
-        scan.probabilities = np.empty((len(scan.boxes), classes), np.float32)
-        scan.image = image if keep_images else None
-        start = 0
-        while start < len(scan.boxes):
-            chunk = scan.boxes[start : start + batch_size - pending_tiles]
-            windows = [context_window(box, margin, scan.width, scan.height) for box in chunk]
-            crops = np.stack([resize(image[y : y + h, x : x + w], size) for x, y, w, h in windows])
-            pending.append((scan, start, crops.transpose(0, 3, 1, 2)))
-            pending_tiles += len(chunk)
-            start += len(chunk)
-            if pending_tiles >= batch_size:
-                classify()
+            return name, str(err), None
+        boxes = tile_boxes(image.shape[1], image.shape[0], tile, stride) if workers > 0 else []
+        return name, image, cut(image, boxes) if 0 < len(boxes) <= PRECUT_TILES else None
+
+    with ExitStack() as stack:
+        decoding = cutting = None
+        if workers > 0:  # two pools: windows to resize must not queue behind photos still to decode
+            decoding = stack.enter_context(ThreadPoolExecutor(workers))
+            cutting = stack.enter_context(ThreadPoolExecutor(workers))
+        loaded = map(load, photos) if decoding is None else bounded_map(decoding, load, photos, workers)
+        for name, image, precut in loaded:
+            scan = TileMap(name, class_names=classifier.class_names, crack_index=classifier.crack_index)
+            in_flight.append(scan)
+            if isinstance(image, Orthomosaic):
+                classify()  # the photos before it finish first, in order
+                try:
+                    scan_tiff(classifier, scan, image.path, tile, stride, margin, batch_size, max_pixels,
+                              preview_side if keep_images else None)
+                except CrackLightningError as err:
+                    scan.error, scan.boxes, scan.classified, scan.image = str(err), [], 0, None
                 yield from finished()
-        del image
+                continue
+            if isinstance(image, str):
+                scan.error = image
+                yield from finished()
+                continue
+            scan.height, scan.width = image.shape[:2]
+            scan.boxes = tile_boxes(scan.width, scan.height, tile, stride)
+            scan.probabilities = np.empty((len(scan.boxes), classes), np.float32)
+            scan.image = image if keep_images else None
+            start = 0
+            while start < len(scan.boxes):
+                chunk = scan.boxes[start : start + batch_size - pending_tiles]
+                if precut is not None:
+                    crops = precut[start : start + len(chunk)]
+                elif cutting is None or len(chunk) < 2 * workers:
+                    crops = cut(image, chunk)
+                else:
+                    parts = [chunk[i::workers] for i in range(workers)]  # interleaved: put back in order below
+                    done = list(cutting.map(partial(cut, image), parts))
+                    crops = np.empty((len(chunk), *done[0].shape[1:]), np.uint8)
+                    for i, part in enumerate(done):
+                        crops[i::workers] = part
+                pending.append((scan, start, crops.transpose(0, 3, 1, 2)))
+                pending_tiles += len(chunk)
+                start += len(chunk)
+                if pending_tiles >= batch_size:
+                    classify()
+                    yield from finished()
+            del image, precut
     classify()
     yield from finished()
 
@@ -136,7 +181,14 @@ def scan_photo(
     probability map ``(height, width)``.
     """
     (scan,) = scan_photos(
-        classifier, [("photo", photo)], tile, stride, batch_size, keep_images=False, max_pixels=max_pixels, context=context
+        classifier,
+        [("photo", photo)],
+        tile,
+        stride,
+        batch_size,
+        keep_images=False,
+        max_pixels=max_pixels,
+        context=context,
     )
     if scan.error:
         raise CrackLightningError(scan.error)

@@ -36,6 +36,11 @@ class TwoPhaseFinetuning(BaseFinetuning):
         patience: Frozen-phase epochs without a lower ``val_loss`` after which the fine-tune phase starts at the
             next epoch instead of waiting for ``unfreeze_at_epoch``; ``null``: ``early_stopping.patience`` (no early
             start when there is no early stopping).
+        warmup_steps: Optimiser steps over which the backbone's learning rate rises linearly to ``backbone_lr`` after
+            the unfreeze; 0: the full rate from the first step. The backbone's parameter group starts with an empty
+            Adam state, so its first step moves every weight by about the full rate whatever its gradient's size, and
+            BatchNorm in eval mode does not absorb the shift: at 2e-4 (configs/gpu.yaml) one step took the training
+            loss from 0.03 to 8.2 (issue 31; ``bench/unfreeze_jump.py``).
     """
 
     monitor = "val_loss"
@@ -47,6 +52,7 @@ class TwoPhaseFinetuning(BaseFinetuning):
         backbone_lr: float = 1e-4,
         train_bn: bool = False,
         patience: int | None = None,
+        warmup_steps: int = 20,
     ) -> None:
         super().__init__()
         blocks = BACKBONE_BLOCKS
@@ -58,12 +64,15 @@ class TwoPhaseFinetuning(BaseFinetuning):
         )
         require(backbone_lr > 0, f"--finetuning.backbone_lr: {backbone_lr}; pass a learning rate above 0 (default 1e-4)")
         require(patience is None or patience >= 0, f"--finetuning.patience: {patience}; pass 0 or more, or null")
+        require(warmup_steps >= 0, f"--finetuning.warmup_steps: {warmup_steps}; pass 0 (none) or more steps")
         self.unfreeze_at_epoch = unfreeze_at_epoch
         self.unfreeze_from = unfreeze_from
         self.backbone_lr = backbone_lr
         self.train_bn = train_bn
         self.patience = patience
+        self.warmup_steps = warmup_steps
         self.unfrozen_epoch: int | None = None
+        self.unfrozen_step: int | None = None  # the optimiser step at the unfreeze: the warm-up counts from it
         self.unfreeze_requested = False
         # The frozen phase's plateau watch: the lowest val_loss so far and the epochs since it.
         self.best_frozen_loss: float | None = None
@@ -118,6 +127,7 @@ class TwoPhaseFinetuning(BaseFinetuning):
         self.unfreeze_and_add_param_group(self.unfrozen_part(pl_module), optimizer, lr=self.backbone_lr, train_bn=True)
         optimizer.param_groups[-1]["name"] = "backbone"  # LearningRateMonitor logs it as lr-<Optimizer>/backbone
         self.unfrozen_epoch = epoch
+        self.unfrozen_step = pl_module.trainer.global_step
         why = "val_loss plateaued" if epoch < self.unfreeze_at_epoch else f"unfreeze_at_epoch={self.unfreeze_at_epoch}"
         rank_zero_info(f"Epoch {epoch}: unfreezing backbone[{self.unfreeze_from}:] at lr {self.backbone_lr:g} ({why})")
 
@@ -131,6 +141,18 @@ class TwoPhaseFinetuning(BaseFinetuning):
         for module in pl_module.backbone.modules():
             if isinstance(module, _BatchNorm):
                 module.train(self.train_bn and module.weight.requires_grad)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        """The backbone's warm-up: its rate is ``backbone_lr * k / warmup_steps`` at the k-th step after the unfreeze."""
+        if self.unfrozen_step is None or self.warmup_steps <= 0:
+            return
+        done = trainer.global_step - self.unfrozen_step
+        if done > self.warmup_steps:
+            return
+        for optimizer in trainer.optimizers:
+            for group in optimizer.param_groups:
+                if group.get("name") == "backbone":
+                    group["lr"] = self.backbone_lr * min(1.0, (done + 1) / self.warmup_steps)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The frozen phase's plateau watch: ``patience`` epochs without a lower ``val_loss`` start the fine-tune phase
@@ -156,6 +178,7 @@ class TwoPhaseFinetuning(BaseFinetuning):
         return {
             **super().state_dict(),
             "unfrozen_epoch": self.unfrozen_epoch,
+            "unfrozen_step": self.unfrozen_step,
             "requested": self.unfreeze_requested,
             "best_frozen_loss": self.best_frozen_loss,
             "epochs_without_improvement": self.epochs_without_improvement,
@@ -164,6 +187,7 @@ class TwoPhaseFinetuning(BaseFinetuning):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self.unfrozen_epoch = state_dict.get("unfrozen_epoch")
+        self.unfrozen_step = state_dict.get("unfrozen_step")
         self.unfreeze_requested = state_dict.get("requested", False)
         self.best_frozen_loss = state_dict.get("best_frozen_loss")
         self.epochs_without_improvement = state_dict.get("epochs_without_improvement", 0)
