@@ -229,8 +229,9 @@ def test_small_photo_corrupt_file_and_no_overwrite(bright, tmp_path, capsys):
     out = tmp_path / "scan"
     scan(bright, photos, out)
     rows = {r["photo"]: r for r in read_rows(out / "photos.csv")}
-    assert set(rows) == {"small.png", "broken.jpg"}
+    assert set(rows) == {"small.png", "broken.jpg", "notes.txt"}  # nothing under --input is left out unsaid
     assert "broken.jpg: cannot be read as an image" in rows["broken.jpg"]["error"]
+    assert "notes.txt: unsupported type (.txt)" in rows["notes.txt"]["error"]
     assert rows["small.png"]["tiles"] == "1" and (rows["small.png"]["width"], rows["small.png"]["height"]) == ("90", "60")
     (tile,) = read_rows(out / "tiles.csv")
     assert (tile["x"], tile["y"], tile["width"], tile["height"]) == ("0", "0", "90", "60")

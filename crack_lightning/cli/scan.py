@@ -8,12 +8,13 @@ from crack_lightning.api import load_model
 from crack_lightning.cli.options import CommandParser
 from crack_lightning.cli.predict import model_options
 from crack_lightning.errors import CrackLightningError, require_writable
-from crack_lightning.io.images import MAX_PIXELS
+from crack_lightning.io.images import MAX_PIXELS, not_scanned
 from crack_lightning.runtime.backends import cpu_count
 from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV
 from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
 from crack_lightning.runtime.models import DEFAULT_MODEL, DEFAULT_SCAN_MODEL
 from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH
+from crack_lightning.scanning.geojson import CRACKS_GEOJSON, TILES_GEOJSON, map_line
 from crack_lightning.scanning.pipeline import scan_to_folder
 from crack_lightning.scanning.tasks import DEFAULT_BATCH
 from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
@@ -41,7 +42,7 @@ def parser() -> CommandParser:
     p.add_argument("--batch_size", type=int | None, default=None, help=f"Tiles per batch (default {DEFAULT_BATCH}); a segmenter's windows per batch (default {DEFAULT_WINDOWS_PER_BATCH}).")
     p.add_argument("--threshold", type=float | None, default=None, help=f"Crack probability from which a tile is a crack (default {DEFAULT_THRESHOLD}); a segmenter's pixel (default: the model's).")
     p.add_argument("--masks", type=bool, default=False, help="Classifier: also write masks/<photo>.png, the probability map as 8-bit grey (a segmenter always writes them).")
-    p.add_argument("--mm_per_px", type=float | None, default=None, help="Segmenter: the photos' scale in millimetres per pixel; fills cracks.csv's mm columns and width classes.")
+    p.add_argument("--mm_per_px", type=float | None, default=None, help="Segmenter: the photos' scale in millimetres per pixel; fills cracks.csv's mm columns and width classes (default: a GeoTIFF's pixel size, else none).")
     p.add_argument("--min_area", type=int, default=DEFAULT_MIN_AREA, help="Segmenter: smallest crack kept, in crack pixels (8-connected).")
     p.add_argument("--width_limits_mm", type=str, default="0.1,0.3,1.0", help="Segmenter: crack widths in mm that separate the width classes, comma-separated, increasing.")
     p.add_argument("--width_classes", type=str, default="hairline,fine,medium,wide", help="Segmenter: names of the width classes, one more than --width_limits_mm, by a crack's widest point.")
@@ -96,10 +97,12 @@ def run(argv: list[str]) -> None:
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     print(
         f"Scanned {counts['photos'] - counts['errors']} photos ({counts['tiles']} tiles of {o.tile} px, stride "
-        f"{stride}){skipped}: {counts['crack_photos']} with cracks, {counts['errors']} unreadable (see photos.csv)."
+        f"{stride}){skipped}: {counts['crack_photos']} with cracks, {not_scanned(counts)} (see photos.csv)."
     )
     print(f"Results in {o.output}: {TILES_CSV}, {PHOTOS_CSV}, {OVERLAYS}/" + (f", {MASKS}/" if o.masks else "")
           + (f", {REPORT} (open it in a browser)" if o.report else ""))
+    if map_line(counts, TILES_GEOJSON):
+        print(map_line(counts, TILES_GEOJSON))
 
 
 def run_segmenter(o, segmenter) -> None:
@@ -118,6 +121,8 @@ def run_segmenter(o, segmenter) -> None:
     counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report)
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     print(f"Scanned {counts['photos'] - counts['errors']} photos{skipped}: {counts['cracks']} cracks in "
-          f"{counts['crack_photos']} photos, {counts['errors']} unreadable (see photos.csv).")
+          f"{counts['crack_photos']} photos, {not_scanned(counts)} (see photos.csv).")
     print(f"Results in {o.output}: {CRACKS_CSV}, {PHOTOS_CSV}, {MASKS}/, {OVERLAYS}/"
           + (f", {REPORT} (open it in a browser)" if o.report else ""))
+    if map_line(counts, CRACKS_GEOJSON):
+        print(map_line(counts, CRACKS_GEOJSON))

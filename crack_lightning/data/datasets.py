@@ -9,14 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image
-from torchvision.transforms import v2
 
 from crack_lightning.runtime.backends import cpu_count
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.images import MAX_PIXELS, image_header, own_pixel_limit
+from crack_lightning.io.images import MAX_PIXELS, image_header
 from crack_lightning.io.images import read_rgb as read_rgb_array
 from crack_lightning.data.splits import Sample
 from crack_lightning.data.transforms import DEFAULT_IMAGE_SIZE
@@ -34,14 +32,13 @@ def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> to
     """
     image_header(path, max_pixels)
     try:
-        return decode_image(str(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
+        image = decode_image(str(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
+        if image.dtype == torch.uint8:  # a 16-bit PNG comes as uint16: scaled below, as predict and scan scale it
+            return image
     except RuntimeError:
-        # torchvision.io reads JPEG, PNG, WebP, GIF; PIL covers BMP, TIFF and the other formats ImageFolder lists.
-        try:
-            with own_pixel_limit(), Image.open(path) as im:
-                return v2.functional.pil_to_tensor(im.convert("RGB"))
-        except OSError as err:
-            raise CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it") from err
+        pass
+    # torchvision.io reads 8-bit JPEG, PNG, WebP, GIF; the torch-free reader the rest (BMP, TIFF, HEIC, 16-bit...)
+    return torch.from_numpy(np.ascontiguousarray(read_rgb_array(path, max_pixels).transpose(2, 0, 1)))
 
 
 def default_workers() -> int:

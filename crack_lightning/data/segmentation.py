@@ -11,12 +11,12 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
-from torchvision import datasets, tv_tensors
+from torchvision import tv_tensors
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
 from crack_lightning.data.datasets import default_workers, read_rgb
-from crack_lightning.io.images import MAX_PIXELS
+from crack_lightning.io.images import IMG_EXTENSIONS, MAX_PIXELS
 from crack_lightning.data.splits import SPLITS, read_split_csv, split_samples, write_run_split
 from crack_lightning.errors import CrackLightningError, require
 
@@ -52,7 +52,7 @@ def find_photos(root: Path) -> list[str]:
     for folder in (images, masks):
         require(folder.is_dir(), f"--data.root: no folder {folder}; pass a folder with images/ and masks/ "
                                  "(masks/NAME.png for each images/NAME.jpg, 255 = crack)")
-    photos = sorted(p.name for p in images.iterdir() if p.suffix.lower() in datasets.folder.IMG_EXTENSIONS)
+    photos = sorted(p.name for p in images.iterdir() if p.suffix.lower() in IMG_EXTENSIONS)
     require(bool(photos), f"--data.root: no images in {images}")
     missing = [name for name in photos if not mask_path(root, name).is_file()]
     require(not missing, f"--data.root: {len(missing)} photo(s) in {images} have no mask in {masks} "

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from torchvision import datasets
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.images import MAX_PIXELS, image_header
+from crack_lightning.io.images import IMG_EXTENSIONS, MAX_PIXELS, image_header
 
 SPLITS = ("train", "val", "test")
 SPLIT_CSV = "split.csv"
@@ -35,7 +35,7 @@ def scan_folder(folder: Path, root: Path) -> tuple[list[str], list[Sample]]:
     """Classes and samples of an ImageFolder directory, paths relative to ``root`` in POSIX form, sorted."""
     try:
         classes, class_to_idx = datasets.folder.find_classes(str(folder))
-        found = datasets.ImageFolder.make_dataset(str(folder), class_to_idx, extensions=datasets.folder.IMG_EXTENSIONS)
+        found = datasets.ImageFolder.make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS)
     except (FileNotFoundError, NotADirectoryError) as err:
         raise CrackLightningError(
             f"--data.root: {folder} is not an image folder ({err}); point it at a folder with one sub-folder per "

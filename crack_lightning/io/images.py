@@ -7,7 +7,7 @@ so they hand the network the same pixels.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,10 +15,14 @@ import numpy as np
 from PIL import Image
 
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.io.formats import HEIF_EXTENSIONS, read_other_format, register_heif
+from crack_lightning.io.pixels import pil_to_rgb8
 
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # PIL's decompression-bomb limit (about 89 MP)
-# torchvision.datasets.folder.IMG_EXTENSIONS, without importing torchvision
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+# torchvision.datasets.folder.IMG_EXTENSIONS (without importing torchvision), and HEIC/HEIF, phones' default format
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp") + HEIF_EXTENSIONS
+# The three reasons a file is not scanned, as their errors word them (photos.csv keeps only the text)
+UNSUPPORTED, UNREADABLE, TOO_LARGE = "unsupported type", "unreadable", "too large"
 
 
 @contextmanager
@@ -42,7 +46,33 @@ def check_pixels(path: str | os.PathLike, width: int, height: int, max_pixels: i
 
 
 def unreadable(path: str | os.PathLike, err: OSError | str) -> CrackLightningError:
+    if Path(path).suffix.lower() not in IMG_EXTENSIONS:  # not an image we know, rather than a broken one
+        return CrackLightningError(
+            f"{path}: {UNSUPPORTED} ({Path(path).suffix or 'no extension'}); convert it to JPEG, PNG, TIFF or HEIC, "
+            "or move it out of the folder"
+        )
     return CrackLightningError(f"{path}: cannot be read as an image ({err}); remove or replace it")
+
+
+def skip_reason(error: str) -> str:
+    """Why a file was not scanned, from its error text: unsupported type, too large or unreadable."""
+    if f": {UNSUPPORTED} (" in error:
+        return UNSUPPORTED
+    return TOO_LARGE if " MP is over the limit of " in error else UNREADABLE
+
+
+def count_reasons(errors: Iterable[str]) -> dict[str, int]:
+    """How many of ``errors`` (empty ones left out) have each :func:`skip_reason`, every reason present."""
+    reasons = [skip_reason(e) for e in errors if e]
+    return {r: reasons.count(r) for r in (UNSUPPORTED, UNREADABLE, TOO_LARGE)}
+
+
+def not_scanned(errors: Iterable[str] | dict[str, int]) -> str:
+    """Error texts (or :func:`count_reasons`) for a summary: "3 not scanned (2 unsupported type, 1 unreadable)"."""
+    counts = errors if isinstance(errors, dict) else count_reasons(errors)
+    total = sum(counts.get(r, 0) for r in (UNSUPPORTED, UNREADABLE, TOO_LARGE))
+    by_reason = ", ".join(f"{counts[r]} {r}" for r in (UNSUPPORTED, UNREADABLE, TOO_LARGE) if counts.get(r))
+    return f"{total} not scanned ({by_reason})" if total else "0 not scanned"
 
 
 @contextmanager
@@ -52,7 +82,16 @@ def open_checked(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -
     try:
         if os.path.getsize(path) == 0:
             raise unreadable(path, "empty file")
-        with own_pixel_limit(), Image.open(path) as im:
+        register_heif()
+        with own_pixel_limit():
+            try:
+                im = Image.open(path)
+            except OSError:
+                # what PIL cannot open (e.g. float RGB TIFF) may be read otherwise; else PIL's error stands
+                im = read_other_format(path, lambda width, height: check_pixels(path, width, height, max_pixels))
+                if im is None:
+                    raise
+        with im:
             check_pixels(path, *im.size, max_pixels)
             yield im
     except OSError as err:
@@ -79,11 +118,12 @@ def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS, size:
 
 
 def upright_rgb(image: Image.Image) -> Image.Image:
-    """A PIL image in RGB mode, turned as its EXIF orientation says."""
+    """A PIL image in 8-bit RGB mode (16-bit and float scaled: :mod:`crack_lightning.io.pixels`), turned as its EXIF
+    orientation says."""
     from PIL import ImageOps
 
     image = ImageOps.exif_transpose(image) if image.getexif().get(0x0112, 1) != 1 else image
-    return image if image.mode == "RGB" else image.convert("RGB")
+    return pil_to_rgb8(image)
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:
@@ -99,12 +139,14 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
 
 
-def find_images(source: str | os.PathLike, option: str = "--input") -> list[Path]:
-    """Image files: a folder searched recursively, one image file, or a ``.txt`` file listing paths (one a line)."""
+def find_images(source: str | os.PathLike, option: str = "--input", every_file: bool = False) -> list[Path]:
+    """Image files: a folder searched recursively, one image file, or a ``.txt`` file listing paths (one a line).
+
+    ``every_file``: a folder's files of any type, so that the caller can say why it skips one (``scan``)."""
     source = Path(source).expanduser()
     if source.is_dir():
         return sorted(
-            (p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS),
+            (p for p in source.rglob("*") if p.is_file() and (every_file or p.suffix.lower() in IMG_EXTENSIONS)),
             key=lambda p: p.relative_to(source).as_posix(),
         )
     if source.suffix.lower() in (".txt", ".lst", ".list") and source.is_file():

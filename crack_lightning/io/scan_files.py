@@ -23,18 +23,20 @@ THUMBNAILS = "thumbnails"
 REPORT = "report.html"
 SETTINGS = "scan.json"
 LOCK = ".scan.lock"
-RESULTS = (TILES_CSV, CRACKS_CSV, PHOTOS_CSV, OVERLAYS, MASKS, THUMBNAILS, REPORT, SETTINGS)
+TILES_GEOJSON, CRACKS_GEOJSON = "tiles.geojson", "cracks.geojson"  # a georeferenced photo's tiles or cracks on the map
+RESULTS = (TILES_CSV, CRACKS_CSV, PHOTOS_CSV, OVERLAYS, MASKS, THUMBNAILS, REPORT, SETTINGS, TILES_GEOJSON, CRACKS_GEOJSON)
 
 
 def find_photos(source: str | os.PathLike) -> list[tuple[str, Path]]:
     """``(name, path)`` of each photo in a folder (recursively), one file, or a ``.txt`` list of paths.
 
-    Names are paths relative to the folder (or to the list's folder), else the full path.
+    Names are paths relative to the folder (or to the list's folder), else the full path. A folder's files of every
+    type are listed: the scan gives each one it cannot read a ``photos.csv`` row saying why, rather than none.
     """
     source = Path(source).expanduser()
     base = source if source.is_dir() else source.parent
     named = []
-    for path in find_images(source, option="--input"):
+    for path in find_images(source, option="--input", every_file=True):
         try:
             named.append((path.relative_to(base).as_posix(), path))
         except ValueError:

@@ -12,6 +12,7 @@ import html
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from crack_lightning.io.images import skip_reason
 from crack_lightning.report.pictures import colour_table
 
 
@@ -54,7 +55,7 @@ def _link(href: str, text: str) -> str:
 
 def _overlay_cell(p: ReportPhoto) -> str:
     if p.error:
-        return '<span class="error">unreadable</span>'
+        return f'<span class="error">{skip_reason(p.error)}</span>'
     image = (
         f'<img src="{html.escape(p.thumbnail)}" alt="crack map of {html.escape(p.photo)}">'
         if p.thumbnail
@@ -139,10 +140,9 @@ def render_page(
     unreadable = [p for p in photos if p.error]
     errors = ""
     if unreadable:
-        items = "".join(
-            f"<li>{html.escape(p.photo)}: <span class=error>{html.escape(p.error)}</span></li>" for p in unreadable
-        )
-        errors = f"<h2>Unreadable photos ({len(unreadable)})</h2><ul>{items}</ul>"
+        items = "".join(f"<li>{html.escape(p.photo)}: <b>{skip_reason(p.error)}</b>: <span class=error>"
+                        f"{html.escape(p.error)}</span></li>" for p in unreadable)
+        errors = f"<h2>Files not scanned ({len(unreadable)})</h2><ul>{items}</ul>"
     # The rank sorts as text (1, 2, ... first); the crack map column does not sort.
     head = ['<th data-sort="text" aria-sort="ascending">#</th>', "<th>Crack map</th>"]
     head += [f'<th data-sort="{"number" if c.numeric else "text"}">{html.escape(c.title)}</th>' for c in columns]

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from PIL import Image
 
+from crack_lightning.io.images import not_scanned
 from crack_lightning.io.atomic import save_picture, write_atomically
 from crack_lightning.io.scan_files import (
     OVERLAYS,
@@ -94,13 +95,14 @@ def picture_links(folder: Path, name: str, picture: str) -> tuple[str, str]:
     return "", ""
 
 
-def counts_and_times(photos: int, cracked: int, unreadable: int, settings: dict) -> list[tuple[str, str]]:
-    """The report's first facts: how many photos, with and without cracks, and when the scan ran."""
+def counts_and_times(photos: int, cracked: int, errors: list[str], settings: dict) -> list[tuple[str, str]]:
+    """The report's first facts: how many photos, with and without cracks, which files were not scanned and
+    why (``errors``: their error texts), and when the scan ran."""
     return [
         (
             "Photos",
-            f"{photos} scanned: <b>{cracked} with cracks</b>, {photos - cracked - unreadable} without, "
-            f"{unreadable} unreadable",
+            f"{photos - len(errors)} scanned: <b>{cracked} with cracks</b>, {photos - cracked - len(errors)} "
+            f"without; {not_scanned(errors)}",
         ),
         (
             "When",
@@ -124,7 +126,6 @@ def write_report(folder: str | os.PathLike, page: Page, paths: dict[str, Path] |
             photo.overlay, photo.thumbnail = picture_links(folder, row["photo"], names[row["photo"]])
     photos.sort(key=page.rank)
     cracked = sum(page.cracked(p) for p in photos)
-    unreadable = sum(bool(p.error) for p in photos)
-    facts = [*counts_and_times(len(photos), cracked, unreadable, settings), *page.facts(settings)]
+    facts = [*counts_and_times(len(photos), cracked, [p.error for p in photos if p.error], settings), *page.facts(settings)]
     title = f"Crack scan: {cracked} of {len(photos)} photos with cracks"
     return write_atomically(folder / REPORT, render_page(title, facts, photos, page.columns), hidden=True)

@@ -33,18 +33,20 @@ def overlay(
     crack_probability: np.ndarray,
     max_side: int = 4096,
     colour_bar: bool = True,
+    photo_size: tuple[int, int] | None = None,
 ) -> Image.Image:
     """The photo ``uint8 (H, W, 3)`` with the crack probability blended over it, and a colour bar (unless
     ``colour_bar`` is false: :func:`draw_colour_bar` adds it later).
 
     Colour follows the probability and so does opacity (up to 60%), so sound concrete stays visible and cracks
     stand out. Photos longer than ``max_side`` pixels are drawn at that length. Blended a block of rows at a time,
-    so a huge photo costs little more than the picture itself.
+    so a huge photo costs little more than the picture itself. ``photo_size`` ``(height, width)``: the photo's,
+    when ``image`` is a smaller copy of it (an orthomosaic's preview, :mod:`crack_lightning.io.preview`).
     """
-    height, width = image.shape[:2]
-    scale = min(1.0, max_side / max(height, width))
+    height, width = photo_size or image.shape[:2]
+    scale = min(1.0, max_side / max(image.shape[:2]), max(image.shape[:2]) / max(height, width))
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    if scale < 1.0:
+    if size != image.shape[:2]:
         image = np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
     lut = colour_table()
     blended = np.empty((size[0], size[1], 3), np.uint8)
@@ -95,11 +97,14 @@ def draw_colour_bar(picture: Image.Image) -> None:
         draw.text((bar_left + bar_w + unit // 4, y - text_h / 2), label, fill=(0, 0, 0), font=font)
 
 
-def mask_image(boxes: Sequence[Box], crack_probability: np.ndarray, width: int, height: int) -> Image.Image:
-    """The crack probability map at the photo's size as 8-bit grey: 0 = sure no crack, 255 = sure crack."""
-    mask = np.empty((height, width), np.uint8)
+def mask_image(
+    boxes: Sequence[Box], crack_probability: np.ndarray, width: int, height: int, size: tuple[int, int] | None = None
+) -> Image.Image:
+    """The crack probability map at the photo's size (or ``size`` ``(height, width)``) as 8-bit grey: 0 = sure no
+    crack, 255 = sure crack."""
+    mask = np.empty(size or (height, width), np.uint8)
     start = 0
-    for crack in probability_rows(boxes, crack_probability, width, height):
+    for crack in probability_rows(boxes, crack_probability, width, height, size):
         mask[start : start + len(crack)] = np.round(np.clip(crack, 0.0, 1.0) * 255).astype(np.uint8)
         start += len(crack)
     return Image.fromarray(mask, mode="L")

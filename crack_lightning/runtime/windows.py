@@ -74,10 +74,12 @@ def segment_photo(
     """The crack probability map of ``photo`` (``uint8`` ``(H, W, 3)``) as ``uint8`` ``(H, W)``, 255 = probability 1.
 
     ``run`` sees batches of at most ``batch_size`` windows of ``window`` px (or the photo's side where it is
-    smaller), overlapping by at least ``overlap`` px. ``out``: where to write the map (e.g. a ``np.memmap``);
-    a new array by default.
+    smaller), overlapping by at least ``overlap`` px. ``out``: where to write the map (e.g. a ``np.memmap``, or an
+    object that takes its rows in order); a new array by default. ``photo`` may be any object with ``shape``,
+    ``dtype``, ``ndim``, ``windowed = True`` and ``photo[rows, columns]`` giving arrays.
     """
-    photo = np.asarray(photo)
+    if not getattr(photo, "windowed", False):  # a photo read window by window (an orthomosaic) is not an array
+        photo = np.asarray(photo)
     if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
         raise ValueError(f"a photo is uint8 (H, W, 3), not {photo.dtype} {photo.shape}")
     height, width = photo.shape[:2]

@@ -10,17 +10,22 @@ a band of windows at a time and measured in bands of rows (:mod:`crack_lightning
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.io.georef import read_georeference
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
 from crack_lightning.io.threads import bounded_map
+from crack_lightning.io.tiff_windows import Orthomosaic, windowed_tiff
 from crack_lightning.measure.measuring import Measuring
 from crack_lightning.scanning.results import CrackMap
+from crack_lightning.scanning.segment_windows import segment_tiff
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.segmenter import Segmenter
@@ -45,18 +50,28 @@ def segment_photos(
     batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
     max_pixels: int | None = MAX_PIXELS,
     workers: int = 0,
+    preview_side: int = 4096,
 ) -> Iterator[CrackMap]:
     """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
     ``threshold``: the crack probability from which a pixel is crack (default: the model's). ``workers`` > 0: photos
-    decode that many ahead in threads (for a GPU, which would otherwise wait for each decode)."""
+    decode that many ahead in threads (for a GPU, which would otherwise wait for each decode). A GeoTIFF's pixel size
+    is its scale unless ``measuring`` has one. A tiled or very large TIFF (an orthomosaic) is read window by window
+    (:mod:`crack_lightning.scanning.segment_windows`); its pictures are then at most ``preview_side`` long."""
     level = crack_level(segmenter.threshold if threshold is None else threshold)
 
-    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str]:
+    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str | Orthomosaic, Measuring]:
         name, photo = item
+        own = measuring
+        if measuring.mm_per_px is None and isinstance(photo, (str, os.PathLike)):
+            georef = read_georeference(photo)
+            if georef is not None and georef.mm_per_px:
+                own = replace(measuring, mm_per_px=georef.mm_per_px)
+        if isinstance(photo, (str, os.PathLike)) and windowed_tiff(photo):
+            return name, Orthomosaic(photo), own  # read window by window below, never decoded whole
         try:
-            return name, as_rgb(photo, max_pixels)
+            return name, as_rgb(photo, max_pixels), own
         except CrackLightningError as err:
-            return name, str(err)
+            return name, str(err), own
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         yield from measured(
@@ -67,20 +82,31 @@ def segment_photos(
             window,
             overlap,
             batch_size,
+            max_pixels,
+            preview_side,
         )
 
 
 def measured(
     segmenter: Segmenter,
-    loaded: Iterable[tuple[str, np.ndarray | str]],
+    loaded: Iterable[tuple[str, np.ndarray | str | Orthomosaic, Measuring]],
     measuring: Measuring,
     level: int,
     window: int | None,
     overlap: int | None,
     batch_size: int,
+    max_pixels: int | None = MAX_PIXELS,
+    preview_side: int = 4096,
 ) -> Iterator[CrackMap]:
-    """A :class:`CrackMap` for each decoded ``(name, image or error)``."""
-    for name, image in loaded:
+    """A :class:`CrackMap` for each decoded ``(name, image or error or orthomosaic, its measuring)``."""
+    for name, image, own in loaded:
+        if isinstance(image, Orthomosaic):
+            try:
+                yield segment_tiff(segmenter, name, image.path, own, level, *segmenter.windows(window, overlap),
+                                   batch_size, max_pixels, preview_side)
+            except CrackLightningError as err:
+                yield CrackMap(name, error=str(err))
+            continue
         if isinstance(image, str):
             yield CrackMap(name, error=image)
             continue
@@ -93,6 +119,6 @@ def measured(
             image,
             probability=probability,
             level=level,
-            cracks=measuring.measure(probability >= level, name),
-            mm_per_px=measuring.mm_per_px,
+            cracks=own.measure(probability >= level, name),
+            mm_per_px=own.mm_per_px,
         )

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+NO_DATA = "no data"  # tiles.csv's label of a tile in an orthomosaic's empty area (alpha 0, no-data value)
+
 
 def decide_labels(
     probabilities: np.ndarray, class_names: Sequence[str], crack_index: int, threshold: float = 0.5

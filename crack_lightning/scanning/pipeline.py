@@ -8,9 +8,11 @@ import os
 from pathlib import Path
 
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.io.images import count_reasons, skip_reason
 from crack_lightning.io.scan_files import REPORT, find_photos, picture_names
 from crack_lightning.report.pages import write_report
 from crack_lightning.scanning.folder import ScanFolder
+from crack_lightning.scanning.geojson import map_counts, write_geojson
 from crack_lightning.scanning.tasks import ScanTask
 
 
@@ -26,7 +28,8 @@ def scan_to_folder(
 ) -> dict[str, int]:
     """Every photo of ``source`` (a photo, a folder searched recursively, or a ``.txt`` list) into ``output``;
     returns counts of photos, those ``skipped`` (done before, with ``resume``), the task's unit (tiles or cracks),
-    photos with cracks and errors.
+    photos with cracks and errors (also by reason: ``unsupported type``, ``unreadable``, ``too large``), and of the
+    georeferenced photos in ``tiles.geojson`` / ``cracks.geojson`` (``mapped``, ``map_left_out``).
 
     ``output`` is locked while the scan runs: a second scan of the same folder stops with an error. ``report``
     writes ``report.html`` from ``photos.csv`` at the end, so it lists every photo scanned so far, resumed or not
@@ -43,7 +46,9 @@ def scan_to_folder(
     ) as writer:
         names = picture_names([name for name, _ in photos] + list(writer.done))
         todo = [(name, path) for name, path in photos if name not in writer.done]
-        counts = {"photos": 0, "skipped": len(photos) - len(todo), task.unit: 0, "crack_photos": 0, "errors": 0}
+        counts = {"photos": 0, "skipped": len(photos) - len(todo), task.unit: 0, "crack_photos": 0, "errors": 0,
+                  **count_reasons([])}
+        task.preview_side = overlay_max_side  # an orthomosaic is drawn from a copy this long, never decoded whole
         bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
         try:
             for result in task.results(todo):
@@ -53,6 +58,8 @@ def scan_to_folder(
                 counts[task.unit] += task.count(result)
                 counts["crack_photos"] += task.cracked(result)
                 counts["errors"] += bool(result.error)
+                if result.error:  # by reason, for the summary line
+                    counts[skip_reason(result.error)] += 1
                 bar.update(1)
                 bar.set_postfix({task.unit: counts[task.unit]})
         finally:
@@ -60,4 +67,5 @@ def scan_to_folder(
         writer.finish()
         if report or (writer.dir / REPORT).exists():  # a page of an earlier run is kept in step with photos.csv
             write_report(writer.dir, task.page, dict(photos))
+        counts.update(map_counts(*write_geojson(writer.dir, dict(photos), task.details_csv)))
     return counts

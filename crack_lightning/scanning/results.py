@@ -34,6 +34,7 @@ from crack_lightning.report.pictures import (
     thumbnail,
 )
 from crack_lightning.report.tile_page import PHOTO_COLUMNS, TILE_COLUMNS
+from crack_lightning.scanning.labels import NO_DATA
 from crack_lightning.scanning.tiling import Box, probability_map
 
 CRACK, NO_CRACK = "crack", "no crack"  # a segmenter's photos.csv label
@@ -108,6 +109,7 @@ class TileMap(PhotoResult):
     crack_index: int = 0
     labels: list[str] = field(default_factory=list)  # each tile's, decided at the scan's threshold
     classified: int = field(default=0, repr=False)  # tiles whose probabilities are in
+    no_data: np.ndarray | None = field(default=None, repr=False)  # bool (tiles,): an orthomosaic's empty area
 
     detail_columns: ClassVar[list[str]] = TILE_COLUMNS
     photo_columns: ClassVar[list[str]] = PHOTO_COLUMNS
@@ -138,37 +140,30 @@ class TileMap(PhotoResult):
         if self.error:
             return [self.name, "", "", 0, 0, "", "", self.error]
         crack_tiles = sum(label == self.crack_class for label in self.labels)
-        others = [label for label in self.labels if label != self.crack_class]
-        label = self.crack_class if crack_tiles else max(set(others), key=others.count)
-        return [
-            self.name,
-            self.width,
-            self.height,
-            len(self.boxes),
-            crack_tiles,
-            f"{self.crack_probability.max():.6f}",
-            label,
-            "",
-        ]
+        others = [label for label in self.labels if label not in (self.crack_class, NO_DATA)]
+        label = self.crack_class if crack_tiles else max(set(others), key=others.count) if others else NO_DATA
+        return [self.name, self.width, self.height, len(self.boxes), crack_tiles,
+                f"{self.crack_probability.max():.6f}", label, ""]
 
     def detail_rows(self) -> list[list]:
-        return [
-            [self.name, x, y, w, h, f"{p:.6f}", label]
-            for (x, y, w, h), p, label in zip(self.boxes, self.crack_probability.tolist(), self.labels)
-        ]
+        return [[self.name, x, y, w, h, "" if label == NO_DATA else f"{p:.6f}", label]
+                for (x, y, w, h), p, label in zip(self.boxes, self.crack_probability.tolist(), self.labels)]
 
     def plot(self, max_side: int = 4096) -> Image.Image:
-        return overlay(self.image, self.boxes, self.crack_probability, max_side)
+        return overlay(self.image, self.boxes, self.crack_probability, max_side, photo_size=(self.height, self.width))
 
     def pictures(self, max_side: int = 4096, masks: bool = True) -> Iterator[Picture]:
-        drawn = overlay(self.image, self.boxes, self.crack_probability, max_side, colour_bar=False)
+        # self.image may be a smaller copy of the photo (an orthomosaic's): the map is drawn at its size
+        size = (self.height, self.width)
+        drawn = overlay(self.image, self.boxes, self.crack_probability, max_side, False, size)
         small = thumbnail(drawn)  # without the colour bar, illegible that small: the page shows the scale
         draw_colour_bar(drawn)
         yield OVERLAYS, ".png", "PNG", PNG, drawn
         del drawn
         yield THUMBNAILS, ".jpg", "JPEG", JPEG, small
         if masks:
-            yield MASKS, ".png", "PNG", PNG, mask_image(self.boxes, self.crack_probability, self.width, self.height)
+            reduced = self.image.shape[:2] if self.image.shape[:2] != size else None  # an orthomosaic's copy
+            yield MASKS, ".png", "PNG", PNG, mask_image(self.boxes, self.crack_probability, self.width, self.height, reduced)
 
 
 @dataclass
@@ -238,4 +233,5 @@ class CrackMap(PhotoResult):
         # The thumbnail is drawn from the photo, not shrunk from the overlay: pooled from the full map, cracks stay.
         yield THUMBNAILS, ".jpg", "JPEG", JPEG, crack_overlay(self.image, self.probability, self.level, THUMBNAIL_SIDE)
         yield OVERLAYS, ".png", "PNG", PNG, self.plot(max_side)
-        yield MASKS, ".png", "PNG", PNG, Image.fromarray(self.probability)  # 8-bit grey, full size (always written)
+        # 8-bit grey, full size (always written); an orthomosaic's is its max-pooled, smaller copy
+        yield MASKS, ".png", "PNG", PNG, Image.fromarray(self.probability)

@@ -36,6 +36,7 @@ class ScanTask:
     page: Page
     result: type[PhotoResult]  # what results() yields: its CSV columns
     masks: bool = True  # write masks/<photo>.png
+    preview_side: int = 4096  # the longest side of an orthomosaic's pictures (the pipeline sets its overlays')
 
     def settings(self) -> dict[str, Any]:
         """The scan's options and model, for ``scan.json`` and the report."""
@@ -110,6 +111,7 @@ class TileTask(ScanTask):
             context=self.context,
             threshold=self.threshold,
             workers=self.workers,
+            preview_side=self.preview_side,
         )
 
     def count(self, result: TileMap) -> int:
@@ -178,6 +180,7 @@ class CrackTask(ScanTask):
             self.batch_size,
             self.max_pixels,
             self.workers,
+            self.preview_side,
         )
 
     def count(self, result: CrackMap) -> int:

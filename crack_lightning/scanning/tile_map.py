@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +18,10 @@ import numpy as np
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, resize
 from crack_lightning.io.threads import bounded_map
-from crack_lightning.scanning.labels import decide_labels
+from crack_lightning.io.tiff_windows import Orthomosaic, windowed_tiff
+from crack_lightning.scanning.labels import NO_DATA, decide_labels
 from crack_lightning.scanning.results import TileMap
+from crack_lightning.scanning.scan_windows import scan_tiff
 from crack_lightning.scanning.tiling import Box, context_window, tile_boxes
 
 if TYPE_CHECKING:
@@ -43,6 +46,7 @@ def scan_photos(
     context: float = DEFAULT_CONTEXT,
     threshold: float = 0.5,
     workers: int = 0,
+    preview_side: int = 4096,
 ) -> Iterator[TileMap]:
     """Classify every tile of each ``(name, photo)``; yields each photo's :class:`TileMap` in input order.
 
@@ -52,7 +56,8 @@ def scan_photos(
 
     Batches run across photo boundaries, so small photos do not waste batch slots; only the photos with tiles in
     flight are held. An unreadable photo is yielded with its ``error`` and no tiles. Tiles are labelled crack from
-    ``threshold``.
+    ``threshold``. A tiled or very large TIFF (an orthomosaic) is read a band at a time
+    (:mod:`crack_lightning.scanning.scan_windows`); its ``image`` is then a copy at most ``preview_side`` long.
 
     ``workers`` > 0: photos decode ``workers`` ahead in threads and each batch's windows are resized in ``workers``
     threads (PIL releases the GIL), so that a fast network (a GPU) is not left waiting for one core; the same
@@ -90,6 +95,8 @@ def scan_photos(
                 scan.labels = decide_labels(
                     scan.probabilities, classifier.class_names, classifier.crack_index, threshold
                 )
+                if scan.no_data is not None:
+                    scan.labels = [NO_DATA if empty else label for label, empty in zip(scan.labels, scan.no_data.tolist())]
             yield scan
 
     def cut(image: np.ndarray, boxes: list[Box]) -> np.ndarray:
@@ -97,9 +104,11 @@ def scan_photos(
         windows = [context_window(box, margin, width, height) for box in boxes]
         return np.stack([resize(image[y : y + h, x : x + w], size) for x, y, w, h in windows])
 
-    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str, np.ndarray | None]:
+    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str | Orthomosaic, np.ndarray | None]:
         """The photo decoded, and in a worker thread its windows resized too where they are few (bounded memory)."""
         name, photo = item
+        if isinstance(photo, (str, os.PathLike)) and windowed_tiff(photo):
+            return name, Orthomosaic(photo), None  # read a band at a time below, never decoded whole
         try:
             image = as_rgb(photo, max_pixels)
         except CrackLightningError as err:
@@ -116,6 +125,15 @@ def scan_photos(
         for name, image, precut in loaded:
             scan = TileMap(name, class_names=classifier.class_names, crack_index=classifier.crack_index)
             in_flight.append(scan)
+            if isinstance(image, Orthomosaic):
+                classify()  # the photos before it finish first, in order
+                try:
+                    scan_tiff(classifier, scan, image.path, tile, stride, margin, batch_size, max_pixels,
+                              preview_side if keep_images else None)
+                except CrackLightningError as err:
+                    scan.error, scan.boxes, scan.classified, scan.image = str(err), [], 0, None
+                yield from finished()
+                continue
             if isinstance(image, str):
                 scan.error = image
                 yield from finished()
