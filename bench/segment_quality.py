@@ -101,8 +101,9 @@ def main() -> None:
         probability = segment_photo(photo, run, args.window, args.overlap, args.batch_size)
         seconds += time.perf_counter() - started
         megapixels += photo.shape[0] * photo.shape[1] / 1e6
-        measured = [summarise(measure_cracks(m, name, min_area=args.min_area))
-                    for m in (probability >= round(threshold * 255), truth)]
+        measured = [summarise(measure_cracks(probability >= round(threshold * 255), name, min_area=args.min_area,
+                                             probability=probability)),
+                    summarise(measure_cracks(truth, name, min_area=args.min_area))]
         predicted, true = measured
         rows.append({
             "name": name, "group": name.split("-")[0].split(".")[0],

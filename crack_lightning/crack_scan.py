@@ -7,7 +7,8 @@ SciPy and scikit-image only: no torch.
 
 A pixel is crack where its 8-bit probability reaches the threshold's (:func:`~crack_lightning.inference.segmenter.
 crack_level`); a crack is an 8-connected group of at least ``min_area`` crack pixels, measured as
-:mod:`crack_lightning.measure` defines it (skeleton length; width from the distance transform along the skeleton).
+:mod:`crack_lightning.measure` defines it (skeleton length, spurs pruned; width from the probability profile across
+the crack).
 Memory stays bounded on large photos: the map is built a band of windows at a time and measured in bands of rows
 (:mod:`crack_lightning.measure_bands`). Resuming, overwriting and the lock are the classifier scan's
 (:class:`~crack_lightning.scan_folder.ScanFolder`).
@@ -67,8 +68,10 @@ class Measuring:
             raise CrackLightningError(f"--width_classes: {len(limits)} width limits need {len(limits) + 1} class names, "
                                       f"not {list(self.width_classes)}")
 
-    def measure(self, mask: np.ndarray, photo: str = "") -> list[Crack]:
-        return measure_photo_cracks(mask, photo, self.mm_per_px, self.min_area, self.width_limits_mm, self.width_classes)
+    def measure(self, mask: np.ndarray, photo: str = "", probability: np.ndarray | None = None) -> list[Crack]:
+        """The cracks of ``mask``; their widths from the ``probability`` map where given (the profile across them)."""
+        return measure_photo_cracks(mask, photo, self.mm_per_px, self.min_area, self.width_limits_mm, self.width_classes,
+                                    probability=probability)
 
     def settings(self) -> dict:
         return {"min_area": self.min_area, "mm_per_px": self.mm_per_px, "width_limits_mm": list(self.width_limits_mm),
@@ -106,7 +109,7 @@ def segment_photos(
             yield SegmentedPhoto(name, error=str(err))
             continue
         probability = segmenter.probability_map(image, window, overlap, batch_size)
-        yield SegmentedPhoto(name, probability, image, measuring.measure(probability >= level, name))
+        yield SegmentedPhoto(name, probability, image, measuring.measure(probability >= level, name, probability))
 
 
 def max_pooled(probability: np.ndarray, size: tuple[int, int], rows_at_once: int = 64) -> np.ndarray:
