@@ -21,13 +21,15 @@ STEP = 0.5  # px between samples along the normal
 NORMAL_RADIUS = 4  # px: the skeleton's direction from the pixels within it
 FLOOR = 0.02  # a background probability: the profile has ended
 RISE = 0.1  # a rise this far above the profile's lowest point so far is another crack
+HALF = 0.5  # ... once the profile has fallen below this fraction of its peak
+REACH = (1.5, 3.0)
 MAX_REACH = 64  # px on each side of the skeleton
 POINTS_AT_ONCE = 4096  # skeleton pixels sampled together (memory: points x samples x 8 bytes)
 
 
 def reach(depth: np.ndarray) -> np.ndarray:
     """How far along the normal, on each side, the profile may run, from the distance ``depth`` to the mask's edge."""
-    return np.minimum(1.5 * depth + 3.0, MAX_REACH)
+    return np.minimum(REACH[0] * depth + REACH[1], MAX_REACH)
 
 
 def skeleton_normals(skeleton: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +67,10 @@ def profile_widths(probability: np.ndarray, rows: np.ndarray, cols: np.ndarray, 
         area = np.zeros(len(ys))
         for side in (values[:, half:], values[:, half::-1]):  # each starts at the centre
             lowest = np.minimum.accumulate(side, axis=1)
-            ended = (side <= FLOOR) | (side > lowest + RISE)
+            peak = np.maximum.accumulate(side, axis=1)
+            # A rise counts once the profile has left the crack (fallen below half its peak so far): inside a wide
+            # crack the probability dips and recovers.
+            ended = (side <= FLOOR) | ((side > lowest + RISE) & (lowest < HALF * peak))
             on = np.cumprod(~ended, axis=1, dtype=np.int8).astype(bool)
             taken = np.where(on, side, 0.0)
             area += (taken.sum(axis=1) - 0.5 * taken[:, 0]) * STEP  # the centre sample is half each side's

@@ -30,6 +30,7 @@ from crack_lightning.crack_profile import as_probability, profile_widths, reach,
 from crack_lightning.skeleton_graph import SkeletonGraph, pruned, smoothed_steps
 
 DEFAULT_WIDTH_LIMITS_MM = (0.1, 0.3, 1.0)
+HOLE_AREA = 64  # px: holes up to 8 x 8 px inside a crack are filled before measuring
 WIDTH_CLASSES = ("hairline", "fine", "medium", "wide")
 ODS_THRESHOLDS = np.round(np.arange(1, 100) / 100, 2)  # the fixed thresholds of ODS F1: 0.01 ... 0.99
 
@@ -86,6 +87,34 @@ def skeleton_measures(
     return graph, smoothed_steps(graph), widths
 
 
+def fill_small_holes(mask: np.ndarray, max_area: int = HOLE_AREA, band_rows: int | None = None) -> np.ndarray:
+    """``mask`` with its holes of at most ``max_area`` pixels filled, a band of ``band_rows`` rows at a time.
+
+    A hole is a 4-connected group of non-crack pixels enclosed by crack pixels. A small one is the crack's interior
+    that the mask missed, and the skeleton would loop around it (twice the length, half the width); concrete
+    enclosed by cracks is far larger. A hole of ``max_area`` pixels spans at most that many rows, so a band sees
+    each of its holes whole within ``max_area + 1`` rows above and below it."""
+    mask = np.array(mask, dtype=bool)
+    if max_area < 1:
+        return mask
+    height = mask.shape[0]
+    band_rows = band_rows or height
+    filled = mask.copy()
+    for start in range(0, height, band_rows):
+        stop = min(height, start + band_rows)
+        top, bottom = max(0, start - max_area - 1), min(height, stop + max_area + 1)
+        holes, count = ndimage.label(~mask[top:bottom])
+        if count == 0:
+            continue
+        small = np.bincount(holes.ravel(), minlength=count + 1) <= max_area
+        # a group touching the window's border may run on outside it (or is the photo's own border): no hole
+        for edge in (holes[0], holes[-1], holes[:, 0], holes[:, -1]):
+            small[edge] = False
+        small[0] = False
+        filled[start:stop] |= small[holes[start - top : stop - top]]
+    return filled
+
+
 def _scale(mm_per_px: float | None):
     # px -> mm, or None for every value when the photo has no scale
     return (lambda v: float(v) * mm_per_px) if mm_per_px is not None else (lambda v: None)
@@ -109,12 +138,15 @@ def measure_cracks(
     width_limits_mm: Sequence[float] = DEFAULT_WIDTH_LIMITS_MM,
     width_classes: Sequence[str] = WIDTH_CLASSES,
     probability: np.ndarray | None = None,
+    hole_area: int = HOLE_AREA,
 ) -> list[Crack]:
-    """Each crack of a boolean ``(H, W)`` mask (8-connected components of at least ``min_area`` pixels); widths
-    from ``probability`` (``(H, W)``, ``uint8`` 0-255 or floats in [0, 1]) where given, else from the mask."""
+    """Each crack of a boolean ``(H, W)`` mask (8-connected components of at least ``min_area`` pixels, holes of
+    up to ``hole_area`` pixels filled); widths from ``probability`` (``(H, W)``, ``uint8`` 0-255 or floats in
+    [0, 1]) where given, else from the mask."""
     mask = np.asarray(mask).astype(bool)
     if mask.ndim != 2:
         raise ValueError(f"a crack mask has 2 dimensions (H, W), not {mask.ndim}")
+    mask = fill_small_holes(mask, hole_area)
     labels, count = label(mask, connectivity=2, return_num=True)
     if count == 0:
         return []

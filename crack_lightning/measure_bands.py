@@ -21,7 +21,9 @@ from skimage.morphology import skeletonize
 from crack_lightning.crack_profile import (
     NORMAL_RADIUS, as_probability, profile_widths, reach, skeleton_normals,
 )
-from crack_lightning.measure import DEFAULT_WIDTH_LIMITS_MM, WIDTH_CLASSES, Crack, width_class
+from crack_lightning.measure import (
+    DEFAULT_WIDTH_LIMITS_MM, HOLE_AREA, WIDTH_CLASSES, Crack, fill_small_holes, width_class,
+)
 from crack_lightning.skeleton_graph import SkeletonGraph, pruned, smoothed_steps
 
 EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
@@ -52,6 +54,7 @@ def measure_photo_cracks(
     band_rows: int = BAND_ROWS,
     margin: int = MARGIN,
     probability: np.ndarray | None = None,
+    hole_area: int = HOLE_AREA,
 ) -> list[Crack]:
     """Each crack of a boolean ``(H, W)`` mask, as :func:`~crack_lightning.measure.measure_cracks` measures them
     (8-connected components of at least ``min_area`` pixels, numbered in row-major order of their first pixel);
@@ -59,6 +62,7 @@ def measure_photo_cracks(
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"a crack mask has 2 dimensions (H, W), not {mask.ndim}")
+    mask = fill_small_holes(mask, hole_area, band_rows)
     labels, count = ndimage.label(mask, structure=EIGHT_NEIGHBOURS, output=np.int32)
     if count == 0:
         return []

@@ -11,6 +11,7 @@ from scipy import ndimage
 from crack_lightning.measure import (
     CRACK_FIELDS,
     f1_scores,
+    fill_small_holes,
     measure_cracks,
     pixel_counts,
     summarise,
@@ -108,6 +109,25 @@ def test_a_line_at_any_angle_measures_its_euclidean_length():
     assert crack.length_px == pytest.approx(239 / math.cos(math.pi / 8), rel=0.005)
     graph = SkeletonGraph.of(mask)
     assert graph.steps().sum() > 1.07 * smoothed_steps(graph).sum()
+
+
+def test_small_holes_inside_a_crack_are_filled_large_ones_kept():
+    """A skeleton loops around a hole (twice the length): holes up to HOLE_AREA px are the crack's own interior,
+    filled; the concrete inside a ring of cracks is larger and stays (the ring's length is its loop)."""
+    mask = np.zeros((60, 220), dtype=bool)
+    mask[24:36, 20:200] = True
+    solid = measure_cracks(mask)[0]
+    for x in (50, 100, 150):
+        mask[28:32, x : x + 6] = False  # holes of 24 px
+    (holed,) = measure_cracks(mask)
+    assert holed.length_px == pytest.approx(solid.length_px, abs=0.5)
+    assert measure_cracks(mask, hole_area=0)[0].length_px > solid.length_px + 20
+    assert np.array_equal(fill_small_holes(mask, band_rows=7), fill_small_holes(mask))
+    ring = np.zeros((80, 80), dtype=bool)
+    ring[10:70, 10:70] = True
+    ring[16:64, 16:64] = False  # a hole of 48 x 48 px
+    (loop,) = measure_cracks(ring)
+    assert loop.length_px == pytest.approx(4 * 54, rel=0.05) and loop.mean_width_px == pytest.approx(6, abs=0.3)
 
 
 def test_a_second_crack_beside_one_adds_nothing_to_its_width():
