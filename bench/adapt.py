@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-from crack_lightning.commands import main as cli
-from crack_lightning.data import CrackDataModule
-from crack_lightning.inference import load_model
+from crack_lightning.cli import main as cli
+from crack_lightning.data.classification import CrackDataModule
+from crack_lightning import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 

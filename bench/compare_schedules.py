@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from torchmetrics.functional.classification import binary_auroc  # noqa: E402
 
-from crack_lightning.splits import sample_group, scan_folder  # noqa: E402
+from crack_lightning.data.splits import sample_group, scan_folder  # noqa: E402
 
 
 def folds_of(samples: list[tuple[str, int]], k: int, seed: int, group_pattern: str | None) -> list[list[tuple[str, int]]]:

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from crack_lightning.splits import check_images, scan_folder
+from crack_lightning.data.splits import check_images, scan_folder
 
 
 def main() -> None:

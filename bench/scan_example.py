@@ -22,9 +22,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from crack_lightning.inference.models import load_model
-from crack_lightning.inference.segmenter import Segmenter
-from crack_lightning.scan import scan_to_folder
+from crack_lightning import load_model
+from crack_lightning.runtime.segmenter import Segmenter
+from crack_lightning import scan
 
 PATCH = 227
 SAMPLE = Path(__file__).resolve().parents[1] / "crack_lightning" / "assets" / "sample"
@@ -66,15 +66,13 @@ def screenshot(page: Path, picture: Path) -> None:
 
 def segment_example(segmenter: Segmenter, output: Path, count: int) -> Path:
     """Scan ``count`` crack patches with ``segmenter``; a picture of each patch above its overlay and measurements."""
-    from crack_lightning.crack_scan import segment_to_folder
-
     photos = output / "patches"
     shutil.rmtree(photos, ignore_errors=True)
     photos.mkdir(parents=True)
     crack, _ = patches()
     for _ in range(count):
         shutil.copy(next(crack), photos)
-    segment_to_folder(segmenter, photos, output / "scan", overwrite=True, progress=False, report=False)
+    scan(photos, output / "scan", model=segmenter, overwrite=True, report=False)
     with open(output / "scan" / "cracks.csv", newline="") as f:
         cracks = list(csv.DictReader(f))
     names = sorted(p.name for p in photos.iterdir())
@@ -113,8 +111,8 @@ def main() -> None:
         return
     crack, sound = patches()
     path = make_photo(args.output / "photo.jpg", 8, 5, CRACK_PATH, crack, sound)
-    counts = scan_to_folder(classifier, path, args.output / "scan", args.tile, args.stride, masks=True, overwrite=True,
-                            progress=False, report=False)
+    counts = scan(path, args.output / "scan", model=classifier, tile=args.tile, stride=args.stride, masks=True,
+                  overwrite=True, report=False)
     print(f"{counts['tiles']} tiles; overlay in {args.output / 'scan' / 'overlays' / 'photo.jpg.png'}")
     if args.report:
         photos = args.output / "report_photos"
@@ -122,7 +120,7 @@ def main() -> None:
         shutil.copy(path, (photos / "wall A").mkdir(parents=True) or photos / "wall A" / "crack.jpg")
         for name, columns, rows, cracks in REPORT_PHOTOS:
             make_photo(photos / name, columns, rows, cracks, crack, sound)
-        scan_to_folder(classifier, photos, args.output / "report", args.tile, args.stride, overwrite=True, progress=False)
+        scan(photos, args.output / "report", model=classifier, tile=args.tile, stride=args.stride, overwrite=True)
         screenshot(args.output / "report" / "report.html", args.output / "report.png")
         print(f"report in {args.output / 'report' / 'report.html'}, screenshot {args.output / 'report.png'}")
 

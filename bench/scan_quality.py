@@ -25,9 +25,9 @@ import matplotlib.pyplot as plt
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-from crack_lightning.inference.models import load_model
-from crack_lightning.scan import scan_photos
-from crack_lightning.tiles import read_mask, tile_truth
+from crack_lightning import load_model
+from crack_lightning.scanning.tile_map import scan_photos
+from crack_lightning.scanning.labelled_tiles import read_mask, tile_truth
 
 
 def evaluate(classifier, photos: list[Path], masks: Path, tile: int, stride: int, context: float, args) -> dict:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from crack_lightning.images import find_images
+from crack_lightning.io.images import find_images
 
 SAMPLE = Path(__file__).resolve().parents[1] / "crack_lightning" / "assets" / "sample"
 
@@ -78,7 +78,7 @@ def main() -> None:
     tile = ["--tile", str(args.tile)] if args.tile else []
     common = ["--progress", "false", "--batch_size", str(args.batch_size)]
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; checkpoint {args.ckpt}; batch {args.batch_size}")
-    from crack_lightning.inference.models import load_model
+    from crack_lightning import load_model
 
     # A checkpoint is exported to ONNX on its first use (with torch) and cached: do it here, outside the measured runs.
     print(f"model: {load_model(args.ckpt).source}")

@@ -10,6 +10,7 @@ the peak resident memory is that process's. The checkpoint's graph is exported a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -17,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scan_scale import big_photo, cpu_name, run  # noqa: E402
+from scan_scale import big_photo, cpu_name, run
 
-from crack_lightning.inference.models import load_model  # noqa: E402
+from crack_lightning import load_model
 
 
 def main() -> None:
@@ -27,9 +28,10 @@ def main() -> None:
     parser.add_argument("ckpt", help="a segmenter's checkpoint or exported graph")
     parser.add_argument("--batch_size", type=int, default=1, help="scan --batch_size: windows run at once")
     parser.add_argument("--precision", default="auto", help="scan --precision")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; model: {load_model(args.ckpt).source}")
-    results = {}
+    results, rates = {}, {}
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         for label, width, height in (("1 MP", 1135, 908), ("50 MP", 8660, 5773)):
@@ -41,9 +43,14 @@ def main() -> None:
                                 "--batch_size", str(args.batch_size), "--precision", args.precision])
             cracks = sum(1 for _ in open(tmp / f"out{label.replace(' ', '')}" / "cracks.csv")) - 1
             results[label] = rss
+            rates[label] = width * height / 1e6 / seconds
             print(f"| {label} ({width} x {height}) | peak RSS {rss:.0f} MB | {seconds:.1f} s from process start "
                   f"| {width * height / 1e6 / seconds:.2f} MP/s | {cracks} cracks |")
     print(f"50 MP over 1 MP: +{results['50 MP'] - results['1 MP']:.0f} MB")
+    if args.json:
+        args.json.write_text(json.dumps({"cpu": cpu_name(), "cores": os.cpu_count(), "peak_rss_mb": results,
+                                         "mp_per_s_from_process_start": rates,
+                                         "over_small_mb": results["50 MP"] - results["1 MP"]}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

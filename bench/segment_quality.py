@@ -4,7 +4,7 @@ and width measured on the predicted mask against the same measurement on the tru
     python bench/segment_quality.py CKPT --data ../shared/data/crack-photos --split_file RUN/split.csv
     python bench/segment_quality.py CKPT --data DIR --backend onnxruntime --window 512 --overlap 64
 
-Photos run through ``crack_lightning.windows.segment_photo`` (windowed, blended, a uint8 map) as a scan would run
+Photos run through ``crack_lightning.runtime.windows.segment_photo`` (windowed, blended, a uint8 map) as a scan would run
 them. With ``--split_file`` only the photos of ``--split`` (``val``) are scored, else every photo in ``images/``.
 Rows: all photos, then the photos of every other group (a group: the name before '-'), halves 1 and 2, to show
 how much the numbers move between two disjoint sets. Prints Markdown tables.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 import time
 from pathlib import Path
@@ -25,14 +26,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from crack_lightning.measure import ODS_THRESHOLDS, f1_scores, measure_cracks, pixel_counts, summarise
-from crack_lightning.inference.backends import choose_backend, open_session
-from crack_lightning.inference.models import load_model
-from crack_lightning.inference.segmenter import DEFAULT_MIN_AREA
-from crack_lightning.scan import DEFAULT_TILE, scan_photos
-from crack_lightning.inference.export import export_segmenter, segmenter_network, torch_runner
-from crack_lightning.segmentation_model import CrackSegmenter
-from crack_lightning.windows import flip_averaged, segment_photo
+from crack_lightning.measure.cracks import ODS_THRESHOLDS, f1_scores, measure_cracks, pixel_counts, summarise
+from crack_lightning.runtime.backends import choose_backend, open_session
+from crack_lightning import load_model
+from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
+from crack_lightning.scanning.tile_map import DEFAULT_TILE, scan_photos
+from crack_lightning.export.onnx import export_segmenter, segmenter_network, torch_runner
+from crack_lightning.models.segmenter import CrackSegmenter
+from crack_lightning.runtime.windows import flip_averaged, segment_photo
 
 
 def held_out(data: Path, split_file: Path | None, split: str) -> list[str]:
@@ -79,9 +80,12 @@ def main() -> None:
     parser.add_argument("--tta", action="store_true", help="average each window with its 3 mirror images (4x compute)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos (quick looks)")
     parser.add_argument("--patches", type=Path, default=None, help="class folders Positive/ and Negative/: crack found or not")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here (a model card reads them)")
     args = parser.parse_args()
+    report: dict = {"checkpoint": str(args.ckpt), "data": str(args.data), "tta": args.tta}
     model = CrackSegmenter.load_from_checkpoint(args.ckpt, map_location="cpu", weights_only=True).eval()
     threshold = args.threshold if args.threshold is not None else model.threshold
+    report["threshold"] = threshold
     if args.backend == "torch":
         run, runtime = torch_runner(segmenter_network(model)), "PyTorch float32"
     else:
@@ -122,9 +126,11 @@ def main() -> None:
     print("| --- " * 11 + "|")
     for label, subset in halves.items():
         s = score(subset, threshold)
+        report.setdefault("photos", {})[label] = {k: (v.item() if hasattr(v, "item") else v) for k, v in s.items()}
         print(f"| {label}: {s['photos']} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['iou']:.4f} "
               f"| {s['ods']:.4f} ({s['ods_at']:.2f}) | {s['ods2']:.4f} | {s['length']:.1%} | {s['within15']:.0%} "
               f"| {s['width']:.2f} | {s['width_bias']:+.2f} |")
+    report["segmentation_mp_per_s"] = megapixels / seconds
     print(f"\nThroughput: {megapixels:.1f} MP in {seconds:.1f} s = {megapixels / seconds:.2f} MP/s "
           f"({runtime}, {torch.get_num_threads()} threads, segmentation only, not file reading or measuring)")
     if args.patches:
@@ -137,6 +143,8 @@ def main() -> None:
                 mask = segment_photo(patch, run, args.window, args.overlap, args.batch_size) >= round(threshold * 255)
                 found += bool(measure_cracks(mask, path.name, min_area=args.min_area))
             print(f"| {kind} | {len(files)} | {found} ({found / max(1, len(files)):.1%}) |")
+            report.setdefault("patches", {"folder": str(args.patches), "min_area": args.min_area})[kind] = {
+                "patches": len(files), "crack_found": found}
     if args.compare_scan:
         classifier = load_model(precision=args.precision)
         photos = [(n, np.asarray(Image.open(args.data / "images" / n).convert("RGB"))) for n in names]
@@ -146,6 +154,10 @@ def main() -> None:
         scan_rate = megapixels / (time.perf_counter() - started)
         print(f"Classifier scan (shipped model, {classifier.describe()}, tile {DEFAULT_TILE}): {scan_rate:.2f} MP/s; "
               f"segmentation runs at {megapixels / seconds / scan_rate:.2f}x its rate")
+        report["classifier_scan_mp_per_s"] = scan_rate
+    if args.json:
+        report["runtime"] = runtime
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -26,12 +26,13 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from crack_lightning.inference.classifier import Classifier  # noqa: E402
-from crack_lightning.inference.export import export_classifier  # noqa: E402
-from crack_lightning.inference.models import MODELS_DIR, sha256_of  # noqa: E402
-from crack_lightning.inference.onnx_file import write_atomically  # noqa: E402
-from crack_lightning.checkpoints import load_checkpoint, read_checkpoint  # noqa: E402
-from crack_lightning.model import PREPROCESSING_KEY  # noqa: E402
+from crack_lightning.runtime.classifier import Classifier  # noqa: E402
+from crack_lightning.export.onnx import export_classifier  # noqa: E402
+from crack_lightning.runtime.models import MODELS_DIR, sha256_of  # noqa: E402
+from crack_lightning.io.atomic import write_atomically  # noqa: E402
+from crack_lightning.models.checkpoints import read_checkpoint  # noqa: E402
+from crack_lightning.models.loading import load_checkpoint  # noqa: E402
+from crack_lightning.models.classifier import PREPROCESSING_KEY  # noqa: E402
 
 CITATION = ('Özgenel, Ç.F. (2019). "Concrete Crack Images for Classification". Mendeley Data, v2. '
             "DOI 10.17632/5y9wdsg2zt.2")
@@ -67,7 +68,7 @@ def held_out(run: Path) -> list[tuple[str, str, str]]:
     data root of its config.yaml when it had one root, absolute with several)."""
     import yaml
 
-    from crack_lightning.data import sample_root
+    from crack_lightning.data.classification import sample_root
 
     root = yaml.safe_load((run / "config.yaml").read_text())["data"]["root"] or str(sample_root())
     base = Path(root) if isinstance(root, str) else Path("/")
@@ -170,7 +171,7 @@ def main() -> None:
         counts: dict[str, int] = {}
         for r in csv.DictReader(f):
             counts[r["split"]] = counts.get(r["split"], 0) + 1
-    from crack_lightning.scan import DEFAULT_CONTEXT, DEFAULT_TILE
+    from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
 
     card = {
         "name": args.name,

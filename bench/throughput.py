@@ -49,7 +49,7 @@ def product_fit(root: str, weights: str, workdir: Path, extra: list[str]) -> dic
     """One frozen and one fine-tune epoch through the CLI; returns img/s, the run's objects and its checkpoint."""
     from lightning.pytorch.callbacks import Callback
 
-    from crack_lightning.commands.train import CrackLightningCLI, run as cli_main
+    from crack_lightning.cli.train import CrackLightningCLI, run as cli_main
 
     class PhaseTimer(Callback):
         """Seconds of the training part of each epoch (validation excluded)."""
@@ -215,7 +215,7 @@ def predict_rate(model: str, listing: Path, n: int, work: Path, extra: list[str]
 def float32_parts(model: str, images: list[str], n: int = 2000) -> dict[str, float]:
     """Where float32 predict time goes: decode + resize of one image in one thread, and the network alone in ONNX
     Runtime float32 on decoded batches of 32 (all threads)."""
-    from crack_lightning.inference.models import load_model
+    from crack_lightning import load_model
 
     classifier = load_model(model, backend="onnxruntime", precision="32")
     started = time.perf_counter()
@@ -247,7 +247,7 @@ def startup_report(args, root: str) -> None:
     """``--startup_only CKPT``: the fast-start rows alone, against the Keras original's predict loop."""
     from scan_scale import cpu_name
 
-    from crack_lightning.images import find_images
+    from crack_lightning.io.images import find_images
 
     images = [str(p) for p in find_images(root)]
     photo = args.photo or images[0]
@@ -308,7 +308,7 @@ def main() -> None:
         startup_report(args, root)
         return
     if args.weights is None:
-        from crack_lightning.pretrained import BUNDLED_BACKBONE
+        from crack_lightning.models.pretrained import BUNDLED_BACKBONE
 
         args.weights = str(BUNDLED_BACKBONE)
     keras = keras_runs(args.keras_python, root, args.keras_steps, 1) if args.keras_python else {}

@@ -50,6 +50,20 @@ def link_tree(source: Path, target: Path, limit: int) -> None:
                 os.link(path, link)
 
 
+def every_nth(folder: Path, n: int, target: Path) -> str:
+    """A folder of every ``n``-th image of ``folder`` (sorted by name), as hard links; ``folder`` itself for 1."""
+    if n == 1:
+        return str(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[::n]:
+        if not (target / path.name).exists():
+            try:
+                os.link(path, target / path.name)
+            except OSError:  # another file system
+                (target / path.name).symlink_to(path.resolve())
+    return str(target)
+
+
 def main() -> None:
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -57,10 +71,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="the folder holding concrete-crack-extra/ (Negative/, Positive/)")
     p.add_argument("--output", required=True, help="working folder: synthetic data, labelled patches, runs")
-    p.add_argument("--count", type=int, default=6000, help="synthetic samples")
+    p.add_argument("--count", type=int, default=5000, help="synthetic samples (round 1)")
     p.add_argument("--seed", type=int, default=0, help="the synthesiser's seed")
     p.add_argument("--backgrounds", default=None, help="sound patches (default DATA/concrete-crack-extra/Negative)")
     p.add_argument("--positives", default=None, help="crack patches (default DATA/concrete-crack-extra/Positive)")
+    p.add_argument("--every_negative", type=int, default=3, help="use every Nth sound patch (sorted names; 3: 2,000 of 6,000)")
+    p.add_argument("--every_positive", type=int, default=6, help="use every Nth crack patch (6: 1,000 of 6,000)")
     p.add_argument("--stage", default="all", choices=("all", "round1", "round2"), help="round1: synthetic only")
     p.add_argument("--round1_ckpt", default=None, help="with --stage round2: round 1's checkpoint")
     p.add_argument("--round2_count", type=int, default=2000, help="synthetic samples in round 2's mix")
@@ -68,8 +84,10 @@ def main() -> None:
     if o.stage == "round2" and not o.round1_ckpt:
         p.error("--stage round2 needs --round1_ckpt")
     data, out = Path(o.data), Path(o.output)
-    backgrounds = o.backgrounds or str(data / "concrete-crack-extra" / "Negative")
-    positives = o.positives or str(data / "concrete-crack-extra" / "Positive")
+    # The shipped model's GPU session could carry only part of the patches (64 MiB): every 3rd sound one and every
+    # 6th crack one, in sorted order. The same subsets are taken here, so that this command rebuilds its data.
+    backgrounds = every_nth(Path(o.backgrounds or data / "concrete-crack-extra" / "Negative"), o.every_negative, out / "backgrounds")
+    positives = every_nth(Path(o.positives or data / "concrete-crack-extra" / "Positive"), o.every_positive, out / "positives")
     synth = out / "synthetic"
     count = o.count if o.stage != "round2" else o.round2_count  # sample i is the same in any count
     subprocess.run([sys.executable, "-m", "crack_lightning", "synth", "--backgrounds", backgrounds,

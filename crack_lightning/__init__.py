@@ -1,29 +1,32 @@
-"""crack-lightning: MobileNetV2 transfer learning that tells cracked concrete from sound concrete.
+"""crack-lightning: tell cracked concrete from sound concrete, and find and measure the cracks in whole photos.
 
-``load_model()`` runs the shipped model (or a checkpoint) without torch; ``CrackClassifier`` and ``CrackDataModule``
-train one with Lightning.
+Without torch: ``load_model()`` (the shipped classifier, a segmenter, a checkpoint or an ``.onnx``), its
+``predict(images)`` and ``scan(photo)``, and ``scan(source, output, model=...)`` for a folder of photos
+(:mod:`crack_lightning.api`). With torch and Lightning: ``CrackClassifier`` and ``CrackDataModule`` train one.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CrackClassifier", "CrackDataModule", "load_model"]
 __version__ = "0.2.0.dev0"
+
+from crack_lightning import renamed
+from crack_lightning.api import load_model, scan
+
+renamed.install()  # class paths of earlier versions in saved configs and checkpoints
+
+__all__ = ["CrackClassifier", "CrackDataModule", "load_model", "scan"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: `load_model` and the commands that run without torch must not import it through the package.
+    # Lazy: the torch-free API and commands must not import torch through the package.
     if name == "CrackClassifier":
-        from crack_lightning.model import CrackClassifier
+        from crack_lightning.models.classifier import CrackClassifier
 
         return CrackClassifier
     if name == "CrackDataModule":
-        from crack_lightning.data import CrackDataModule
+        from crack_lightning.data.classification import CrackDataModule
 
         return CrackDataModule
-    if name == "load_model":
-        from crack_lightning.inference.models import load_model
-
-        return load_model
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-from crack_lightning.commands import main
+from crack_lightning.cli import main
 
 if __name__ == "__main__":
     main()

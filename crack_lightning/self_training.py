@@ -4,7 +4,7 @@ A segmenter trained on synthetic cracks labels each photo of a crack (e.g. Özge
 pixels it is sure of become crack (``>= high``) or background (``<= low``); the pixels in between go to
 ``ignore/`` and the loss leaves them out. A photo where it finds no crack of at least ``min_area`` sure pixels is
 skipped: its crack is too faint for the segmenter, and labelling it all background would teach it to miss such
-cracks. The output folder has the layout :class:`~crack_lightning.segmentation_data.SegmentationDataModule` reads.
+cracks. The output folder has the layout :class:`~crack_lightning.data.segmentation.SegmentationDataModule` reads.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.io import ImageReadMode, decode_image
 
-from crack_lightning.checkpoints import load_segmenter
+from crack_lightning.models.loading import load_checkpoint
 
 
 def mirrored_probability(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -43,7 +43,7 @@ def pseudo_label(checkpoint: str, folders: Sequence[str | Path], output: str | P
     if not 0 <= low < high <= 1:
         raise ValueError(f"pseudo_label: need 0 <= low < high <= 1, got low={low}, high={high}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_segmenter(checkpoint).eval().to(device)
+    model = load_checkpoint(checkpoint).eval().to(device)
     output = Path(output)
     for sub in ("images", "masks", "ignore"):
         (output / sub).mkdir(parents=True, exist_ok=True)

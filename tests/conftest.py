@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from crack_lightning.data import sample_root
-from crack_lightning.pretrained import BUNDLED_BACKBONE
+from crack_lightning.data.classification import sample_root
+from crack_lightning.models.pretrained import BUNDLED_BACKBONE
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("Negative", "Positive")
@@ -64,8 +64,8 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     """A briefly trained checkpoint (96-pixel input) and the image folder it was trained on."""
     import lightning as L
 
-    from crack_lightning.data import CrackDataModule
-    from crack_lightning.model import CrackClassifier
+    from crack_lightning.data.classification import CrackDataModule
+    from crack_lightning.models.classifier import CrackClassifier
 
     tmp = tmp_path_factory.mktemp("trained")
     root = copy_images(tmp / "images", 30)

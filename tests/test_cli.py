@@ -9,8 +9,8 @@ import yaml
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from crack_lightning.commands import main
-from crack_lightning.model import CrackClassifier
+from crack_lightning.cli import main
+from crack_lightning.models.classifier import CrackClassifier
 from tests.conftest import REPO, copy_images
 
 CONFIG = str(REPO / "configs" / "default.yaml")
@@ -146,14 +146,19 @@ def test_resume_from_last_checkpoint_continues_the_fine_tune_phase(tmp_path, cap
     assert [g["name"] for g in resumed["optimizer_states"][0]["param_groups"]] == ["head", "backbone"]
 
 
+SEGMENTER_OVERLAYS = ("configs/concrete-seg-v1.yaml", "configs/segment-gpu.yaml")
+
+
 @pytest.mark.parametrize(
     "config", sorted(str(p.relative_to(REPO)) for folder in ("configs", "bench/schedules") for p in (REPO / folder).glob("*.yaml"))
 )
 def test_every_shipped_config_parses(config, capsys):
-    from crack_lightning.commands import names_segmenter
+    from crack_lightning.cli import names_segmenter
 
     if names_segmenter(str(REPO / config)):  # the segmenter's configs stand alone
         args, expected = ["--config", str(REPO / config)], "CrackSegmenter"
+    elif config in SEGMENTER_OVERLAYS:  # on top of segment.yaml, as their headers say
+        args, expected = ["--config", str(REPO / "configs" / "segment.yaml"), "--config", str(REPO / config)], "CrackSegmenter"
     else:  # the classifier's: on top of default.yaml, as the docs show them
         args, expected = ["--config", CONFIG, "--config", str(REPO / config)], "finetuning:"
     with pytest.raises(SystemExit) as exit_info:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from crack_lightning.data import CrackDataModule
-from crack_lightning.checkpoints import load_checkpoint
-from crack_lightning.pretrained import BUNDLED_BACKBONE
+from crack_lightning.data.classification import CrackDataModule
+from crack_lightning.models.loading import load_checkpoint
+from crack_lightning.models.pretrained import BUNDLED_BACKBONE
 from tests.conftest import REPO, copy_images
 
 DDP = ["--trainer.accelerator", "cpu", "--trainer.strategy", "ddp", "--trainer.devices", "2"]
@@ -73,7 +73,7 @@ def test_two_process_predict_csv_equals_one_process(trained, tmp_path):
         shutil.copy(src, folder / f"{i:02d}_{src.name}")
     (folder / "05_broken.jpg").write_bytes(b"not an image")  # 11 files: shares of 6 and 5
     # float32: the default precision is bf16-mixed on CPUs with bf16 units, and the torch-free path's is float32
-    common = ["predict", "--ckpt_path", str(trained["ckpt"]), "--data.predict_dir", str(folder),
+    common = ["predict", "--engine", "lightning", "--ckpt_path", str(trained["ckpt"]), "--data.predict_dir", str(folder),
               "--data.batch_size", "2", "--trainer.enable_progress_bar", "false", "--trainer.precision", "32-true"]
     run(*common, "--output", str(tmp_path / "one.csv"), "--trainer.accelerator", "cpu", "--trainer.devices", "1", cwd=tmp_path)
     run(*common, "--output", str(tmp_path / "two.csv"), *DDP, cwd=tmp_path)

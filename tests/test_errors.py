@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from crack_lightning.commands import main
-from crack_lightning.data import sample_root
-from crack_lightning.model import CrackClassifier
-from crack_lightning.pretrained import BUNDLED_BACKBONE
+from crack_lightning.cli import main
+from crack_lightning.data.classification import sample_root
+from crack_lightning.models.classifier import CrackClassifier
+from crack_lightning.models.pretrained import BUNDLED_BACKBONE
 from tests.conftest import REPO, copy_images
 
 CONFIG = str(REPO / "configs" / "default.yaml")
@@ -148,7 +148,7 @@ def test_unwritable_log_dir(tmp_path, capsys):
     "path",
     [
         pytest.param([], id="torch-free"),
-        pytest.param(["--trainer.accelerator", "cpu"], id="lightning"),
+        pytest.param(["--engine", "lightning", "--trainer.accelerator", "cpu"], id="lightning"),
     ],
 )
 def test_unwritable_predict_output(tmp_path, capsys, trained, path):
@@ -163,7 +163,7 @@ def test_unwritable_predict_output(tmp_path, capsys, trained, path):
 
 def test_bad_checkpoints(tmp_path, capsys, trained):
     images = copy_images(tmp_path / "images", 2)
-    data = ["--data.predict_dir", str(images), "--data.num_workers", "0"]
+    data = ["--data.predict_dir", str(images), "--engine", "lightning", "--data.num_workers", "0"]
     line = one_line_error(capsys, ["predict", "--ckpt_path", str(tmp_path / "missing.ckpt"), *data])
     assert "--ckpt_path: no file" in line and "missing.ckpt" in line
     cut = tmp_path / "cut.ckpt"
@@ -191,7 +191,7 @@ def test_predict_refuses_oversized_images_from_the_header(tmp_path, trained):
     folder.mkdir()
     Image.new("RGB", (1500, 1000)).save(folder / "big.png")
     shutil.copy(next((sample_root() / "Positive").glob("*.jpg")), folder / "patch.jpg")
-    main(["predict", "--ckpt_path", str(trained["ckpt"]), "--data.predict_dir", str(folder), "--data.num_workers", "0",
+    main(["predict", "--engine", "lightning", "--ckpt_path", str(trained["ckpt"]), "--data.predict_dir", str(folder), "--data.num_workers", "0",
           "--data.max_pixels", "1000000", "--output", str(tmp_path / "p.csv"), "--trainer.enable_progress_bar", "false"])
     with open(tmp_path / "p.csv", newline="") as f:
         rows = {Path(r["path"]).name: r for r in csv.DictReader(f)}
@@ -200,7 +200,7 @@ def test_predict_refuses_oversized_images_from_the_header(tmp_path, trained):
 
 
 def shipped_predict(*extra: str) -> list[str]:
-    """``predict`` with the shipped model (no --ckpt_path); a ``--trainer.*`` option sends it to Lightning."""
+    """``predict`` with the shipped model (no --ckpt_path); ``--engine lightning`` runs Lightning's."""
     return ["predict", *extra]
 
 
@@ -213,7 +213,7 @@ PATH_CASES = [
     pytest.param(lambda t: shipped_predict("--data.predict_dir", str(t / "images"), "--output", "/proc/nope/p.csv"),
                  "--output: cannot write into /proc/nope (cannot create a folder in /proc", id="predict output folder, torch-free"),
     pytest.param(lambda t: shipped_predict("--data.predict_dir", str(t / "images"), "--output", "/proc/nope/p.csv",
-                                           "--trainer.accelerator", "cpu"),
+                                           "--engine", "lightning", "--trainer.accelerator", "cpu"),
                  "--output: cannot write into /proc/nope (cannot create a folder in /proc", id="predict output folder, lightning"),
     pytest.param(lambda t: ["scan", "--input", str(t / "images"), "--output", str(t / "a_file")],
                  "is not a folder", id="scan output is a file"),
@@ -286,7 +286,7 @@ def test_predict_killed_leaves_the_previous_csv_and_the_next_run_removes_its_par
 
 def test_a_training_image_deleted_during_fit_is_skipped_with_a_warning_naming_it(tmp_path):
     """Issue 23: a synced folder loses a file after setup; reading it warns with its name and the next image serves."""
-    from crack_lightning.data import CrackDataModule
+    from crack_lightning.data.classification import CrackDataModule
 
     root = copy_images(tmp_path / "images", 4)
     data = CrackDataModule(root=str(root), batch_size=4, num_workers=0, image_size=64, val_fraction=0.25, test_fraction=0)

@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from crack_lightning.commands import main
-from crack_lightning.evaluate import compute_report, format_table
+from crack_lightning.cli import main
+from crack_lightning.training.evaluate import compute_report, format_table
 
 
 @pytest.fixture(autouse=True)

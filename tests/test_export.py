@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from crack_lightning.commands import main
-from crack_lightning.data import sample_root
-from crack_lightning.inference import Classifier
-from crack_lightning.inference.onnx_file import read_metadata
-from crack_lightning.checkpoints import load_checkpoint
+from crack_lightning.cli import main
+from crack_lightning.data.classification import sample_root
+from crack_lightning.runtime.classifier import Classifier
+from crack_lightning.runtime.onnx_file import read_metadata
+from crack_lightning.models.loading import load_checkpoint
 
 onnxruntime = pytest.importorskip("onnxruntime")
 

@@ -11,9 +11,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from crack_lightning.callbacks import PhaseAwareEarlyStopping, TwoPhaseFinetuning
-from crack_lightning.data import CrackDataModule
-from crack_lightning.model import CrackClassifier
+from crack_lightning.training.callbacks import PhaseAwareEarlyStopping, TwoPhaseFinetuning
+from crack_lightning.data.classification import CrackDataModule
+from crack_lightning.models.classifier import CrackClassifier
 
 
 class Probe(Callback):

@@ -12,19 +12,20 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 
-from crack_lightning import datasets as datasets_module
-from crack_lightning import precision as precision_module
-from crack_lightning.callbacks import TwoPhaseFinetuning
-from crack_lightning.data import CrackDataModule, sample_root
+from crack_lightning.data import datasets as datasets_module
+from crack_lightning.training import precision as precision_module
+from crack_lightning.training.callbacks import TwoPhaseFinetuning
+from crack_lightning.data.classification import CrackDataModule, sample_root
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.frozen_blocks import FrozenBlocksRuntime
-from crack_lightning.inference import Classifier, decide_labels
-from crack_lightning.inference import backends
-from crack_lightning.inference.backends import choose_backend
-from crack_lightning.inference.export import export_classifier
-from crack_lightning.checkpoints import load_checkpoint
-from crack_lightning.model import CrackClassifier
-from crack_lightning.pretrained import BUNDLED_BACKBONE
+from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime
+from crack_lightning.runtime.classifier import Classifier
+from crack_lightning.scanning.labels import decide_labels
+from crack_lightning.runtime import backends
+from crack_lightning.runtime.backends import choose_backend
+from crack_lightning.export.onnx import export_classifier
+from crack_lightning.models.loading import load_checkpoint
+from crack_lightning.models.classifier import CrackClassifier
+from crack_lightning.models.pretrained import BUNDLED_BACKBONE
 
 
 def sample_images(step: int = 60) -> list:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from crack_lightning.measure import (
+from crack_lightning.measure.cracks import (
     CRACK_FIELDS,
     f1_scores,
     fill_small_holes,
@@ -17,7 +17,7 @@ from crack_lightning.measure import (
     summarise,
     width_class,
 )
-from crack_lightning.skeleton_graph import SkeletonGraph, pruned, smoothed_steps
+from crack_lightning.measure.skeleton_graph import SkeletonGraph, pruned, smoothed_steps
 
 
 def line(width: int, length: int, size: tuple[int, int] = (64, 200)) -> np.ndarray:

@@ -8,12 +8,12 @@ import pytest
 import torch
 from torchvision.models import mobilenet_v2, resnet18
 
-from crack_lightning import pretrained
-from crack_lightning.data import CrackDataModule
+from crack_lightning.models import pretrained
+from crack_lightning.data.classification import CrackDataModule
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.cpu_autocast import Float32Conv2d
-from crack_lightning.model import CrackClassifier
-from crack_lightning.pretrained import BUNDLED_BACKBONE, IMAGENET_WEIGHTS
+from crack_lightning.models.cpu_autocast import Float32Conv2d
+from crack_lightning.models.classifier import CrackClassifier
+from crack_lightning.models.pretrained import BUNDLED_BACKBONE, IMAGENET_WEIGHTS
 
 CLASSES = ["Negative", "Positive"]
 
@@ -138,9 +138,9 @@ def test_checkpoint_round_trip_is_offline_and_exact(image_root, tmp_path, monkey
 def test_fold_batchnorm_of_a_trained_network_gives_the_same_probabilities(trained):
     from copy import deepcopy
 
-    from crack_lightning.datasets import read_rgb, sample_root
-    from crack_lightning.transforms import eval_transform
-    from crack_lightning.inference.export import fold_batchnorm
+    from crack_lightning.data.datasets import read_rgb, sample_root
+    from crack_lightning.data.transforms import eval_transform
+    from crack_lightning.export.onnx import fold_batchnorm
 
     model = CrackClassifier.load_from_checkpoint(trained["ckpt"], map_location="cpu").eval()
     network = model.network()

@@ -16,13 +16,14 @@ import pytest
 import torch
 from PIL import Image
 
-from crack_lightning.commands import main
-from crack_lightning.images import read_rgb, resize
-from crack_lightning.inference import decide_labels, load_model
-from crack_lightning.checkpoints import load_checkpoint
+from crack_lightning.cli import main
+from crack_lightning.io.images import read_rgb, resize
+from crack_lightning import load_model
+from crack_lightning.scanning.labels import decide_labels
+from crack_lightning.models.loading import load_checkpoint
 from tests.conftest import REPO
 
-LIGHTNING = ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false",
+LIGHTNING = ["--engine", "lightning", "--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false",
              "--data.num_workers", "0"]
 FLOAT32 = ("--precision", "32")  # the default auto computes bf16 on CPUs with bf16 units: compared with PyTorch, float32
 HEAVY = ("torch", "torchvision", "lightning", "pytorch_lightning", "torchmetrics")
@@ -214,8 +215,8 @@ def test_help_does_not_import_torch(command, tmp_path):
 @pytest.mark.parametrize("command", ["fit", "validate", "test"])
 def test_stored_help_is_what_lightningcli_prints(command):
     """fit/validate/test --help print a stored copy of LightningCLI's help (torch-free): it must be current.
-    If this fails after an option changed: python -m crack_lightning.commands.stored_help"""
-    from crack_lightning.commands.stored_help import live_help, stored_help
+    If this fails after an option changed: python -m crack_lightning.cli.stored_help"""
+    from crack_lightning.cli.stored_help import live_help, stored_help
 
     assert stored_help([command, "--help"]) == live_help(command)
 
@@ -223,9 +224,9 @@ def test_stored_help_is_what_lightningcli_prints(command):
 RACE = """
 import sys, time
 from pathlib import Path
-import crack_lightning.inference.export  # torch imported before the start line, so that both export at once
-from crack_lightning.inference.models import exported_graph
-from crack_lightning.inference.classifier import Classifier
+import crack_lightning.export.onnx  # torch imported before the start line, so that both export at once
+from crack_lightning.api import exported_graph
+from crack_lightning.runtime.classifier import Classifier
 Path(sys.argv[2]).touch()
 while not Path(sys.argv[3]).exists():
     time.sleep(0.01)
@@ -236,7 +237,7 @@ print(len(Classifier(graph).predict([sys.argv[4]]).labels), how)
 
 WRITER = """
 import sys
-from crack_lightning.inference.onnx_file import write_atomically
+from crack_lightning.runtime.onnx_file import write_atomically
 payload = bytes([int(sys.argv[2])]) * 2_000_000
 for _ in range(40):
     write_atomically(sys.argv[1], payload)

@@ -17,11 +17,11 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from crack_lightning.callbacks import AugmentedSamplesGrid, TwoPhaseFinetuning
-from crack_lightning.commands import main
-from crack_lightning.commands.train import FIT_DEFAULTS
-from crack_lightning.data import CrackDataModule
-from crack_lightning.model import CrackClassifier
+from crack_lightning.training.callbacks import AugmentedSamplesGrid, TwoPhaseFinetuning
+from crack_lightning.cli import main
+from crack_lightning.cli.train import FIT_DEFAULTS
+from crack_lightning.data.classification import CrackDataModule
+from crack_lightning.models.classifier import CrackClassifier
 from tests.conftest import REPO
 
 START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"

@@ -11,9 +11,9 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from crack_lightning.commands import main
-from crack_lightning.inference.models import shipped_model
-from crack_lightning.report import PHOTO_COLUMN, Column, ReportPhoto, render_page
+from crack_lightning.cli import main
+from crack_lightning.runtime.models import shipped_model
+from crack_lightning.report.html import PHOTO_COLUMN, Column, ReportPhoto, render_page
 from tests.test_scan import blocks, brightness_model, mosaic
 
 
@@ -152,7 +152,7 @@ def report_model(tmp_path_factory, request) -> Path:
     shipped = shipped_model("concrete-v1")
     if shipped is not None and shipped.graph.is_file():
         return shipped.graph
-    from crack_lightning.inference.export import export_checkpoint
+    from crack_lightning.export.onnx import export_checkpoint
 
     path = tmp_path_factory.mktemp("report_model") / "model.onnx"
     path.write_bytes(export_checkpoint(request.getfixturevalue("trained")["ckpt"]))

@@ -19,14 +19,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crack_lightning.commands import main
-from crack_lightning.data import sample_root
-from crack_lightning.inference.classifier import Classifier
-from crack_lightning.inference.models import load_model
-from crack_lightning.inference.onnx_file import with_metadata
-from crack_lightning.scan import scan_photo, scan_photos
-from crack_lightning.scan_folder import lock_output, picture_names
-from crack_lightning.tiling import context_window, probability_map, tile_boxes, tile_positions
+from crack_lightning.cli import main
+from crack_lightning.data.classification import sample_root
+from crack_lightning.runtime.classifier import Classifier
+from crack_lightning import load_model
+from crack_lightning.runtime.onnx_file import with_metadata
+from crack_lightning.scanning.tile_map import scan_photo, scan_photos
+from crack_lightning.io.scan_files import picture_names
+from crack_lightning.scanning.folder import lock_output
+from crack_lightning.scanning.tiling import context_window, probability_map, tile_boxes, tile_positions
 from tests.conftest import REPO, copy_images
 
 PATCH = 227
@@ -84,11 +85,11 @@ def scan_model(tmp_path_factory) -> Path:
     to map), exported as scan runs it."""
     import lightning as L
 
-    from crack_lightning.callbacks import TwoPhaseFinetuning
-    from crack_lightning.data import CrackDataModule
-    from crack_lightning.inference.export import export_checkpoint
-    from crack_lightning.model import CrackClassifier
-    from crack_lightning.pretrained import BUNDLED_BACKBONE
+    from crack_lightning.training.callbacks import TwoPhaseFinetuning
+    from crack_lightning.data.classification import CrackDataModule
+    from crack_lightning.export.onnx import export_checkpoint
+    from crack_lightning.models.classifier import CrackClassifier
+    from crack_lightning.models.pretrained import BUNDLED_BACKBONE
 
     tmp = tmp_path_factory.mktemp("scan_model")
     root = copy_images(tmp / "images", 80)
@@ -505,7 +506,7 @@ def test_scan_gives_the_classifiers_probabilities_of_its_windows(scan_model, tmp
 
 def test_bf16_scan_runs_openvino_close_to_float32(scan_model, tmp_path, monkeypatch):
     pytest.importorskip("openvino")
-    from crack_lightning.inference import backends
+    from crack_lightning.runtime import backends
 
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)  # as on an AMX CPU
     assert load_model(scan_model, precision="bf16").backend == "openvino"

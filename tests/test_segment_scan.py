@@ -18,13 +18,13 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from crack_lightning.commands import main
+from crack_lightning.cli import main
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.inference.models import load_model
-from crack_lightning.inference.onnx_file import with_metadata
-from crack_lightning.inference.segmenter import Segmenter
-from crack_lightning.measure import CRACK_FIELDS, measure_cracks
-from crack_lightning.measure_bands import measure_photo_cracks
+from crack_lightning import load_model
+from crack_lightning.runtime.onnx_file import with_metadata
+from crack_lightning.runtime.segmenter import Segmenter
+from crack_lightning.measure.cracks import CRACK_FIELDS, measure_cracks
+from crack_lightning.measure.bands import measure_photo_cracks
 from tests.conftest import REPO
 from tests.test_predict import HEAVY, imported, run_python
 from tests.test_report import chromium, page_rows
@@ -210,7 +210,7 @@ def test_crack_report_in_a_browser(darkness, photos, tmp_path):
 
 
 def test_overlays_of_large_photos_keep_thin_cracks():
-    from crack_lightning.crack_scan import crack_overlay
+    from crack_lightning.report.pictures import crack_overlay
 
     probability = np.zeros((1000, 1500), np.uint8)
     probability[500, 100:1400] = 255  # a crack one pixel wide
@@ -286,7 +286,7 @@ def segmenter_checkpoint(tmp_path_factory) -> Path:
     """A CrackSegmenter with random weights (BatchNorm statistics too) saved as fit saves it."""
     import lightning as L
 
-    from crack_lightning.segmentation_model import CrackSegmenter
+    from crack_lightning.models.segmenter import CrackSegmenter
 
     torch.manual_seed(0)
     model = CrackSegmenter(weights="none", threshold=0.4)
@@ -303,9 +303,9 @@ def segmenter_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript ONNX exporter
 def test_torch_free_segmenter_equals_pytorch(segmenter_checkpoint, tmp_path):
-    from crack_lightning.segmentation_model import CrackSegmenter
-    from crack_lightning.inference.export import segmenter_network, torch_runner
-    from crack_lightning.windows import flip_averaged, segment_photo
+    from crack_lightning.models.segmenter import CrackSegmenter
+    from crack_lightning.export.onnx import segmenter_network, torch_runner
+    from crack_lightning.runtime.windows import flip_averaged, segment_photo
 
     segmenter = load_model(segmenter_checkpoint, backend="onnxruntime")
     assert isinstance(segmenter, Segmenter) and segmenter.threshold == 0.4 and segmenter.crack_level == 102
@@ -324,7 +324,7 @@ def test_torch_free_segmenter_equals_pytorch(segmenter_checkpoint, tmp_path):
     averaged = segment_photo(photo, flip_averaged(torch_runner(segmenter_network(model))), 96, 24)
     assert np.abs(flips.probability_map(photo, window=96, overlap=24).astype(int) - averaged).max() <= 1
     with pytest.raises(CrackLightningError, match="not a crack_lightning classifier"):
-        from crack_lightning.inference.classifier import Classifier
+        from crack_lightning.runtime.classifier import Classifier
 
         Classifier(segmenter.graph)
 

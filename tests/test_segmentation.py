@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.inference.export import segmenter_network, torch_runner
-from crack_lightning.segmentation_data import SegmentationDataModule
-from crack_lightning.segmentation_model import TASK, CrackSegmenter
-from crack_lightning.windows import flip_averaged, segment_photo, window_starts
+from crack_lightning.export.onnx import segmenter_network, torch_runner
+from crack_lightning.data.segmentation import SegmentationDataModule
+from crack_lightning.models.segmenter import TASK, CrackSegmenter
+from crack_lightning.runtime.windows import flip_averaged, segment_photo, window_starts
 
 REPO = Path(__file__).resolve().parents[1]
 CRACK_PHOTOS = REPO.parent / "shared" / "data" / "crack-photos"  # research-use data: read in place, never copied here
@@ -127,9 +127,9 @@ def test_windows_blend_a_pixelwise_network_exactly():
 
 def test_the_exported_graph_matches_torch_and_carries_the_chosen_threshold(model):
     pytest.importorskip("onnxruntime")
-    from crack_lightning.inference.backends import open_session
-    from crack_lightning.inference.export import export_segmenter
-    from crack_lightning.inference.onnx_file import read_metadata
+    from crack_lightning.runtime.backends import open_session
+    from crack_lightning.export.onnx import export_segmenter
+    from crack_lightning.runtime.onnx_file import read_metadata
 
     model = copy.deepcopy(model)
     assert model.hparams.threshold is None  # the default: chosen on validation

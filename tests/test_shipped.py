@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from crack_lightning import load_model
-from crack_lightning.data import sample_root
-from crack_lightning.inference.models import DEFAULT_MODEL, MODELS_DIR, sha256_of, shipped_models
-from crack_lightning.inference.onnx_file import read_metadata
-from crack_lightning.checkpoints import load_checkpoint
+from crack_lightning.data.classification import sample_root
+from crack_lightning.runtime.models import DEFAULT_MODEL, MODELS_DIR, sha256_of, shipped_models
+from crack_lightning.runtime.onnx_file import read_metadata
+from crack_lightning.models.loading import load_checkpoint
 from tests.conftest import REPO
 
 CARD = json.loads((MODELS_DIR / f"{DEFAULT_MODEL}.json").read_text())

@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from crack_lightning.commands import main
-from crack_lightning.segmentation_model import CrackSegmenter
+from crack_lightning.cli import main
+from crack_lightning.models.segmenter import CrackSegmenter
 from crack_lightning.synth import SampleSpec, synthesise
 from crack_lightning.synth.distractors import DISTRACTORS
 from crack_lightning.synth.folder import write_dataset

@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from crack_lightning.commands import main
-from crack_lightning.data import CrackDataModule
-from crack_lightning.splits import sample_group, split_samples
-from crack_lightning.tiling import GROUP_PATTERN
-from crack_lightning.tiling import tile_boxes
+from crack_lightning.cli import main
+from crack_lightning.data.classification import CrackDataModule
+from crack_lightning.data.splits import sample_group, split_samples
+from crack_lightning.scanning.tiling import GROUP_PATTERN
+from crack_lightning.scanning.tiling import tile_boxes
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +94,7 @@ def test_group_column_in_split_csv_and_a_pattern_that_does_not_match(tmp_path):
     main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(tmp_path / "t"), "--tile", "100"])
     dm = CrackDataModule(root=str(tmp_path / "t"), group_pattern=GROUP_PATTERN, val_fraction=0.5, test_fraction=0)
     dm.setup("validate")
-    from crack_lightning.splits import write_split_csv
+    from crack_lightning.data.splits import write_split_csv
 
     write_split_csv(tmp_path / "split.csv", dm.splits, dm.classes, GROUP_PATTERN)
     with open(tmp_path / "split.csv", newline="") as f:

@@ -1,0 +1,127 @@
+"""The Python API: load a model, predict patches, scan photos; the commands are a thin layer over it. No torch
+(except to export a checkpoint once).
+
+    import crack_lightning
+    model = crack_lightning.load_model()              # shipped classifier; or a name, a .ckpt of fit, an .onnx
+    model.predict(["a.jpg", "b.jpg"]).labels          # patches
+    result = model.scan("photo.jpg")                  # one photo: TileMap (classifier) or CrackMap (segmenter)
+    result.summary, result.plot(), result.save("out")
+    crack_lightning.scan("photos/", "results/", model=model)   # a folder: CSVs, pictures, report.html
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.runtime import cuda
+from crack_lightning.runtime.exported import cuda_precision
+from crack_lightning.runtime.models import (
+    DEFAULT_MODEL,
+    cache_graph,
+    cached_graph_path,
+    model_from_graph,
+    shipped_model,
+)
+
+if TYPE_CHECKING:
+    from crack_lightning.runtime.classifier import Classifier
+    from crack_lightning.runtime.segmenter import Segmenter
+
+__all__ = ["exported_graph", "load_model", "scan"]
+RUN_OPTIONS = ("backend", "precision", "tta", "threads")  # how the model runs, as load_model takes them
+
+
+def exported_graph(checkpoint: str | os.PathLike, option: str = "model") -> tuple[bytes, str]:
+    """``(graph, how)``: the checkpoint's exported graph from the cache, or exported now (this imports torch) and
+    cached; ``how`` says which, for the log."""
+    path = Path(checkpoint).expanduser()
+    if not path.is_file():
+        raise CrackLightningError(f"{option}: no file {path}; pass a .ckpt written by `python -m crack_lightning fit`")
+    cached = cached_graph_path(path)
+    if cached.is_file():
+        return cached.read_bytes(), f"exported graph cached in {cached}"
+    from crack_lightning.export.onnx import export_checkpoint  # torch, once per checkpoint
+
+    graph = export_checkpoint(path, option)
+    return graph, cache_graph(cached, graph)
+
+
+def load_model(
+    model: str | os.PathLike | None = None, option: str = "model", device: str = "cpu", **options: Any
+) -> Classifier | Segmenter:
+    """A model: a :class:`~crack_lightning.runtime.classifier.Classifier`, or a
+    :class:`~crack_lightning.runtime.segmenter.Segmenter` when its graph says ``task: segmentation``. Both have
+    ``predict(images)``, ``scan(photo)`` and ``describe()``.
+
+    ``model`` is a shipped model's name (default: the shipped classifier ``concrete-v1``; a shipped segmenter by its
+    name alike), a checkpoint of ``fit`` (exported once, then cached), or an ``.onnx`` written by ``export``.
+    ``option`` names ``model`` in error messages (the CLI passes its flag). ``device``: ``cpu`` (no torch),
+    ``cuda`` (the checkpoint's network on the GPU through PyTorch, bf16; an ``.onnx`` needs its ``.ckpt`` beside
+    it) or ``auto`` (``cuda`` where PyTorch sees a GPU and there is a checkpoint to run, else ``cpu``; no torch
+    imported without an NVIDIA driver). ``options``: ``backend``, ``precision``, ``tta``, ``threads``.
+    """
+    asked, device = device, cuda.resolve_device(device)
+    name = os.fspath(model) if model is not None else DEFAULT_MODEL
+    shipped = shipped_model(name)
+    path = Path(name).expanduser()
+    if shipped is not None:
+        graph, source, checkpoint = shipped.graph.read_bytes(), shipped.describe(), shipped.checkpoint
+    elif path.suffix == ".onnx":
+        if not path.is_file():
+            raise CrackLightningError(f"{option}: no file {path}; pass an .onnx written by export, or a .ckpt")
+        graph, source, checkpoint = path.read_bytes(), str(path), cuda.checkpoint_beside(path)
+    elif device == "cuda":  # the checkpoint itself runs: no export, only its metadata
+        from crack_lightning.export import gpu  # torch
+
+        if not path.is_file():
+            raise CrackLightningError(
+                f"{option}: no file {path}; pass a .ckpt written by `python -m crack_lightning fit`"
+            )
+        graph, source, checkpoint = gpu.metadata_graph(path, option), str(path), path
+    else:
+        graph, how = exported_graph(path, option)
+        source, checkpoint = f"{path} ({how})", path
+    if device == "cuda" and (checkpoint is not None or asked == "cuda"):
+        if checkpoint is None:
+            raise CrackLightningError(
+                f"{source}: --device cuda runs the checkpoint the graph came from, and none "
+                "lies beside it (m.onnx -> m.ckpt); pass the .ckpt, or --device cpu"
+            )
+        from crack_lightning.export import gpu  # torch
+
+        session = gpu.torch_session(checkpoint, "cuda", cuda_precision(options.get("precision", "32")), option)
+        options.update(device="cuda", checkpoint=checkpoint, session=session)
+    return model_from_graph(graph, source, **options)
+
+
+def scan(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    model: Classifier | Segmenter | str | os.PathLike | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    report: bool = True,
+    progress: bool = False,
+    overlay_max_side: int = 4096,
+    **options: Any,
+) -> dict[str, int]:
+    """Scan every photo of ``source`` (a photo, a folder searched recursively, or a ``.txt`` list) into the folder
+    ``output``, as the ``scan`` command does: the CSV files, pictures, ``scan.json`` and ``report.html``; locked
+    while it runs, ``resume`` finishes a scan cut short, ``overwrite`` replaces one. Returns counts.
+
+    ``model``: a loaded model, or what :func:`load_model` takes (default: the shipped classifier). ``options``: how
+    the model runs (``backend``, ``precision``, ``tta``, ``threads``, when ``model`` is not loaded yet) and how it
+    scans (a classifier: ``tile``, ``stride``, ``context``, ``threshold``, ``masks``...; a segmenter:
+    ``threshold``, ``mm_per_px``, ``min_area``, ``window``...).
+    """
+    # Imported on use: the pipeline brings SciPy and scikit-image (crack measurement), which `import crack_lightning`
+    # and predict never need.
+    from crack_lightning.scanning.pipeline import scan_to_folder
+
+    if model is None or isinstance(model, (str, os.PathLike)):
+        model = load_model(model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options})
+    task = model.scan_task(**options)
+    return scan_to_folder(task, source, output, overwrite, resume, overlay_max_side, progress, report)

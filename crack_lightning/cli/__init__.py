@@ -1,0 +1,113 @@
+"""``python -m crack_lightning COMMAND``: each command in its module; only fit, validate, test and Lightning's
+predict (``predict --engine lightning``) import torch and Lightning. fit, validate and test run the classifier's LightningCLI
+(:mod:`~crack_lightning.cli.train`), or the segmenter's (:mod:`~crack_lightning.cli.segment`) when the
+config or the checkpoint names a segmenter."""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import sys
+from pathlib import Path
+
+from crack_lightning.errors import CrackLightningError
+
+COMMANDS = {
+    "fit": ("train", "train a model (LightningCLI: --config configs/default.yaml, a segmenter: configs/segment.yaml)"),
+    "validate": ("train", "validation metrics of a checkpoint"),
+    "test": ("train", "test report of a checkpoint (default: the shipped model)"),
+    "predict": ("predict", "classify images into a CSV (default model: the shipped one)"),
+    "scan": ("scan", "crack maps of whole photos"),
+    "tiles": ("tiles", "labelled tiles from photos with crack masks, to adapt a model"),
+    "export": ("export", "a model as one ONNX file"),
+    "synth": ("synth", "synthetic cracks with exact masks on photos of sound concrete, to train a segmenter"),
+}
+USAGE = "usage: python -m crack_lightning {" + ",".join(COMMANDS) + "} [options]; python -m crack_lightning COMMAND --help"
+
+
+SEGMENTER_CLASS = "CrackSegmenter"
+
+
+def option_values(argv: list[str], *names: str) -> list[str]:
+    """The values given to the options ``names`` (``--name value`` or ``--name=value``), in order."""
+    values = []
+    for i, arg in enumerate(argv):
+        for name in names:
+            if arg == name and i + 1 < len(argv):
+                values.append(argv[i + 1])
+            elif arg.startswith(name + "="):
+                values.append(arg[len(name) + 1 :])
+    return values
+
+
+def names_segmenter(config_file: str) -> bool:
+    """True when a config file's ``model`` is the segmenter (``model.class_path``, or ``model: CrackSegmenter``)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(Path(config_file).expanduser().read_text())
+    except (OSError, yaml.YAMLError):
+        return False  # LightningCLI reports the file's problem
+    model = config.get("model") if isinstance(config, dict) else None
+    model = model.get("class_path") if isinstance(model, dict) else model
+    return isinstance(model, str) and model.rsplit(".", 1)[-1] == SEGMENTER_CLASS
+
+
+def wants_segmenter(argv: list[str]) -> bool:
+    """True when fit/validate/test are asked for the segmenter: a ``--config`` whose model is the segmenter, a
+    ``--model`` naming it, or a ``--ckpt_path`` whose hyperparameters say ``task: segmentation``."""
+    if any(names_segmenter(f) for f in option_values(argv, "--config", "-c")):
+        return True
+    if any(v.rsplit(".", 1)[-1] == SEGMENTER_CLASS for v in option_values(argv, "--model", "--model.class_path")):
+        return True
+    from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_path, checkpoint_task  # torch: needed anyway
+
+    # a shipped segmenter by name, as a checkpoint file
+    return any(checkpoint_task(checkpoint_path(path)) == SEGMENTATION for path in option_values(argv, "--ckpt_path"))
+
+
+def run_lightning(argv: list[str]) -> None:
+    # torch, torchvision and Lightning create about a million long-lived objects on import. The cyclic garbage
+    # collector would traverse them again and again during the imports and once more at exit: about 1.3 s of a 4 s
+    # start on a 2-core machine. They live as long as the process, so the collector skips them (gc.freeze).
+    gc.disable()
+    if argv and argv[0] in ("fit", "validate", "test") and wants_segmenter(argv[1:]):
+        from crack_lightning.cli.segment import run
+    else:
+        from crack_lightning.cli.train import run
+
+    gc.freeze()
+    gc.enable()
+    run(argv)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run a command; input errors end it with one line and exit status 2."""
+    argv = sys.argv[1:] if args is None else list(args)
+    try:
+        command = argv[0] if argv else None
+        if command in (None, "-h", "--help"):
+            print(USAGE + "\n\ncommands:\n" + "\n".join(f"  {name:<9} {what}" for name, (_, what) in COMMANDS.items()))
+            return
+        if command not in COMMANDS:
+            raise CrackLightningError(f"unknown command {command!r}; {USAGE}")
+        module = COMMANDS[command][0]
+        if module == "predict":
+            from crack_lightning.cli.predict import engine, lightning_argv
+
+            if engine(argv[1:]) == "lightning":
+                module, argv = "train", [command, *lightning_argv(argv[1:])]
+                print("Inference: Lightning's predict (PyTorch; --engine lightning)", file=sys.stderr)
+        if module == "train":
+            from crack_lightning.cli.stored_help import stored_help
+
+            text = stored_help(argv)
+            if text is not None:
+                print(text, end="")
+                return
+            run_lightning(argv)
+        else:
+            importlib.import_module(f"crack_lightning.cli.{module}").run(argv[1:])
+    except CrackLightningError as err:
+        print(f"crack_lightning: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

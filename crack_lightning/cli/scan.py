@@ -1,0 +1,116 @@
+"""``scan``: crack maps of whole photos, without torch; with a segmenter, every crack measured."""
+
+from __future__ import annotations
+
+import sys
+
+from crack_lightning.api import load_model
+from crack_lightning.cli.options import CommandParser
+from crack_lightning.cli.predict import model_options
+from crack_lightning.errors import CrackLightningError, require_writable
+from crack_lightning.io.images import MAX_PIXELS
+from crack_lightning.runtime.backends import cpu_count
+from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV
+from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
+from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH
+from crack_lightning.scanning.pipeline import scan_to_folder
+from crack_lightning.scanning.tasks import DEFAULT_BATCH
+from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
+
+GPU_BATCH, GPU_WINDOWS = 256, 8  # tiles / segmenter windows a batch on a GPU: large batches keep it busy
+DEFAULT_THRESHOLD = 0.5
+SEGMENTER_OPTIONS = ("mm_per_px", "window", "overlap")  # None unless given
+
+
+def parser() -> CommandParser:
+    p = CommandParser(
+        "scan",
+        "Cut each photo into square tiles, classify every tile, and write tiles.csv, photos.csv, a crack-probability "
+        "overlay per photo and report.html (every photo, worst first) into --output. With a segmentation model: a crack "
+        "probability per pixel, and masks/, overlays that draw the cracks, cracks.csv (length and width of each crack), "
+        "photos.csv and report.html.",
+    )
+    model_options(p)
+    p.add_argument("--input", type=str, required=True, help="A photo, a folder of photos (searched recursively), or a .txt list of paths.")
+    p.add_argument("--output", type=str, required=True, help="Folder for the CSV files, overlays/, masks/ and report.html; one scan at a time writes into it.")
+    p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="Classifier: tile side in photo pixels.")
+    p.add_argument("--stride", type=int | None, default=None, help="Classifier: step between tiles in photo pixels (default: the tile, no overlap; tile/2 gives a smoother map).")
+    p.add_argument("--context", type=float, default=DEFAULT_CONTEXT, help="Classifier: photo around each tile the network also sees, as a share of the tile side on each side.")
+    p.add_argument("--batch_size", type=int | None, default=None, help=f"Tiles per batch (default {DEFAULT_BATCH}); a segmenter's windows per batch (default {DEFAULT_WINDOWS_PER_BATCH}).")
+    p.add_argument("--threshold", type=float | None, default=None, help=f"Crack probability from which a tile is a crack (default {DEFAULT_THRESHOLD}); a segmenter's pixel (default: the model's).")
+    p.add_argument("--masks", type=bool, default=False, help="Classifier: also write masks/<photo>.png, the probability map as 8-bit grey (a segmenter always writes them).")
+    p.add_argument("--mm_per_px", type=float | None, default=None, help="Segmenter: the photos' scale in millimetres per pixel; fills cracks.csv's mm columns and width classes.")
+    p.add_argument("--min_area", type=int, default=DEFAULT_MIN_AREA, help="Segmenter: smallest crack kept, in crack pixels (8-connected).")
+    p.add_argument("--width_limits_mm", type=str, default="0.1,0.3,1.0", help="Segmenter: crack widths in mm that separate the width classes, comma-separated, increasing.")
+    p.add_argument("--width_classes", type=str, default="hairline,fine,medium,wide", help="Segmenter: names of the width classes, one more than --width_limits_mm, by a crack's widest point.")
+    p.add_argument("--window", type=int | None, default=None, help="Segmenter: window side in pixels (default: the model's, 512).")
+    p.add_argument("--overlap", type=int | None, default=None, help="Segmenter: overlap of neighbouring windows in pixels, blended (default: the model's, 64).")
+    p.add_argument("--overlay_max_side", type=int, default=4096, help="Longest side of an overlay; larger photos are drawn smaller.")
+    p.add_argument("--report", type=bool, default=True, help="Write report.html: the photos worst first with their crack maps, to open in a browser (offline).")
+    p.add_argument("--overwrite", type=bool, default=False, help="Replace the scan results already in --output.")
+    p.add_argument("--resume", type=bool, default=False, help="Skip the photos already in --output's photos.csv (a scan that was cut short); the same options and model.")
+    p.add_argument("--max_pixels", type=int, default=MAX_PIXELS, help="Largest photo accepted, in pixels, checked from its header.")
+    p.add_argument("--progress", type=bool, default=True, help="Show a progress bar.")
+    return p
+
+
+def numbers(text: str, option: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise CrackLightningError(f"{option}: {text!r}; pass numbers separated by commas, e.g. 0.1,0.3,1.0") from None
+
+
+def run(argv: list[str]) -> None:
+    o = parser().parse_args(argv)
+    if o.overwrite and o.resume:
+        raise CrackLightningError("--overwrite and --resume exclude each other; pass one of them")
+    positive = ("tile", "overlay_max_side", "max_pixels") + tuple(
+        name for name in ("stride", "batch_size", "window") if getattr(o, name) is not None)
+    for name in positive:
+        if getattr(o, name) < 1:
+            raise CrackLightningError(f"--{name}: {getattr(o, name)}; pass a whole number of at least 1")
+    require_writable(o.output, "--output")  # before the model loads: a checkpoint may take seconds to export
+    model = load_model(o.ckpt_path, "--ckpt_path", o.device, backend=o.backend, precision=o.precision, tta=o.tta)
+    print(f"Model: {model.source}", file=sys.stderr)
+    print(f"Inference: {model.describe()}", file=sys.stderr)
+    if model.task == "segmentation":
+        return run_segmenter(o, model)
+    given = [f"--{name}" for name in SEGMENTER_OPTIONS if getattr(o, name) is not None]
+    if given:
+        raise CrackLightningError(f"{', '.join(given)}: for a segmentation model; {model.source} is a classifier")
+    gpu = model.device == "cuda"
+    stride = o.stride or o.tile
+    threshold = DEFAULT_THRESHOLD if o.threshold is None else o.threshold
+    task = model.scan_task(tile=o.tile, stride=stride, context=o.context, threshold=threshold,
+                           batch_size=o.batch_size or (GPU_BATCH if gpu else DEFAULT_BATCH), masks=o.masks,
+                           max_pixels=o.max_pixels, workers=min(8, cpu_count()) if gpu else 0)  # the GPU is not kept waiting
+    counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report)
+    skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
+    print(
+        f"Scanned {counts['photos'] - counts['errors']} photos ({counts['tiles']} tiles of {o.tile} px, stride "
+        f"{stride}){skipped}: {counts['crack_photos']} with cracks, {counts['errors']} unreadable (see photos.csv)."
+    )
+    print(f"Results in {o.output}: {TILES_CSV}, {PHOTOS_CSV}, {OVERLAYS}/" + (f", {MASKS}/" if o.masks else "")
+          + (f", {REPORT} (open it in a browser)" if o.report else ""))
+
+
+def run_segmenter(o, segmenter) -> None:
+    window = o.window or segmenter.window
+    overlap = segmenter.overlap if o.overlap is None else o.overlap
+    if not 0 <= overlap < window:
+        raise CrackLightningError(f"--window {window}, --overlap {overlap}: pass an overlap of 0 or more, smaller than the window")
+    gpu = segmenter.device == "cuda"
+    task = segmenter.scan_task(
+        threshold=o.threshold, mm_per_px=o.mm_per_px, min_area=o.min_area,
+        width_limits_mm=numbers(o.width_limits_mm, "--width_limits_mm"),
+        width_classes=tuple(c.strip() for c in o.width_classes.split(",")), window=o.window, overlap=o.overlap,
+        batch_size=o.batch_size or (GPU_WINDOWS if gpu else DEFAULT_WINDOWS_PER_BATCH), max_pixels=o.max_pixels,
+        workers=min(8, cpu_count()) if gpu else 0,
+    )
+    counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report)
+    skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
+    print(f"Scanned {counts['photos'] - counts['errors']} photos{skipped}: {counts['cracks']} cracks in "
+          f"{counts['crack_photos']} photos, {counts['errors']} unreadable (see photos.csv).")
+    print(f"Results in {o.output}: {CRACKS_CSV}, {PHOTOS_CSV}, {MASKS}/, {OVERLAYS}/"
+          + (f", {REPORT} (open it in a browser)" if o.report else ""))

@@ -1,0 +1,1 @@
+"""The one ONNX exporter (torch)."""

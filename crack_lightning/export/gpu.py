@@ -1,0 +1,63 @@
+"""The checkpoint's network on a CUDA GPU through PyTorch (bf16), for ``predict`` and ``scan --device cuda``.
+
+A GPU session is a drop-in for a CPU runtime's: ``uint8`` NumPy batch in, float32 NumPy out, the same network as the
+exported graph (the checkpoint's LightningModule, normalisation and softmax or sigmoid included), so the probabilities
+match the CPU path's within bf16's rounding. :func:`crack_lightning.load_model` imports this (and torch) only for
+``device: cuda``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from crack_lightning.export.onnx import Normalised, classifier_metadata, segmenter_metadata
+from crack_lightning.models.loading import load_checkpoint
+from crack_lightning.models.segmenter import CrackSegmenter
+from crack_lightning.runtime.backends import Session
+from crack_lightning.runtime.onnx_file import with_metadata
+
+
+def metadata_graph(checkpoint: str | os.PathLike, option: str = "--ckpt_path") -> bytes:
+    """The metadata a checkpoint's exported graph would carry, with no graph: what ``device: cuda`` needs of a ``.ckpt``
+    (it runs the checkpoint itself), without exporting it (no ONNX exporter needed on a GPU machine)."""
+    model = load_checkpoint(checkpoint, option)
+    if isinstance(model, CrackSegmenter):
+        return with_metadata(b"", segmenter_metadata(model))
+    return with_metadata(b"", classifier_metadata(model))
+
+
+def torch_session(
+    checkpoint: str | os.PathLike, device: str = "cuda", precision: str = "bf16", option: str = "--ckpt_path"
+) -> tuple[Session, str]:
+    """``(run, why)``: ``run(uint8 (N, 3, H, W)) -> float32`` probabilities of the checkpoint's network on ``device``
+    (``cuda``; ``cpu`` for tests), as its exported graph answers (class probabilities, or pixel probabilities
+    ``(N, 1, H, W)``); ``why`` names the precision and the GPU, for the log.
+
+    ``precision``: ``bf16`` (CUDA autocast; the normalisation and the softmax or sigmoid stay float32) or ``32``.
+    """
+    model = load_checkpoint(checkpoint, option)
+    if isinstance(model, CrackSegmenter):
+        network = Normalised(model.net, model.hparams.mean, model.hparams.std, activation="sigmoid")
+    else:
+        _, mean, std = model.preprocessing
+        network = Normalised(model.network(), mean, std)
+    cuda = device == "cuda"
+    target = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device(device)
+    network = network.to(target).eval().requires_grad_(False).to(memory_format=torch.channels_last)
+    bf16 = cuda and precision != "32" and torch.cuda.is_bf16_supported()
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # a scan repeats a few input shapes: cuDNN's search pays off
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        images = torch.from_numpy(np.ascontiguousarray(batch))
+        if cuda:  # pinned: the copy to the GPU runs without the CPU waiting on it
+            images = images.pin_memory().to(target, non_blocking=True)
+        with torch.inference_mode(), torch.autocast(target.type, dtype=torch.bfloat16, enabled=bf16):
+            out = network(images.contiguous(memory_format=torch.channels_last))
+        return out.float().cpu().numpy()
+
+    name = torch.cuda.get_device_name(target) if cuda else "the CPU (PyTorch)"
+    return run, f"{'bf16' if bf16 else 'float32'} on {name}"

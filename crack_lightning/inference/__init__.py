@@ -1,8 +1,0 @@
-"""Running trained networks fast: the one ONNX exporter, the ONNX Runtime / OpenVINO sessions, test-time
-augmentation, and the shipped model. Only :mod:`crack_lightning.inference.export` imports torch."""
-
-from crack_lightning.inference.classifier import Classifier, Predictions, decide_labels
-from crack_lightning.inference.models import DEFAULT_MODEL, load_model, shipped_models
-from crack_lightning.inference.segmenter import Segmenter
-
-__all__ = ["Classifier", "DEFAULT_MODEL", "Predictions", "Segmenter", "decide_labels", "load_model", "shipped_models"]

@@ -1,0 +1,1 @@
+"""Reading images and finding them on disk (torch-free)."""

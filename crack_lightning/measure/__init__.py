@@ -1,0 +1,1 @@
+"""Crack measurement from a mask: length along the skeleton, width across it (torch-free)."""

@@ -1,0 +1,1 @@
+"""The LightningModules (classifier, segmenter), their backbone and checkpoints (torch)."""

@@ -1,0 +1,79 @@
+"""Checkpoint files of ``fit``: loaded as tensors and plain data only, with a one-line error for each way a file can
+be wrong, and which kind of model one holds (its ``task`` hyperparameter: classification or segmentation)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.runtime.models import shipped_model
+
+CLASSIFICATION, SEGMENTATION = "classification", "segmentation"
+FIT_HINT = "pass a .ckpt written by `python -m crack_lightning fit`"
+
+
+def read_checkpoint_file(path: str | os.PathLike, option: str = "--ckpt_path") -> dict[str, Any]:
+    """A checkpoint's dictionary (``weights_only=True``): one line for a missing, damaged or foreign file."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CrackLightningError(f"{option}: no file {path}; {FIT_HINT}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for files that are not checkpoints (KeyError for text)
+        with open(path, "rb") as f:
+            zipped = f.read(4) == b"PK\x03\x04"  # torch.save writes a zip archive
+        what = "is cut short or damaged (an interrupted copy?)" if zipped else "is not a PyTorch checkpoint"
+        raise CrackLightningError(f"{option}: {path} {what}; pass a .ckpt written by fit") from err
+    if not isinstance(checkpoint, dict) or not all(
+        isinstance(checkpoint.get(key), dict) for key in ("state_dict", "hyper_parameters")
+    ):
+        raise CrackLightningError(f"{option}: {path} is not a crack_lightning checkpoint (another program's file?); {FIT_HINT}")
+    return checkpoint
+
+
+def task_of(checkpoint: dict[str, Any]) -> str:
+    """``segmentation`` for a :class:`~crack_lightning.models.segmenter.CrackSegmenter`'s checkpoint, else
+    ``classification`` (the classifier's hyperparameters name no task)."""
+    return str(checkpoint["hyper_parameters"].get("task", CLASSIFICATION))
+
+
+def checkpoint_task(path: str | os.PathLike) -> str | None:
+    """The task of the checkpoint at ``path``; None when it is not a readable checkpoint (the command says why)."""
+    try:
+        return task_of(read_checkpoint_file(path))
+    except CrackLightningError:
+        return None
+
+
+def checkpoint_path(path: str | os.PathLike) -> Path:
+    """The file of a checkpoint: the shipped model's, when ``path`` is its name (``concrete-v1``)."""
+    shipped = shipped_model(str(path))
+    return shipped.checkpoint if shipped is not None else Path(path).expanduser()
+
+
+def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path", task: str = CLASSIFICATION) -> dict[str, Any]:
+    """The one checkpoint reader: a ``task`` model's checkpoint (or a shipped model's, by name) loaded with
+    ``weights_only=True``, with a one-line error for each way a file can be wrong."""
+    path = checkpoint_path(path)
+    checkpoint = read_checkpoint_file(path, option)
+    state, hparams = checkpoint["state_dict"], checkpoint["hyper_parameters"]
+    if task == SEGMENTATION:
+        if task_of(checkpoint) != SEGMENTATION or not any(key.startswith("net.") for key in state):
+            raise CrackLightningError(f"{option}: {path} is not a crack segmenter's checkpoint; "
+                                      "pass one written by `fit --config configs/segment.yaml`")
+        return checkpoint
+    if task_of(checkpoint) != CLASSIFICATION:
+        raise CrackLightningError(f"{option}: {path} holds a crack {task_of(checkpoint)} model, not a classifier; "
+                                  "pass a classifier's checkpoint")
+    if "crack_class" not in hparams or not any(key.startswith("backbone.") for key in state):
+        raise CrackLightningError(
+            f"{option}: {path} is not a crack_lightning checkpoint (another program's file?); "
+            "pass a .ckpt written by `python -m crack_lightning fit`"
+        )
+    if not hparams.get("class_names") or not any(key.startswith("head.") for key in state):
+        raise CrackLightningError(f"{option}: {path} holds an untrained model (no classes); pass a checkpoint of a fit run")
+    return checkpoint

@@ -1,0 +1,1 @@
+"""Pictures (overlays, thumbnails, colour bars) and the scan's report page (torch-free)."""

@@ -1,0 +1,1 @@
+"""Whole photos through a model: tile maps (classifier), crack masks (segmenter), the output folder (torch-free)."""

@@ -1,0 +1,98 @@
+"""A segmenter's scan: each photo's crack probability map and its cracks measured (a
+:class:`~crack_lightning.scanning.results.CrackMap` per photo). NumPy, PIL, SciPy and scikit-image only; the model is
+any segmenter with ``probability_map`` and ``threshold`` (:class:`crack_lightning.runtime.segmenter.Segmenter`).
+
+A pixel is crack where its 8-bit probability reaches the threshold's (:func:`crack_level`); a crack is an 8-connected
+group of at least ``min_area`` crack pixels, measured as :mod:`crack_lightning.measure.cracks` defines it (skeleton
+length, spurs pruned; width from the probability profile across the crack). Memory stays bounded on large photos: the map is built
+a band of windows at a time and measured in bands of rows (:mod:`crack_lightning.measure.bands`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
+from crack_lightning.io.threads import bounded_map
+from crack_lightning.measure.measuring import Measuring
+from crack_lightning.scanning.results import CrackMap
+
+if TYPE_CHECKING:
+    from crack_lightning.runtime.segmenter import Segmenter
+
+DEFAULT_WINDOWS_PER_BATCH = (
+    1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
+)
+
+
+def crack_level(threshold: float) -> int:
+    """The 8-bit probability from which a pixel of a probability map is crack."""
+    return int(round(threshold * 255))
+
+
+def segment_photos(
+    segmenter: Segmenter,
+    photos: Iterable[tuple[str, ImageInput]],
+    measuring: Measuring = Measuring(),
+    threshold: float | None = None,
+    window: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
+    max_pixels: int | None = MAX_PIXELS,
+    workers: int = 0,
+) -> Iterator[CrackMap]:
+    """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
+    ``threshold``: the crack probability from which a pixel is crack (default: the model's). ``workers`` > 0: photos
+    decode that many ahead in threads (for a GPU, which would otherwise wait for each decode)."""
+    level = crack_level(segmenter.threshold if threshold is None else threshold)
+
+    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str]:
+        name, photo = item
+        try:
+            return name, as_rgb(photo, max_pixels)
+        except CrackLightningError as err:
+            return name, str(err)
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        yield from measured(
+            segmenter,
+            map(load, photos) if workers <= 0 else bounded_map(pool, load, photos, workers),
+            measuring,
+            level,
+            window,
+            overlap,
+            batch_size,
+        )
+
+
+def measured(
+    segmenter: Segmenter,
+    loaded: Iterable[tuple[str, np.ndarray | str]],
+    measuring: Measuring,
+    level: int,
+    window: int | None,
+    overlap: int | None,
+    batch_size: int,
+) -> Iterator[CrackMap]:
+    """A :class:`CrackMap` for each decoded ``(name, image or error)``."""
+    for name, image in loaded:
+        if isinstance(image, str):
+            yield CrackMap(name, error=image)
+            continue
+        probability = segmenter.probability_map(image, window, overlap, batch_size)
+        height, width = probability.shape
+        yield CrackMap(
+            name,
+            width,
+            height,
+            image,
+            probability=probability,
+            level=level,
+            cracks=measuring.measure(probability >= level, name, probability),
+            mm_per_px=measuring.mm_per_px,
+        )

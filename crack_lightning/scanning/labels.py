@@ -1,0 +1,18 @@
+"""A label for each image or tile from its class probabilities, the same in predict, scan and Lightning's predict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def decide_labels(
+    probabilities: np.ndarray, class_names: Sequence[str], crack_index: int, threshold: float = 0.5
+) -> list[str]:
+    """Crack when its probability reaches ``threshold``; otherwise the most probable other class."""
+    others = np.array(probabilities, dtype=np.float32, copy=True).reshape(len(probabilities), len(class_names))
+    crack = others[:, crack_index] >= threshold
+    others[:, crack_index] = -1.0
+    best_other = others.argmax(axis=1)
+    return [class_names[crack_index] if c else class_names[o] for c, o in zip(crack.tolist(), best_other.tolist())]

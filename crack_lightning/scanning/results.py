@@ -1,0 +1,241 @@
+"""What a scan gives for one photo, to hold in Python or write out: a tile map (classifier) or a crack mask
+(segmenter), with its summary, its CSV rows, its pictures (:meth:`PhotoResult.plot`) and :meth:`PhotoResult.save`.
+
+    result = model.scan("photo.jpg")
+    result.summary            # dict: the photo's photos.csv row
+    result.cracks             # a segmenter's measured cracks (box, length, widths in px, and mm with a scale)
+    result.plot()             # PIL image: the photo with its cracks drawn over it
+    result.save("out/")       # out/photo.jpg.png (the plot), out/photo.jpg.mask.png, out/photo.jpg.csv
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import ClassVar
+
+import numpy as np
+from PIL import Image
+
+from crack_lightning.io.atomic import save_picture, write_atomically
+from crack_lightning.io.scan_files import MASKS, OVERLAYS, THUMBNAILS
+from crack_lightning.measure.cracks import Crack, summarise
+from crack_lightning.report.crack_page import CRACK_COLUMNS, CRACK_PHOTO_COLUMNS
+from crack_lightning.report.pictures import (
+    THUMBNAIL_SIDE,
+    crack_overlay,
+    draw_colour_bar,
+    mask_image,
+    overlay,
+    thumbnail,
+)
+from crack_lightning.report.tile_page import PHOTO_COLUMNS, TILE_COLUMNS
+from crack_lightning.scanning.tiling import Box, probability_map
+
+CRACK, NO_CRACK = "crack", "no crack"  # a segmenter's photos.csv label
+# (folder, suffix, format, save options, picture): one of a photo's pictures; made one at a time (bounded memory)
+Picture = tuple[str, str, str, dict, Image.Image]
+PNG, JPEG = {"compress_level": 1}, {"quality": 85}  # zlib's fastest level: 4x faster than the default, ~1.3x larger
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+@dataclass
+class PhotoResult:
+    """One photo's scan, or the error that stopped it; subclasses hold a tile map or a crack mask."""
+
+    name: str
+    width: int = 0
+    height: int = 0
+    image: np.ndarray | None = field(default=None, repr=False)  # uint8 (H, W, 3), for the pictures
+    error: str = ""
+
+    detail_columns: ClassVar[list[str]] = []  # the header of the scan's second CSV
+    photo_columns: ClassVar[list[str]] = []  # photos.csv's header
+
+    @property
+    def summary(self) -> dict[str, str]:
+        """The photo's ``photos.csv`` row as a dict."""
+        return dict(zip(self.photo_columns, map(str, self.photo_row())))
+
+    def photo_row(self) -> list:
+        raise NotImplementedError
+
+    def detail_rows(self) -> list[list]:
+        """Its rows of the scan's second CSV (``tiles.csv`` or ``cracks.csv``)."""
+        raise NotImplementedError
+
+    def pictures(self, max_side: int = 4096, masks: bool = True) -> Iterator[Picture]:
+        """The scan folder's pictures of the photo: overlay, thumbnail (and mask), one at a time."""
+        raise NotImplementedError
+
+    def plot(self, max_side: int = 4096) -> Image.Image:
+        """The photo with its crack map drawn over it and a colour bar (at most ``max_side`` px long)."""
+        raise NotImplementedError
+
+    def save(self, folder: str | os.PathLike) -> list[Path]:
+        """Write ``<name>.png`` (:meth:`plot`), ``<name>.mask.png`` and ``<name>.csv`` (its detail rows) into
+        ``folder``; returns the paths."""
+        if self.error:
+            raise ValueError(f"{self.name}: {self.error}")
+        folder = Path(folder).expanduser()
+        stem = PurePosixPath(self.name.replace(os.sep, "/")).name or "photo"
+        written = []
+        for kind, suffix, image_format, options, picture in self.pictures(masks=True):
+            if kind != THUMBNAILS:
+                path = folder / f"{stem}{'.mask' if kind == MASKS else ''}{suffix}"
+                save_picture(picture, path, image_format, **options)
+                written.append(path)
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows([self.detail_columns, *self.detail_rows()])
+        written.append(write_atomically(folder / f"{stem}.csv", text.getvalue()))
+        return written
+
+
+@dataclass
+class TileMap(PhotoResult):
+    """A classifier's scan of a photo: tiles ``(x, y, width, height)`` and their class probabilities."""
+
+    boxes: list[Box] = field(default_factory=list)
+    probabilities: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32), repr=False)
+    class_names: list[str] = field(default_factory=list)
+    crack_index: int = 0
+    labels: list[str] = field(default_factory=list)  # each tile's, decided at the scan's threshold
+    classified: int = field(default=0, repr=False)  # tiles whose probabilities are in
+
+    detail_columns: ClassVar[list[str]] = TILE_COLUMNS
+    photo_columns: ClassVar[list[str]] = PHOTO_COLUMNS
+
+    @property
+    def complete(self) -> bool:
+        return self.classified == len(self.boxes)
+
+    @property
+    def crack_class(self) -> str:
+        return self.class_names[self.crack_index] if self.class_names else ""
+
+    @property
+    def crack_probability(self) -> np.ndarray:
+        """Crack probability of each tile ``(tiles,)``."""
+        return self.probabilities[:, self.crack_index]
+
+    @property
+    def crack_tiles(self) -> list[Box]:
+        """The tiles labelled crack."""
+        return [box for box, label in zip(self.boxes, self.labels) if label == self.crack_class]
+
+    def probability_map(self) -> np.ndarray:
+        """Per-pixel crack probability ``(height, width)`` float32, overlapping tiles averaged."""
+        return probability_map(self.boxes, self.crack_probability, self.width, self.height)
+
+    def photo_row(self) -> list:
+        if self.error:
+            return [self.name, "", "", 0, 0, "", "", self.error]
+        crack_tiles = sum(label == self.crack_class for label in self.labels)
+        others = [label for label in self.labels if label != self.crack_class]
+        label = self.crack_class if crack_tiles else max(set(others), key=others.count)
+        return [
+            self.name,
+            self.width,
+            self.height,
+            len(self.boxes),
+            crack_tiles,
+            f"{self.crack_probability.max():.6f}",
+            label,
+            "",
+        ]
+
+    def detail_rows(self) -> list[list]:
+        return [
+            [self.name, x, y, w, h, f"{p:.6f}", label]
+            for (x, y, w, h), p, label in zip(self.boxes, self.crack_probability.tolist(), self.labels)
+        ]
+
+    def plot(self, max_side: int = 4096) -> Image.Image:
+        return overlay(self.image, self.boxes, self.crack_probability, max_side)
+
+    def pictures(self, max_side: int = 4096, masks: bool = True) -> Iterator[Picture]:
+        drawn = overlay(self.image, self.boxes, self.crack_probability, max_side, colour_bar=False)
+        small = thumbnail(drawn)  # without the colour bar, illegible that small: the page shows the scale
+        draw_colour_bar(drawn)
+        yield OVERLAYS, ".png", "PNG", PNG, drawn
+        del drawn
+        yield THUMBNAILS, ".jpg", "JPEG", JPEG, small
+        if masks:
+            yield MASKS, ".png", "PNG", PNG, mask_image(self.boxes, self.crack_probability, self.width, self.height)
+
+
+@dataclass
+class CrackMap(PhotoResult):
+    """A segmenter's scan of a photo: the crack probability of each pixel and the cracks measured in its mask."""
+
+    probability: np.ndarray | None = field(default=None, repr=False)  # uint8 (H, W), 255 = probability 1
+    level: int = 128  # the 8-bit probability from which a pixel is crack
+    cracks: list[Crack] = field(default_factory=list)
+    mm_per_px: float | None = None
+
+    detail_columns: ClassVar[list[str]] = CRACK_COLUMNS
+    photo_columns: ClassVar[list[str]] = CRACK_PHOTO_COLUMNS
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The crack mask ``(H, W)`` bool at the scan's threshold."""
+        return self.probability >= self.level
+
+    def photo_row(self) -> list:
+        if self.error or self.probability is None:
+            return [self.name, "", "", 0, *[""] * 8, self.error]
+        s = summarise(self.cracks, self.name, self.mm_per_px)
+        return [
+            self.name,
+            self.width,
+            self.height,
+            s.cracks,
+            _number(s.total_length_px, 2),
+            _number(s.mean_width_px, 2),
+            _number(s.max_width_px, 2),
+            _number(s.total_length_mm, 3),
+            _number(s.mean_width_mm, 3),
+            _number(s.max_width_mm, 3),
+            f"{self.probability.max() / 255:.6f}",
+            CRACK if s.cracks else NO_CRACK,
+            "",
+        ]
+
+    def detail_rows(self) -> list[list]:
+        """A row per crack: pixels with 2 decimals, millimetres with 3, empty without a scale."""
+        return [
+            [
+                c.photo,
+                c.crack,
+                c.x,
+                c.y,
+                c.width,
+                c.height,
+                _number(c.length_px, 2),
+                _number(c.mean_width_px, 2),
+                _number(c.max_width_px, 2),
+                _number(c.length_mm, 3),
+                _number(c.mean_width_mm, 3),
+                _number(c.max_width_mm, 3),
+                c.width_class,
+            ]
+            for c in self.cracks
+        ]
+
+    def plot(self, max_side: int = 4096) -> Image.Image:
+        drawn = crack_overlay(self.image, self.probability, self.level, max_side)
+        draw_colour_bar(drawn)
+        return drawn
+
+    def pictures(self, max_side: int = 4096, masks: bool = True) -> Iterator[Picture]:
+        # The thumbnail is drawn from the photo, not shrunk from the overlay: pooled from the full map, cracks stay.
+        yield THUMBNAILS, ".jpg", "JPEG", JPEG, crack_overlay(self.image, self.probability, self.level, THUMBNAIL_SIDE)
+        yield OVERLAYS, ".png", "PNG", PNG, self.plot(max_side)
+        yield MASKS, ".png", "PNG", PNG, Image.fromarray(self.probability)  # 8-bit grey, full size (always written)

@@ -1,0 +1,187 @@
+"""What a scan does to each photo, by task: a classifier's tile map or a segmenter's crack mask. A task supplies the
+results (:mod:`crack_lightning.scanning.results`: their CSV rows and pictures), its CSV files, the settings a resumed
+scan must keep, and its report page; :func:`crack_lightning.scanning.pipeline.scan_to_folder` does the rest, the
+same for every task."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.io.images import MAX_PIXELS, ImageInput
+from crack_lightning.io.scan_files import CRACKS_CSV, TILES_CSV
+from crack_lightning.measure.measuring import Measuring
+from crack_lightning.report.crack_page import CRACK_PAGE
+from crack_lightning.report.pages import Page
+from crack_lightning.report.tile_page import TILE_PAGE
+from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH, crack_level, segment_photos
+from crack_lightning.scanning.results import CrackMap, PhotoResult, TileMap
+from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE, scan_photos
+
+if TYPE_CHECKING:
+    from crack_lightning.runtime.classifier import Classifier
+    from crack_lightning.runtime.segmenter import Segmenter
+
+DEFAULT_BATCH = 32  # tiles a batch
+
+
+class ScanTask:
+    """A task's part of a scan (subclasses fill it in)."""
+
+    details_csv: str  # the second CSV's file name: a row per tile, or per crack
+    unit: str  # what the counts and the progress bar count: tiles, cracks
+    same_scan: tuple[str, ...]  # settings a resumed scan must keep
+    page: Page
+    result: type[PhotoResult]  # what results() yields: its CSV columns
+    masks: bool = True  # write masks/<photo>.png
+
+    def settings(self) -> dict[str, Any]:
+        """The scan's options and model, for ``scan.json`` and the report."""
+        raise NotImplementedError
+
+    def results(self, photos: Iterable[tuple[str, ImageInput]]) -> Iterator[PhotoResult]:
+        """Each ``(name, photo)``'s result in input order; an unreadable photo comes with its ``error``."""
+        raise NotImplementedError
+
+    def count(self, result: PhotoResult) -> int:
+        """How many :attr:`unit` a photo's result holds."""
+        raise NotImplementedError
+
+    def cracked(self, result: PhotoResult) -> bool:
+        raise NotImplementedError
+
+
+def sha256(graph: bytes) -> str:
+    return hashlib.sha256(graph).hexdigest()
+
+
+class TileTask(ScanTask):
+    """A classifier's scan: square tiles of ``tile`` px every ``stride`` px (default: the tile), each seen with
+    ``context`` of its side around it, crack from ``threshold``; ``masks`` also writes the probability map."""
+
+    details_csv, unit, page, result = TILES_CSV, "tiles", TILE_PAGE, TileMap
+    same_scan = ("tile", "stride", "context", "threshold", "model_sha256")
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        tile: int = DEFAULT_TILE,
+        stride: int | None = None,
+        context: float = DEFAULT_CONTEXT,
+        threshold: float = 0.5,
+        batch_size: int = DEFAULT_BATCH,
+        masks: bool = False,
+        max_pixels: int | None = MAX_PIXELS,
+        workers: int = 0,
+    ) -> None:
+        stride = stride or tile
+        if not 0.0 <= threshold <= 1.0:
+            raise CrackLightningError(f"--threshold: {threshold} is not a probability in [0, 1]")
+        if context < 0:
+            raise CrackLightningError(f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile")
+        if tile < 1 or stride < 1 or batch_size < 1:
+            raise CrackLightningError(
+                f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})"
+            )
+        self.model, self.tile, self.stride, self.context = classifier, tile, stride, context
+        self.threshold, self.batch_size, self.masks, self.max_pixels = threshold, batch_size, masks, max_pixels
+        self.workers = workers  # threads decoding and cutting photos ahead (for a GPU)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "model": self.model.source,
+            "model_sha256": sha256(self.model.graph),
+            "tile": self.tile,
+            "stride": self.stride,
+            "context": self.context,
+            "threshold": self.threshold,
+        }
+
+    def results(self, photos: Iterable[tuple[str, ImageInput]]) -> Iterator[TileMap]:
+        return scan_photos(
+            self.model,
+            photos,
+            self.tile,
+            self.stride,
+            self.batch_size,
+            max_pixels=self.max_pixels,
+            context=self.context,
+            threshold=self.threshold,
+            workers=self.workers,
+        )
+
+    def count(self, result: TileMap) -> int:
+        return len(result.boxes)
+
+    def cracked(self, result: TileMap) -> bool:
+        return result.crack_class in result.labels
+
+
+class CrackTask(ScanTask):
+    """A segmenter's scan: windows of ``window`` px overlapping by ``overlap`` (default: the model's), crack pixels
+    from ``threshold`` (default: the model's), cracks measured as ``measuring`` says."""
+
+    details_csv, unit, page, result = CRACKS_CSV, "cracks", CRACK_PAGE, CrackMap
+    # "task" tells a segmenter's scan from a classifier's
+    same_scan = (
+        "task",
+        "threshold",
+        "window",
+        "overlap",
+        "min_area",
+        "mm_per_px",
+        "width_limits_mm",
+        "width_classes",
+        "model_sha256",
+    )
+
+    def __init__(
+        self,
+        segmenter: Segmenter,
+        threshold: float | None = None,
+        measuring: Measuring = Measuring(),
+        window: int | None = None,
+        overlap: int | None = None,
+        batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
+        max_pixels: int | None = MAX_PIXELS,
+        workers: int = 0,
+    ) -> None:
+        threshold = segmenter.threshold if threshold is None else threshold
+        if not 0.0 < threshold <= 1.0:
+            raise CrackLightningError(f"--threshold: {threshold}; pass a probability in (0, 1]")
+        self.window, self.overlap = segmenter.windows(window, overlap, batch_size)
+        self.model, self.threshold, self.measuring = segmenter, threshold, measuring
+        self.batch_size, self.max_pixels, self.workers = batch_size, max_pixels, workers
+        self.level = crack_level(threshold)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "task": "segmentation",
+            "model": self.model.source,
+            "model_sha256": sha256(self.model.graph),
+            "threshold": self.threshold,
+            "window": self.window,
+            "overlap": self.overlap,
+            **self.measuring.settings(),
+        }
+
+    def results(self, photos: Iterable[tuple[str, ImageInput]]) -> Iterator[CrackMap]:
+        return segment_photos(
+            self.model,
+            photos,
+            self.measuring,
+            self.threshold,
+            self.window,
+            self.overlap,
+            self.batch_size,
+            self.max_pixels,
+            self.workers,
+        )
+
+    def count(self, result: CrackMap) -> int:
+        return len(result.cracks)
+
+    def cracked(self, result: CrackMap) -> bool:
+        return bool(result.cracks)

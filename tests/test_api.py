@@ -1,0 +1,162 @@
+"""The Python API by behaviour: load_model for both tasks, predict on one path, a folder, a PIL image, an array or
+a list, model.scan's results (summary, rows, plot, save) equal to what the scan command writes, and
+crack_lightning.scan writing the command's folder."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import crack_lightning
+from crack_lightning.cli import main
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.scanning.results import CrackMap, TileMap
+from tests.test_segment_scan import darkness_model, line_photo
+
+SAMPLE = Path(crack_lightning.__file__).parent / "assets" / "sample"
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["crack_lightning"])
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return crack_lightning.load_model(precision="32")
+
+
+@pytest.fixture(scope="module")
+def segmenter(tmp_path_factory):
+    return crack_lightning.load_model(darkness_model(tmp_path_factory.mktemp("seg") / "darkness.onnx"))
+
+
+def read(path: Path) -> list[list[str]]:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_predict_takes_one_path_a_folder_an_image_or_a_list(classifier, tmp_path):
+    crack, sound = sorted((SAMPLE / "Positive").glob("*.jpg"))[0], sorted((SAMPLE / "Negative").glob("*.jpg"))[0]
+    both = classifier.predict([str(crack), sound])
+    assert both.labels == ["Positive", "Negative"]
+    for one in (str(crack), crack, Image.open(crack), np.asarray(Image.open(crack).convert("RGB"))):
+        single = classifier.predict(one)
+        assert single.labels == ["Positive"] and np.allclose(single.probabilities, both.probabilities[:1], atol=1e-6)
+    folder = tmp_path / "patches"
+    folder.mkdir()
+    for path in (crack, sound):
+        (folder / path.name).write_bytes(path.read_bytes())
+    assert sorted(classifier.predict(folder).labels) == ["Negative", "Positive"]
+    with pytest.raises(CrackLightningError, match="cannot read a int"):
+        classifier.predict([3])
+
+
+def test_scan_of_a_photo_equals_the_scan_command(classifier, tmp_path):
+    photo = tmp_path / "photos" / "wall.png"
+    photo.parent.mkdir()
+    patches = [np.asarray(Image.open(p)) for p in sorted((SAMPLE / "Positive").glob("*.jpg"))[:2]]
+    patches += [np.asarray(Image.open(p)) for p in sorted((SAMPLE / "Negative").glob("*.jpg"))[:2]]
+    Image.fromarray(np.concatenate([np.concatenate(patches[:2], 1), np.concatenate(patches[2:], 1)])).save(photo)
+    result = classifier.scan(photo, tile=227)
+    assert isinstance(result, TileMap) and len(result.boxes) == 4 and len(result.crack_tiles) == 2
+    assert result.summary["crack_tiles"] == "2" and result.summary["label"] == "Positive"
+    assert result.probability_map().shape == (454, 454)
+    main(
+        [
+            "scan",
+            "--input",
+            str(photo.parent),
+            "--output",
+            str(tmp_path / "out"),
+            "--tile",
+            "227",
+            "--precision",
+            "32",
+            "--progress",
+            "false",
+        ]
+    )
+    # the folder names photos relative to --input, model.scan by the path it was given
+    assert [r[1:] for r in read(tmp_path / "out" / "tiles.csv")[1:]] == [
+        [str(v) for v in r[1:]] for r in result.detail_rows()
+    ]
+    assert read(tmp_path / "out" / "photos.csv")[1][1:] == [str(v) for v in result.photo_row()[1:]]
+    plot = result.plot()
+    assert plot.size == (454, 454)
+    written = result.save(tmp_path / "saved")
+    assert [p.name for p in written] == ["wall.png.png", "wall.png.mask.png", "wall.png.csv"]
+    assert [r[1:] for r in read(tmp_path / "saved" / "wall.png.csv")] == [
+        r[1:] for r in read(tmp_path / "out" / "tiles.csv")
+    ]
+
+
+def test_segmenter_scan_measures_cracks_and_the_folder_matches(segmenter, tmp_path):
+    truth = line_photo(tmp_path / "photos" / "line.png", [((30, 100, 269, 100), 3)])
+    result = segmenter.scan(tmp_path / "photos" / "line.png", mm_per_px=0.5)
+    assert isinstance(result, CrackMap) and np.array_equal(result.mask, truth)
+    (crack,) = result.cracks
+    assert abs(crack.length_px - 239) <= 2 and crack.max_width_px == pytest.approx(3, abs=0.5)
+    assert crack.length_mm == pytest.approx(crack.length_px * 0.5) and crack.width_class
+    assert result.summary["cracks"] == "1" and result.plot().size == (300, 200)
+    (again,) = segmenter.predict(tmp_path / "photos", mm_per_px=0.5)  # predict: a scan of each image
+    assert again.detail_rows() == result.detail_rows()
+    counts = crack_lightning.scan(tmp_path / "photos", tmp_path / "out", model=segmenter, mm_per_px=0.5)
+    assert counts["cracks"] == 1 and counts["crack_photos"] == 1
+    assert [r[1:] for r in read(tmp_path / "out" / "cracks.csv")[1:]] == [
+        [str(v) for v in r[1:]] for r in result.detail_rows()
+    ]
+    assert (tmp_path / "out" / "report.html").is_file()
+    with pytest.raises(CrackLightningError, match="is being written by another scan|already holds scan results"):
+        crack_lightning.scan(tmp_path / "photos", tmp_path / "out", model=segmenter)
+    again = crack_lightning.scan(tmp_path / "photos", tmp_path / "out", model=segmenter, mm_per_px=0.5, resume=True)
+    assert again["skipped"] == 1 and again["photos"] == 0
+
+
+def test_scan_takes_a_model_name_and_scan_options(tmp_path):
+    photo = tmp_path / "p" / "patch.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(sorted((SAMPLE / "Positive").glob("*.jpg"))[0].read_bytes())
+    counts = crack_lightning.scan(
+        photo.parent, tmp_path / "out", model="concrete-v1", precision="32", tile=64, report=False
+    )
+    assert counts["tiles"] == 16 and not (tmp_path / "out" / "report.html").exists()
+    with pytest.raises(CrackLightningError, match="--threshold"):
+        crack_lightning.scan(photo.parent, tmp_path / "out2", threshold=2.0)
+
+
+def test_predict_input_flag_and_the_engine_chosen_explicitly(tmp_path, capsys):
+    folder = SAMPLE / "Positive"
+    main(["predict", "--input", str(folder), "--output", str(tmp_path / "new.csv"), "--precision", "32"])
+    assert "(--engine exported)" in capsys.readouterr().err
+    main(["predict", "--data.predict_dir", str(folder), "--output", str(tmp_path / "old.csv"), "--precision", "32"])
+    assert (tmp_path / "new.csv").read_bytes() == (tmp_path / "old.csv").read_bytes()
+    capsys.readouterr()
+    for extra, message in [
+        (["--trainer.devices", "2"], "--trainer.devices is an option of Lightning's predict; add --engine lightning"),
+        (["--engine", "keras"], "--engine keras; pass exported"),
+    ]:
+        with pytest.raises(SystemExit):
+            main(["predict", "--input", str(folder), "--output", str(tmp_path / "x.csv"), *extra])
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_a_shipped_segmenter_loads_by_name_as_the_shipped_classifier(tmp_path, monkeypatch):
+    from crack_lightning.runtime import models
+
+    shipped = tmp_path / "models"
+    for path in models.MODELS_DIR.glob("concrete-v1.*"):
+        (shipped / path.name).parent.mkdir(exist_ok=True)
+        (shipped / path.name).write_bytes(path.read_bytes())
+    darkness_model(shipped / "seg-test.onnx")
+    (shipped / "seg-test.json").write_text('{"task": "segmentation"}')
+    monkeypatch.setattr(models, "MODELS_DIR", shipped)
+    segmenter = crack_lightning.load_model("seg-test")
+    assert segmenter.task == "segmentation" and "the shipped model seg-test (crack segmenter)" in segmenter.source
+    assert crack_lightning.load_model("concrete-v1").task == "classification"
