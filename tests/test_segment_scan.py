@@ -302,6 +302,21 @@ def segmenter_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript ONNX exporter
+def test_a_checkpoint_saved_before_the_new_layout_loads(segmenter_checkpoint, tmp_path):
+    """A segmenter checkpoint names its class by the module path of its day (crack_lightning.segmentation_model
+    before 0.3); Lightning loads it only from a module already imported, in a fresh process too."""
+    checkpoint = torch.load(segmenter_checkpoint, map_location="cpu", weights_only=False)
+    checkpoint["hyper_parameters"].update(  # as LightningCLI's fit saved it
+        _class_path="crack_lightning.segmentation_model.CrackSegmenter",
+        _instantiator="lightning.pytorch.cli.instantiate_module")
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    code = ("from crack_lightning.models.loading import load_checkpoint; "
+            f"print(type(load_checkpoint({str(old)!r})).__name__)")
+    result = run_python(["-c", code], tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == "CrackSegmenter", result.stderr[-500:]
+
+
 def test_torch_free_segmenter_equals_pytorch(segmenter_checkpoint, tmp_path):
     from crack_lightning.models.segmenter import CrackSegmenter
     from crack_lightning.export.onnx import segmenter_network, torch_runner
