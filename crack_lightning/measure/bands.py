@@ -97,11 +97,11 @@ def measure_photo_cracks(
         extra = max(NORMAL_RADIUS, int(np.ceil(reaches.max())) + 2)
         top, bottom = max(0, start - extra), min(height, start + band_rows + extra)
         thin = np.zeros((bottom - top, mask.shape[1]), dtype=bool)
-        inside = (graph.rows >= top) & (graph.rows < bottom)
+        inside = slice(*np.searchsorted(graph.rows, [top, bottom]))
         thin[graph.rows[inside] - top, graph.cols[inside]] = True
         normal_y, normal_x = skeleton_normals(thin, rows - top, cols)
-        band = kept[labels[top:bottom]] if probability is None else probability[top:bottom]
-        widths[nodes] = profile_widths(as_probability(band), (rows - top).astype(np.float64), cols.astype(np.float64),
+        values = kept[labels[top:bottom]] if probability is None else probability[top:bottom]
+        widths[nodes] = profile_widths(as_probability(values), (rows - top).astype(np.float64), cols.astype(np.float64),
                                        normal_y, normal_x, reaches)
     points = np.bincount(owners, minlength=bins)
     mean_widths = np.bincount(owners, weights=widths, minlength=bins) / np.maximum(points, 1)

@@ -94,7 +94,7 @@ def fill_small_holes(mask: np.ndarray, max_area: int = HOLE_AREA, band_rows: int
     that the mask missed, and the skeleton would loop around it (twice the length, half the width); concrete
     enclosed by cracks is far larger. A hole of ``max_area`` pixels spans at most that many rows, so a band sees
     each of its holes whole within ``max_area + 1`` rows above and below it."""
-    mask = np.array(mask, dtype=bool)
+    mask = np.asarray(mask, dtype=bool)
     if max_area < 1:
         return mask
     height = mask.shape[0]

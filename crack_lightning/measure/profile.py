@@ -8,8 +8,9 @@ so it still measures its true width, where a thresholded mask reads it narrower 
 - **Normal**: perpendicular to the skeleton's direction there, the main axis of the skeleton pixels within
   ``NORMAL_RADIUS`` px (their second moments).
 - **Reach**: outward from the centre on each side, up to ``reach = 1.5 d + 3`` px (``d``: the pixel's distance to
-  the mask's edge; 3 px for the soft edge of a blurred crack), and only while the profile falls: it stops where the
-  probability drops to ``FLOOR`` or rises ``RISE`` above its lowest value so far (a second crack beside it).
+  the mask's edge; 3 px for the soft edge of a blurred crack), and no further than the crack: it stops where the
+  probability drops to ``FLOOR``, or rises ``RISE`` above its lowest value so far once that is below half its peak
+  (a second crack beside it; inside a wide crack the probability may dip and recover).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ NORMAL_RADIUS = 4  # px: the skeleton's direction from the pixels within it
 FLOOR = 0.02  # a background probability: the profile has ended
 RISE = 0.1  # a rise this far above the profile's lowest point so far is another crack
 HALF = 0.5  # ... once the profile has fallen below this fraction of its peak
-REACH = (1.5, 3.0)
+REACH = (1.5, 3.0)  # reach = 1.5 d + 3 px
 MAX_REACH = 64  # px on each side of the skeleton
 POINTS_AT_ONCE = 4096  # skeleton pixels sampled together (memory: points x samples x 8 bytes)
 
