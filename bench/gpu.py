@@ -352,7 +352,7 @@ def segmenter_rows(table: Table, args, work: Path, label: str, files: tuple[str,
               f"train {train:.2f} s + val {mean - train:.2f} s, mean of epochs {[k for k in recorder.epochs if k > 0] or [0]}; "
               f"{len(data.splits['train'])} train / {len(data.splits['val'])} val photos, batch {hp.batch_size}, "
               f"{hp.crops_per_photo} crop(s) of {hp.crop_size} px a photo, {trainer.precision}, {data.num_workers} workers"
-              + (f"; profile: {args.profile}/segment-{label}.txt" if args.profile else ""))
+              + (f"; profile: {args.profile}/fit-segment-{label}.txt" if args.profile else ""))
     table.add(f"segmenter held-out ODS F1, {label}", best,
               f"best of {len(recorder.epochs)} epoch(s) of max_epochs {trainer.max_epochs}"
               + (f" (cut at {minutes} min)" if minutes else "") + "; the CPU recipe's 40 epochs: 0.796")
@@ -413,7 +413,7 @@ def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> 
         if not cuda_available():
             table.add(f"scan MP/s, {kind}, GPU path", "n/a", "no CUDA device")
             return
-        gpu = load_model(model_path, device="cuda")
+        gpu = load_model(model_path, device="cuda", precision="auto")  # bf16 on the GPU, as scan --device cuda does
         batch, workers = (8 if isinstance(gpu, Segmenter) else 256), min(8, cores)  # what scan --device cuda uses
         first = len(busy.samples)
         start = time.perf_counter()

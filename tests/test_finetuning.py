@@ -59,7 +59,8 @@ def fit(root, tmp_path, finetuning, max_epochs=2, **trainer_kwargs):
 
 
 def test_backbone_frozen_then_unfrozen_from_block_12(image_root, tmp_path):
-    model, probe, _ = fit(image_root, tmp_path, TwoPhaseFinetuning(unfreeze_at_epoch=1, unfreeze_from=12))
+    # warmup_steps=0: the group's own rate at once (the warm-up is tested in test_unfreeze_jump.py)
+    model, probe, _ = fit(image_root, tmp_path, TwoPhaseFinetuning(unfreeze_at_epoch=1, unfreeze_from=12, warmup_steps=0))
     frozen, tuned = probe.epochs[0], probe.epochs[1]
 
     assert frozen["trainable_blocks"] == [] and frozen["head_trains"]
@@ -86,7 +87,7 @@ def test_train_bn_lets_only_unfrozen_batchnorm_train(image_root, tmp_path):
 
 
 def test_resume_after_unfreezing_restores_the_backbone_group(image_root, tmp_path):
-    fit(image_root, tmp_path, TwoPhaseFinetuning(unfreeze_at_epoch=1), enable_checkpointing=True)
+    fit(image_root, tmp_path, TwoPhaseFinetuning(unfreeze_at_epoch=1, warmup_steps=0), enable_checkpointing=True)
     ckpt = next((tmp_path / "checkpoints").glob("*.ckpt"))
 
     model = CrackClassifier(weights="none")
@@ -94,7 +95,8 @@ def test_resume_after_unfreezing_restores_the_backbone_group(image_root, tmp_pat
     probe = Probe()
     trainer = L.Trainer(
         max_epochs=3, limit_train_batches=2, limit_val_batches=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=1), probe],
+        enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=1, warmup_steps=0), probe],
         default_root_dir=tmp_path / "resumed",
     )
     trainer.fit(model, data, ckpt_path=ckpt)

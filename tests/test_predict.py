@@ -237,7 +237,7 @@ print(len(Classifier(graph).predict([sys.argv[4]]).labels), how)
 
 WRITER = """
 import sys
-from crack_lightning.runtime.onnx_file import write_atomically
+from crack_lightning.io.atomic import write_atomically
 payload = bytes([int(sys.argv[2])]) * 2_000_000
 for _ in range(40):
     write_atomically(sys.argv[1], payload)

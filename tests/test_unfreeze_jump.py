@@ -56,3 +56,33 @@ def test_default_schedule_warms_the_backbone_up():
 def test_unfreeze_epoch_loss_stays_within_1_5x_and_jumps_without_the_warm_up(tmp_path):
     assert unfreeze_ratio(tmp_path / "warm") <= 1.5
     assert unfreeze_ratio(tmp_path / "cold", warmup_steps=0) > 1.5
+
+
+class BackboneRates(Callback):
+    """The backbone group's rate at each training step (after the fine-tuning callback has set it)."""
+
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        groups = [g for g in trainer.optimizers[0].param_groups if g.get("name") == "backbone"]
+        if groups:
+            self.rates.append(groups[0]["lr"])
+
+
+def test_backbone_rate_rises_linearly_over_the_warm_up_and_resumes_in_it(tmp_path):
+    def run(max_epochs: int, ckpt_path=None, checkpoints: bool = False) -> list[float]:
+        L.seed_everything(0)
+        rates = BackboneRates()
+        trainer = L.Trainer(
+            max_epochs=max_epochs, limit_train_batches=3, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
+            enable_checkpointing=checkpoints, enable_progress_bar=False, enable_model_summary=False,
+            default_root_dir=tmp_path, callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=1, backbone_lr=1e-4, warmup_steps=5), rates],
+        )
+        trainer.fit(CrackClassifier(weights="none"), CrackDataModule(batch_size=8, num_workers=0, image_size=64), ckpt_path=ckpt_path)
+        return rates.rates
+
+    assert run(2, checkpoints=True) == pytest.approx([2e-5, 4e-5, 6e-5])  # the unfreeze epoch: 3 of 5 steps
+    # resumed after it, the warm-up carries on where it was
+    ckpt = next((tmp_path / "checkpoints").glob("*.ckpt"))
+    assert run(3, ckpt_path=ckpt) == pytest.approx([8e-5, 1e-4, 1e-4])
