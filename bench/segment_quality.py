@@ -32,7 +32,7 @@ from crack_lightning import load_model
 from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
 from crack_lightning.scanning.tile_map import DEFAULT_TILE, scan_photos
 from crack_lightning.export.onnx import export_segmenter, segmenter_network, torch_runner
-from crack_lightning.models.segmenter import CrackSegmenter
+from crack_lightning.models.loading import load_checkpoint
 from crack_lightning.runtime.windows import flip_averaged, segment_photo
 
 
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here (a model card reads them)")
     args = parser.parse_args()
     report: dict = {"checkpoint": str(args.ckpt), "data": str(args.data), "tta": args.tta}
-    model = CrackSegmenter.load_from_checkpoint(args.ckpt, map_location="cpu", weights_only=True).eval()
+    model = load_checkpoint(args.ckpt)  # also a checkpoint that names the module paths before 0.3
     threshold = args.threshold if args.threshold is not None else model.threshold
     report["threshold"] = threshold
     if args.backend == "torch":
@@ -105,8 +105,9 @@ def main() -> None:
         probability = segment_photo(photo, run, args.window, args.overlap, args.batch_size)
         seconds += time.perf_counter() - started
         megapixels += photo.shape[0] * photo.shape[1] / 1e6
-        measured = [summarise(measure_cracks(m, name, min_area=args.min_area))
-                    for m in (probability >= round(threshold * 255), truth)]
+        measured = [summarise(measure_cracks(probability >= round(threshold * 255), name, min_area=args.min_area,
+                                             probability=probability)),
+                    summarise(measure_cracks(truth, name, min_area=args.min_area))]
         predicted, true = measured
         rows.append({
             "name": name, "group": name.split("-")[0].split(".")[0],

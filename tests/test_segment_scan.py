@@ -263,7 +263,7 @@ def test_bad_measuring_options_are_one_line_errors(darkness, photos, tmp_path, c
 
 def test_measuring_in_bands_equals_measure_cracks():
     """The scan's bounded-memory measurement gives measure.py's cracks exactly, with bands and margins far smaller
-    than the cracks (so that margins must grow)."""
+    than the cracks (so that margins must grow), widths from the mask or from a probability map."""
     from scipy import ndimage
 
     rng = np.random.default_rng(0)
@@ -271,9 +271,10 @@ def test_measuring_in_bands_equals_measure_cracks():
         shape = tuple(rng.integers(20, 160, 2))
         mask = ndimage.binary_dilation(rng.random(shape) < rng.uniform(0.002, 0.05), iterations=int(rng.integers(0, 6)))
         mask |= ndimage.gaussian_filter(rng.random(shape), 3) > 0.52 if trial % 3 == 0 else False
-        for scale, min_area in ((None, 0), (0.2, 10)):
-            expected = measure_cracks(mask, "p", scale, min_area)
-            got = measure_photo_cracks(mask, "p", scale, min_area, band_rows=int(rng.integers(3, 40)), margin=2)
+        probability = np.clip(ndimage.gaussian_filter(mask.astype(float), 1.0) + rng.normal(0, 0.05, shape), 0, 1)
+        for scale, min_area, p in ((None, 0, None), (0.2, 10, None), (None, 5, probability), (None, 0, (probability * 255).astype(np.uint8))):
+            expected = measure_cracks(mask, "p", scale, min_area, probability=p)
+            got = measure_photo_cracks(mask, "p", scale, min_area, band_rows=int(rng.integers(3, 40)), margin=2, probability=p)
             assert [(c.crack, c.x, c.y, c.width, c.height, c.width_class) for c in got] == \
                    [(c.crack, c.x, c.y, c.width, c.height, c.width_class) for c in expected]
             for a, b in zip(got, expected):
@@ -301,6 +302,21 @@ def segmenter_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript ONNX exporter
+def test_a_checkpoint_saved_before_the_new_layout_loads(segmenter_checkpoint, tmp_path):
+    """A segmenter checkpoint names its class by the module path of its day (crack_lightning.segmentation_model
+    before 0.3); Lightning loads it only from a module already imported, in a fresh process too."""
+    checkpoint = torch.load(segmenter_checkpoint, map_location="cpu", weights_only=False)
+    checkpoint["hyper_parameters"].update(  # as LightningCLI's fit saved it
+        _class_path="crack_lightning.segmentation_model.CrackSegmenter",
+        _instantiator="lightning.pytorch.cli.instantiate_module")
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    code = ("from crack_lightning.models.loading import load_checkpoint; "
+            f"print(type(load_checkpoint({str(old)!r})).__name__)")
+    result = run_python(["-c", code], tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == "CrackSegmenter", result.stderr[-500:]
+
+
 def test_torch_free_segmenter_equals_pytorch(segmenter_checkpoint, tmp_path):
     from crack_lightning.models.segmenter import CrackSegmenter
     from crack_lightning.export.onnx import segmenter_network, torch_runner

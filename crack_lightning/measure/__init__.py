@@ -1,1 +1,1 @@
-"""Crack measurement from a mask: length along the skeleton, width across it (torch-free)."""
+"""Crack measurement from a mask and its probability map: length along the skeleton, width across it (torch-free)."""

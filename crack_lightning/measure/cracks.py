@@ -2,14 +2,18 @@
 
 Torch-free (numpy, scipy, scikit-image), so that measuring needs no model.
 
-Length is the length of the crack's skeleton: each step between 8-neighbouring skeleton pixels counts 1 px
-(orthogonal) or sqrt(2) px (diagonal), each step once.
+A crack is an 8-connected group of mask pixels. Its skeleton (``skimage.morphology.skeletonize``) loses its spurs,
+end branches shorter than the crack's width where they join (:mod:`crack_lightning.measure.skeleton_graph`).
 
-Width at a skeleton pixel is ``2 d - 1``: ``d`` is the Euclidean distance from its centre to the nearest non-crack
-pixel's centre (scipy's distance transform) and the crack's edge lies half a pixel before that centre. Where the
-distance ridge is two pixels wide (a 4-neighbour as deep as the pixel and the opposite one shallower: the middle of
-a crack of even width lies between two pixels), 1 px more. So straight cracks of any whole width measure exactly
-that width, where ``2 d`` alone reads odd widths 1 px too wide (a 1-px line as 2 px).
+Length is the length of the skeleton along a smoothed path: each skeleton pixel between two neighbours moves to the
+mean of itself and its neighbours a few times, and the straight steps between neighbours add up. A straight crack
+of any angle measures its Euclidean length; 1 and sqrt(2) px steps read 8% long at 22.5 degrees and count every
+zigzag of a ragged skeleton.
+
+Width at a skeleton pixel is the area under the crack's probability profile along the normal to the crack
+(:mod:`crack_lightning.measure.profile`): with a probability map, from the map itself, not from a mask at some
+threshold (a soft or blurred edge keeps its area whatever the threshold); without one, the mask is the probability
+(0 or 1), so a straight crack of ``w`` whole pixels measures ``w``.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ from scipy import ndimage
 from skimage.measure import label
 from skimage.morphology import skeletonize
 
+from crack_lightning.measure.profile import as_probability, profile_widths, reach, skeleton_normals
+from crack_lightning.measure.skeleton_graph import SkeletonGraph, pruned, smoothed_steps
+
 DEFAULT_WIDTH_LIMITS_MM = (0.1, 0.3, 1.0)
+HOLE_AREA = 64  # px: holes up to 8 x 8 px inside a crack are filled before measuring
 WIDTH_CLASSES = ("hairline", "fine", "medium", "wide")
 ODS_THRESHOLDS = np.round(np.arange(1, 100) / 100, 2)  # the fixed thresholds of ODS F1: 0.01 ... 0.99
-SQRT2 = float(np.sqrt(2.0))
 
 
 @dataclass
@@ -65,39 +72,47 @@ class PhotoSummary:
     max_width_mm: float | None
 
 
-def skeleton_lengths(skeleton: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
-    """Length in px of each labelled part of a skeleton: ``lengths[i]`` for label ``i`` (index 0 unused)."""
-    s = skeleton.astype(bool)
-    lengths = np.zeros(count + 1)
-
-    def add(pairs: np.ndarray, first: np.ndarray, step: float) -> None:
-        lengths[:] += np.bincount(first[pairs], minlength=count + 1) * step
-
-    add(s[:, :-1] & s[:, 1:], labels[:, :-1], 1.0)  # horizontal steps
-    add(s[:-1, :] & s[1:, :], labels[:-1, :], 1.0)  # vertical steps
-    # A diagonal step whose two pixels also touch a common orthogonal neighbour is a corner of a staircase: the path
-    # already goes through that neighbour (1 + 1), so counting the diagonal too would count the same step twice.
-    corner_down = s[:-1, 1:] | s[1:, :-1]  # the other two pixels of the 2x2 block of a "\" step
-    corner_up = s[:-1, :-1] | s[1:, 1:]  # ... of a "/" step
-    add(s[:-1, :-1] & s[1:, 1:] & ~corner_down, labels[:-1, :-1], SQRT2)
-    add(s[:-1, 1:] & s[1:, :-1] & ~corner_up, labels[:-1, 1:], SQRT2)
-    return lengths
+def skeleton_measures(
+    skeleton: np.ndarray, depth: np.ndarray, probability: np.ndarray
+) -> tuple[SkeletonGraph, np.ndarray, np.ndarray]:
+    """The pruned skeleton's graph, its smoothed steps and each node's width, from the whole mask's ``skeleton``,
+    ``depth`` (each pixel's distance to the mask's edge) and crack ``probability`` (float in [0, 1])."""
+    graph = SkeletonGraph.of(skeleton)
+    graph = graph.kept(pruned(graph, depth[graph.rows, graph.cols]))
+    thin = np.zeros(skeleton.shape, dtype=bool)
+    thin[graph.rows, graph.cols] = True
+    normal_y, normal_x = skeleton_normals(thin, graph.rows, graph.cols)
+    widths = profile_widths(probability, graph.rows.astype(np.float64), graph.cols.astype(np.float64), normal_y,
+                            normal_x, reach(depth[graph.rows, graph.cols]))
+    return graph, smoothed_steps(graph), widths
 
 
-def crack_widths(depth: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
-    """The crack's width at each skeleton pixel (0 elsewhere) from the mask's distance transform ``depth``
-    (see the module docstring)."""
-    deep = np.pad(depth, 1)
-    off_skeleton = np.pad(~skeleton, 1)
-    centre = deep[1:-1, 1:-1]
-    ridge_of_two = np.zeros(depth.shape, dtype=bool)
-    # A tie along the skeleton is the crack running on (its end, when the next pixel is shallower): only a tie
-    # with a pixel off the skeleton is a second middle pixel.
-    for one, other in (((1, 2), (1, 0)), ((1, 0), (1, 2)), ((2, 1), (0, 1)), ((0, 1), (2, 1))):
-        twin = (slice(one[0], one[0] + depth.shape[0]), slice(one[1], one[1] + depth.shape[1]))
-        opposite = (slice(other[0], other[0] + depth.shape[0]), slice(other[1], other[1] + depth.shape[1]))
-        ridge_of_two |= (deep[twin] == centre) & off_skeleton[twin] & (deep[opposite] < centre)
-    return np.where(skeleton, 2 * depth - 1 + ridge_of_two, 0.0)
+def fill_small_holes(mask: np.ndarray, max_area: int = HOLE_AREA, band_rows: int | None = None) -> np.ndarray:
+    """``mask`` with its holes of at most ``max_area`` pixels filled, a band of ``band_rows`` rows at a time.
+
+    A hole is a 4-connected group of non-crack pixels enclosed by crack pixels. A small one is the crack's interior
+    that the mask missed, and the skeleton would loop around it (twice the length, half the width); concrete
+    enclosed by cracks is far larger. A hole of ``max_area`` pixels spans at most that many rows, so a band sees
+    each of its holes whole within ``max_area + 1`` rows above and below it."""
+    mask = np.asarray(mask, dtype=bool)
+    if max_area < 1:
+        return mask
+    height = mask.shape[0]
+    band_rows = band_rows or height
+    filled = mask.copy()
+    for start in range(0, height, band_rows):
+        stop = min(height, start + band_rows)
+        top, bottom = max(0, start - max_area - 1), min(height, stop + max_area + 1)
+        holes, count = ndimage.label(~mask[top:bottom])
+        if count == 0:
+            continue
+        small = np.bincount(holes.ravel(), minlength=count + 1) <= max_area
+        # a group touching the window's border may run on outside it (or is the photo's own border): no hole
+        for edge in (holes[0], holes[-1], holes[:, 0], holes[:, -1]):
+            small[edge] = False
+        small[0] = False
+        filled[start:stop] |= small[holes[start - top : stop - top]]
+    return filled
 
 
 def _scale(mm_per_px: float | None):
@@ -122,11 +137,16 @@ def measure_cracks(
     min_area: int = 0,
     width_limits_mm: Sequence[float] = DEFAULT_WIDTH_LIMITS_MM,
     width_classes: Sequence[str] = WIDTH_CLASSES,
+    probability: np.ndarray | None = None,
+    hole_area: int = HOLE_AREA,
 ) -> list[Crack]:
-    """Each crack of a boolean ``(H, W)`` mask (8-connected components of at least ``min_area`` pixels)."""
+    """Each crack of a boolean ``(H, W)`` mask (8-connected components of at least ``min_area`` pixels, holes of
+    up to ``hole_area`` pixels filled); widths from ``probability`` (``(H, W)``, ``uint8`` 0-255 or floats in
+    [0, 1]) where given, else from the mask."""
     mask = np.asarray(mask).astype(bool)
     if mask.ndim != 2:
         raise ValueError(f"a crack mask has 2 dimensions (H, W), not {mask.ndim}")
+    mask = fill_small_holes(mask, hole_area)
     labels, count = label(mask, connectivity=2, return_num=True)
     if count == 0:
         return []
@@ -138,15 +158,18 @@ def measure_cracks(
         labels, count = label(labels > 0, connectivity=2, return_num=True)  # renumber 1..count
         if count == 0:
             return []
+    crack = labels > 0
+    probability = as_probability(crack if probability is None else probability)
+    if probability.shape != mask.shape:
+        raise ValueError(f"a probability map {probability.shape} for a mask {mask.shape}: pass the same size")
     # Skeletonise each crack within its own mask only: cracks never touch, so one call over the photo is the same.
-    skeleton = skeletonize(labels > 0)
-    widths = crack_widths(ndimage.distance_transform_edt(labels > 0), skeleton)
-    lengths = skeleton_lengths(skeleton, labels, count)
-    on = labels[skeleton]
+    graph, steps, widths = skeleton_measures(skeletonize(crack), ndimage.distance_transform_edt(crack), probability)
+    on = labels[graph.rows, graph.cols]
+    lengths = np.bincount(on[graph.first], weights=steps, minlength=count + 1)
     points = np.bincount(on, minlength=count + 1)
-    mean_widths = np.bincount(on, weights=widths[skeleton], minlength=count + 1) / np.maximum(points, 1)
+    mean_widths = np.bincount(on, weights=widths, minlength=count + 1) / np.maximum(points, 1)
     max_widths = np.zeros(count + 1)
-    np.maximum.at(max_widths, on, widths[skeleton])
+    np.maximum.at(max_widths, on, widths)
     scale = _scale(mm_per_px)
     cracks = []
     for index, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):

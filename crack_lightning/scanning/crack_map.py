@@ -4,7 +4,7 @@ any segmenter with ``probability_map`` and ``threshold`` (:class:`crack_lightnin
 
 A pixel is crack where its 8-bit probability reaches the threshold's (:func:`crack_level`); a crack is an 8-connected
 group of at least ``min_area`` crack pixels, measured as :mod:`crack_lightning.measure.cracks` defines it (skeleton
-length; width from the distance transform along the skeleton). Memory stays bounded on large photos: the map is built
+length, spurs pruned; width from the probability profile across the crack). Memory stays bounded on large photos: the map is built
 a band of windows at a time and measured in bands of rows (:mod:`crack_lightning.measure.bands`).
 """
 
@@ -119,6 +119,6 @@ def measured(
             image,
             probability=probability,
             level=level,
-            cracks=own.measure(probability >= level, name),
+            cracks=own.measure(probability >= level, name, probability),
             mm_per_px=own.mm_per_px,
         )
