@@ -5,7 +5,7 @@
 1. ``synth``: ``--count`` synthetic samples (seed ``--seed``) on the sound patches ``DATA/concrete-crack-extra/Negative``;
 2. ``fit`` round 1 on them (configs/segment.yaml + configs/concrete-seg-v1.yaml);
 3. self-training: round 1's best checkpoint labels the crack patches ``DATA/concrete-crack-extra/Positive``
-   (sure pixels only, :mod:`crack_lightning.self_training`);
+   (sure pixels only, :mod:`crack_lightning.training.self_training`);
 4. ``fit`` round 2 on the first ``--round2_count`` synthetic samples plus those labelled patches, starting from
    round 1's network (``--model.init_from``) at a tenth of its learning rates.
 ``--stage round2 --round1_ckpt CKPT`` runs steps 3-4 only (after a round 1 run elsewhere). DATA/concrete-crack (Negative and Positive) is never used, so that it stays a held-out surface. Options after
@@ -98,7 +98,7 @@ def main() -> None:
         best = {"round1": str(fit(synth, out / "runs", "round1", extra))}
         print(f"Round 1 best: {best['round1']}", flush=True)
     if o.stage != "round1":
-        from crack_lightning.self_training import pseudo_label
+        from crack_lightning.training.self_training import pseudo_label
 
         mixed = out / "self-trained"
         link_tree(synth, mixed, limit=o.round2_count)

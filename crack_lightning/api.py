@@ -20,6 +20,7 @@ from crack_lightning.runtime import cuda
 from crack_lightning.runtime.exported import cuda_precision
 from crack_lightning.runtime.models import (
     DEFAULT_MODEL,
+    DEFAULT_SCAN_MODEL,
     cache_graph,
     cached_graph_path,
     model_from_graph,
@@ -112,7 +113,8 @@ def scan(
     ``output``, as the ``scan`` command does: the CSV files, pictures, ``scan.json`` and ``report.html``; locked
     while it runs, ``resume`` finishes a scan cut short, ``overwrite`` replaces one. Returns counts.
 
-    ``model``: a loaded model, or what :func:`load_model` takes (default: the shipped classifier). ``options``: how
+    ``model``: a loaded model, or what :func:`load_model` takes (default: the shipped segmenter ``concrete-seg-v1``,
+    which measures cracks; ``"concrete-v1"``, the shipped classifier, draws tile maps). ``options``: how
     the model runs (``backend``, ``precision``, ``tta``, ``threads``, when ``model`` is not loaded yet) and how it
     scans (a classifier: ``tile``, ``stride``, ``context``, ``threshold``, ``masks``...; a segmenter:
     ``threshold``, ``mm_per_px``, ``min_area``, ``window``...).
@@ -122,6 +124,8 @@ def scan(
     from crack_lightning.scanning.pipeline import scan_to_folder
 
     if model is None or isinstance(model, (str, os.PathLike)):
-        model = load_model(model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options})
+        model = load_model(
+            DEFAULT_SCAN_MODEL if model is None else model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options}
+        )
     task = model.scan_task(**options)
     return scan_to_folder(task, source, output, overwrite, resume, overlay_max_side, progress, report)

@@ -70,6 +70,8 @@ def test_scan_of_a_photo_equals_the_scan_command(classifier, tmp_path):
     main(
         [
             "scan",
+            "--ckpt_path",
+            "concrete-v1",
             "--input",
             str(photo.parent),
             "--output",

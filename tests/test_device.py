@@ -168,7 +168,7 @@ def test_scan_command_on_the_gpu_path_writes_what_the_cpu_path_writes(cuda_on_th
         Image.fromarray(rng.integers(0, 256, (200, 260, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
     rows = {}
     for device in ("cpu", "cuda"):
-        main(["scan", "--input", str(folder), "--output", str(tmp_path / device), "--progress", "false", "--report",
+        main(["scan", "--ckpt_path", "concrete-v1", "--input", str(folder), "--output", str(tmp_path / device), "--progress", "false", "--report",
               "false", "--device", device, "--precision", "32", "--backend", "onnxruntime"])
         with open(tmp_path / device / "tiles.csv") as f:
             rows[device] = list(csv.DictReader(f))

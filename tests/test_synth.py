@@ -117,7 +117,7 @@ def test_ignored_pixels_leave_the_loss():
 def test_self_training_labels_sure_pixels_and_skips_photos_without_a_sure_crack(tmp_path):
     import lightning as L
 
-    from crack_lightning.self_training import pseudo_label
+    from crack_lightning.training.self_training import pseudo_label
 
     torch.manual_seed(0)
     model = CrackSegmenter(weights="none", threshold=0.5)

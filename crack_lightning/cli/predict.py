@@ -64,9 +64,9 @@ def refuse_trainer_options(argv: list[str]) -> None:
                                   "(PyTorch, the Trainer's devices), or leave it out")
 
 
-def model_options(parser: CommandParser) -> None:
+def model_options(parser: CommandParser, default: str = DEFAULT_MODEL) -> None:
     """``--ckpt_path``, ``--backend``, ``--precision``, ``--device``, ``--tta``: which model runs, and how (predict and scan)."""
-    parser.add_argument("--ckpt_path", type=Optional[str], default=None, help=MODEL_HELP)
+    parser.add_argument("--ckpt_path", type=Optional[str], default=None, help=MODEL_HELP.replace(DEFAULT_MODEL, default))
     parser.add_argument("--backend", type=Literal[BACKENDS], default="auto",
                         help="What runs the network: auto (OpenVINO for bf16 on CPUs with bf16 units, else ONNX Runtime), onnxruntime, openvino.")
     parser.add_argument("--precision", type=Literal[PRECISIONS], default="auto",

@@ -12,6 +12,7 @@ from crack_lightning.io.images import MAX_PIXELS
 from crack_lightning.runtime.backends import cpu_count
 from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV
 from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
+from crack_lightning.runtime.models import DEFAULT_MODEL, DEFAULT_SCAN_MODEL
 from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH
 from crack_lightning.scanning.pipeline import scan_to_folder
 from crack_lightning.scanning.tasks import DEFAULT_BATCH
@@ -20,17 +21,18 @@ from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
 GPU_BATCH, GPU_WINDOWS = 256, 8  # tiles / segmenter windows a batch on a GPU: large batches keep it busy
 DEFAULT_THRESHOLD = 0.5
 SEGMENTER_OPTIONS = ("mm_per_px", "window", "overlap")  # None unless given
+CLASSIFIER_OPTIONS = ("--tile", "--stride", "--context", "--masks")
 
 
 def parser() -> CommandParser:
     p = CommandParser(
         "scan",
-        "Cut each photo into square tiles, classify every tile, and write tiles.csv, photos.csv, a crack-probability "
-        "overlay per photo and report.html (every photo, worst first) into --output. With a segmentation model: a crack "
-        "probability per pixel, and masks/, overlays that draw the cracks, cracks.csv (length and width of each crack), "
-        "photos.csv and report.html.",
+        "Find and measure the cracks of whole photos with the shipped segmenter (default): a crack probability per "
+        "pixel, masks/, overlays that draw the cracks, cracks.csv (length and width of each crack), photos.csv and "
+        "report.html (every photo, worst first) into --output. With a classifier (--ckpt_path concrete-v1): each "
+        "photo cut into square tiles, every tile classified, tiles.csv, photos.csv, a crack-probability overlay per photo.",
     )
-    model_options(p)
+    model_options(p, DEFAULT_SCAN_MODEL)
     p.add_argument("--input", type=str, required=True, help="A photo, a folder of photos (searched recursively), or a .txt list of paths.")
     p.add_argument("--output", type=str, required=True, help="Folder for the CSV files, overlays/, masks/ and report.html; one scan at a time writes into it.")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="Classifier: tile side in photo pixels.")
@@ -71,7 +73,12 @@ def run(argv: list[str]) -> None:
         if getattr(o, name) < 1:
             raise CrackLightningError(f"--{name}: {getattr(o, name)}; pass a whole number of at least 1")
     require_writable(o.output, "--output")  # before the model loads: a checkpoint may take seconds to export
-    model = load_model(o.ckpt_path, "--ckpt_path", o.device, backend=o.backend, precision=o.precision, tta=o.tta)
+    model = load_model(o.ckpt_path or DEFAULT_SCAN_MODEL, "--ckpt_path", o.device, backend=o.backend,
+                       precision=o.precision, tta=o.tta)
+    given = [a.split("=", 1)[0] for a in argv if a.split("=", 1)[0] in CLASSIFIER_OPTIONS]
+    if model.task == "segmentation" and given:
+        raise CrackLightningError(f"{', '.join(given)}: tile options of a classifier; {o.ckpt_path or DEFAULT_SCAN_MODEL} "
+                                  f"is a segmenter (scan's default): add --ckpt_path {DEFAULT_MODEL} for tile maps")
     print(f"Model: {model.source}", file=sys.stderr)
     print(f"Inference: {model.describe()}", file=sys.stderr)
     if model.task == "segmentation":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from crack_lightning.models.checkpoints import (
@@ -20,8 +21,14 @@ def load_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> Cra
     :class:`~crack_lightning.models.segmenter.CrackSegmenter` in eval mode, from its checkpoint (or a shipped
     model's, by name), on the CPU, checked first by :func:`~crack_lightning.models.checkpoints.read_checkpoint`."""
     path = checkpoint_path(path)
-    task = task_of(read_checkpoint_file(path, option))
+    checkpoint = read_checkpoint_file(path, option)
+    task = task_of(checkpoint)
     read_checkpoint(path, option, task)
+    # Lightning loads a checkpoint's class only from a module already imported; a checkpoint of an earlier version
+    # names its old module path (crack_lightning.renamed maps it to the new module), so import it first.
+    class_path = checkpoint["hyper_parameters"].get("_class_path", "")
+    if class_path.startswith("crack_lightning."):
+        importlib.import_module(class_path.rsplit(".", 1)[0])
     if task == SEGMENTATION:
         return CrackSegmenter.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval()
     return CrackClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)

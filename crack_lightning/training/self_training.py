@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.io import ImageReadMode, decode_image
 
+from crack_lightning.models.checkpoints import SEGMENTATION, read_checkpoint
 from crack_lightning.models.loading import load_checkpoint
 
 
@@ -43,7 +44,8 @@ def pseudo_label(checkpoint: str, folders: Sequence[str | Path], output: str | P
     if not 0 <= low < high <= 1:
         raise ValueError(f"pseudo_label: need 0 <= low < high <= 1, got low={low}, high={high}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_checkpoint(checkpoint).eval().to(device)
+    read_checkpoint(checkpoint, "checkpoint", SEGMENTATION)  # a classifier's is a one-line error, not a crash later
+    model = load_checkpoint(checkpoint, "checkpoint").eval().to(device)
     output = Path(output)
     for sub in ("images", "masks", "ignore"):
         (output / sub).mkdir(parents=True, exist_ok=True)
