@@ -48,8 +48,9 @@ def torch_session(
     target = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device(device)
     network = network.to(target).eval().requires_grad_(False).to(memory_format=torch.channels_last)
     bf16 = cuda and precision != "32" and torch.cuda.is_bf16_supported()
-    if cuda:
-        torch.backends.cudnn.benchmark = True  # a scan repeats a few input shapes: cuDNN's search pays off
+    # No cudnn.benchmark: each new batch shape (a scan's first and last batch, each photo size's windows) would start a
+    # kernel search of its own. Not measured: the suspected cause of the H200 run's slow classifier scan (1,200 tiles
+    # in 5 batches, 8 s).
 
     def run(batch: np.ndarray) -> np.ndarray:
         images = torch.from_numpy(np.ascontiguousarray(batch))
