@@ -21,6 +21,7 @@ from crack_lightning.io.tiff_windows import TiffWindows, windowed_tiff
 from tests.test_photo_formats import sample_photo
 from tests.test_scan import brightness_model, read_rows, scan
 from tests.test_segment_scan import darkness_model
+from tests.test_segment_scan import scan as segment_scan
 
 
 @pytest.fixture(autouse=True)
@@ -118,7 +119,7 @@ def test_segmenter_on_a_tiled_tiff_finds_and_measures_the_same_cracks(darkness, 
     folder.mkdir()
     Image.fromarray(photo).save(folder / "photo.png")
     tifffile.imwrite(folder / "ortho.tif", photo, tile=(64, 64), photometric="rgb", compression="zlib", bigtiff=True)
-    scan(darkness, folder, tmp_path / "out", "--progress", "false", "--mm_per_px", "0.5", "--overlay_max_side", "300")
+    segment_scan(darkness, folder, tmp_path / "out", "--mm_per_px", "0.5", "--overlay_max_side", "300")
     columns = (
         "crack",
         "x",
