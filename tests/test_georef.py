@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 import tifffile
@@ -27,8 +26,11 @@ def plain_argv(monkeypatch):
 
 def geo_tags(epsg: int = EPSG, pixel: float = PIXEL_M) -> list[tuple]:
     keys = [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, epsg]  # projected, pixel is area, the EPSG code
-    return [(33550, "d", 3, (pixel, pixel, 0.0), True), (33922, "d", 6, (0.0, 0.0, 0.0, EAST, NORTH, 0.0), True),
-            (34735, "H", len(keys), keys, True)]
+    return [
+        (33550, "d", 3, (pixel, pixel, 0.0), True),
+        (33922, "d", 6, (0.0, 0.0, 0.0, EAST, NORTH, 0.0), True),
+        (34735, "H", len(keys), keys, True),
+    ]
 
 
 def test_cracks_geojson_in_the_files_crs_with_metres(tmp_path):
@@ -63,7 +65,9 @@ def test_cracks_geojson_in_the_files_crs_with_metres(tmp_path):
         assert p["length_m"] == pytest.approx(float(row["length_px"]) * PIXEL_M, abs=1e-6)
         assert p["max_width_m"] == pytest.approx(float(row["max_width_px"]) * PIXEL_M, abs=1e-6)
     photos = {r["photo"]: r for r in read_rows(tmp_path / "out" / "photos.csv")}
-    assert float(photos["ortho.tif"]["total_length_mm"]) == pytest.approx(float(photos["ortho.tif"]["total_length_px"]) * 2, abs=0.01)
+    assert float(photos["ortho.tif"]["total_length_mm"]) == pytest.approx(
+        float(photos["ortho.tif"]["total_length_px"]) * 2, abs=0.01
+    )
 
 
 def test_tile_map_polygons_and_a_given_scale_wins(tmp_path, capsys):
@@ -91,7 +95,9 @@ def test_georeference_tags_transformation_pixel_is_point_and_degrees():
     georef = from_tags({34264: matrix, 34735: point})
     assert georef.to_map(0, 0) == pytest.approx((999.75, 2000.25))  # the tie point was a pixel centre
     assert georef.mm_per_px == pytest.approx(500.0) and georef.epsg == 2056
-    degrees = from_tags({33550: (1e-6, 1e-6, 0), 33922: (0, 0, 0, 13.4, 52.5, 0), 34735: [1, 1, 0, 2, 1024, 0, 1, 2, 2048, 0, 1, 4326]})
+    degrees = from_tags(
+        {33550: (1e-6, 1e-6, 0), 33922: (0, 0, 0, 13.4, 52.5, 0), 34735: [1, 1, 0, 2, 1024, 0, 1, 2, 2048, 0, 1, 4326]}
+    )
     assert degrees.mm_per_px is None  # no metres from degrees
     assert degrees.crs_name == "urn:ogc:def:crs:OGC:1.3:CRS84"
     assert from_tags({256: 10}) is None

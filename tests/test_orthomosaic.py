@@ -74,11 +74,14 @@ def test_alpha_and_nodata_areas_are_skipped_and_shown_as_such(bright, tmp_path):
     folder.mkdir()
     alpha = np.full(photo.shape[:2], 255, np.uint8)
     alpha[:, :320] = 0  # the survey's empty left part: 5 columns of 64-px tiles
-    tifffile.imwrite(folder / "alpha.tif", np.dstack([photo, alpha]), tile=(64, 64), photometric="rgb",
-                     extrasamples=["unassalpha"])
+    tifffile.imwrite(
+        folder / "alpha.tif", np.dstack([photo, alpha]), tile=(64, 64), photometric="rgb", extrasamples=["unassalpha"]
+    )
     nodata = photo.copy()
     nodata[:, :320] = 0
-    tifffile.imwrite(folder / "nodata.tif", nodata, tile=(64, 64), photometric="rgb", extratags=[(42113, "s", 0, "0", True)])
+    tifffile.imwrite(
+        folder / "nodata.tif", nodata, tile=(64, 64), photometric="rgb", extratags=[(42113, "s", 0, "0", True)]
+    )
     Image.fromarray(photo).save(folder / "photo.png")
     scan(bright, folder, tmp_path / "out", "--tile", "64", "--context", "0")
     maps = by_photo(read_rows(tmp_path / "out" / "tiles.csv"), "x", "crack_probability", "label")
@@ -96,8 +99,13 @@ def line_mosaic(height: int = 700, width: int = 900) -> np.ndarray:
     """Bright noise with dark lines (cracks) of several widths, crossing tile and window edges; one speck."""
     mask = Image.new("L", (width, height))
     draw = ImageDraw.Draw(mask)
-    for points, w in [((20, 30, 880, 40), 3), ((100, 60, 600, 650), 5), ((700, 100, 705, 690), 4),
-                      ((720, 300, 890, 320), 2), ((50, 600, 52, 601), 1)]:
+    for points, w in [
+        ((20, 30, 880, 40), 3),
+        ((100, 60, 600, 650), 5),
+        ((700, 100, 705, 690), 4),
+        ((720, 300, 890, 320), 2),
+        ((50, 600, 52, 601), 1),
+    ]:
         draw.line(points, fill=255, width=w)
     photo = np.random.default_rng(0).integers(120, 200, (height, width, 3), dtype=np.uint8)
     photo[np.asarray(mask) > 0] = 40
@@ -111,8 +119,18 @@ def test_segmenter_on_a_tiled_tiff_finds_and_measures_the_same_cracks(darkness, 
     Image.fromarray(photo).save(folder / "photo.png")
     tifffile.imwrite(folder / "ortho.tif", photo, tile=(64, 64), photometric="rgb", compression="zlib", bigtiff=True)
     scan(darkness, folder, tmp_path / "out", "--progress", "false", "--mm_per_px", "0.5", "--overlay_max_side", "300")
-    columns = ("crack", "x", "y", "width", "height", "length_px", "mean_width_px", "max_width_px", "length_mm",
-               "width_class")
+    columns = (
+        "crack",
+        "x",
+        "y",
+        "width",
+        "height",
+        "length_px",
+        "mean_width_px",
+        "max_width_px",
+        "length_mm",
+        "width_class",
+    )
     cracks = by_photo(read_rows(tmp_path / "out" / "cracks.csv"), *columns)
     assert len(cracks["photo.png"]) == 4 and cracks["ortho.tif"] == cracks["photo.png"]
     rows = {r["photo"]: r for r in read_rows(tmp_path / "out" / "photos.csv")}
@@ -139,7 +157,13 @@ def test_band_components_are_those_of_the_whole_mask():
         got = found.components()
         assert len(got) == count
         for index, (c, box, area) in enumerate(zip(got, boxes, areas), start=1):
-            assert (c.top, c.bottom, c.left, c.right, c.area) == (box[0].start, box[0].stop, box[1].start, box[1].stop, area)
+            assert (c.top, c.bottom, c.left, c.right, c.area) == (
+                box[0].start,
+                box[0].stop,
+                box[1].start,
+                box[1].stop,
+                area,
+            )
             assert labels[c.first] == index
 
 
@@ -148,8 +172,14 @@ def test_reading_a_window_holds_the_window_not_the_photo(tmp_path):
     rng = np.random.default_rng(0)
     tile = rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)
     with tifffile.TiffWriter(tmp_path / "big.tif", bigtiff=True) as tif:
-        tif.write((tile for _ in range(24 * 12)), shape=(6144, 3072, 3), dtype=np.uint8, tile=(256, 256),
-                  photometric="rgb", compression="zlib")
+        tif.write(
+            (tile for _ in range(24 * 12)),
+            shape=(6144, 3072, 3),
+            dtype=np.uint8,
+            tile=(256, 256),
+            photometric="rgb",
+            compression="zlib",
+        )
     tracemalloc.start()
     with TiffWindows(tmp_path / "big.tif", keep_rows=256) as source:
         for top in range(0, 6144, 200):

@@ -31,7 +31,9 @@ def bright(tmp_path_factory) -> Path:
 
 def sample_photo(width: int = 384, height: int = 256) -> np.ndarray:
     """uint8 (H, W, 3): crack and sound sample patches side by side, shuffled with a fixed seed."""
-    paths = sorted((sample_root() / "Positive").glob("*.jpg"))[:6] + sorted((sample_root() / "Negative").glob("*.jpg"))[:6]
+    paths = (
+        sorted((sample_root() / "Positive").glob("*.jpg"))[:6] + sorted((sample_root() / "Negative").glob("*.jpg"))[:6]
+    )
     order = np.random.default_rng(0).permutation(len(paths))
     side = 128
     photo = np.zeros((height, width, 3), np.uint8)
@@ -53,11 +55,17 @@ COPIES = {
     "grey16.png": (lambda p, a: Image.fromarray(a[..., 0].astype(np.uint16) * 257).save(p), "grey"),
     "rgb16.png": (lambda p, a: write_png16(p, a.astype(np.uint16) * 257), "rgb"),
     "grey16.tif": (lambda p, a: tifffile.imwrite(p, a[..., 0].astype(np.uint16) * 257), "grey"),
-    "rgb16.tif": (lambda p, a: tifffile.imwrite(p, a.astype(np.uint16) * 257, photometric="rgb", compression="zlib"), "rgb"),
+    "rgb16.tif": (
+        lambda p, a: tifffile.imwrite(p, a.astype(np.uint16) * 257, photometric="rgb", compression="zlib"),
+        "rgb",
+    ),
     "greyfloat.tif": (lambda p, a: tifffile.imwrite(p, a[..., 0].astype(np.float32) / 255), "grey"),
     "rgbfloat.tif": (lambda p, a: tifffile.imwrite(p, a.astype(np.float32) / 255, photometric="rgb"), "rgb"),
     # float outside [0, 1]: scaled by its own range (the photo spans 0..255 once stretched)
-    "rgbfloat_range.tif": (lambda p, a: tifffile.imwrite(p, stretched(a).astype(np.float32) * 4 - 100, photometric="rgb"), "stretched"),
+    "rgbfloat_range.tif": (
+        lambda p, a: tifffile.imwrite(p, stretched(a).astype(np.float32) * 4 - 100, photometric="rgb"),
+        "stretched",
+    ),
 }
 
 
@@ -143,8 +151,14 @@ def test_every_file_is_scanned_or_listed_with_its_reason(bright, tmp_path, capsy
     rows = {r["photo"]: r for r in read_rows(tmp_path / "out" / "photos.csv")}
     assert set(rows) == {"good.jpg", "sub/phone.heic", "big.png", "cut.jpg", "notes.txt", "survey.las"}
     reasons = {name: images.skip_reason(r["error"]) if r["error"] else "" for name, r in rows.items()}
-    assert reasons == {"good.jpg": "", "sub/phone.heic": "", "big.png": "too large", "cut.jpg": "unreadable",
-                       "notes.txt": "unsupported type", "survey.las": "unsupported type"}
+    assert reasons == {
+        "good.jpg": "",
+        "sub/phone.heic": "",
+        "big.png": "too large",
+        "cut.jpg": "unreadable",
+        "notes.txt": "unsupported type",
+        "survey.las": "unsupported type",
+    }
     assert "survey.las: unsupported type (.las); convert it to JPEG, PNG, TIFF or HEIC" in rows["survey.las"]["error"]
     summary = capsys.readouterr().out
     assert "Scanned 2 photos" in summary and "4 not scanned (2 unsupported type, 1 unreadable, 1 too large)" in summary

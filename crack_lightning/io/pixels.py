@@ -43,7 +43,9 @@ def to_uint8(values: np.ndarray, value_range: tuple[float, float] | None = None)
         return values.astype(np.uint8) * 255
     if np.issubdtype(values.dtype, np.integer):
         top = float(np.iinfo(values.dtype).max if values.dtype.kind == "u" else 2 ** (8 * values.dtype.itemsize) - 1)
-        scaled = np.clip(values, 0, None).astype(np.float64 if values.dtype.itemsize > 2 else np.float32) * (255.0 / top)
+        scaled = np.clip(values, 0, None).astype(np.float64 if values.dtype.itemsize > 2 else np.float32) * (
+            255.0 / top
+        )
         return np.rint(scaled).astype(np.uint8)
     if np.issubdtype(values.dtype, np.floating):
         low, high = value_range if value_range is not None else float_range(values)

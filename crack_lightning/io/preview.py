@@ -51,7 +51,7 @@ class Preview:
         small = np.asarray(Image.fromarray(np.ascontiguousarray(rows[:count])).reduce(self.factor))
         self.image[first : first + len(small)] = small
         if has_mask:
-            mask = (np.concatenate(masks)[:count].astype(np.uint8) * 255)
+            mask = np.concatenate(masks)[:count].astype(np.uint8) * 255
             self.valid[first : first + len(small)] = np.asarray(Image.fromarray(mask).reduce(self.factor)) >= 128
         rest = rows[count:]
         rest_valid = np.concatenate(masks)[count:] if has_mask else None

@@ -24,7 +24,18 @@ REPORT = "report.html"
 SETTINGS = "scan.json"
 LOCK = ".scan.lock"
 TILES_GEOJSON, CRACKS_GEOJSON = "tiles.geojson", "cracks.geojson"  # a georeferenced photo's tiles or cracks on the map
-RESULTS = (TILES_CSV, CRACKS_CSV, PHOTOS_CSV, OVERLAYS, MASKS, THUMBNAILS, REPORT, SETTINGS, TILES_GEOJSON, CRACKS_GEOJSON)
+RESULTS = (
+    TILES_CSV,
+    CRACKS_CSV,
+    PHOTOS_CSV,
+    OVERLAYS,
+    MASKS,
+    THUMBNAILS,
+    REPORT,
+    SETTINGS,
+    TILES_GEOJSON,
+    CRACKS_GEOJSON,
+)
 
 
 def find_photos(source: str | os.PathLike) -> list[tuple[str, Path]]:

@@ -49,9 +49,12 @@ def windowed_tiff(path: str | os.PathLike) -> bool:
             orientation = page.tags.get("Orientation")
             return (
                 (page.is_tiled or page.imagewidth * page.imagelength >= WINDOWED_PIXELS)
-                and page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR)
-                and page.planarconfig == tifffile.PLANARCONFIG.CONTIG and page.imagedepth == 1
-                and (orientation is None or orientation.value == 1) and page.dtype is not None
+                and page.photometric
+                in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR)
+                and page.planarconfig == tifffile.PLANARCONFIG.CONTIG
+                and page.imagedepth == 1
+                and (orientation is None or orientation.value == 1)
+                and page.dtype is not None
             )
     except (tifffile.TiffFileError, OSError, ValueError):
         return False  # PIL's reader then says what is wrong with the file
@@ -99,7 +102,7 @@ class TiffWindows:
         self._range = self._float_range() if np.dtype(page.dtype).kind == "f" else None
         self.on_rows = on_rows  # after the range's pass: the rows it decoded are not the scan's
 
-    def __enter__(self) -> "TiffWindows":
+    def __enter__(self) -> TiffWindows:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -135,7 +138,9 @@ class TiffWindows:
             try:
                 tile, _, shape = page.decode(data, index, jpegtables=page.jpegtables, jpegheader=page.jpegheader)
             except (ValueError, NotImplementedError, RuntimeError) as err:
-                raise CrackLightningError(f"{self.path}: tile {index} cannot be decoded ({err}); remove or replace the file") from err
+                raise CrackLightningError(
+                    f"{self.path}: tile {index} cannot be decoded ({err}); remove or replace the file"
+                ) from err
             if out is None:
                 out = np.zeros((height, self.width, page.samplesperpixel), page.dtype)
             left = column * self._tile_w
@@ -152,7 +157,9 @@ class TiffWindows:
 
     def _raw(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
         if not (0 <= top < bottom <= self.height and 0 <= left < right <= self.width):
-            raise ValueError(f"window rows {top}:{bottom}, columns {left}:{right} is outside {self.width}x{self.height}")
+            raise ValueError(
+                f"window rows {top}:{bottom}, columns {left}:{right} is outside {self.width}x{self.height}"
+            )
         pieces = []
         for row in range(top // self._tile_h, (bottom - 1) // self._tile_h + 1):
             data, start = self._decode_row(row), row * self._tile_h

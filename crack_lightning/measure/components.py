@@ -90,5 +90,7 @@ class BandComponents:
             ufunc.at(merged[:, column], root, stats[:, column])
         np.add.at(merged[:, 4], root, stats[:, 4])
         merged = merged[np.argsort(merged[:, 5], kind="stable")]
-        return [Component(int(t), int(b), int(l), int(r), int(a), divmod(int(f), self.width))
-                for t, b, l, r, a, f in merged.tolist()]
+        return [
+            Component(int(t), int(b), int(left), int(r), int(a), divmod(int(f), self.width))
+            for t, b, left, r, a, f in merged.tolist()
+        ]

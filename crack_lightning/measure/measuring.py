@@ -41,7 +41,12 @@ class Measuring:
         """The cracks of a boolean mask ``(H, W)``, in bounded memory (bands of rows); their widths from the
         ``probability`` map where given (the profile across each crack), else from the mask."""
         return measure_photo_cracks(
-            mask, photo, self.mm_per_px, self.min_area, self.width_limits_mm, self.width_classes,
+            mask,
+            photo,
+            self.mm_per_px,
+            self.min_area,
+            self.width_limits_mm,
+            self.width_classes,
             probability=probability,
         )
 

@@ -47,8 +47,14 @@ def skeleton_normals(skeleton: np.ndarray, rows: np.ndarray, cols: np.ndarray) -
     return np.cos(direction), -np.sin(direction)
 
 
-def profile_widths(probability: np.ndarray, rows: np.ndarray, cols: np.ndarray, normal_y: np.ndarray,
-                   normal_x: np.ndarray, reaches: np.ndarray) -> np.ndarray:
+def profile_widths(
+    probability: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    normal_y: np.ndarray,
+    normal_x: np.ndarray,
+    reaches: np.ndarray,
+) -> np.ndarray:
     """The area under the probability profile along the normal through each point (see the module docstring).
 
     ``probability``: float ``(H, W)`` in [0, 1]; points ``(rows, cols)`` in its coordinates."""
@@ -61,8 +67,9 @@ def profile_widths(probability: np.ndarray, rows: np.ndarray, cols: np.ndarray, 
         part = slice(start, start + POINTS_AT_ONCE)
         ys = rows[part, None] + offsets[None] * normal_y[part, None]
         xs = cols[part, None] + offsets[None] * normal_x[part, None]
-        values = ndimage.map_coordinates(probability, [ys.ravel(), xs.ravel()], order=1, mode="constant", cval=0.0,
-                                         output=np.float64)
+        values = ndimage.map_coordinates(
+            probability, [ys.ravel(), xs.ravel()], order=1, mode="constant", cval=0.0, output=np.float64
+        )
         values = values.reshape(ys.shape)
         values[np.abs(offsets)[None] > reaches[part, None]] = 0.0
         area = np.zeros(len(ys))

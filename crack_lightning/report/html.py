@@ -140,8 +140,11 @@ def render_page(
     unreadable = [p for p in photos if p.error]
     errors = ""
     if unreadable:
-        items = "".join(f"<li>{html.escape(p.photo)}: <b>{skip_reason(p.error)}</b>: <span class=error>"
-                        f"{html.escape(p.error)}</span></li>" for p in unreadable)
+        items = "".join(
+            f"<li>{html.escape(p.photo)}: <b>{skip_reason(p.error)}</b>: <span class=error>"
+            f"{html.escape(p.error)}</span></li>"
+            for p in unreadable
+        )
         errors = f"<h2>Files not scanned ({len(unreadable)})</h2><ul>{items}</ul>"
     # The rank sorts as text (1, 2, ... first); the crack map column does not sort.
     head = ['<th data-sort="text" aria-sort="ascending">#</th>', "<th>Crack map</th>"]

@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 from PIL import Image
 
-from crack_lightning.io.images import not_scanned
 from crack_lightning.io.atomic import save_picture, write_atomically
+from crack_lightning.io.images import not_scanned
 from crack_lightning.io.scan_files import (
     OVERLAYS,
     REPORT,
@@ -126,6 +126,9 @@ def write_report(folder: str | os.PathLike, page: Page, paths: dict[str, Path] |
             photo.overlay, photo.thumbnail = picture_links(folder, row["photo"], names[row["photo"]])
     photos.sort(key=page.rank)
     cracked = sum(page.cracked(p) for p in photos)
-    facts = [*counts_and_times(len(photos), cracked, [p.error for p in photos if p.error], settings), *page.facts(settings)]
+    facts = [
+        *counts_and_times(len(photos), cracked, [p.error for p in photos if p.error], settings),
+        *page.facts(settings),
+    ]
     title = f"Crack scan: {cracked} of {len(photos)} photos with cracks"
     return write_atomically(folder / REPORT, render_page(title, facts, photos, page.columns), hidden=True)

@@ -102,8 +102,17 @@ def measured(
     for name, image, own in loaded:
         if isinstance(image, Orthomosaic):
             try:
-                yield segment_tiff(segmenter, name, image.path, own, level, *segmenter.windows(window, overlap),
-                                   batch_size, max_pixels, preview_side)
+                yield segment_tiff(
+                    segmenter,
+                    name,
+                    image.path,
+                    own,
+                    level,
+                    *segmenter.windows(window, overlap),
+                    batch_size,
+                    max_pixels,
+                    preview_side,
+                )
             except CrackLightningError as err:
                 yield CrackMap(name, error=str(err))
             continue

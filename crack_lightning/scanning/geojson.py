@@ -30,18 +30,37 @@ def _metres(pixels: str, georef: Georeference) -> float | None:
 
 def tile_feature(row: dict[str, str], georef: Georeference) -> dict:
     box = [int(row[k]) for k in ("x", "y", "width", "height")]
-    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": georef.polygon(*box)},
-            "properties": {"photo": row["photo"], "x": box[0], "y": box[1], "width": box[2], "height": box[3],
-                           "crack_probability": _float(row["crack_probability"]), "label": row["label"]}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": georef.polygon(*box)},
+        "properties": {
+            "photo": row["photo"],
+            "x": box[0],
+            "y": box[1],
+            "width": box[2],
+            "height": box[3],
+            "crack_probability": _float(row["crack_probability"]),
+            "label": row["label"],
+        },
+    }
 
 
 def crack_feature(row: dict[str, str], georef: Georeference) -> dict:
     box = [int(row[k]) for k in ("x", "y", "width", "height")]
-    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": georef.polygon(*box)},
-            "properties": {"photo": row["photo"], "crack": int(row["crack"]), "length_m": _metres(row["length_px"], georef),
-                           "mean_width_m": _metres(row["mean_width_px"], georef),
-                           "max_width_m": _metres(row["max_width_px"], georef), "width_class": row["width_class"],
-                           "length_px": _float(row["length_px"]), "max_width_px": _float(row["max_width_px"])}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": georef.polygon(*box)},
+        "properties": {
+            "photo": row["photo"],
+            "crack": int(row["crack"]),
+            "length_m": _metres(row["length_px"], georef),
+            "mean_width_m": _metres(row["mean_width_px"], georef),
+            "max_width_m": _metres(row["max_width_px"], georef),
+            "width_class": row["width_class"],
+            "length_px": _float(row["length_px"]),
+            "max_width_px": _float(row["max_width_px"]),
+        },
+    }
 
 
 def write_geojson(folder: str | os.PathLike, paths: dict[str, Path], details_csv: str) -> tuple[list[str], list[str]]:

@@ -46,8 +46,14 @@ def scan_to_folder(
     ) as writer:
         names = picture_names([name for name, _ in photos] + list(writer.done))
         todo = [(name, path) for name, path in photos if name not in writer.done]
-        counts = {"photos": 0, "skipped": len(photos) - len(todo), task.unit: 0, "crack_photos": 0, "errors": 0,
-                  **count_reasons([])}
+        counts = {
+            "photos": 0,
+            "skipped": len(photos) - len(todo),
+            task.unit: 0,
+            "crack_photos": 0,
+            "errors": 0,
+            **count_reasons([]),
+        }
         task.preview_side = overlay_max_side  # an orthomosaic is drawn from a copy this long, never decoded whole
         bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
         try:

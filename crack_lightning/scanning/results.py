@@ -142,12 +142,22 @@ class TileMap(PhotoResult):
         crack_tiles = sum(label == self.crack_class for label in self.labels)
         others = [label for label in self.labels if label not in (self.crack_class, NO_DATA)]
         label = self.crack_class if crack_tiles else max(set(others), key=others.count) if others else NO_DATA
-        return [self.name, self.width, self.height, len(self.boxes), crack_tiles,
-                f"{self.crack_probability.max():.6f}", label, ""]
+        return [
+            self.name,
+            self.width,
+            self.height,
+            len(self.boxes),
+            crack_tiles,
+            f"{self.crack_probability.max():.6f}",
+            label,
+            "",
+        ]
 
     def detail_rows(self) -> list[list]:
-        return [[self.name, x, y, w, h, "" if label == NO_DATA else f"{p:.6f}", label]
-                for (x, y, w, h), p, label in zip(self.boxes, self.crack_probability.tolist(), self.labels)]
+        return [
+            [self.name, x, y, w, h, "" if label == NO_DATA else f"{p:.6f}", label]
+            for (x, y, w, h), p, label in zip(self.boxes, self.crack_probability.tolist(), self.labels)
+        ]
 
     def plot(self, max_side: int = 4096) -> Image.Image:
         return overlay(self.image, self.boxes, self.crack_probability, max_side, photo_size=(self.height, self.width))
@@ -163,7 +173,13 @@ class TileMap(PhotoResult):
         yield THUMBNAILS, ".jpg", "JPEG", JPEG, small
         if masks:
             reduced = self.image.shape[:2] if self.image.shape[:2] != size else None  # an orthomosaic's copy
-            yield MASKS, ".png", "PNG", PNG, mask_image(self.boxes, self.crack_probability, self.width, self.height, reduced)
+            yield (
+                MASKS,
+                ".png",
+                "PNG",
+                PNG,
+                mask_image(self.boxes, self.crack_probability, self.width, self.height, reduced),
+            )
 
 
 @dataclass

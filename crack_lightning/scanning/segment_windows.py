@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage
 
-from crack_lightning.measure.components import EIGHT_NEIGHBOURS, BandComponents, Component
 from crack_lightning.io.images import MAX_PIXELS, check_pixels
-from crack_lightning.measure.bands import measure_photo_cracks
-from crack_lightning.measure.cracks import Crack
-from crack_lightning.measure.measuring import Measuring
 from crack_lightning.io.preview import PooledMap, Preview
 from crack_lightning.io.tiff_windows import TiffWindows
+from crack_lightning.measure.bands import measure_photo_cracks
+from crack_lightning.measure.components import EIGHT_NEIGHBOURS, BandComponents, Component
+from crack_lightning.measure.cracks import Crack
+from crack_lightning.measure.measuring import Measuring
 from crack_lightning.runtime.windows import segment_photo
 from crack_lightning.scanning.results import CrackMap
 
@@ -85,8 +85,9 @@ def measure_from_file(
             box = np.asarray(stored[top : min(height, c.bottom + 1), left : min(width, c.right + 1)]) >= level
             labels, _ = ndimage.label(box, structure=EIGHT_NEIGHBOURS)
             own = labels == labels[c.first[0] - top, c.first[1] - left]  # other cracks in its box left out
-            (crack,) = measure_photo_cracks(own, photo, measuring.mm_per_px, 0, measuring.width_limits_mm,
-                                            measuring.width_classes)
+            (crack,) = measure_photo_cracks(
+                own, photo, measuring.mm_per_px, 0, measuring.width_limits_mm, measuring.width_classes
+            )
             crack.crack, crack.x, crack.y = len(cracks) + 1, crack.x + left, crack.y + top
             cracks.append(crack)
     finally:
@@ -120,7 +121,16 @@ def segment_tiff(
             segment_photo(WindowedPhoto(source), segmenter.probabilities, window, overlap, batch_size, rows)
             source.finish_rows()
             stored.flush()
-            cracks = measure_from_file(stored.name, source.width, source.height, level,
-                                       rows.components.components(), measuring, name)
-        return CrackMap(name, source.width, source.height, preview.picture(), probability=pooled.map, level=level,
-                        cracks=cracks, mm_per_px=measuring.mm_per_px)
+            cracks = measure_from_file(
+                stored.name, source.width, source.height, level, rows.components.components(), measuring, name
+            )
+        return CrackMap(
+            name,
+            source.width,
+            source.height,
+            preview.picture(),
+            probability=pooled.map,
+            level=level,
+            cracks=cracks,
+            mm_per_px=measuring.mm_per_px,
+        )

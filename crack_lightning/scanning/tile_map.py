@@ -96,7 +96,9 @@ def scan_photos(
                     scan.probabilities, classifier.class_names, classifier.crack_index, threshold
                 )
                 if scan.no_data is not None:
-                    scan.labels = [NO_DATA if empty else label for label, empty in zip(scan.labels, scan.no_data.tolist())]
+                    scan.labels = [
+                        NO_DATA if empty else label for label, empty in zip(scan.labels, scan.no_data.tolist())
+                    ]
             yield scan
 
     def cut(image: np.ndarray, boxes: list[Box]) -> np.ndarray:
@@ -128,8 +130,17 @@ def scan_photos(
             if isinstance(image, Orthomosaic):
                 classify()  # the photos before it finish first, in order
                 try:
-                    scan_tiff(classifier, scan, image.path, tile, stride, margin, batch_size, max_pixels,
-                              preview_side if keep_images else None)
+                    scan_tiff(
+                        classifier,
+                        scan,
+                        image.path,
+                        tile,
+                        stride,
+                        margin,
+                        batch_size,
+                        max_pixels,
+                        preview_side if keep_images else None,
+                    )
                 except CrackLightningError as err:
                     scan.error, scan.boxes, scan.classified, scan.image = str(err), [], 0, None
                 yield from finished()
