@@ -44,6 +44,15 @@ def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
     return [round(centre - half, 4), round(centre + half, 4)]
 
 
+def with_intervals(quality: dict) -> dict:
+    """``quality`` with each patch row's share and its 95% interval."""
+    for row in quality.get("patches", {}).values():
+        if isinstance(row, dict) and "patches" in row:
+            row["share"] = round(row["crack_found"] / max(1, row["patches"]), 4)
+            row["share_95ci"] = wilson(row["crack_found"], row["patches"])
+    return quality
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("ckpt", type=Path, help="the segmenter's best checkpoint")
@@ -52,7 +61,21 @@ def main() -> None:
     parser.add_argument("--memory", type=Path, default=None, help="JSON of bench/segment_memory.py --json")
     parser.add_argument("--training", type=Path, required=True, help="JSON: how each round ran")
     parser.add_argument("--notes", type=Path, default=None, help="JSON: decisions and where it fails, for the card")
+    parser.add_argument("--card_only", action="store_true",
+                        help="rewrite the card's figures only (after a change in measuring): the shipped files stay")
     args = parser.parse_args()
+    if args.card_only:
+        path = MODELS_DIR / f"{args.name}.json"
+        card = json.loads(path.read_text())
+        card["quality"] = with_intervals(json.loads(args.quality.read_text()))
+        card["training"] = json.loads(args.training.read_text())
+        if args.memory:
+            card["memory"] = json.loads(args.memory.read_text())
+        if args.notes:
+            card.update(json.loads(args.notes.read_text()))
+        write_atomically(path, (json.dumps(card, indent=2, ensure_ascii=False) + "\n").encode())
+        print(f"{args.name}: card figures rewritten in {path}")
+        return
     checkpoint = read_checkpoint(args.ckpt, task=SEGMENTATION)
     model = load_checkpoint(args.ckpt)
     graph = export_segmenter(model, {"name": args.name})

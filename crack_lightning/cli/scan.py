@@ -77,9 +77,9 @@ def run(argv: list[str]) -> None:
     model = load_model(o.ckpt_path or DEFAULT_SCAN_MODEL, "--ckpt_path", o.device, backend=o.backend,
                        precision=o.precision, tta=o.tta)
     given = [a.split("=", 1)[0] for a in argv if a.split("=", 1)[0] in CLASSIFIER_OPTIONS]
-    if model.task == "segmentation" and given:
-        raise CrackLightningError(f"{', '.join(given)}: tile options of a classifier; {o.ckpt_path or DEFAULT_SCAN_MODEL} "
-                                  f"is a segmenter (scan's default): add --ckpt_path {DEFAULT_MODEL} for tile maps")
+    if o.ckpt_path is None and given:  # scan's default was the classifier until 0.3: say how to get its tile maps
+        raise CrackLightningError(f"{', '.join(given)}: tile options of a classifier; scan's default model "
+                                  f"{DEFAULT_SCAN_MODEL} is a segmenter: add --ckpt_path {DEFAULT_MODEL} for tile maps")
     print(f"Model: {model.source}", file=sys.stderr)
     print(f"Inference: {model.describe()}", file=sys.stderr)
     if model.task == "segmentation":
