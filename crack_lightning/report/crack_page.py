@@ -174,8 +174,8 @@ class CrackPage(Page):
             ),
             (
                 "Measures",
-                f"{_measures(settings)}. Length: along the crack's skeleton; width: across it, twice the "
-                "distance from the skeleton to the crack's edge",
+                f"{_measures(settings)}. Length: along the crack's smoothed, pruned skeleton; width: across it, "
+                "the area under the crack probability's profile",
             ),
             (
                 "Results",
