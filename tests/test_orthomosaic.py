@@ -6,7 +6,6 @@ Files are made here with tifffile from photos of sample patches (classifier) and
 
 from __future__ import annotations
 
-import sys
 import tracemalloc
 from pathlib import Path
 
@@ -19,19 +18,9 @@ from crack_lightning.measure.components import BandComponents
 from crack_lightning.io.preview import CHECKER_GREYS
 from crack_lightning.io.tiff_windows import TiffWindows, windowed_tiff
 from tests.test_photo_formats import sample_photo
-from tests.test_scan import brightness_model, read_rows, scan
+from tests.test_scan import bright, brightness_model, plain_argv, read_rows, scan  # noqa: F401  (bright, plain_argv: the scan tests' fixtures)
 from tests.test_segment_scan import darkness_model
 from tests.test_segment_scan import scan as segment_scan
-
-
-@pytest.fixture(autouse=True)
-def plain_argv(monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["crack_lightning"])
-
-
-@pytest.fixture(scope="module")
-def bright(tmp_path_factory) -> Path:
-    return brightness_model(tmp_path_factory.mktemp("brightness") / "brightness.onnx")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ format must give that photo's crack map."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +15,7 @@ from crack_lightning.io import images
 from crack_lightning.data.datasets import read_rgb as training_read_rgb
 from crack_lightning.data.datasets import sample_root
 from crack_lightning.data.splits import scan_folder
-from tests.test_scan import brightness_model, read_rows, scan
-
-
-@pytest.fixture(autouse=True)
-def plain_argv(monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["crack_lightning"])
-
-
-@pytest.fixture(scope="module")
-def bright(tmp_path_factory) -> Path:
-    return brightness_model(tmp_path_factory.mktemp("brightness") / "brightness.onnx")
+from tests.test_scan import bright, brightness_model, plain_argv, read_rows, scan  # noqa: F401  (bright, plain_argv: the scan tests' fixtures)
 
 
 def sample_photo(width: int = 384, height: int = 256) -> np.ndarray:

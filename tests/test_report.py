@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -14,17 +13,7 @@ import pytest
 from crack_lightning.cli import main
 from crack_lightning.runtime.models import shipped_model
 from crack_lightning.report.html import PHOTO_COLUMN, Column, ReportPhoto, render_page
-from tests.test_scan import blocks, brightness_model, mosaic
-
-
-@pytest.fixture(autouse=True)
-def plain_argv(monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["crack_lightning"])
-
-
-@pytest.fixture(scope="module")
-def bright(tmp_path_factory) -> Path:
-    return brightness_model(tmp_path_factory.mktemp("brightness") / "brightness.onnx")
+from tests.test_scan import blocks, bright, brightness_model, mosaic, plain_argv  # noqa: F401  (bright, plain_argv: the scan tests' fixtures)
 
 
 class Rows(HTMLParser):
@@ -80,8 +69,24 @@ def photos_csv(folder: Path) -> list[dict]:
 
 
 def scan(model: Path, source: Path, output: Path, *extra: str) -> None:
-    main(["scan", "--ckpt_path", str(model), "--input", str(source), "--output", str(output), "--progress", "false",
-          "--tile", "64", "--context", "0", *extra])
+    main(
+        [
+            "scan",
+            "--ckpt_path",
+            str(model),
+            "--input",
+            str(source),
+            "--output",
+            str(output),
+            "--progress",
+            "false",
+            "--tile",
+            "64",
+            "--context",
+            "0",
+            *extra,
+        ]
+    )
 
 
 PHOTO = 2  # the photo's cell: its name, linking to the original
@@ -117,18 +122,37 @@ def test_report_false_writes_no_page_and_the_page_follows_resume_and_overwrite(b
     scan(bright, photos / "a.png", out, "--report", "false")
     assert not (out / "report.html").exists()
     scan(bright, photos, out, "--resume", "true")  # a.png done before; the page lists all three
-    assert [r[PHOTO]["name"] for r in page_rows(out / "report.html")] == [r["photo"] for r in photos_csv(out)] == ["a.png", "b.png", "c.png"]
+    assert (
+        [r[PHOTO]["name"] for r in page_rows(out / "report.html")]
+        == [r["photo"] for r in photos_csv(out)]
+        == ["a.png", "b.png", "c.png"]
+    )
     (photos / "c.png").unlink()
     scan(bright, photos, out, "--overwrite", "true")
     assert len(page_rows(out / "report.html")) == len(photos_csv(out)) == 2
 
 
 def test_a_segmentation_scan_can_list_each_crack_under_its_photo():
-    photos = [ReportPhoto("a.jpg", 100, 80, cracks=[{"crack": 1, "length_mm": 52.0, "max_width_mm": 0.4, "width_class": "medium"},
-                                                    {"crack": 2, "length_mm": 7.5, "max_width_mm": 0.1, "width_class": "fine"}]),
-              ReportPhoto("b.jpg", 100, 80)]
-    columns = [PHOTO_COLUMN, Column("Total length (mm)", lambda p: f"{sum(c['length_mm'] for c in p.cracks):.1f}",
-                                    lambda p: sum(c["length_mm"] for c in p.cracks))]
+    photos = [
+        ReportPhoto(
+            "a.jpg",
+            100,
+            80,
+            cracks=[
+                {"crack": 1, "length_mm": 52.0, "max_width_mm": 0.4, "width_class": "medium"},
+                {"crack": 2, "length_mm": 7.5, "max_width_mm": 0.1, "width_class": "fine"},
+            ],
+        ),
+        ReportPhoto("b.jpg", 100, 80),
+    ]
+    columns = [
+        PHOTO_COLUMN,
+        Column(
+            "Total length (mm)",
+            lambda p: f"{sum(c['length_mm'] for c in p.cracks):.1f}",
+            lambda p: sum(c["length_mm"] for c in p.cracks),
+        ),
+    ]
     parser = Rows()
     parser.feed(render_page("Cracks", [("Model", "segmenter")], photos, columns))
     assert len(parser.rows) == 2  # one row per photo, the cracks nested in it
@@ -169,8 +193,23 @@ def test_report_in_a_browser_from_a_moved_folder(report_model, tmp_path):
     mosaic(photos / "tiny.jpg", [[1]], first=210)
     (photos / "unreadable.jpg").write_bytes(b"\xff\xd8 cut")
     scanned = tmp_path / "scan"
-    main(["scan", "--ckpt_path", str(report_model), "--input", str(photos), "--output", str(scanned), "--progress", "false",
-          "--tile", "227", "--stride", "113"])
+    main(
+        [
+            "scan",
+            "--ckpt_path",
+            str(report_model),
+            "--input",
+            str(photos),
+            "--output",
+            str(scanned),
+            "--progress",
+            "false",
+            "--tile",
+            "227",
+            "--stride",
+            "113",
+        ]
+    )
     moved = tmp_path / "elsewhere" / "site report"
     shutil.move(scanned, moved)
     expected = len(photos_csv(moved))
