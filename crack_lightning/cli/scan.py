@@ -57,6 +57,10 @@ def parser() -> CommandParser:
     return p
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def numbers(text: str, option: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(",") if v.strip())
@@ -120,8 +124,8 @@ def run_segmenter(o, segmenter) -> None:
     )
     counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report)
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
-    print(f"Scanned {counts['photos'] - counts['errors']} photos{skipped}: {counts['cracks']} cracks in "
-          f"{counts['crack_photos']} photos, {not_scanned(counts)} (see photos.csv).")
+    print(f"Scanned {plural(counts['photos'] - counts['errors'], 'photo')}{skipped}: {plural(counts['cracks'], 'crack')} "
+          f"in {plural(counts['crack_photos'], 'photo')}, {not_scanned(counts)} (see photos.csv).")
     print(f"Results in {o.output}: {CRACKS_CSV}, {PHOTOS_CSV}, {MASKS}/, {OVERLAYS}/"
           + (f", {REPORT} (open it in a browser)" if o.report else ""))
     if map_line(counts, CRACKS_GEOJSON):
