@@ -28,39 +28,43 @@ def _metres(pixels: str, georef: Georeference) -> float | None:
     return round(float(pixels) * size, 6) if pixels and size else None
 
 
-def tile_feature(row: dict[str, str], georef: Georeference) -> dict:
+def box_feature(row: dict[str, str], georef: Georeference, **properties) -> dict:
+    """A feature of the row's box (``x, y, width, height`` in pixels) in the map's coordinates, with the photo's name
+    and ``properties``."""
     box = [int(row[k]) for k in ("x", "y", "width", "height")]
     return {
         "type": "Feature",
         "geometry": {"type": "Polygon", "coordinates": georef.polygon(*box)},
-        "properties": {
-            "photo": row["photo"],
-            "x": box[0],
-            "y": box[1],
-            "width": box[2],
-            "height": box[3],
-            "crack_probability": _float(row["crack_probability"]),
-            "label": row["label"],
-        },
+        "properties": {"photo": row["photo"], **properties},
     }
+
+
+def tile_feature(row: dict[str, str], georef: Georeference) -> dict:
+    x, y, width, height = (int(row[k]) for k in ("x", "y", "width", "height"))
+    return box_feature(
+        row,
+        georef,
+        x=x,
+        y=y,
+        width=width,
+        height=height,
+        crack_probability=_float(row["crack_probability"]),
+        label=row["label"],
+    )
 
 
 def crack_feature(row: dict[str, str], georef: Georeference) -> dict:
-    box = [int(row[k]) for k in ("x", "y", "width", "height")]
-    return {
-        "type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": georef.polygon(*box)},
-        "properties": {
-            "photo": row["photo"],
-            "crack": int(row["crack"]),
-            "length_m": _metres(row["length_px"], georef),
-            "mean_width_m": _metres(row["mean_width_px"], georef),
-            "max_width_m": _metres(row["max_width_px"], georef),
-            "width_class": row["width_class"],
-            "length_px": _float(row["length_px"]),
-            "max_width_px": _float(row["max_width_px"]),
-        },
-    }
+    return box_feature(
+        row,
+        georef,
+        crack=int(row["crack"]),
+        length_m=_metres(row["length_px"], georef),
+        mean_width_m=_metres(row["mean_width_px"], georef),
+        max_width_m=_metres(row["max_width_px"], georef),
+        width_class=row["width_class"],
+        length_px=_float(row["length_px"]),
+        max_width_px=_float(row["max_width_px"]),
+    )
 
 
 def write_geojson(folder: str | os.PathLike, paths: dict[str, Path], details_csv: str) -> tuple[list[str], list[str]]:
