@@ -107,6 +107,8 @@ def scan(
     report: bool = True,
     progress: bool = False,
     overlay_max_side: int = 4096,
+    devices: int = 1,
+    num_nodes: int = 1,
     **options: Any,
 ) -> dict[str, int]:
     """Scan every photo of ``source`` (a photo, a folder searched recursively, or a ``.txt`` list) into the folder
@@ -118,14 +120,31 @@ def scan(
     the model runs (``backend``, ``precision``, ``tta``, ``threads``, when ``model`` is not loaded yet) and how it
     scans (a classifier: ``tile``, ``stride``, ``context``, ``threshold``, ``masks``...; a segmenter:
     ``threshold``, ``mm_per_px``, ``min_area``, ``window``...).
+
+    ``devices`` > 1 (or ``num_nodes`` > 1) shares the photos out across processes launched by Lightning's ``ddp``
+    strategy, one per GPU with ``device="cuda"``, else CPU processes: this script starts again in each (as with
+    Lightning's Trainer), each loads ``model`` (so pass a name or path, not a loaded model), and the first writes
+    the files; every process gets the counts.
     """
     # Imported on use: the pipeline brings SciPy and scikit-image (crack measurement), which `import crack_lightning`
     # and predict never need.
     from crack_lightning.scanning.pipeline import scan_to_folder
+    from crack_lightning.scanning.shards import ONE_PROCESS
 
-    if model is None or isinstance(model, (str, os.PathLike)):
+    loaded = not (model is None or isinstance(model, (str, os.PathLike)))
+    shards = ONE_PROCESS
+    if devices > 1 or num_nodes > 1:
+        if loaded:
+            raise CrackLightningError(
+                f"scan: devices={devices} loads the model in each process; pass its name or path, not a loaded model"
+            )
+        from crack_lightning.distributed.processes import launch, threads_per_process  # torch and Lightning
+
+        shards = launch(cuda.resolve_device(options.get("device", "cpu")), devices, num_nodes)
+        options.setdefault("threads", threads_per_process(devices))
+    if not loaded:
         model = load_model(
             DEFAULT_SCAN_MODEL if model is None else model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options}
         )
     task = model.scan_task(**options)
-    return scan_to_folder(task, source, output, overwrite, resume, overlay_max_side, progress, report)
+    return scan_to_folder(task, source, output, overwrite, resume, overlay_max_side, progress, report, shards)

@@ -10,12 +10,14 @@ from crack_lightning.cli.predict import model_options
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.images import MAX_PIXELS, not_scanned
 from crack_lightning.runtime.backends import cpu_count
+from crack_lightning.runtime.cuda import resolve_device
 from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV
 from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
 from crack_lightning.runtime.models import DEFAULT_MODEL, DEFAULT_SCAN_MODEL
 from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH
 from crack_lightning.scanning.geojson import CRACKS_GEOJSON, TILES_GEOJSON, map_line
 from crack_lightning.scanning.pipeline import scan_to_folder
+from crack_lightning.scanning.shards import ONE_PROCESS, Shards
 from crack_lightning.scanning.tasks import DEFAULT_BATCH
 from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
 
@@ -54,6 +56,13 @@ def parser() -> CommandParser:
     p.add_argument("--resume", type=bool, default=False, help="Skip the photos already in --output's photos.csv (a scan that was cut short); the same options and model.")
     p.add_argument("--max_pixels", type=int, default=MAX_PIXELS, help="Largest photo accepted, in pixels, checked from its header.")
     p.add_argument("--progress", type=bool, default=True, help="Show a progress bar.")
+    p.add_argument("--devices", type=int, default=1,
+                   help="Processes sharing the photos, launched by Lightning (ddp): one per GPU with --device cuda "
+                        "(at most the GPUs), else CPU processes sharing the cores. One set of CSV files, pictures and "
+                        "report, the rows of one process.")
+    p.add_argument("--num_nodes", type=int, default=1,
+                   help="Machines sharing the photos, --devices processes on each; start the command on each as "
+                        "Lightning's multi-node ddp asks (MASTER_ADDR, NODE_RANK...), --output on a shared file system.")
     return p
 
 
@@ -74,20 +83,27 @@ def run(argv: list[str]) -> None:
         raise CrackLightningError("--overwrite and --resume exclude each other; pass one of them")
     positive = ("tile", "overlay_max_side", "max_pixels") + tuple(
         name for name in ("stride", "batch_size", "window") if getattr(o, name) is not None)
-    for name in positive:
+    for name in positive + ("devices", "num_nodes"):
         if getattr(o, name) < 1:
             raise CrackLightningError(f"--{name}: {getattr(o, name)}; pass a whole number of at least 1")
     require_writable(o.output, "--output")  # before the model loads: a checkpoint may take seconds to export
+    shards, threads = ONE_PROCESS, None
+    if o.devices > 1 or o.num_nodes > 1:
+        from crack_lightning.distributed.processes import launch, threads_per_process  # torch and Lightning
+
+        shards, threads = launch(resolve_device(o.device), o.devices, o.num_nodes), threads_per_process(o.devices)
     model = load_model(o.ckpt_path or DEFAULT_SCAN_MODEL, "--ckpt_path", o.device, backend=o.backend,
-                       precision=o.precision, tta=o.tta)
+                       precision=o.precision, tta=o.tta, threads=threads)
     given = [a.split("=", 1)[0] for a in argv if a.split("=", 1)[0] in CLASSIFIER_OPTIONS]
     if o.ckpt_path is None and given:  # scan's default was the classifier until 0.3: say how to get its tile maps
         raise CrackLightningError(f"{', '.join(given)}: tile options of a classifier; scan's default model "
                                   f"{DEFAULT_SCAN_MODEL} is a segmenter: add --ckpt_path {DEFAULT_MODEL} for tile maps")
-    print(f"Model: {model.source}", file=sys.stderr)
-    print(f"Inference: {model.describe()}", file=sys.stderr)
+    say = print if shards.rank == 0 else (lambda *args, **kwargs: None)  # one summary, not one per process
+    say(f"Model: {model.source}", file=sys.stderr)
+    say(f"Inference: {model.describe()}" + (f", {shards.world_size} processes" if shards.world_size > 1 else ""), file=sys.stderr)
+    workers = min(8, threads or cpu_count()) if model.device == "cuda" else 0  # the GPU is not kept waiting
     if model.task == "segmentation":
-        return run_segmenter(o, model)
+        return run_segmenter(o, model, shards, workers, say)
     given = [f"--{name}" for name in SEGMENTER_OPTIONS if getattr(o, name) is not None]
     if given:
         raise CrackLightningError(f"{', '.join(given)}: for a segmentation model; {model.source} is a classifier")
@@ -96,20 +112,20 @@ def run(argv: list[str]) -> None:
     threshold = DEFAULT_THRESHOLD if o.threshold is None else o.threshold
     task = model.scan_task(tile=o.tile, stride=stride, context=o.context, threshold=threshold,
                            batch_size=o.batch_size or (GPU_BATCH if gpu else DEFAULT_BATCH), masks=o.masks,
-                           max_pixels=o.max_pixels, workers=min(8, cpu_count()) if gpu else 0)  # the GPU is not kept waiting
-    counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report)
+                           max_pixels=o.max_pixels, workers=workers)
+    counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report, shards)
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
-    print(
+    say(
         f"Scanned {counts['photos'] - counts['errors']} photos ({counts['tiles']} tiles of {o.tile} px, stride "
         f"{stride}){skipped}: {counts['crack_photos']} with cracks, {not_scanned(counts)} (see photos.csv)."
     )
-    print(f"Results in {o.output}: {TILES_CSV}, {PHOTOS_CSV}, {OVERLAYS}/" + (f", {MASKS}/" if o.masks else "")
-          + (f", {REPORT} (open it in a browser)" if o.report else ""))
+    say(f"Results in {o.output}: {TILES_CSV}, {PHOTOS_CSV}, {OVERLAYS}/" + (f", {MASKS}/" if o.masks else "")
+        + (f", {REPORT} (open it in a browser)" if o.report else ""))
     if map_line(counts, TILES_GEOJSON):
-        print(map_line(counts, TILES_GEOJSON))
+        say(map_line(counts, TILES_GEOJSON))
 
 
-def run_segmenter(o, segmenter) -> None:
+def run_segmenter(o, segmenter, shards: Shards, workers: int, say) -> None:
     window = o.window or segmenter.window
     overlap = segmenter.overlap if o.overlap is None else o.overlap
     if not 0 <= overlap < window:
@@ -120,13 +136,13 @@ def run_segmenter(o, segmenter) -> None:
         width_limits_mm=numbers(o.width_limits_mm, "--width_limits_mm"),
         width_classes=tuple(c.strip() for c in o.width_classes.split(",")), window=o.window, overlap=o.overlap,
         batch_size=o.batch_size or (GPU_WINDOWS if gpu else DEFAULT_WINDOWS_PER_BATCH), max_pixels=o.max_pixels,
-        workers=min(8, cpu_count()) if gpu else 0,
+        workers=workers,
     )
-    counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report)
+    counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report, shards)
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
-    print(f"Scanned {plural(counts['photos'] - counts['errors'], 'photo')}{skipped}: {plural(counts['cracks'], 'crack')} "
+    say(f"Scanned {plural(counts['photos'] - counts['errors'], 'photo')}{skipped}: {plural(counts['cracks'], 'crack')} "
           f"in {plural(counts['crack_photos'], 'photo')}, {not_scanned(counts)} (see photos.csv).")
-    print(f"Results in {o.output}: {CRACKS_CSV}, {PHOTOS_CSV}, {MASKS}/, {OVERLAYS}/"
-          + (f", {REPORT} (open it in a browser)" if o.report else ""))
+    say(f"Results in {o.output}: {CRACKS_CSV}, {PHOTOS_CSV}, {MASKS}/, {OVERLAYS}/"
+        + (f", {REPORT} (open it in a browser)" if o.report else ""))
     if map_line(counts, CRACKS_GEOJSON):
-        print(map_line(counts, CRACKS_GEOJSON))
+        say(map_line(counts, CRACKS_GEOJSON))

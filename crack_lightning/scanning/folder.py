@@ -4,7 +4,8 @@ lock, and resuming a scan cut short.
 Crash safety: a photo's detail rows (tiles or cracks) are written and flushed first, then its pictures (each under a
 temporary name, then renamed), then its ``photos.csv`` row. A photo is done when its row is there; resuming drops
 whatever a killed run left of the photos without a row (detail rows, a half-written last line, temporary pictures)
-and scans them again. The folder is locked (``fcntl.flock``, released by the kernel when the process ends, even on
+and scans them again; the part files of a scan across processes are folded in first
+(:func:`~crack_lightning.scanning.shards.merge_parts`). The folder is locked (``fcntl.flock``, released by the kernel when the process ends, even on
 ``kill -9``) so that two scans never write into it at once.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.atomic import PARTIAL_GLOB, replacing, save_picture, write_atomically
+from crack_lightning.io.atomic import PARTIAL_GLOB, replacing, write_atomically
 from crack_lightning.io.scan_files import (
     LOCK,
     MASKS,
@@ -34,7 +35,9 @@ from crack_lightning.io.scan_files import (
     read_photo_rows,
     read_settings,
 )
+from crack_lightning.scanning.result_writer import ResultWriter, cut_partial_line
 from crack_lightning.scanning.results import PhotoResult
+from crack_lightning.scanning.shards import merge_parts, part_path, part_ranks
 
 
 @contextmanager
@@ -62,25 +65,6 @@ def lock_output(folder: Path) -> Iterator[None]:
         yield
     finally:
         lock.close()  # releases the lock
-
-
-def cut_partial_line(path: Path) -> None:
-    """Drop a last line cut short by a kill (a file that does not end with a newline)."""
-    with open(path, "r+b") as f:
-        end = f.seek(0, os.SEEK_END)
-        if end == 0:
-            return
-        f.seek(end - 1)
-        if f.read(1) == b"\n":
-            return
-        start = max(0, end - (1 << 16))
-        while True:
-            f.seek(start)
-            tail = f.read(end - start)
-            if b"\n" in tail or start == 0:
-                break
-            start = max(0, start - (1 << 16))
-        f.truncate(start + tail.rfind(b"\n") + 1)
 
 
 class ScanFolder:
@@ -128,6 +112,7 @@ class ScanFolder:
 
     def _open(self, settings: dict[str, Any], overwrite: bool, resume: bool) -> None:
         ours = [self.dir / n for n in RESULTS if (self.dir / n).exists()]
+        ours += [part_path(self.dir, n, r) for r in part_ranks(self.dir) for n in (PHOTOS_CSV, self.details_csv)]
         previous = read_settings(self.dir)
         if ours and resume:
             changed = [k for k in self.same_scan if k in previous and previous[k] != settings.get(k)]
@@ -156,15 +141,16 @@ class ScanFolder:
             raise CrackLightningError(
                 f"--output: cannot write into {self.dir} ({err.strerror}); pass a writable folder"
             ) from err
-        self.details = csv.writer(self._details, lineterminator="\n")
-        self.photos_csv = csv.writer(self._photos, lineterminator="\n")
+        self.rows = ResultWriter(self.dir, self._details, self._photos, self.overlay_max_side, self.masks)
         if self._details.tell() == 0:
-            self.details.writerow(self.detail_columns)
+            self.rows.details.writerow(self.detail_columns)
         if self._photos.tell() == 0:
-            self.photos_csv.writerow(self.photo_columns)
+            self.rows.photos_csv.writerow(self.photo_columns)
 
     def _resume(self) -> set[str]:
-        """What a killed scan left: the photos with a row are done; the rest of it is dropped."""
+        """What a killed scan left: the photos with a row are done (in the main files or in the parts of a scan across
+        processes, folded in first); the rest of it is dropped."""
+        merge_parts(self.dir, self.details_csv, self.detail_columns, self.photo_columns)
         photos, details = self.dir / PHOTOS_CSV, self.dir / self.details_csv
         done: set[str] = set()
         if photos.is_file():
@@ -191,16 +177,8 @@ class ScanFolder:
         return done
 
     def write(self, result: PhotoResult, picture: str) -> None:
-        """Write one photo's detail rows, its pictures (``overlays/<picture>.png``...) and its ``photos.csv`` row, in
-        that order."""
-        if not result.error:
-            self.details.writerows(result.detail_rows())
-            self._details.flush()
-            for folder, suffix, image_format, options, drawn in result.pictures(self.overlay_max_side, self.masks):
-                save_picture(drawn, self.dir / folder / f"{picture}{suffix}", image_format, **options)
-                del drawn
-        self.photos_csv.writerow(result.photo_row())
-        self._photos.flush()
+        """One photo's detail rows, pictures and ``photos.csv`` row (:class:`ResultWriter`)."""
+        self.rows.write(result, picture)
 
     def finish(self) -> None:
         """Note in ``scan.json`` that this run ended."""

@@ -1,10 +1,12 @@
 """The one scan pipeline: every photo of a source through a task (a classifier's tile maps or a segmenter's crack
 masks) into an output folder: its two CSV files, pictures, ``scan.json`` and ``report.html``, locked while it runs,
-resumable when cut short (:class:`~crack_lightning.scanning.folder.ScanFolder`)."""
+resumable when cut short (:class:`~crack_lightning.scanning.folder.ScanFolder`); shared out across processes with
+:mod:`crack_lightning.scanning.shards`."""
 
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 from crack_lightning.errors import CrackLightningError
@@ -13,7 +15,37 @@ from crack_lightning.io.scan_files import REPORT, find_photos, picture_names
 from crack_lightning.report.pages import write_report
 from crack_lightning.scanning.folder import ScanFolder
 from crack_lightning.scanning.geojson import map_counts, write_geojson
+from crack_lightning.scanning.shards import ONE_PROCESS, Shards, merge_parts, open_part
 from crack_lightning.scanning.tasks import ScanTask
+
+
+def open_folder(
+    shards: Shards, output, settings: dict, task: ScanTask, overwrite: bool, resume: bool, overlay_max_side: int
+) -> tuple[ScanFolder | None, set[str]]:
+    """The first process opens the folder (lock, checks, what a resumed scan has done); every process learns which
+    photos are done, or raises the first process's error."""
+    folder, error = None, None
+    if shards.rank == 0:
+        try:
+            folder = ScanFolder(
+                output,
+                settings,
+                task.details_csv,
+                task.result,
+                task.same_scan,
+                overwrite,
+                resume,
+                task.masks,
+                overlay_max_side,
+            )
+        except CrackLightningError as err:
+            if shards.world_size == 1:
+                raise
+            error = str(err)
+    answer = shards.broadcast(error if folder is None else folder.done)
+    if isinstance(answer, str):
+        raise CrackLightningError(answer)
+    return folder, answer
 
 
 def scan_to_folder(
@@ -25,6 +57,7 @@ def scan_to_folder(
     overlay_max_side: int = 4096,
     progress: bool = True,
     report: bool = True,
+    shards: Shards = ONE_PROCESS,
 ) -> dict[str, int]:
     """Every photo of ``source`` (a photo, a folder searched recursively, or a ``.txt`` list) into ``output``;
     returns counts of photos, those ``skipped`` (done before, with ``resume``), the task's unit (tiles or cracks),
@@ -33,7 +66,9 @@ def scan_to_folder(
 
     ``output`` is locked while the scan runs: a second scan of the same folder stops with an error. ``report``
     writes ``report.html`` from ``photos.csv`` at the end, so it lists every photo scanned so far, resumed or not
-    (a page already there is brought up to date also without ``report``).
+    (a page already there is brought up to date also without ``report``). ``shards``: this process's place among
+    several sharing the photos (:mod:`crack_lightning.scanning.shards`); each scans its share, the first writes the
+    CSV files, report and maps of all, as one process would, and every process returns the same counts.
     """
     from tqdm.auto import tqdm
 
@@ -41,24 +76,23 @@ def scan_to_folder(
     if not photos:
         raise CrackLightningError(f"--input: no images found in {source}")
     settings = {"input": str(Path(source).expanduser().absolute()), **task.settings()}
-    with ScanFolder(
-        output, settings, task.details_csv, task.result, task.same_scan, overwrite, resume, task.masks, overlay_max_side
-    ) as writer:
-        names = picture_names([name for name, _ in photos] + list(writer.done))
-        todo = [(name, path) for name, path in photos if name not in writer.done]
-        counts = {
-            "photos": 0,
-            "skipped": len(photos) - len(todo),
-            task.unit: 0,
-            "crack_photos": 0,
-            "errors": 0,
-            **count_reasons([]),
-        }
+    folder, done = open_folder(shards, output, settings, task, overwrite, resume, overlay_max_side)
+    with folder or nullcontext():
+        out = Path(output).expanduser()
+        names = picture_names([name for name, _ in photos] + list(done))
+        todo = [(name, path) for name, path in photos if name not in done]
+        counts = {"photos": 0, "skipped": 0, task.unit: 0, "crack_photos": 0, "errors": 0, **count_reasons([])}
+        rows = (
+            folder
+            if shards.world_size == 1
+            else open_part(out, task.details_csv, shards.rank, overlay_max_side, task.masks)
+        )
         task.preview_side = overlay_max_side  # an orthomosaic is drawn from a copy this long, never decoded whole
-        bar = tqdm(total=len(todo), unit="photo", disable=not progress, dynamic_ncols=True)
+        mine = shards.share(todo)
+        bar = tqdm(total=len(mine), unit="photo", disable=not progress or shards.rank > 0, dynamic_ncols=True)
         try:
-            for result in task.results(todo):
-                writer.write(result, names[result.name])
+            for result in task.results(mine):
+                rows.write(result, names[result.name])
                 result.image = None
                 counts["photos"] += 1
                 counts[task.unit] += task.count(result)
@@ -70,8 +104,21 @@ def scan_to_folder(
                 bar.set_postfix({task.unit: counts[task.unit]})
         finally:
             bar.close()
-        writer.finish()
-        if report or (writer.dir / REPORT).exists():  # a page of an earlier run is kept in step with photos.csv
-            write_report(writer.dir, task.page, dict(photos))
-        counts.update(map_counts(*write_geojson(writer.dir, dict(photos), task.details_csv)))
-    return counts
+            if rows is not folder:
+                rows.close()
+        counts = {**shards.sum(counts), "skipped": len(photos) - len(todo)}
+        shards.barrier()  # every part written
+        if folder is not None:
+            if shards.world_size > 1:
+                merge_parts(
+                    out,
+                    task.details_csv,
+                    folder.detail_columns,
+                    folder.photo_columns,
+                    {name: i for i, (name, _) in enumerate(photos)},
+                )
+            folder.finish()
+            if report or (out / REPORT).exists():  # a page of an earlier run is kept in step with photos.csv
+                write_report(out, task.page, dict(photos))
+            counts.update(map_counts(*write_geojson(out, dict(photos), task.details_csv)))
+        return shards.broadcast(counts)

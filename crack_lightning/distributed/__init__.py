@@ -1,0 +1,1 @@
+"""Processes for a scan across GPUs, CPU processes or nodes, launched by Lightning."""

@@ -1,0 +1,108 @@
+"""``scan --devices N``: photos shared out across processes launched by Lightning (ddp, gloo on the CPU) give the
+files one process writes; parts a killed run leaves are folded in by a resume, never scanned twice."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import crack_lightning
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.scanning.pipeline import scan_to_folder
+from crack_lightning.scanning.shards import Shards, part_path
+from tests.conftest import REPO
+
+DATA = REPO.parent / "shared" / "data" / "concrete-crack"
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Nine photos, a wide one, an unreadable file: shares of 6 and 5 photos."""
+    folder = tmp_path_factory.mktemp("photos")
+    for kind in ("Positive", "Negative"):
+        for src in sorted((DATA / kind).glob("*.jpg"))[:4]:
+            shutil.copy(src, folder / f"{kind[0]}{src.name}")
+    rng = np.random.default_rng(0)
+    wide = np.clip(rng.normal(150, 12, (300, 700, 3)), 0, 255).astype(np.uint8)
+    wide[140:146, 40:660] = 60  # a dark line: a crack for the segmenter, crack tiles for the classifier
+    Image.fromarray(wide).save(folder / "wide.png")
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    return folder
+
+
+def run_scan(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "crack_lightning", "scan", "--progress", "false", *args],
+                            cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def rows(path: Path) -> list[list[str]]:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.parent != folder}  # pictures; the CSVs are compared row by row
+
+
+@pytest.mark.parametrize("model, details", [("concrete-seg-v1", "cracks.csv"), ("concrete-v1", "tiles.csv")])
+def test_two_processes_write_what_one_process_writes(photos, tmp_path, model, details):
+    common = ["--input", str(photos), "--ckpt_path", model, "--precision", "32"]
+    one_out = run_scan(*common, "--output", str(tmp_path / "one"), cwd=tmp_path)
+    two_out = run_scan(*common, "--output", str(tmp_path / "two"), "--devices", "2", cwd=tmp_path)
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert two_out.count("Scanned 9 photos") == 1 and one_out.splitlines()[0] == two_out.splitlines()[0]
+    for name in ("photos.csv", details):
+        assert rows(two / name) == rows(one / name), name  # the same rows in the same order
+    assert len(rows(one / details)) > 1  # there is something to compare
+    assert files(two) == files(one)  # overlays, masks, thumbnails: the same pictures, byte for byte
+    assert (two / "report.html").read_text().count("<img") == (one / "report.html").read_text().count("<img")
+    assert not list(two.glob(".*.part"))
+
+
+class SecondOfTwo(Shards):
+    """Process 1 of 2, run alone: nothing done before, no one to wait for (a run killed after its share)."""
+
+    rank, world_size = 1, 2
+
+    def broadcast(self, value):
+        return set() if value is None else value
+
+
+def test_resume_folds_in_the_parts_of_a_killed_run(photos, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    task = crack_lightning.load_model("concrete-v1", precision="32").scan_task()
+    scan_to_folder(task, photos, out, progress=False, shards=SecondOfTwo())
+    shared = rows(part_path(out, "photos.csv", 1))
+    assert len(shared) == 5  # every other photo of ten, in input order
+    # The kill cut the next photo short: a detail row without its photo row, half a photo row.
+    with open(part_path(out, "tiles.csv", 1), "a") as f:
+        f.write("unfinished.jpg,0,0,1,1,Positive,0.9\n")
+    with open(part_path(out, "photos.csv", 1), "a") as f:
+        f.write("unfinished.jpg,3,")
+    counts = crack_lightning.scan(photos, out, model="concrete-v1", resume=True, precision="32")
+    assert counts["skipped"] == 5 and counts["photos"] == 5
+    reference = tmp_path / "reference"
+    crack_lightning.scan(photos, reference, model="concrete-v1", precision="32")
+    for name in ("photos.csv", "tiles.csv"):
+        got, want = rows(out / name), rows(reference / name)
+        assert got[0] == want[0] and sorted(got[1:]) == sorted(want[1:]), name  # each photo once, none lost
+    assert not list(out.glob(".*.part"))
+
+
+def test_a_loaded_model_cannot_be_shared_out(photos, tmp_path):
+    model = crack_lightning.load_model("concrete-v1")
+    with pytest.raises(CrackLightningError, match="pass its name or path"):
+        crack_lightning.scan(photos, tmp_path / "out", model=model, devices=2)
