@@ -40,8 +40,14 @@ def photos(tmp_path_factory) -> Path:
 
 def run_scan(*args: str, cwd: Path) -> str:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "crack_lightning", "scan", "--progress", "false", *args],
-                            cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "crack_lightning", "scan", "--progress", "false", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -52,8 +58,11 @@ def rows(path: Path) -> list[list[str]]:
 
 
 def files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.parent != folder}  # pictures; the CSVs are compared row by row
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.parent != folder
+    }  # pictures; the CSVs are compared row by row
 
 
 @pytest.mark.parametrize("model, details", [("concrete-seg-v1", "cracks.csv"), ("concrete-v1", "tiles.csv")])

@@ -43,8 +43,9 @@ def launch(device: str, devices: int, num_nodes: int = 1) -> FabricShards:
         raise CrackLightningError(
             f"--devices {devices}: this machine has {torch.cuda.device_count()} GPUs; pass at most that many"
         )
-    fabric = Fabric(accelerator="cuda" if device == "cuda" else "cpu", devices=devices, num_nodes=num_nodes,
-                    strategy="ddp")
+    fabric = Fabric(
+        accelerator="cuda" if device == "cuda" else "cpu", devices=devices, num_nodes=num_nodes, strategy="ddp"
+    )
     fabric.launch()
     return FabricShards(fabric)
 
