@@ -190,3 +190,27 @@ def test_init_from_starts_from_a_trained_segmenter(tmp_path):
         assert torch.equal(fresh.eval()(fresh.normalise(images)), trained.eval()(trained.normalise(images)))
     with pytest.raises(CrackLightningError, match="another decoder"):
         CrackSegmenter(weights="none", decoder_convs=1).init_from_checkpoint(str(ckpt))
+
+
+@pytest.mark.parametrize("tolerance", [0, 2])
+def test_tolerance_metric_on_the_batch_device_counts_as_the_measure_module(tolerance):
+    """Validation's ODS F1 with a tolerance runs on the batch's device (a GPU's) and counts what the torch-free
+    measurement counts, photo by photo, exactly: ignored pixels (2) are not crack, a photo may have no crack."""
+    from crack_lightning.measure.cracks import ODS_THRESHOLDS, f1_scores, pixel_counts
+    from crack_lightning.models.segmentation_metrics import ToleranceCounts, tolerant_counts
+
+    rng = np.random.default_rng(3)
+    probabilities = torch.from_numpy(rng.random((3, 1, 41, 57)).astype(np.float32) ** 3)
+    masks = torch.from_numpy((rng.random((3, 1, 41, 57)) < 0.06).astype(np.int64))
+    masks[0, 0, :6, :9] = 2
+    masks[2] = 0
+    metric = ToleranceCounts(tolerance)
+    metric.update(probabilities[:2], masks[:2])
+    metric.update(probabilities[2:], masks[2:])
+    expected = sum(pixel_counts(p[0].numpy(), m[0].numpy() == 1, ODS_THRESHOLDS, tolerance)
+                   for p, m in zip(probabilities, masks))
+    assert (metric.counts.numpy() == expected).all()
+    # the GPU's way (shifted maxima, bucketize), here run on the CPU
+    on_device = tolerant_counts(probabilities, masks == 1, metric.thresholds, tolerance)
+    assert (on_device.numpy() == expected).all()
+    assert float(metric.compute()) == pytest.approx(f1_scores(expected)[0].max())

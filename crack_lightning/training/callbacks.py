@@ -41,8 +41,6 @@ class TwoPhaseFinetuning(BaseFinetuning):
             Adam state, so its first step moves every weight by about the full rate whatever its gradient's size, and
             BatchNorm in eval mode does not absorb the shift: at 2e-4 (configs/gpu.yaml) one step took the training
             loss from 0.03 to 8.2 (issue 31; ``bench/unfreeze_jump.py``).
-        prime_steps: Optimiser steps at a backbone rate of 0 before the warm-up: Adam's moment estimates of the new
-            group fill from real gradients before any weight moves, so its first steps are not ``rate x sign``.
     """
 
     monitor = "val_loss"
@@ -55,7 +53,6 @@ class TwoPhaseFinetuning(BaseFinetuning):
         train_bn: bool = False,
         patience: int | None = None,
         warmup_steps: int = 20,
-        prime_steps: int = 0,
     ) -> None:
         super().__init__()
         blocks = BACKBONE_BLOCKS
@@ -74,8 +71,6 @@ class TwoPhaseFinetuning(BaseFinetuning):
         self.train_bn = train_bn
         self.patience = patience
         self.warmup_steps = warmup_steps
-        require(prime_steps >= 0, f"--finetuning.prime_steps: {prime_steps}; pass 0 (none) or more steps")
-        self.prime_steps = prime_steps
         self.unfrozen_epoch: int | None = None
         self.unfrozen_step: int | None = None  # the optimiser step at the unfreeze: the warm-up counts from it
         self.unfreeze_requested = False
@@ -148,17 +143,16 @@ class TwoPhaseFinetuning(BaseFinetuning):
                 module.train(self.train_bn and module.weight.requires_grad)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
-        """The backbone's start: rate 0 for ``prime_steps``, then ``backbone_lr * k / warmup_steps`` at the k-th step."""
-        if self.unfrozen_step is None:
+        """The backbone's warm-up: its rate is ``backbone_lr * k / warmup_steps`` at the k-th step after the unfreeze."""
+        if self.unfrozen_step is None or self.warmup_steps <= 0:
             return
-        done = trainer.global_step - self.unfrozen_step - self.prime_steps
+        done = trainer.global_step - self.unfrozen_step
         if done > self.warmup_steps:
             return
-        rate = 0.0 if done < 0 else self.backbone_lr * min(1.0, (done + 1) / max(1, self.warmup_steps))
         for optimizer in trainer.optimizers:
             for group in optimizer.param_groups:
                 if group.get("name") == "backbone":
-                    group["lr"] = rate
+                    group["lr"] = self.backbone_lr * min(1.0, (done + 1) / self.warmup_steps)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The frozen phase's plateau watch: ``patience`` epochs without a lower ``val_loss`` start the fine-tune phase
