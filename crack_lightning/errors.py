@@ -10,6 +10,11 @@ class CrackLightningError(ValueError):
     names the file or parameter and what to do; the CLI prints it as one line instead of a traceback."""
 
 
+class SharedError(CrackLightningError):
+    """The first process's error, raised in the other processes of the same scan too: the CLI prints it once, from
+    the first."""
+
+
 def require(condition: bool, message: str) -> None:
     """Raise :class:`CrackLightningError` with ``message`` unless ``condition`` holds."""
     if not condition:

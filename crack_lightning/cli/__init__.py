@@ -10,7 +10,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, SharedError
 
 COMMANDS = {
     "fit": ("train", "train a model (LightningCLI: --config configs/default.yaml, a segmenter: configs/segment.yaml)"),
@@ -109,5 +109,6 @@ def main(args: list[str] | None = None) -> None:
         else:
             importlib.import_module(f"crack_lightning.cli.{module}").run(argv[1:])
     except CrackLightningError as err:
-        print(f"crack_lightning: error: {err}", file=sys.stderr)
+        if not isinstance(err, SharedError):  # the first process says it
+            print(f"crack_lightning: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

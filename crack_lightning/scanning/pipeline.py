@@ -9,7 +9,7 @@ import os
 from contextlib import nullcontext
 from pathlib import Path
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, SharedError
 from crack_lightning.io.images import count_reasons, skip_reason
 from crack_lightning.io.scan_files import REPORT, find_photos, picture_names
 from crack_lightning.report.pages import write_report
@@ -41,10 +41,12 @@ def open_folder(
         except CrackLightningError as err:
             if shards.world_size == 1:
                 raise
-            error = str(err)
-    answer = shards.broadcast(error if folder is None else folder.done)
+            error = err
+    answer = shards.broadcast(str(error) if error else folder.done if folder else None)
+    if error:
+        raise error
     if isinstance(answer, str):
-        raise CrackLightningError(answer)
+        raise SharedError(answer)
     return folder, answer
 
 
