@@ -33,6 +33,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 import yaml  # noqa: E402
 
@@ -40,6 +41,8 @@ CONFIGS = REPO / "configs"
 # The fine-tune phase's start as it was before the unfreeze fix (issue 31: the backbone at its full rate from its
 # first step, with a fresh Adam state): compared with this code's schedule, which warms the rate up.
 BEFORE_FIX = {"warmup_steps": 0}
+# Candidates for the GPU's unfreeze jump (3.4x with the 20-step warm-up on the H200, none on a CPU: docs/training.md)
+UNFREEZE_VARIANTS = ['warm-up 60={"warmup_steps": 60}', 'backbone lr/10={"backbone_lr": 2e-5}']
 
 
 # ---------------------------------------------------------------------------------------------------------- table
@@ -295,6 +298,13 @@ def unfreeze_before_fix_row(table: Table, args, work: Path) -> None:
     unfreeze_rows(table, f"before the fix {BEFORE_FIX}", recorder, unfreeze)
 
 
+def unfreeze_variant_row(table: Table, args, work: Path, variant: str) -> None:
+    """The whole fit again with other fine-tuning options (``NAME=JSON``): its unfreeze epoch and held-out val_acc."""
+    name, options = variant.split("=", 1)
+    recorder, _, _, unfreeze, _ = classifier_fit(args, work / f"fit-{len(table.rows)}", json.loads(options))
+    unfreeze_rows(table, f"{name} {options}", recorder, unfreeze)
+
+
 # --------------------------------------------------------------------------------------------------- segmenter
 def segmenter_fit(args, work: Path, label: str, files: tuple[str, ...], epochs: int, minutes: float | None = None):
     """Fit the segmenter of ``files`` on ``--photos``; returns the recorder, the trainer and the checkpoint written."""
@@ -428,6 +438,21 @@ def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> 
     table.guarded(f"scan MP/s, {kind}, GPU path", gpu_path)
 
 
+def scan_command_rows(table: Table, args) -> None:
+    """The whole ``scan`` command (files written) on the CPU path, on the GPU in one process and in several sharing
+    it (``--devices``): what a user's scan takes, start-up included (bench/scan_processes.py)."""
+    from scan_processes import timed_scans
+
+    from crack_lightning.runtime.cuda import cuda_available
+
+    photos = sorted((Path(args.photos) / "images").glob("*.jpg"))[: 4 if args.quick else args.scan_photos]
+    runs = ["cpu:1"] + ([f"cuda:{n}" for n in args.scan_processes] if cuda_available() else ["cpu:2"])
+    for r in timed_scans(photos, runs):
+        table.add(f"scan command MP/s, segmenter concrete-seg-v1, --device {r['run'].replace(':', ' --devices ')}",
+                  r["mp_per_s"], f"{r['photos']} photos in {r['seconds']} s (start-up included), {r['x_first']}x the "
+                  f"CPU path; same rows as it: {r['same_rows_as_first']}")
+
+
 # --------------------------------------------------------------------------------------------------------- main
 def machine() -> dict[str, Any]:
     import lightning
@@ -455,8 +480,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max_patches", type=int, default=None, help="At most this many patches of each class.")
     parser.add_argument("--segment_minutes", type=float, default=2.0, help="Time cap of the GPU recipe's 40-epoch fit.")
     parser.add_argument("--scan_photos", type=int, default=300, help="Photos each scan row scans.")
-    parser.add_argument("--skip", type=str, default="", help="Comma-separated rows to skip: fit,before,segment_cpu,segment_gpu,scan,scan_segmenter.")
+    parser.add_argument("--scan_processes", type=int, nargs="+", default=[1, 4, 8], help="scan --device cuda --devices N for each N (the scan command rows).")
+    parser.add_argument("--unfreeze_variant", action="append", default=None,
+                        help="NAME=JSON of fine-tuning options: a whole classifier fit each, its unfreeze epoch and val_acc "
+                             f"(default: {' and '.join(UNFREEZE_VARIANTS)}).")
+    parser.add_argument("--skip", type=str, default="", help="Comma-separated rows to skip: fit,before,variants,segment_cpu,segment_gpu,scan,scan_segmenter,scan_command.")
     args = parser.parse_args(argv)
+    args.unfreeze_variant = args.unfreeze_variant or UNFREEZE_VARIANTS
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -473,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
             table.guarded("classifier fit", lambda: classifier_rows(table, args, work, busy))
         if "before" not in skip:
             table.guarded("unfreeze before the fix", lambda: unfreeze_before_fix_row(table, args, work))
+        if "variants" not in skip:
+            for variant in args.unfreeze_variant:
+                table.guarded(f"unfreeze {variant}", lambda v=variant: unfreeze_variant_row(table, args, work, v))
         if "segment_cpu" not in skip:
             table.guarded("segmenter, CPU recipe", lambda: segmenter_rows(
                 table, args, work, "cpu-recipe", ("segment.yaml",), quick_epochs or 3, None, state, busy))
@@ -484,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
             scan_rows(table, args, "classifier concrete-v1", "concrete-v1", busy)
         if "scan_segmenter" not in skip and state.get("segmenter"):
             scan_rows(table, args, "segmenter (this run's GPU-recipe fit)", str(state["segmenter"]), busy)
+        if "scan_command" not in skip:
+            table.guarded("scan command", lambda: scan_command_rows(table, args))
     busy.stop()
     total = time.perf_counter() - started
     print(f"\nbench/gpu.py on {info['gpu'] or 'no GPU'} / {info['cpu']} ({info['cores']} cores), torch {info['torch']}, "

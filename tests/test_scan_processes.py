@@ -119,3 +119,12 @@ def test_a_loaded_model_cannot_be_shared_out(photos, tmp_path):
     model = crack_lightning.load_model("concrete-v1")
     with pytest.raises(CrackLightningError, match="pass its name or path"):
         crack_lightning.scan(photos, tmp_path / "out", model=model, devices=2)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_processes_sharing_a_gpu_write_what_one_gpu_process_writes(photos, tmp_path):
+    common = ["--input", str(photos), "--device", "cuda"]
+    run_scan(*common, "--output", str(tmp_path / "one"), cwd=tmp_path)
+    run_scan(*common, "--output", str(tmp_path / "three"), "--devices", "3", cwd=tmp_path)
+    for name in ("photos.csv", "cracks.csv"):
+        assert rows(tmp_path / "three" / name) == rows(tmp_path / "one" / name), name

@@ -57,9 +57,10 @@ def parser() -> CommandParser:
     p.add_argument("--max_pixels", type=int, default=MAX_PIXELS, help="Largest photo accepted, in pixels, checked from its header.")
     p.add_argument("--progress", type=bool, default=True, help="Show a progress bar.")
     p.add_argument("--devices", type=int, default=1,
-                   help="Processes sharing the photos, launched by Lightning (ddp): one per GPU with --device cuda "
-                        "(at most the GPUs), else CPU processes sharing the cores. One set of CSV files, pictures and "
-                        "report, the rows of one process.")
+                   help="Processes sharing the photos, launched by Lightning (ddp), each with its share of the CPU cores; "
+                        "with --device cuda they share the GPUs round-robin (more processes than GPUs keep a GPU busy "
+                        "while each measures and draws its photos). One set of CSV files, pictures and report, the rows "
+                        "of one process.")
     p.add_argument("--num_nodes", type=int, default=1,
                    help="Machines sharing the photos, --devices processes on each; start the command on each as "
                         "Lightning's multi-node ddp asks (MASTER_ADDR, NODE_RANK...), --output on a shared file system.")

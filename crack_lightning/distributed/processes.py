@@ -1,7 +1,7 @@
 """The processes of ``scan --devices N`` (and ``crack_lightning.scan(..., devices=N)``), launched by Lightning
-Fabric's ``ddp`` strategy as Lightning's predict launches its own: the command (or script) starts again in one
-process per device, each on its own GPU or with its share of the CPU cores, and they talk over torch.distributed
-(NCCL on GPUs, gloo on CPUs). What they tell each other is :class:`~crack_lightning.scanning.shards.Shards`'s.
+Fabric's ``ddp`` strategy as Lightning's predict launches its own: the command (or script) starts again in each
+process, each with its share of the CPU cores and, with ``--device cuda``, a GPU (shared round-robin), and they
+talk over torch.distributed (gloo). What they tell each other is :class:`~crack_lightning.scanning.shards.Shards`'s.
 """
 
 from __future__ import annotations
@@ -35,18 +35,16 @@ class FabricShards(Shards):
 
 def launch(device: str, devices: int, num_nodes: int = 1) -> FabricShards:
     """Start ``devices`` processes on each of ``num_nodes`` machines (this one becomes the first) and return this
-    process's place: ``device`` ``cuda`` puts one on each GPU (``devices`` at most the GPUs), ``cpu`` shares the
-    cores out."""
+    process's place. With ``device`` ``cuda`` the processes share this machine's GPUs round-robin: more processes than
+    GPUs keep a GPU busy while each process decodes, measures and draws its own photos on its own CPU cores."""
     if devices < 1 or num_nodes < 1:
         raise CrackLightningError(f"--devices {devices}, --num_nodes {num_nodes}: pass 1 or more of each")
-    if device == "cuda" and devices > torch.cuda.device_count():
-        raise CrackLightningError(
-            f"--devices {devices}: this machine has {torch.cuda.device_count()} GPUs; pass at most that many"
-        )
-    fabric = Fabric(
-        accelerator="cuda" if device == "cuda" else "cpu", devices=devices, num_nodes=num_nodes, strategy="ddp"
-    )
+    # The processes only tell each other which photos are done, a barrier and their counts: gloo on the CPU does
+    # that also between GPU processes, and leaves them free to share a GPU (NCCL wants one GPU a process).
+    fabric = Fabric(accelerator="cpu", devices=devices, num_nodes=num_nodes, strategy="ddp")
     fabric.launch()
+    if device == "cuda":
+        torch.cuda.set_device(fabric.local_rank % torch.cuda.device_count())
     return FabricShards(fabric)
 
 
