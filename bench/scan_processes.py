@@ -49,7 +49,7 @@ def timed_scans(photos: list[Path], runs: list[str], model: str = "concrete-seg-
     results, reference = [], None
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "photos.txt"
-        listing.write_text("".join(f"{p}\n" for p in photos))
+        listing.write_text("".join(f"{p.resolve()}\n" for p in photos))  # a list's relative paths are the list's
         for i, run in enumerate(runs):
             device, n = run.split(":")
             out = Path(tmp) / f"out{i}"
@@ -76,6 +76,9 @@ def timed_scans(photos: list[Path], runs: list[str], model: str = "concrete-seg-
             seconds = time.perf_counter() - start
             details = "cracks.csv" if (out / "cracks.csv").exists() else "tiles.csv"
             written = (rows(out / "photos.csv"), rows(out / details))
+            errors = [r for r in written[0][1:] if r[-1]]
+            if errors:
+                raise RuntimeError(f"{run}: {len(errors)} photos not scanned, e.g. {errors[0]}")
             reference = reference or written
             results.append(
                 {
