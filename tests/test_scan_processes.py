@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +84,41 @@ def test_two_processes_write_what_one_process_writes(photos, tmp_path, model, de
         again = run_scan(*common, "--output", str(two), "--devices", "2", cwd=tmp_path, rc=2)
         assert again.stderr.count("error:") == 1 and "already holds scan results" in again.stderr
         assert rows(two / "photos.csv") == rows(one / "photos.csv")
+
+
+def test_two_processes_killed_together_resume_to_the_files_of_one(tmp_path):
+    """kill -9 of both processes mid-scan (parts and pictures half done), then ``--resume true`` with two processes:
+    the files equal an uninterrupted one-process scan, row for row."""
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(40):
+        photo = np.clip(rng.normal(150, 12, (320, 480, 3)), 0, 255).astype(np.uint8)
+        y = int(rng.integers(40, 280))
+        photo[y : y + 4, 30:450] = 60
+        Image.fromarray(photo).save(folder / f"{i:02d}.jpg", quality=92)
+    common = ["--input", str(folder), "--precision", "32", "--progress", "false"]
+    run_scan(*common, "--output", str(tmp_path / "reference"), cwd=tmp_path)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "crack_lightning", "scan", *common, "--output", str(out), "--devices", "2"]
+    scan = subprocess.Popen(
+        command, cwd=tmp_path, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and scan.poll() is None:
+        parts = list(out.glob(".photos.csv.rank*.part"))
+        if parts and sum(len(p.read_text().splitlines()) for p in parts) >= 6:
+            break
+        time.sleep(0.05)
+    assert scan.poll() is None, "the scan ended before it could be killed"
+    os.killpg(scan.pid, signal.SIGKILL)
+    scan.wait()
+    resumed = run_scan(*common, "--output", str(out), "--devices", "2", "--resume", "true", cwd=tmp_path)
+    assert "already done" in resumed.stdout
+    for name in ("photos.csv", "cracks.csv"):
+        assert rows(out / name) == rows(tmp_path / "reference" / name), name
+    assert not list(out.glob(".*.part")) and not list(out.rglob(".*.partial"))
 
 
 class SecondOfTwo(Shards):
