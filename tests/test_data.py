@@ -10,7 +10,7 @@ from torchvision.transforms import v2
 from PIL import Image
 
 from crack_lightning.data.classification import CrackDataModule
-from crack_lightning.data.datasets import read_rgb, sample_root
+from crack_lightning.data.datasets import read_image_tensor, sample_root
 from crack_lightning.data.splits import SPLITS, read_split_csv, write_split_csv
 from crack_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, augment_batch, train_transform
 from crack_lightning.errors import CrackLightningError
@@ -117,7 +117,7 @@ def test_too_few_images_for_validation_is_an_error(tmp_path):
 
 
 def test_transforms_shape_dtype_and_range():
-    image = read_rgb(next((sample_root() / "Positive").glob("*.jpg")))
+    image = read_image_tensor(next((sample_root() / "Positive").glob("*.jpg")))
     assert image.dtype == torch.uint8 and image.shape == (3, 227, 227)
     low = (0 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
     high = (1 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
@@ -158,13 +158,13 @@ def test_any_image_mode_becomes_rgb(tmp_path, mode):
     suffix = ".jpg" if mode in ("L", "CMYK") else ".png"
     path = tmp_path / f"image{suffix}"
     image.save(path)
-    out = read_rgb(path)
+    out = read_image_tensor(path)
     assert out.shape == (3, 40, 50) and out.dtype == torch.uint8
 
 
 def test_bmp_is_read_through_pil(tmp_path):
     Image.new("RGB", (30, 20), (10, 200, 30)).save(tmp_path / "image.bmp")
-    out = read_rgb(tmp_path / "image.bmp")
+    out = read_image_tensor(tmp_path / "image.bmp")
     assert out.shape == (3, 20, 30) and out[:, 0, 0].tolist() == [10, 200, 30]
 
 
@@ -172,7 +172,7 @@ def test_unreadable_image_is_named(tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not a jpeg" + bytes(100))
     with pytest.raises(CrackLightningError, match="broken.jpg: cannot be read as an image"):
-        read_rgb(bad)
+        read_image_tensor(bad)
 
 
 def test_written_split_csv_lists_every_image(image_root, tmp_path):
@@ -214,7 +214,7 @@ def test_roots_with_different_classes_are_refused(tmp_path):
 
 
 def test_the_torch_free_reader_decodes_as_the_training_reader(tmp_path):
-    """crack_lightning.io.images (predict, scan) and datasets.read_rgb (training) hand the network the same pixels."""
+    """crack_lightning.io.images (predict, scan) and datasets.read_image_tensor (training) hand the network the same pixels."""
     from crack_lightning.io import images
 
     paths = sorted(sample_root().rglob("*.jpg"))[::50]
@@ -226,7 +226,7 @@ def test_the_torch_free_reader_decodes_as_the_training_reader(tmp_path):
     exif[0x0112] = 6  # EXIF orientation: turn 90 degrees clockwise to view
     rotated.save(tmp_path / "rotated.jpg", exif=exif, quality=95)
     for path in [*paths, tmp_path / "rgb.png", tmp_path / "rgba.png", tmp_path / "rotated.jpg"]:
-        expected = read_rgb(path).permute(1, 2, 0).numpy()
+        expected = read_image_tensor(path).permute(1, 2, 0).numpy()
         assert np.array_equal(images.read_rgb(path), expected), path
     assert images.read_rgb(tmp_path / "rotated.jpg").shape == (40, 30, 3)
 

@@ -138,7 +138,7 @@ def test_checkpoint_round_trip_is_offline_and_exact(image_root, tmp_path, monkey
 def test_fold_batchnorm_of_a_trained_network_gives_the_same_probabilities(trained):
     from copy import deepcopy
 
-    from crack_lightning.data.datasets import read_rgb, sample_root
+    from crack_lightning.data.datasets import read_image_tensor, sample_root
     from crack_lightning.data.transforms import eval_transform
     from crack_lightning.export.onnx import fold_batchnorm
 
@@ -148,7 +148,7 @@ def test_fold_batchnorm_of_a_trained_network_gives_the_same_probabilities(traine
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules()) == 52  # the model keeps its own
     transform = eval_transform(*model.preprocessing)
-    images = torch.stack([transform(read_rgb(p)) for p in sorted(sample_root().rglob("*.jpg"))[::60]])
+    images = torch.stack([transform(read_image_tensor(p)) for p in sorted(sample_root().rglob("*.jpg"))[::60]])
     with torch.no_grad():
         expected = network(images).softmax(1)
         assert torch.allclose(folded(images).softmax(1), expected, atol=1e-5)

@@ -12,7 +12,7 @@ import tifffile
 from PIL import Image
 
 from crack_lightning.io import images
-from crack_lightning.data.datasets import read_rgb as training_read_rgb
+from crack_lightning.data.datasets import read_image_tensor
 from crack_lightning.data.datasets import sample_root
 from crack_lightning.data.splits import scan_folder
 from tests.test_scan import bright, brightness_model, plain_argv, read_rows, scan  # noqa: F401  (bright, plain_argv: the scan tests' fixtures)
@@ -72,7 +72,7 @@ def test_every_bit_depth_reads_as_its_8_bit_copy(tmp_path, name):
     expected = {"grey": np.repeat(photo[..., :1], 3, axis=2), "rgb": photo, "stretched": stretched(photo)}[kind]
     assert np.array_equal(images.read_rgb(tmp_path / name), expected)
     # fit reads through torchvision where it can: it hands the network the same pixels
-    assert np.array_equal(training_read_rgb(tmp_path / name).permute(1, 2, 0).numpy(), expected)
+    assert np.array_equal(read_image_tensor(tmp_path / name).permute(1, 2, 0).numpy(), expected)
 
 
 def test_16_bit_photos_scan_to_the_8_bit_copys_crack_map(bright, tmp_path):
@@ -112,7 +112,7 @@ def test_heic_is_read_by_fit_predict_and_scan(bright, tmp_path):
     decoded = images.read_rgb(folder / "iphone.heic")
     assert decoded.shape == photo.shape
     assert np.abs(decoded.astype(int) - photo).mean() < 4  # lossy, but the same photo
-    assert np.array_equal(training_read_rgb(folder / "iphone.heic").permute(1, 2, 0).numpy(), decoded)
+    assert np.array_equal(read_image_tensor(folder / "iphone.heic").permute(1, 2, 0).numpy(), decoded)
     assert folder / "iphone.heic" in images.find_images(folder)  # predict's list
     (tmp_path / "data" / "Positive").mkdir(parents=True)
     heic(tmp_path / "data" / "Positive" / "a.heic", photo[:64, :64])

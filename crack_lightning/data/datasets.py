@@ -25,7 +25,7 @@ def sample_root() -> Path:
     return Path(__file__).resolve().parents[1] / "assets" / "sample"
 
 
-def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> torch.Tensor:
+def read_image_tensor(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> torch.Tensor:
     """Decode an image file to a ``uint8`` RGB tensor ``(3, H, W)``, whatever its mode (grey, RGBA, CMYK...).
 
     The header is checked first: files over ``max_pixels`` pixels are refused before any decoding.
@@ -69,7 +69,7 @@ class ImageSamples(Dataset):
         for attempt in range(len(self.samples)):
             path, label = self.samples[(index + attempt) % len(self.samples)]
             try:
-                image = read_rgb(self.root / path, self.max_pixels)
+                image = read_image_tensor(self.root / path, self.max_pixels)
             except CrackLightningError as err:
                 warnings.warn(f"skipped {err}", stacklevel=2)
                 continue

@@ -15,7 +15,7 @@ from torchvision import tv_tensors
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
-from crack_lightning.data.datasets import default_workers, read_rgb
+from crack_lightning.data.datasets import default_workers, read_image_tensor
 from crack_lightning.io.images import IMG_EXTENSIONS, MAX_PIXELS
 from crack_lightning.data.splits import SPLITS, read_split_csv, split_samples, write_run_split
 from crack_lightning.errors import CrackLightningError, require
@@ -87,7 +87,7 @@ class PhotoMasks(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         photo = self.photos[index % len(self.photos)]
-        image = read_rgb(self.root / photo, self.max_pixels)
+        image = read_image_tensor(self.root / photo, self.max_pixels)
         mask = read_crack_mask(mask_path(self.root, photo), *image.shape[1:])
         ignore = ignore_path(self.root, photo)
         if ignore.is_file():  # e.g. pseudo-labels' unsure pixels: IGNORE, which the loss leaves out

@@ -27,7 +27,7 @@ from torchmetrics.functional.classification import (
     multiclass_confusion_matrix,
 )
 
-from crack_lightning.data.datasets import read_rgb
+from crack_lightning.data.datasets import read_image_tensor
 from crack_lightning.errors import CrackLightningError
 
 REPORT_JSON = "test_report.json"
@@ -84,7 +84,7 @@ def misclassified_figure(items: list[dict], columns: int = 8) -> plt.Figure:
     for ax in axes.flat:
         ax.axis("off")
     for ax, item in zip(axes.flat, items):
-        ax.imshow(read_rgb(item["path"]).permute(1, 2, 0).numpy())
+        ax.imshow(read_image_tensor(item["path"]).permute(1, 2, 0).numpy())
         ax.set_title(f"true {item['true']}\np(crack) {item['crack_probability']:.2f}", fontsize=7)
     if not items:
         axes.flat[0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
