@@ -36,14 +36,19 @@ def reach(depth: np.ndarray) -> np.ndarray:
 def skeleton_normals(skeleton: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unit normals ``(ny, nx)`` at pixels ``(rows, cols)`` of a boolean ``skeleton`` (a band of rows is enough when
     it holds ``NORMAL_RADIUS`` rows above and below them)."""
-    r = np.arange(-NORMAL_RADIUS, NORMAL_RADIUS + 1)
-    dy, dx = np.meshgrid(r, r, indexing="ij")
-    disc = dy**2 + dx**2 <= NORMAL_RADIUS**2
-    s = np.asarray(skeleton, dtype=np.float32)
-    moment = {}
-    for name, kernel in (("yy", dy * dy), ("xx", dx * dx), ("xy", dx * dy)):
-        moment[name] = ndimage.correlate(s, (kernel * disc).astype(np.float32), mode="constant")[rows, cols]
-    direction = 0.5 * np.arctan2(2 * moment["xy"], moment["xx"] - moment["yy"])  # the skeleton's main axis
+    # The second moments of the skeleton pixels in a disc around each point, gathered at the points only: a skeleton
+    # is sparse, so this is far less work than correlating the whole image with the three moment kernels.
+    r = NORMAL_RADIUS
+    padded = np.pad(np.asarray(skeleton, dtype=bool), r)
+    yy, xx, xy = (np.zeros(len(rows), dtype=np.float32) for _ in range(3))
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            if dy * dy + dx * dx <= r * r and (dy or dx):
+                on = padded[rows + r + dy, cols + r + dx]
+                yy += on * float(dy * dy)
+                xx += on * float(dx * dx)
+                xy += on * float(dx * dy)
+    direction = 0.5 * np.arctan2(2 * xy, xx - yy)  # the skeleton's main axis
     return np.cos(direction), -np.sin(direction)
 
 
