@@ -17,12 +17,11 @@ import pytest
 from PIL import Image
 
 import crack_lightning
+from crack_lightning.data.datasets import sample_root
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.scanning.pipeline import scan_to_folder
 from crack_lightning.scanning.shards import Shards, part_path
 from tests.conftest import REPO
-
-DATA = REPO.parent / "shared" / "data" / "concrete-crack"
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +29,14 @@ def photos(tmp_path_factory) -> Path:
     """Nine photos, a wide one, an unreadable file: shares of 6 and 5 photos."""
     folder = tmp_path_factory.mktemp("photos")
     for kind in ("Positive", "Negative"):
-        for src in sorted((DATA / kind).glob("*.jpg"))[:4]:
+        for src in sorted((sample_root() / kind).glob("*.jpg"))[:4]:
             shutil.copy(src, folder / f"{kind[0]}{src.name}")
     rng = np.random.default_rng(0)
     wide = np.clip(rng.normal(150, 12, (300, 700, 3)), 0, 255).astype(np.uint8)
     wide[140:146, 40:660] = 60  # a dark line: a crack for the segmenter, crack tiles for the classifier
     Image.fromarray(wide).save(folder / "wide.png")
     (folder / "broken.jpg").write_bytes(b"not an image")
+    assert len(list(folder.iterdir())) == 10
     return folder
 
 
