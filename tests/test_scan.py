@@ -282,6 +282,20 @@ def test_picture_names_are_short_and_unique():
     assert all(len(n) <= 20 for n in names.values() if "/" not in n)
 
 
+def test_results_inside_the_input_folder_are_not_scanned_again(bright, tmp_path):
+    """--output inside --input: a second scan (overwrite, resume, or into another folder there) scans the photos, not
+    the overlays, masks and thumbnails the first one wrote."""
+    photos = tmp_path / "photos"
+    for i, grey in enumerate((40, 200, 120)):
+        blocks(photos / f"p{i}.png", [[grey, 255 - grey], [grey, grey]])
+    scan(bright, photos, photos / "results", "--masks", "true")
+    assert len(list((photos / "results").rglob("*.png"))) == 6  # overlays and masks: would be photos 4-9
+    scan(bright, photos, photos / "results", "--masks", "true", "--overwrite", "true")
+    scan(bright, photos, photos / "more", "--masks", "true")
+    for out in ("results", "more"):
+        assert [r["photo"] for r in read_rows(photos / out / "photos.csv")] == ["p0.png", "p1.png", "p2.png"], out
+
+
 def test_a_list_of_absolute_paths_gives_short_picture_names(bright, tmp_path):
     a = blocks(tmp_path / "data" / "site-12" / "photo.png", [[255]])
     b = blocks(tmp_path / "data" / "site-13" / "photo.png", [[0]])

@@ -36,7 +36,7 @@ def parser() -> CommandParser:
         "photo cut into square tiles, every tile classified, tiles.csv, photos.csv, a crack-probability overlay per photo.",
     )
     model_options(p, DEFAULT_SCAN_MODEL)
-    p.add_argument("--input", type=str, required=True, help="A photo, a folder of photos (searched recursively), or a .txt list of paths.")
+    p.add_argument("--input", type=str, required=True, help="A photo, a folder of photos (searched recursively; scan results inside it are left out), or a .txt list of paths.")
     p.add_argument("--output", type=str, required=True, help="Folder for the CSV files, overlays/, masks/ and report.html; one scan at a time writes into it.")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="Classifier: tile side in photo pixels.")
     p.add_argument("--stride", type=int | None, default=None, help="Classifier: step between tiles in photo pixels (default: the tile, no overlap; tile/2 gives a smoother map).")
@@ -58,9 +58,9 @@ def parser() -> CommandParser:
     p.add_argument("--progress", type=bool, default=True, help="Show a progress bar.")
     p.add_argument("--devices", type=int, default=1,
                    help="Processes sharing the photos, launched by Lightning (ddp), each with its share of the CPU cores; "
-                        "with --device cuda they share the GPUs round-robin (more processes than GPUs keep a GPU busy "
-                        "while each measures and draws its photos). One set of CSV files, pictures and report, the rows "
-                        "of one process.")
+                        "with --device cuda they share the GPUs round-robin, so that measuring and drawing, which run on "
+                        "the CPU, run in parallel. One set of CSV files, pictures and report, the rows of one process; "
+                        "launching takes seconds, so it is for many cores and many photos.")
     p.add_argument("--num_nodes", type=int, default=1,
                    help="Machines sharing the photos, --devices processes on each; start the command on each as "
                         "Lightning's multi-node ddp asks (MASTER_ADDR, NODE_RANK...), --output on a shared file system.")

@@ -42,12 +42,18 @@ def find_photos(source: str | os.PathLike) -> list[tuple[str, Path]]:
     """``(name, path)`` of each photo in a folder (recursively), one file, or a ``.txt`` list of paths.
 
     Names are paths relative to the folder (or to the list's folder), else the full path. A folder's files of every
-    type are listed: the scan gives each one it cannot read a ``photos.csv`` row saying why, rather than none.
+    type are listed: the scan gives each one it cannot read a ``photos.csv`` row saying why, rather than none. The
+    results of scans inside the folder (its sub-folders that hold a scan's lock file, an ``--output`` put inside
+    ``--input``) are not photos: their overlays and masks are left out.
     """
     source = Path(source).expanduser()
     base = source if source.is_dir() else source.parent
+    paths = find_images(source, option="--input", every_file=True)
+    if source.is_dir():
+        scans = {p.parent for p in paths if p.name == LOCK and p.parent != source}
+        paths = [p for p in paths if not scans.intersection(p.parents)]
     named = []
-    for path in find_images(source, option="--input", every_file=True):
+    for path in paths:
         try:
             named.append((path.relative_to(base).as_posix(), path))
         except ValueError:
