@@ -152,6 +152,18 @@ def test_resume_folds_in_the_parts_of_a_killed_run(photos, tmp_path):
     assert not list(out.glob(".*.part"))
 
 
+def test_overwrite_removes_the_parts_of_a_killed_run(photos, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    task = crack_lightning.load_model("concrete-v1", precision="32").scan_task()
+    scan_to_folder(task, photos, out, progress=False, shards=SecondOfTwo())
+    with pytest.raises(CrackLightningError, match="already holds scan results"):  # parts are results too
+        crack_lightning.scan(photos, out, model="concrete-v1")
+    counts = crack_lightning.scan(photos, out, model="concrete-v1", overwrite=True, precision="32")
+    assert counts["skipped"] == 0 and counts["photos"] == 10
+    assert not list(out.glob(".*.part")) and len(rows(out / "photos.csv")) == 11
+
+
 def test_a_loaded_model_cannot_be_shared_out(photos, tmp_path):
     model = crack_lightning.load_model("concrete-v1")
     with pytest.raises(CrackLightningError, match="pass its name or path"):
