@@ -12,6 +12,7 @@ from pathlib import Path
 from crack_lightning.errors import CrackLightningError, SharedError
 from crack_lightning.io.images import count_reasons, skip_reason
 from crack_lightning.io.scan_files import REPORT, find_photos, picture_names
+from crack_lightning.io.threads import run_ahead
 from crack_lightning.report.pages import write_report
 from crack_lightning.scanning.folder import ScanFolder
 from crack_lightning.scanning.geojson import map_counts, write_geojson
@@ -93,7 +94,9 @@ def scan_to_folder(
         mine = shards.share(todo)
         bar = tqdm(total=len(mine), unit="photo", disable=not progress or shards.rank > 0, dynamic_ncols=True)
         try:
-            for result in task.results(mine):
+            for result in run_ahead(
+                task.results(mine)
+            ):  # the next photo's network runs while this one's pictures are written
                 rows.write(result, names[result.name])
                 result.image = None
                 counts["photos"] += 1
