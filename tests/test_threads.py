@@ -1,4 +1,4 @@
-"""Work handed to threads: a scan's next photo made while the caller writes this one's pictures, in order, bounded."""
+"""Work handed to threads: a scan's photo written while the next one is made, in order, one at a time."""
 
 from __future__ import annotations
 
@@ -7,51 +7,47 @@ import time
 
 import pytest
 
-from crack_lightning.io.threads import run_ahead
+from crack_lightning.io.threads import WriteBehind
 
 
-def test_items_come_in_order_and_at_most_one_is_made_ahead():
-    alive, most = [], []
+def test_writes_come_in_order_one_at_a_time_beside_the_caller():
+    written, busy, most = [], [], []
 
-    def made():
-        for i in range(6):
-            alive.append(i)
-            most.append(len(alive))
-            yield i
+    def write(item):
+        busy.append(item)
+        most.append(len(busy))
+        time.sleep(0.01)
+        written.append(item)
+        busy.remove(item)
 
-    seen = []
-    for item in run_ahead(made()):
-        time.sleep(0.02)  # the caller's work: the producer makes the next item meanwhile, not two
-        seen.append(item)
-        alive.remove(item)
-    assert seen == list(range(6)) and max(most) == 2
-
-
-def test_the_producers_error_is_raised_to_the_caller():
-    def failing():
-        yield 1
-        raise ValueError("unreadable photo")
-
-    with pytest.raises(ValueError, match="unreadable photo"):
-        list(run_ahead(failing()))
+    with WriteBehind(write) as behind:
+        for i in range(8):
+            behind.submit(i)
+        pending = 8 - len(written)  # the caller went on while the last write was under way
+    assert written == list(range(8)) and max(most) == 1 and pending >= 1
 
 
-def test_a_caller_that_stops_early_stops_the_producer_and_its_clean_up_runs():
-    closed = threading.Event()
+def test_a_writers_error_reaches_the_caller_and_later_writes_are_dropped():
+    written = []
 
-    def endless():
-        try:
-            i = 0
-            while True:
-                yield i
-                i += 1
-        finally:
-            closed.set()
+    def write(item):
+        if item == 2:
+            raise OSError(28, "No space left on device")
+        written.append(item)
 
-    items = run_ahead(endless())
-    assert [next(items), next(items)] == [0, 1]
-    items.close()
-    assert closed.wait(5)
-    for thread in [t for t in threading.enumerate() if t.name == "crack_lightning-ahead"]:
-        thread.join(5)
-        assert not thread.is_alive()
+    with pytest.raises(OSError, match="No space left"):
+        with WriteBehind(write) as behind:
+            for i in range(6):
+                behind.submit(i)
+                time.sleep(0.01)
+    assert written == [0, 1]
+
+
+def test_leaving_on_an_error_of_the_caller_keeps_the_writes_handed_over():
+    written = []
+    with pytest.raises(KeyboardInterrupt):
+        with WriteBehind(lambda item: (time.sleep(0.05), written.append(item))) as behind:
+            behind.submit("done photo")
+            raise KeyboardInterrupt  # Ctrl-C while the network makes the next photo
+    assert written == ["done photo"]
+    assert not [t for t in threading.enumerate() if t.name == "crack_lightning-writer"]

@@ -7,9 +7,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 def bounded_map(pool: ThreadPoolExecutor, function: Callable[[Any], Any], items: Iterable, ahead: int) -> Iterator:
@@ -23,47 +21,45 @@ def bounded_map(pool: ThreadPoolExecutor, function: Callable[[Any], Any], items:
         yield pending.popleft().result()
 
 
-def run_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
-    """``items`` produced in a thread of their own, in order, at most ``depth`` beyond the one the caller holds: the
-    producer's work (a scan's network and measuring of the next photo) overlaps with the caller's (writing this
-    photo's pictures), and memory holds ``depth + 1`` items. An exception of the producer is raised here; when the
-    caller stops early, the producer stops after its current item."""
-    handoff: queue.SimpleQueue = queue.SimpleQueue()
-    slots = threading.Semaphore(depth)
-    stop = threading.Event()
+class WriteBehind:
+    """Calls of ``write`` made in a thread of their own, in order, ``depth`` at a time: a scan's photo is written (rows,
+    pictures) while the network works on the next one, which stays in the calling thread, so that Ctrl-C stops it at
+    once; memory holds the photos being written and the one being made. A writer's exception is raised to the caller
+    at its next :meth:`submit` or at the end; leaving the ``with`` block waits for the writes submitted so far (the
+    rows of every photo handed over are kept)."""
 
-    def produce() -> None:
-        iterator = iter(items)
-        try:
-            while True:
-                slots.acquire()
-                if stop.is_set():
-                    return
+    def __init__(self, write: Callable[..., None], depth: int = 1) -> None:
+        self.write, self.error = write, None
+        self.handoff: queue.SimpleQueue = queue.SimpleQueue()
+        self.free = threading.Semaphore(depth)
+        self.thread = threading.Thread(target=self._run, name="crack_lightning-writer", daemon=True)
+
+    def _run(self) -> None:
+        while (args := self.handoff.get()) is not None:
+            if self.error is None:  # after an error, the rest is dropped: the caller raises it
                 try:
-                    item = next(iterator)
-                except StopIteration:
-                    handoff.put(("done", None))
-                    return
-                handoff.put(("item", item))
-        except BaseException as err:  # handed to the caller, raised there
-            handoff.put(("error", err))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()  # a generator's own clean-up (its thread pool) runs in the thread that ran it
+                    self.write(*args)
+                except BaseException as err:
+                    self.error = err
+            del args
+            self.free.release()
 
-    thread = threading.Thread(target=produce, name="crack_lightning-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = handoff.get()
-            if kind == "done":
-                thread.join()
-                return
-            if kind == "error":
-                raise value
-            slots.release()  # the next item is made while the caller works on this one
-            yield value
-    finally:
-        stop.set()
-        slots.release()  # a producer waiting for a slot sees the stop
+    def submit(self, *args: Any) -> None:
+        """Hand ``write(*args)`` over, once the writer is free."""
+        self.free.acquire()
+        self._raise()
+        self.handoff.put(args)
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def __enter__(self) -> WriteBehind:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handoff.put(None)
+        self.thread.join()
+        if exc[0] is None:
+            self._raise()

@@ -12,7 +12,7 @@ from pathlib import Path
 from crack_lightning.errors import CrackLightningError, SharedError
 from crack_lightning.io.images import count_reasons, skip_reason
 from crack_lightning.io.scan_files import REPORT, find_photos, picture_names
-from crack_lightning.io.threads import run_ahead
+from crack_lightning.io.threads import WriteBehind
 from crack_lightning.report.pages import write_report
 from crack_lightning.scanning.folder import ScanFolder
 from crack_lightning.scanning.geojson import map_counts, write_geojson
@@ -94,19 +94,18 @@ def scan_to_folder(
         mine = shards.share(todo)
         bar = tqdm(total=len(mine), unit="photo", disable=not progress or shards.rank > 0, dynamic_ncols=True)
         try:
-            for result in run_ahead(
-                task.results(mine)
-            ):  # the next photo's network runs while this one's pictures are written
-                rows.write(result, names[result.name])
-                result.image = None
-                counts["photos"] += 1
-                counts[task.unit] += task.count(result)
-                counts["crack_photos"] += task.cracked(result)
-                counts["errors"] += bool(result.error)
-                if result.error:  # by reason, for the summary line
-                    counts[skip_reason(result.error)] += 1
-                bar.update(1)
-                bar.set_postfix({task.unit: counts[task.unit]})
+            with WriteBehind(rows.write) as behind:  # a photo's pictures are written while the next one is made
+                for result in task.results(mine):
+                    behind.submit(result, names[result.name])
+                    counts["photos"] += 1
+                    counts[task.unit] += task.count(result)
+                    counts["crack_photos"] += task.cracked(result)
+                    counts["errors"] += bool(result.error)
+                    if result.error:  # by reason, for the summary line
+                        counts[skip_reason(result.error)] += 1
+                    bar.update(1)
+                    bar.set_postfix({task.unit: counts[task.unit]})
+                    del result  # the writer holds it until written
         finally:
             bar.close()
             if rows is not folder:
