@@ -92,7 +92,13 @@ def scan_to_folder(
         )
         task.preview_side = overlay_max_side  # an orthomosaic is drawn from a copy this long, never decoded whole
         mine = shards.share(todo)
-        bar = tqdm(total=len(mine), unit="photo", disable=not progress or shards.rank > 0, dynamic_ncols=True)
+        bar = tqdm(
+            total=len(mine),
+            unit="photo",
+            disable=not progress or shards.rank > 0,
+            dynamic_ncols=True,
+            desc=f"process 1 of {shards.world_size} (its share)" if shards.world_size > 1 else None,
+        )
         try:
             with WriteBehind(rows.write) as behind:  # a photo's pictures are written while the next one is made
                 for result in task.results(mine):
