@@ -19,6 +19,7 @@ from PIL import Image
 import crack_lightning
 from crack_lightning.data.datasets import sample_root
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.io.scan_files import find_photos
 from crack_lightning.scanning.pipeline import scan_to_folder
 from crack_lightning.scanning.shards import Shards, part_path
 from tests.conftest import REPO
@@ -121,20 +122,45 @@ def test_two_processes_killed_together_resume_to_the_files_of_one(tmp_path):
     assert not list(out.glob(".*.part")) and not list(out.rglob(".*.partial"))
 
 
+def test_two_processes_scan_the_first_ones_list_with_the_output_inside_the_input(photos, tmp_path):
+    """Each process scans from the first one's photo list: listed by each, this scan's own --output (inside --input,
+    locked by the first as the second starts) could come and go from it."""
+    inside = tmp_path / "photos"
+    shutil.copytree(photos, inside)
+    for extra in ([], ["--overwrite", "true"]):
+        run_scan(
+            "--input",
+            str(inside),
+            "--output",
+            str(inside / "out"),
+            "--ckpt_path",
+            "concrete-v1",
+            "--devices",
+            "2",
+            *extra,
+            cwd=tmp_path,
+        )
+        assert sorted(r[0] for r in rows(inside / "out" / "photos.csv")[1:]) == sorted(p.name for p in photos.iterdir())
+
+
 class SecondOfTwo(Shards):
-    """Process 1 of 2, run alone: nothing done before, no one to wait for (a run killed after its share)."""
+    """Process 1 of 2 of a scan of ``photos``, run alone (a run killed after its share): what the first process
+    would broadcast (its photo list, nothing done before), and no one to wait for."""
 
     rank, world_size = 1, 2
 
+    def __init__(self, photos: Path) -> None:
+        self.answers = [("value", list(dict(find_photos(photos)).items())), ("value", set())]
+
     def broadcast(self, value):
-        return set() if value is None else value
+        return self.answers.pop(0) if self.answers else value
 
 
 def test_resume_folds_in_the_parts_of_a_killed_run(photos, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     task = crack_lightning.load_model("concrete-v1", precision="32").scan_task()
-    scan_to_folder(task, photos, out, progress=False, shards=SecondOfTwo())
+    scan_to_folder(task, photos, out, progress=False, shards=SecondOfTwo(photos))
     shared = rows(part_path(out, "photos.csv", 1))
     assert len(shared) == 5  # every other photo of ten, in input order
     # The kill cut the next photo short: a detail row without its photo row, half a photo row.
@@ -156,7 +182,7 @@ def test_overwrite_removes_the_parts_of_a_killed_run(photos, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     task = crack_lightning.load_model("concrete-v1", precision="32").scan_task()
-    scan_to_folder(task, photos, out, progress=False, shards=SecondOfTwo())
+    scan_to_folder(task, photos, out, progress=False, shards=SecondOfTwo(photos))
     with pytest.raises(CrackLightningError, match="already holds scan results"):  # parts are results too
         crack_lightning.scan(photos, out, model="concrete-v1")
     counts = crack_lightning.scan(photos, out, model="concrete-v1", overwrite=True, precision="32")

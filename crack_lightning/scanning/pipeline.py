@@ -6,8 +6,10 @@ resumable when cut short (:class:`~crack_lightning.scanning.folder.ScanFolder`);
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TypeVar
 
 from crack_lightning.errors import CrackLightningError, SharedError
 from crack_lightning.io.images import count_reasons, skip_reason
@@ -19,36 +21,26 @@ from crack_lightning.scanning.geojson import map_counts, write_geojson
 from crack_lightning.scanning.shards import ONE_PROCESS, Shards, merge_parts, open_part
 from crack_lightning.scanning.tasks import ScanTask
 
+T = TypeVar("T")
 
-def open_folder(
-    shards: Shards, output, settings: dict, task: ScanTask, overwrite: bool, resume: bool, overlay_max_side: int
-) -> tuple[ScanFolder | None, set[str]]:
-    """The first process opens the folder (lock, checks, what a resumed scan has done); every process learns which
-    photos are done, or raises the first process's error."""
-    folder, error = None, None
+
+def from_first(shards: Shards, make: Callable[[], T]) -> T:
+    """``make()`` run by the first process, its value in every process; its error (a
+    :class:`~crack_lightning.errors.CrackLightningError`) raised in every process, printed by the first only."""
+    value, error = None, None
     if shards.rank == 0:
         try:
-            folder = ScanFolder(
-                output,
-                settings,
-                task.details_csv,
-                task.result,
-                task.same_scan,
-                overwrite,
-                resume,
-                task.masks,
-                overlay_max_side,
-            )
+            value = make()
         except CrackLightningError as err:
             if shards.world_size == 1:
                 raise
             error = err
-    answer = shards.broadcast(str(error) if error else folder.done if folder else None)
+    kind, answer = shards.broadcast(("error", str(error)) if error else ("value", value))
     if error:
         raise error
-    if isinstance(answer, str):
+    if kind == "error":
         raise SharedError(answer)
-    return folder, answer
+    return answer
 
 
 def scan_to_folder(
@@ -75,11 +67,34 @@ def scan_to_folder(
     """
     from tqdm.auto import tqdm
 
-    photos = list(dict(find_photos(source)).items())  # a name listed twice is scanned once
-    if not photos:
-        raise CrackLightningError(f"--input: no images found in {source}")
+    def listed() -> list[tuple[str, Path]]:
+        photos = list(dict(find_photos(source)).items())  # a name listed twice is scanned once
+        if not photos:
+            raise CrackLightningError(f"--input: no images found in {source}")
+        return photos
+
+    # Every process scans from the first one's list: a folder listed by each could change while they start (this
+    # scan's own --output inside --input appears).
+    photos = from_first(shards, listed)
     settings = {"input": str(Path(source).expanduser().absolute()), **task.settings()}
-    folder, done = open_folder(shards, output, settings, task, overwrite, resume, overlay_max_side)
+    folder = None
+
+    def opened() -> set[str]:  # the lock, the checks, what a resumed scan has done
+        nonlocal folder
+        folder = ScanFolder(
+            output,
+            settings,
+            task.details_csv,
+            task.result,
+            task.same_scan,
+            overwrite,
+            resume,
+            task.masks,
+            overlay_max_side,
+        )
+        return folder.done
+
+    done = from_first(shards, opened)
     with folder or nullcontext():
         out = Path(output).expanduser()
         names = picture_names([name for name, _ in photos] + list(done))
