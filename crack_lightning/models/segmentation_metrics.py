@@ -15,7 +15,7 @@ from torchmetrics.classification import (
     BinaryRecall,
 )
 
-from crack_lightning.measure.cracks import ODS_THRESHOLDS, f1_scores, pixel_counts
+from crack_lightning.measure.cracks import ODS_THRESHOLDS, disk, f1_scores, pixel_counts
 
 
 def disk_max(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -24,11 +24,8 @@ def disk_max(x: torch.Tensor, radius: int) -> torch.Tensor:
     padded = torch.nn.functional.pad(x, (radius,) * 4)
     height, width = x.shape[-2:]
     out = torch.zeros_like(x)
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            if dy * dy + dx * dx <= radius * radius:
-                shifted = padded[..., radius + dy : radius + dy + height, radius + dx : radius + dx + width]
-                out = torch.maximum(out, shifted)
+    for row, col in np.argwhere(disk(radius)):  # the footprint's offsets, shifted by the radius
+        out = torch.maximum(out, padded[..., row : row + height, col : col + width])
     return out
 
 
