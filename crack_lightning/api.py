@@ -122,26 +122,24 @@ def scan(
     ``threshold``, ``mm_per_px``, ``min_area``, ``window``...).
 
     ``devices`` > 1 (or ``num_nodes`` > 1) shares the photos out across processes launched by Lightning's ``ddp``
-    strategy, one per GPU with ``device="cuda"``, else CPU processes: this script starts again in each (as with
+    strategy, each with its share of the CPU cores (with ``device="cuda"`` sharing the GPUs round-robin): this
+    script starts again in each (as with
     Lightning's Trainer), each loads ``model`` (so pass a name or path, not a loaded model), and the first writes
     the files; every process gets the counts.
     """
     # Imported on use: the pipeline brings SciPy and scikit-image (crack measurement), which `import crack_lightning`
     # and predict never need.
+    from crack_lightning.distributed import start_processes
     from crack_lightning.scanning.pipeline import scan_to_folder
-    from crack_lightning.scanning.shards import ONE_PROCESS
 
     loaded = not (model is None or isinstance(model, (str, os.PathLike)))
-    shards = ONE_PROCESS
-    if devices > 1 or num_nodes > 1:
-        if loaded:
-            raise CrackLightningError(
-                f"scan: devices={devices} loads the model in each process; pass its name or path, not a loaded model"
-            )
-        from crack_lightning.distributed.processes import launch, threads_per_process  # torch and Lightning
-
-        shards = launch(cuda.resolve_device(options.get("device", "cpu")), devices, num_nodes)
-        options.setdefault("threads", threads_per_process(devices))
+    if loaded and (devices > 1 or num_nodes > 1):
+        raise CrackLightningError(
+            f"scan: devices={devices} loads the model in each process; pass its name or path, not a loaded model"
+        )
+    shards, threads = start_processes(options.get("device", "cpu"), devices, num_nodes)
+    if threads is not None:
+        options.setdefault("threads", threads)
     if not loaded:
         model = load_model(
             DEFAULT_SCAN_MODEL if model is None else model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options}

@@ -7,17 +7,17 @@ import sys
 from crack_lightning.api import load_model
 from crack_lightning.cli.options import CommandParser
 from crack_lightning.cli.predict import model_options
+from crack_lightning.distributed import start_processes
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.images import MAX_PIXELS, not_scanned
 from crack_lightning.runtime.backends import cpu_count
-from crack_lightning.runtime.cuda import resolve_device
 from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV
 from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
 from crack_lightning.runtime.models import DEFAULT_MODEL, DEFAULT_SCAN_MODEL
 from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH
 from crack_lightning.scanning.geojson import CRACKS_GEOJSON, TILES_GEOJSON, map_line
 from crack_lightning.scanning.pipeline import scan_to_folder
-from crack_lightning.scanning.shards import ONE_PROCESS, Shards
+from crack_lightning.scanning.shards import Shards
 from crack_lightning.scanning.tasks import DEFAULT_BATCH
 from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
 
@@ -88,11 +88,7 @@ def run(argv: list[str]) -> None:
         if getattr(o, name) < 1:
             raise CrackLightningError(f"--{name}: {getattr(o, name)}; pass a whole number of at least 1")
     require_writable(o.output, "--output")  # before the model loads: a checkpoint may take seconds to export
-    shards, threads = ONE_PROCESS, None
-    if o.devices > 1 or o.num_nodes > 1:
-        from crack_lightning.distributed.processes import launch, threads_per_process  # torch and Lightning
-
-        shards, threads = launch(resolve_device(o.device), o.devices, o.num_nodes), threads_per_process(o.devices)
+    shards, threads = start_processes(o.device, o.devices, o.num_nodes)
     model = load_model(o.ckpt_path or DEFAULT_SCAN_MODEL, "--ckpt_path", o.device, backend=o.backend,
                        precision=o.precision, tta=o.tta, threads=threads)
     given = [a.split("=", 1)[0] for a in argv if a.split("=", 1)[0] in CLASSIFIER_OPTIONS]
