@@ -47,6 +47,12 @@ def _number(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _sizes(px: tuple[float | None, ...], mm: tuple[float | None, ...]) -> list[str]:
+    """Lengths and widths as the CSV files write them: pixels with 2 decimals, millimetres with 3, empty without a
+    scale."""
+    return [*(_number(v, 2) for v in px), *(_number(v, 3) for v in mm)]
+
+
 @dataclass
 class PhotoResult:
     """One photo's scan, or the error that stopped it; subclasses hold a tile map or a crack mask."""
@@ -208,19 +214,17 @@ class CrackMap(PhotoResult):
             self.width,
             self.height,
             s.cracks,
-            _number(s.total_length_px, 2),
-            _number(s.mean_width_px, 2),
-            _number(s.max_width_px, 2),
-            _number(s.total_length_mm, 3),
-            _number(s.mean_width_mm, 3),
-            _number(s.max_width_mm, 3),
+            *_sizes(
+                (s.total_length_px, s.mean_width_px, s.max_width_px),
+                (s.total_length_mm, s.mean_width_mm, s.max_width_mm),
+            ),
             f"{self.probability.max() / 255:.6f}",
             CRACK if s.cracks else NO_CRACK,
             "",
         ]
 
     def detail_rows(self) -> list[list]:
-        """A row per crack: pixels with 2 decimals, millimetres with 3, empty without a scale."""
+        """A row per crack."""
         return [
             [
                 c.photo,
@@ -229,12 +233,7 @@ class CrackMap(PhotoResult):
                 c.y,
                 c.width,
                 c.height,
-                _number(c.length_px, 2),
-                _number(c.mean_width_px, 2),
-                _number(c.max_width_px, 2),
-                _number(c.length_mm, 3),
-                _number(c.mean_width_mm, 3),
-                _number(c.max_width_mm, 3),
+                *_sizes((c.length_px, c.mean_width_px, c.max_width_px), (c.length_mm, c.mean_width_mm, c.max_width_mm)),
                 c.width_class,
             ]
             for c in self.cracks
