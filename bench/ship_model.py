@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from crack_lightning.runtime.classifier import Classifier  # noqa: E402
 from crack_lightning.export.onnx import export_classifier  # noqa: E402
-from crack_lightning.runtime.models import MODELS_DIR, sha256_of  # noqa: E402
+from crack_lightning.runtime.models import MODELS_DIR, file_records  # noqa: E402
 from crack_lightning.io.atomic import write_atomically  # noqa: E402
 from crack_lightning.models.checkpoints import read_checkpoint  # noqa: E402
 from crack_lightning.models.loading import load_checkpoint  # noqa: E402
@@ -202,10 +202,7 @@ def main() -> None:
                         "Measured with the shipped graph in ONNX Runtime float32 (bench/ship_model.py).",
         "mistakes": scores["mistakes"],
         "closest_calls": scores["closest"],
-        "files": {
-            ckpt_path.name: {"sha256": sha256_of(ckpt_path), "bytes": ckpt_path.stat().st_size},
-            onnx_path.name: {"sha256": sha256_of(onnx_path), "bytes": onnx_path.stat().st_size},
-        },
+        "files": file_records(ckpt_path, onnx_path),
         "made": time.strftime("%Y-%m-%d"),
     }
     if args.scan_quality:

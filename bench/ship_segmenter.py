@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from crack_lightning.models.checkpoints import SEGMENTATION, read_checkpoint  # noqa: E402
 from crack_lightning.models.loading import load_checkpoint  # noqa: E402
 from crack_lightning.export.onnx import export_segmenter  # noqa: E402
-from crack_lightning.runtime.models import MODELS_DIR, sha256_of  # noqa: E402
+from crack_lightning.runtime.models import MODELS_DIR, file_records  # noqa: E402
 from crack_lightning.io.atomic import write_atomically  # noqa: E402
 from crack_lightning.synth import SYNTH_VERSION  # noqa: E402
 
@@ -122,10 +122,7 @@ def main() -> None:
                         "to compare runs (a development measure; not shipped, not shown). Lengths and widths: per "
                         "photo, against the same measurement on the true mask. patches: a crack of at least "
                         "min_area px found, per patch.",
-        "files": {
-            ckpt_path.name: {"sha256": sha256_of(ckpt_path), "bytes": ckpt_path.stat().st_size},
-            onnx_path.name: {"sha256": sha256_of(onnx_path), "bytes": onnx_path.stat().st_size},
-        },
+        "files": file_records(ckpt_path, onnx_path),
         "made": time.strftime("%Y-%m-%d"),
     }
     if args.memory:

@@ -67,6 +67,11 @@ def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def file_records(*paths: Path) -> dict[str, dict[str, Any]]:
+    """A model card's ``files``: each shipped file's sha256 and size, by name (checked by the tests of the models)."""
+    return {p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size} for p in paths}
+
+
 def cache_dir() -> Path:
     """``$CRACK_LIGHTNING_CACHE``, else ``$XDG_CACHE_HOME/crack_lightning``, else ``~/.cache/crack_lightning``."""
     if os.environ.get("CRACK_LIGHTNING_CACHE"):
