@@ -111,7 +111,9 @@ def main() -> None:
                 network[key] = min(network[key], _timed(lambda m=model: m.probability_map(photo)))
             for name in args.models:
                 out = Path(tmp) / f"scan-{r}-{Path(name).stem}"
-                scans[name] = min(scans[name], _timed(lambda: crack_lightning.scan(photo_path, out, model=name)))
+                scans[name] = min(
+                    scans[name], _timed(lambda o=out, n=name: crack_lightning.scan(photo_path, o, model=n))
+                )
     rows = []
     for (name, backend), seconds in network.items():
         model = loaded[(name, backend)]
