@@ -156,7 +156,7 @@ def draw_outlines(picture: Image.Image, outlines: Sequence[tuple[np.ndarray, str
     """Closed outlines ``(corners (N, 2) in photo px, colour)`` drawn over ``picture``, a copy of the photo
     ``scale`` times its size, in lines thick enough to see."""
     draw = ImageDraw.Draw(picture)
-    width = max(2, round(min(picture.size) / 300))
+    width = max(3, round(min(picture.size) / 150))
     for corners, colour in outlines:
         # photo px (pixel centres at whole numbers) to the picture's
         points = [((x + 0.5) * scale, (y + 0.5) * scale) for x, y in np.asarray(corners, np.float64)]
