@@ -21,6 +21,7 @@ from crack_lightning.measure.bands import measure_photo_cracks
 from crack_lightning.measure.measuring import Measuring
 from crack_lightning.measure.plane import Plane
 from crack_lightning.scale.card import card_layout, marker_number, page_size_mm
+from crack_lightning.scale import marker as detection
 from crack_lightning.scale.marker import find_markers, marker_scale
 from crack_lightning.scale.photo_scale import photo_scale
 from crack_lightning.synth.card_photo import Camera, Card, card_photo, stroke_mask
@@ -68,6 +69,17 @@ def test_marker_gives_the_cards_plane_face_on_to_45_degrees(surface, tilt, toler
         return float(np.hypot(*np.diff(plane.to_mm(ends[:, 0], ends[:, 1]), axis=0)[0]))
 
     assert length(found.plane) == pytest.approx(length(truth), rel=tolerance)
+
+
+def test_a_long_photo_is_searched_in_a_smaller_copy(surface, monkeypatch):
+    shot = card_photo(surface, 0.3, Camera((1000, 750), 0.25, 30), [Card(50, (-40, -30), angle=10)])
+    truth = Plane(shot.photo_to_marker())
+    whole = marker_scale(shot.photo)
+    monkeypatch.setattr(detection, "DETECT_SIDE", 400)  # found in a copy 2.5x smaller, the corners refined in the photo
+    copy = marker_scale(shot.photo)
+    centre = copy.markers[0].centre
+    assert copy.mm_per_px == pytest.approx(truth.mm_per_px(*centre), rel=0.01)
+    assert np.abs(copy.markers[0].corners - whole.markers[0].corners).max() < 0.1
 
 
 def test_crack_measured_on_the_cards_plane_at_30_degrees(surface):
