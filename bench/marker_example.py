@@ -1,7 +1,7 @@
 """The marker card's accuracy (docs/scale.md) and the README's pictures of it.
 
     python bench/marker_example.py            # the accuracy table: scale and crack length against the truth
-    python bench/marker_example.py --pictures # also docs/images/marker-card.png, marker-photo.jpg, marker-scan.png
+    python bench/marker_example.py --pictures # also docs/images/marker-card.png, marker-photo.jpg, marker-scan.jpg
 
 Photos are made from the shipped sample patches (CC BY 4.0), given 0.25 mm per pixel, with the card rendered in by
 a pinhole camera turned 0 to 60 degrees away from face-on (crack_lightning.synth.card_photo), saved as JPEG
@@ -112,7 +112,7 @@ def pictures() -> None:
     Image.fromarray(shot.photo).save(photo, quality=90)
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run([*run, "scan", "--input", str(photo), "--output", folder, "--progress", "false"], check=True)
-        Image.open(Path(folder) / "overlays" / "marker-photo.jpg.png").save(IMAGES / "marker-scan.png", optimize=True)
+        Image.open(Path(folder) / "overlays" / "marker-photo.jpg.png").convert("RGB").save(IMAGES / "marker-scan.jpg", quality=85)
         with open(Path(folder) / "photos.csv", newline="") as f:
             (row,) = csv.DictReader(f)
         with open(Path(folder) / "cracks.csv", newline="") as f:

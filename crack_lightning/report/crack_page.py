@@ -109,7 +109,7 @@ def read_cracks(folder: Path) -> dict[str, list[dict[str, str]]]:
 def _scale_cell(p: CrackedPhoto) -> str:
     if p.error:
         return ""
-    scale = "none" if p.mm_per_px is None else f"{p.mm_per_px:.3g} mm/px"
+    scale = "none" if p.mm_per_px is None else f"{p.mm_per_px:.4g} mm/px"
     source = f" <span class=meta>({html.escape(p.scale_source)})</span>" if p.mm_per_px is not None else ""
     note = f'<div class="meta">{html.escape(p.scale_note)}</div>' if p.scale_note else ""
     return scale + source + note
