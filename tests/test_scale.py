@@ -238,3 +238,45 @@ def test_scan_measures_in_mm_from_the_card_and_never_the_card(tmp_path, surface)
     assert (overlay == (0, 192, 64)).all(axis=-1).sum() > 100  # the marker outlined in green
     page = (tmp_path / "scan" / "report.html").read_text()
     assert "mm/px <span class=meta>(marker)</span>" in page
+
+
+def test_scan_command_scale_options(tmp_path, surface, capsys):
+    from tests.test_segment_scan import darkness_model
+
+    dark = darkness_model(tmp_path / "dark.onnx")  # marks dark pixels as crack: the marker would be one
+    (tmp_path / "photos").mkdir()
+    shot = card_photo(surface, 0.3, Camera((800, 600), 0.25, 20), [Card(50, (-40, -35))])
+    Image.fromarray(shot.photo).save(tmp_path / "photos" / "wall.png")
+
+    def scale_of(*options: str) -> dict[str, str]:
+        out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"
+        main(
+            [
+                "scan",
+                "--ckpt_path",
+                str(dark),
+                "--input",
+                str(tmp_path / "photos"),
+                "--output",
+                str(out),
+                "--progress",
+                "false",
+                *options,
+            ]
+        )
+        with open(out / "photos.csv", newline="") as f:
+            (row,) = csv.DictReader(f)
+        return row
+
+    found = scale_of()
+    assert found["scale_source"] == "marker" and found["cracks"] == "0"  # the marker is cleared, not measured
+    assert float(scale_of("--marker_mm", "48.5")["mm_per_px"]) == pytest.approx(
+        float(found["mm_per_px"]) * 0.97, rel=1e-4
+    )
+    assert scale_of("--scale", "none")["scale_source"] == "none"
+    assert scale_of("--scale", "0.3")["mm_per_px"] == "0.3"
+    given = scale_of("--scale", "none", "--mm_per_px", "0.2")
+    assert (given["mm_per_px"], given["scale_source"]) == ("0.2", "option")
+    with pytest.raises(SystemExit):
+        scale_of("--scale", "big")
+    assert "--scale: 'big'; pass auto, none or the photos' mm per pixel" in capsys.readouterr().err
