@@ -119,7 +119,8 @@ def scan(
     which measures cracks; ``"concrete-v1"``, the shipped classifier, draws tile maps). ``options``: how
     the model runs (``backend``, ``precision``, ``tta``, ``threads``, when ``model`` is not loaded yet) and how it
     scans (a classifier: ``tile``, ``stride``, ``context``, ``threshold``, ``masks``...; a segmenter:
-    ``threshold``, ``mm_per_px``, ``min_area``, ``window``...).
+    ``threshold``, ``scale`` (default ``"auto"``: each photo's from a marker card, a GeoTIFF or drone metadata;
+    ``"none"``; or mm per pixel), ``mm_per_px`` (wins over ``scale``), ``marker_mm``, ``min_area``, ``window``...).
 
     ``devices`` > 1 (or ``num_nodes`` > 1) shares the photos out across processes launched by Lightning's ``ddp``
     strategy, each with its share of the CPU cores (with ``device="cuda"`` sharing the GPUs round-robin): this

@@ -150,3 +150,14 @@ def crack_overlay(image: np.ndarray, probability: np.ndarray, level: int, max_si
         photo = image[start : start + 256].astype(np.float32)
         drawn[start : start + 256] = np.round(photo * (1 - alpha) + lut[p].astype(np.float32) * alpha).astype(np.uint8)
     return Image.fromarray(drawn)
+
+
+def draw_outlines(picture: Image.Image, outlines: Sequence[tuple[np.ndarray, str]], scale: float = 1.0) -> None:
+    """Closed outlines ``(corners (N, 2) in photo px, colour)`` drawn over ``picture``, a copy of the photo
+    ``scale`` times its size, in lines thick enough to see."""
+    draw = ImageDraw.Draw(picture)
+    width = max(3, round(min(picture.size) / 150))
+    for corners, colour in outlines:
+        # photo px (pixel centres at whole numbers) to the picture's
+        points = [((x + 0.5) * scale, (y + 0.5) * scale) for x, y in np.asarray(corners, np.float64)]
+        draw.line([*points, points[0]], fill=colour, width=width, joint="curve")

@@ -2,7 +2,8 @@
 
     from crack_lightning import load_model
     segmenter = load_model("runs/segment/version_0/checkpoints/last.ckpt")   # or an .onnx written by export
-    result = segmenter.scan("photo.jpg", mm_per_px=0.2)   # a CrackMap: mask, cracks, summary, plot(), save()
+    result = segmenter.scan("photo.jpg")   # a CrackMap: mask, cracks, summary, plot(), save(); mm from a marker card
+    result = segmenter.scan("photo.jpg", scale=0.2)   # or at 0.2 mm per pixel
     probability = segmenter.probability_map("photo.jpg")   # uint8 (H, W): 0 = sure no crack, 255 = sure crack
 
 Photos of any size run in overlapping windows blended back (:func:`crack_lightning.runtime.windows.segment_photo`): memory
@@ -19,7 +20,7 @@ import numpy as np
 
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
-from crack_lightning.measure.measuring import Measuring
+from crack_lightning.measure.measuring import Measuring, scale_option
 from crack_lightning.runtime.classifier import Images, image_list
 from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
 from crack_lightning.runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, segment_photo
@@ -27,7 +28,7 @@ from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH, crack_
 from crack_lightning.scanning.results import CrackMap
 from crack_lightning.scanning.tasks import CrackTask
 
-MEASURING_OPTIONS = ("mm_per_px", "min_area", "width_limits_mm", "width_classes")
+MEASURING_OPTIONS = ("mm_per_px", "min_area", "width_limits_mm", "width_classes", "scale", "marker_mm")
 
 
 class Segmenter(ExportedModel):
@@ -79,9 +80,11 @@ class Segmenter(ExportedModel):
     def scan_task(self, **options: Any) -> CrackTask:
         """How :meth:`scan` and :func:`crack_lightning.scan` scan photos with this model: ``threshold``, ``window``,
         ``overlap``, ``batch_size``, ``max_pixels`` (:class:`~crack_lightning.scanning.tasks.CrackTask`) and how
-        cracks are measured: ``mm_per_px``, ``min_area``, ``width_limits_mm``, ``width_classes``
-        (:class:`~crack_lightning.measure.measuring.Measuring`)."""
+        cracks are measured: ``scale`` (``"auto"``: each photo's from a marker card, a GeoTIFF or drone metadata;
+        ``"none"``; or mm per pixel, as ``mm_per_px``, which wins), ``marker_mm``, ``min_area``,
+        ``width_limits_mm``, ``width_classes`` (:class:`~crack_lightning.measure.measuring.Measuring`)."""
         measuring = {k: options.pop(k) for k in MEASURING_OPTIONS if k in options}
+        measuring["scale"], measuring["mm_per_px"] = scale_option(measuring.get("scale"), measuring.get("mm_per_px"))
         for key in ("width_limits_mm", "width_classes"):
             if key in measuring:
                 measuring[key] = tuple(measuring[key])

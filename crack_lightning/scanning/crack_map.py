@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.georef import read_georeference
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
 from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.tiff_windows import Orthomosaic, windowed_tiff
 from crack_lightning.measure.measuring import Measuring
+from crack_lightning.scale.photo_scale import PhotoScale, photo_scale
 from crack_lightning.scanning.results import CrackMap
 from crack_lightning.scanning.segment_windows import segment_tiff
 
@@ -54,24 +54,24 @@ def segment_photos(
 ) -> Iterator[CrackMap]:
     """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
     ``threshold``: the crack probability from which a pixel is crack (default: the model's). ``workers`` > 0: photos
-    decode that many ahead in threads (for a GPU, which would otherwise wait for each decode). A GeoTIFF's pixel size
-    is its scale unless ``measuring`` has one. A tiled or very large TIFF (an orthomosaic) is read window by window
-    (:mod:`crack_lightning.scanning.segment_windows`); its pictures are then at most ``preview_side`` long."""
+    decode that many ahead in threads (for a GPU, which would otherwise wait for each decode). Unless ``measuring``
+    has a scale, each photo's is found (:func:`~crack_lightning.scale.photo_scale.photo_scale`: a marker card, a
+    GeoTIFF's pixel size, drone metadata) and a card's area is no crack. A tiled or very large TIFF (an orthomosaic)
+    is read window by window (:mod:`crack_lightning.scanning.segment_windows`); its pictures are then at most
+    ``preview_side`` long."""
     level = crack_level(segmenter.threshold if threshold is None else threshold)
+    how = (measuring.mm_per_px, measuring.scale, measuring.marker_mm)
 
-    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str | Orthomosaic, Measuring]:
+    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str | Orthomosaic, PhotoScale]:
         name, photo = item
-        own = measuring
-        if measuring.mm_per_px is None and isinstance(photo, (str, os.PathLike)):
-            georef = read_georeference(photo)
-            if georef is not None and georef.mm_per_px:
-                own = replace(measuring, mm_per_px=georef.mm_per_px)
         if isinstance(photo, (str, os.PathLike)) and windowed_tiff(photo):
-            return name, Orthomosaic(photo), own  # read window by window below, never decoded whole
+            # read window by window below, never decoded whole: no marker looked for
+            return name, Orthomosaic(photo), photo_scale(photo, None, *how)
         try:
-            return name, as_rgb(photo, max_pixels), own
+            image = as_rgb(photo, max_pixels)
         except CrackLightningError as err:
-            return name, str(err), own
+            return name, str(err), PhotoScale()
+        return name, image, photo_scale(photo, image, *how)
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         yield from measured(
@@ -89,7 +89,7 @@ def segment_photos(
 
 def measured(
     segmenter: Segmenter,
-    loaded: Iterable[tuple[str, np.ndarray | str | Orthomosaic, Measuring]],
+    loaded: Iterable[tuple[str, np.ndarray | str | Orthomosaic, PhotoScale]],
     measuring: Measuring,
     level: int,
     window: int | None,
@@ -98,11 +98,12 @@ def measured(
     max_pixels: int | None = MAX_PIXELS,
     preview_side: int = 4096,
 ) -> Iterator[CrackMap]:
-    """A :class:`CrackMap` for each decoded ``(name, image or error or orthomosaic, its measuring)``."""
-    for name, image, own in loaded:
+    """A :class:`CrackMap` for each decoded ``(name, image or error or orthomosaic, its scale)``."""
+    for name, image, scale in loaded:
+        own = replace(measuring, mm_per_px=scale.mm_per_px if scale.plane is None else None)
         if isinstance(image, Orthomosaic):
             try:
-                yield segment_tiff(
+                result = segment_tiff(
                     segmenter,
                     name,
                     image.path,
@@ -113,6 +114,7 @@ def measured(
                     max_pixels,
                     preview_side,
                 )
+                yield replace(result, scale=scale)
             except CrackLightningError as err:
                 yield CrackMap(name, error=str(err))
             continue
@@ -120,6 +122,7 @@ def measured(
             yield CrackMap(name, error=image)
             continue
         probability = segmenter.probability_map(image, window, overlap, batch_size)
+        scale.clear_cards(probability)  # a card's edges and lettering are no cracks
         height, width = probability.shape
         yield CrackMap(
             name,
@@ -128,6 +131,7 @@ def measured(
             image,
             probability=probability,
             level=level,
-            cracks=own.measure(probability >= level, name, probability),
-            mm_per_px=own.mm_per_px,
+            cracks=own.measure(probability >= level, name, probability, scale.plane),
+            mm_per_px=scale.mm_per_px,
+            scale=scale,
         )

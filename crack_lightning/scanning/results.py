@@ -29,11 +29,13 @@ from crack_lightning.report.pictures import (
     THUMBNAIL_SIDE,
     crack_overlay,
     draw_colour_bar,
+    draw_outlines,
     mask_image,
     overlay,
     thumbnail,
 )
 from crack_lightning.report.tile_page import PHOTO_COLUMNS, TILE_COLUMNS
+from crack_lightning.scale.photo_scale import PhotoScale
 from crack_lightning.scanning.labels import NO_DATA
 from crack_lightning.scanning.tiling import Box, probability_map
 
@@ -195,7 +197,8 @@ class CrackMap(PhotoResult):
     probability: np.ndarray | None = field(default=None, repr=False)  # uint8 (H, W), 255 = probability 1
     level: int = 128  # the 8-bit probability from which a pixel is crack
     cracks: list[Crack] = field(default_factory=list)
-    mm_per_px: float | None = None
+    mm_per_px: float | None = None  # a marker's: at its centre (the cracks are measured on its plane)
+    scale: PhotoScale | None = None  # where the scale came from, and the markers found
 
     detail_columns: ClassVar[list[str]] = CRACK_COLUMNS
     photo_columns: ClassVar[list[str]] = CRACK_PHOTO_COLUMNS
@@ -207,8 +210,10 @@ class CrackMap(PhotoResult):
 
     def photo_row(self) -> list:
         if self.error or self.probability is None:
-            return [self.name, "", "", 0, *[""] * 8, self.error]
-        s = summarise(self.cracks, self.name, self.mm_per_px)
+            return [self.name, "", "", 0, *[""] * 11, self.error]
+        scale = self.scale or PhotoScale(self.mm_per_px, "none" if self.mm_per_px is None else "option")
+        on_plane = scale.plane is not None
+        s = summarise(self.cracks, self.name, None if on_plane else self.mm_per_px, own_mm=on_plane)
         return [
             self.name,
             self.width,
@@ -218,8 +223,11 @@ class CrackMap(PhotoResult):
                 (s.total_length_px, s.mean_width_px, s.max_width_px),
                 (s.total_length_mm, s.mean_width_mm, s.max_width_mm),
             ),
+            "" if self.mm_per_px is None else f"{self.mm_per_px:.6g}",
+            scale.source,
             f"{self.probability.max() / 255:.6f}",
             CRACK if s.cracks else NO_CRACK,
+            scale.note,
             "",
         ]
 
@@ -241,8 +249,16 @@ class CrackMap(PhotoResult):
 
     def plot(self, max_side: int = 4096) -> Image.Image:
         drawn = crack_overlay(self.image, self.probability, self.level, max_side)
+        self._outline_markers(drawn)
         draw_colour_bar(drawn)
         return drawn
+
+    def _outline_markers(self, drawn: Image.Image) -> None:
+        """The markers found, outlined: green where one gave the scale, orange where not (see ``scale_note``)."""
+        if self.scale is not None and self.scale.markers:
+            used = self.scale.source == "marker"
+            outlines = [(m.corners, "#00c040" if used and not m.problem else "#ff8000") for m in self.scale.markers]
+            draw_outlines(drawn, outlines, drawn.width / self.width)
 
     def pictures(self, max_side: int = 4096, masks: bool = True) -> Iterator[Picture]:
         # The thumbnail is drawn from the photo, not shrunk from the overlay: pooled from the full map, cracks stay.

@@ -136,6 +136,8 @@ class CrackTask(ScanTask):
         "mm_per_px",
         "width_limits_mm",
         "width_classes",
+        "scale",
+        "marker_mm",
         "model_sha256",
     )
 
