@@ -11,8 +11,8 @@ from pathlib import Path
 from tests.conftest import REPO
 
 PACKAGE = REPO / "crack_lightning"
-TORCH_FREE = ("io", "runtime", "scanning", "measure", "report", "synth")
-TORCH_FREE_CLI = ("__init__", "options", "predict", "scan", "tiles", "export", "stored_help", "synth")
+TORCH_FREE = ("io", "runtime", "scanning", "measure", "report", "synth", "evaluation")
+TORCH_FREE_CLI = ("__init__", "options", "predict", "scan", "tiles", "export", "stored_help", "synth", "evaluate")
 HEAVY = ("torch", "torchvision", "lightning", "pytorch_lightning", "torchmetrics")
 
 

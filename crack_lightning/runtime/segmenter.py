@@ -28,6 +28,8 @@ from crack_lightning.scanning.results import CrackMap
 from crack_lightning.scanning.tasks import CrackTask
 
 MEASURING_OPTIONS = ("mm_per_px", "min_area", "width_limits_mm", "width_classes")
+# hysteresis's weak pixels, for a model whose metadata names no low_threshold (docs/segmentation.md#hysteresis)
+DEFAULT_LOW_THRESHOLD: float | None = None
 
 
 class Segmenter(ExportedModel):
@@ -42,6 +44,8 @@ class Segmenter(ExportedModel):
         if meta.get("task") != "segmentation":
             raise CrackLightningError(f"{source}: not a crack_lightning segmenter graph (its metadata says no task: segmentation)")
         self.threshold = float(meta["threshold"])
+        # a model may carry its own, chosen with its threshold; None: pixels at the threshold only
+        self.low_threshold = float(meta["low_threshold"]) if "low_threshold" in meta else DEFAULT_LOW_THRESHOLD
         self.mean, self.std = json.loads(meta["mean"]), json.loads(meta["std"])
         self.window = int(meta.get("window", DEFAULT_WINDOW))
         self.overlap = int(meta.get("overlap", DEFAULT_OVERLAP))
@@ -77,8 +81,9 @@ class Segmenter(ExportedModel):
         return window, overlap
 
     def scan_task(self, **options: Any) -> CrackTask:
-        """How :meth:`scan` and :func:`crack_lightning.scan` scan photos with this model: ``threshold``, ``window``,
-        ``overlap``, ``batch_size``, ``max_pixels`` (:class:`~crack_lightning.scanning.tasks.CrackTask`) and how
+        """How :meth:`scan` and :func:`crack_lightning.scan` scan photos with this model: ``threshold``,
+        ``low_threshold``, ``window``, ``overlap``, ``batch_size``, ``max_pixels``
+        (:class:`~crack_lightning.scanning.tasks.CrackTask`) and how
         cracks are measured: ``mm_per_px``, ``min_area``, ``width_limits_mm``, ``width_classes``
         (:class:`~crack_lightning.measure.measuring.Measuring`)."""
         measuring = {k: options.pop(k) for k in MEASURING_OPTIONS if k in options}

@@ -23,6 +23,7 @@ from crack_lightning.io.georef import read_georeference
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
 from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.tiff_windows import Orthomosaic, windowed_tiff
+from crack_lightning.measure.hysteresis import crack_mask, hysteresis_on
 from crack_lightning.measure.measuring import Measuring
 from crack_lightning.scanning.results import CrackMap
 from crack_lightning.scanning.segment_windows import segment_tiff
@@ -51,13 +52,18 @@ def segment_photos(
     max_pixels: int | None = MAX_PIXELS,
     workers: int = 0,
     preview_side: int = 4096,
+    low_threshold: float | None = None,
 ) -> Iterator[CrackMap]:
     """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
     ``threshold``: the crack probability from which a pixel is crack (default: the model's). ``workers`` > 0: photos
     decode that many ahead in threads (for a GPU, which would otherwise wait for each decode). A GeoTIFF's pixel size
     is its scale unless ``measuring`` has one. A tiled or very large TIFF (an orthomosaic) is read window by window
-    (:mod:`crack_lightning.scanning.segment_windows`); its pictures are then at most ``preview_side`` long."""
+    (:mod:`crack_lightning.scanning.segment_windows`); its pictures are then at most ``preview_side`` long.
+    ``low_threshold`` below ``threshold``: also the pixels down to it that touch crack pixels (hysteresis,
+    :mod:`crack_lightning.measure.hysteresis`); default none."""
     level = crack_level(segmenter.threshold if threshold is None else threshold)
+    low_level = None if low_threshold is None else crack_level(low_threshold)
+    low_level = low_level if hysteresis_on(level, low_level) else None
 
     def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str | Orthomosaic, Measuring]:
         name, photo = item
@@ -84,6 +90,7 @@ def segment_photos(
             batch_size,
             max_pixels,
             preview_side,
+            low_level,
         )
 
 
@@ -97,6 +104,7 @@ def measured(
     batch_size: int,
     max_pixels: int | None = MAX_PIXELS,
     preview_side: int = 4096,
+    low_level: int | None = None,
 ) -> Iterator[CrackMap]:
     """A :class:`CrackMap` for each decoded ``(name, image or error or orthomosaic, its measuring)``."""
     for name, image, own in loaded:
@@ -112,6 +120,7 @@ def measured(
                     batch_size,
                     max_pixels,
                     preview_side,
+                    low_level,
                 )
             except CrackLightningError as err:
                 yield CrackMap(name, error=str(err))
@@ -128,6 +137,7 @@ def measured(
             image,
             probability=probability,
             level=level,
-            cracks=own.measure(probability >= level, name, probability),
+            cracks=own.measure(crack_mask(probability, level, low_level), name, probability),
             mm_per_px=own.mm_per_px,
+            low_level=low_level,
         )
