@@ -110,7 +110,17 @@ def test_the_command_prints_a_table_and_writes_json(darkness, tmp_path, capsys):
     assert "| all: 1 | 1.000 | 1.000 | 1.000 |" in printed and "| Negative | 3 | 0 (0.0%" in printed
     report = json.loads(out.read_text())
     assert report["threshold"] == 0.5 and report["low_threshold"] is None and report["model_sha256"]
-    for key in ("precision", "recall", "f1", "mean_iou", "ods_f1", "ods_threshold", "length_error", "width_error"):
+    for key in (
+        "precision",
+        "recall",
+        "f1",
+        "recall_tolerant",
+        "mean_iou",
+        "ods_f1",
+        "ods_threshold",
+        "length_error",
+        "width_error",
+    ):
         assert key in report["sets"]["all"]
     assert report["photos"][0]["photo"] == "x.png" and report["photos"][0]["iou"] == pytest.approx(1.0)
     assert report["patches"]["Positive"] == {
@@ -196,6 +206,7 @@ def test_hysteresis_in_the_scan_joins_a_cracks_faint_stretch_only(darkness, tmp_
     assert len(rows) == 1 and float(rows[0]["length_px"]) == pytest.approx(joined.cracks[0].length_px, abs=0.01)
     settings = json.loads((tmp_path / "on" / "scan.json").read_text())
     assert settings["low_threshold"] == 0.3
+    assert "from 0.3 where they touch those" in (tmp_path / "on" / "report.html").read_text()
     with (
         Image.open(tmp_path / "on" / "overlays" / "p.png.png") as on,
         Image.open(tmp_path / "plain" / "overlays" / "p.png.png") as off,

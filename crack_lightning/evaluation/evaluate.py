@@ -48,6 +48,11 @@ class Evaluation:
     def table(self) -> str:
         """The figures as Markdown: a row per set, then the patches."""
         text = score_table(self.sets, self.settings["threshold"], self.settings.get("low_threshold"))
+        rate = self.megapixels / self.seconds if self.seconds else 0.0
+        text += (
+            f"\n\nScanned {len(self.photos)} photos, {self.megapixels:.1f} MP in {self.seconds:.1f} s ({rate:.2f} MP/s, "
+            f"measuring included; {self.settings.get('inference', '')})."
+        )
         return text + ("\n\n" + patch_table(self.patches) if self.patches else "")
 
     def __str__(self) -> str:

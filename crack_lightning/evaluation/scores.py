@@ -110,6 +110,9 @@ def score_set(photos: list[PhotoScore]) -> dict:
     """A set's scores: pixels pooled over its photos; IoU also the mean over photos; lengths and widths as medians
     over photos; the share of photos within ``LENGTH_TOLERANCE`` with its 95% Wilson interval."""
     f1, precision, recall = (float(v[0]) for v in f1_scores(sum(p.counts for p in photos)[:, None]))
+    f1_tolerant, precision_tolerant, recall_tolerant = (
+        float(v[0]) for v in f1_scores(sum(p.counts_tolerant for p in photos)[:, None])
+    )
     hits, predicted, _, true = sum(p.counts for p in photos)
     curve = f1_scores(sum(p.curve for p in photos))[0]
     curve_tolerant = f1_scores(sum(p.curve_tolerant for p in photos))[0]
@@ -121,7 +124,9 @@ def score_set(photos: list[PhotoScore]) -> dict:
         "precision": precision,
         "recall": recall,
         "f1": f1,
-        "f1_tolerant": float(f1_scores(sum(p.counts_tolerant for p in photos)[:, None])[0][0]),
+        "f1_tolerant": f1_tolerant,
+        "precision_tolerant": precision_tolerant,
+        "recall_tolerant": recall_tolerant,
         "iou": float(hits / max(1, predicted + true - hits)),
         "mean_iou": float(np.mean([p.iou for p in photos])),
         "ods_f1": float(curve.max()),
