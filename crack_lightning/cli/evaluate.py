@@ -45,7 +45,7 @@ def parser() -> CommandParser:
         "--patches",
         type=Optional[str],
         default=None,
-        help="A folder of patches without masks, Positive/ (crack) and Negative/ (sound): also the share of each in which a crack is found, with 95%% Wilson intervals.",
+        help="A folder of patches without masks, Positive/ (crack) and Negative/ (sound): also the share of each in which a crack is found, with 95 percent Wilson intervals.",
     )
     p.add_argument(
         "--split_file",

@@ -28,7 +28,8 @@ from crack_lightning.scanning.results import CrackMap
 from crack_lightning.scanning.tasks import CrackTask
 
 MEASURING_OPTIONS = ("mm_per_px", "min_area", "width_limits_mm", "width_classes")
-# hysteresis's weak pixels, for a model whose metadata names no low_threshold (docs/segmentation.md#hysteresis)
+# hysteresis from strong into weak crack pixels, for a model whose metadata names no low_threshold: off, as measured
+# on our synthetic photos (docs/segmentation.md#hysteresis-recall-at-the-operating-point)
 DEFAULT_LOW_THRESHOLD: float | None = None
 
 
