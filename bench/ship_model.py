@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import platform
 import sys
 import time
@@ -27,6 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from crack_lightning.runtime.classifier import Classifier  # noqa: E402
+from crack_lightning.evaluation.intervals import wilson  # noqa: E402
 from crack_lightning.export.onnx import export_classifier  # noqa: E402
 from crack_lightning.runtime.models import MODELS_DIR, file_records  # noqa: E402
 from crack_lightning.io.atomic import write_atomically  # noqa: E402
@@ -37,14 +37,6 @@ from crack_lightning.models.classifier import PREPROCESSING_KEY  # noqa: E402
 CITATION = ('Özgenel, Ç.F. (2019). "Concrete Crack Images for Classification". Mendeley Data, v2. '
             "DOI 10.17632/5y9wdsg2zt.2")
 LEGACY_HPARAMS = ("inference_backend", "tta")
-
-
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion."""
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:

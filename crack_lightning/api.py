@@ -7,6 +7,7 @@
     result = model.scan("photo.jpg")                  # one photo: TileMap (classifier) or CrackMap (segmenter)
     result.summary, result.plot(), result.save("out")
     crack_lightning.scan("photos/", "results/", model=model)   # a folder: CSVs, pictures, report.html
+    crack_lightning.evaluate("masked/").table()        # a segmenter on photos with true masks, scanned as scan does
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from crack_lightning.runtime.models import (
 )
 
 if TYPE_CHECKING:
+    from crack_lightning.evaluation.evaluate import Evaluation
     from crack_lightning.runtime.classifier import Classifier
     from crack_lightning.runtime.segmenter import Segmenter
 
-__all__ = ["exported_graph", "load_model", "scan"]
+__all__ = ["evaluate", "exported_graph", "load_model", "scan"]
 RUN_OPTIONS = ("backend", "precision", "tta", "threads", "device")  # how the model runs, as load_model takes them
 
 
@@ -147,3 +149,37 @@ def scan(
         )
     task = model.scan_task(**options)
     return scan_to_folder(task, source, output, overwrite, resume, overlay_max_side, progress, report, shards)
+
+
+def evaluate(
+    source: str | os.PathLike,
+    model: Segmenter | str | os.PathLike | None = None,
+    patches: str | os.PathLike | None = None,
+    split_file: str | os.PathLike | None = None,
+    split: str = "val",
+    limit: int | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> Evaluation:
+    """A segmenter's figures on photos with true masks (``source``: ``images/NAME.jpg`` and ``masks/NAME.png``, 255
+    = crack), each photo scanned exactly as :func:`scan` scans it: pixel precision, recall, F1 and IoU at the
+    operating point, ODS F1, crack length and width errors, for all photos and two halves of their groups (an
+    :class:`~crack_lightning.evaluation.evaluate.Evaluation`: ``table()``, ``to_dict()``, ``photos``).
+
+    ``model`` as for :func:`scan` (default ``concrete-seg-v1``); ``options``: how it runs and scans, as for
+    :func:`scan` (``threshold``, ``low_threshold``, ``min_area``, ``window``...). ``patches``: a folder of
+    ``Positive/`` and ``Negative/`` patches without masks, in which the share with a crack found is counted.
+    ``split_file`` (a fit's ``split.csv``): only its ``split`` photos; ``limit``: the first photos only.
+    """
+    from crack_lightning.evaluation.evaluate import evaluate_task  # scanning: SciPy and scikit-image
+
+    if model is None or isinstance(model, (str, os.PathLike)):
+        model = load_model(
+            DEFAULT_SCAN_MODEL if model is None else model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options}
+        )
+    if model.task != "segmentation":
+        raise CrackLightningError(
+            f"evaluate: {model.source} is a classifier; `python -m crack_lightning test --ckpt_path MODEL` "
+            "evaluates a classifier on patches"
+        )
+    return evaluate_task(model.scan_task(**options), source, patches, split_file, split, limit, progress)

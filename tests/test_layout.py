@@ -11,8 +11,19 @@ from pathlib import Path
 from tests.conftest import REPO
 
 PACKAGE = REPO / "crack_lightning"
-TORCH_FREE = ("io", "runtime", "scanning", "measure", "report", "synth", "scale")
-TORCH_FREE_CLI = ("__init__", "options", "predict", "scan", "tiles", "export", "stored_help", "synth", "marker")
+TORCH_FREE = ("io", "runtime", "scanning", "measure", "report", "synth", "scale", "evaluation")
+TORCH_FREE_CLI = (
+    "__init__",
+    "options",
+    "predict",
+    "scan",
+    "tiles",
+    "export",
+    "stored_help",
+    "synth",
+    "marker",
+    "evaluate",
+)
 HEAVY = ("torch", "torchvision", "lightning", "pytorch_lightning", "torchmetrics")
 
 

@@ -23,7 +23,7 @@ from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
 
 GPU_BATCH, GPU_WINDOWS = 256, 8  # tiles / segmenter windows a batch on a GPU: large batches keep it busy
 DEFAULT_THRESHOLD = 0.5
-SEGMENTER_OPTIONS = ("mm_per_px", "scale", "marker_mm", "window", "overlap")  # None unless given
+SEGMENTER_OPTIONS = ("mm_per_px", "scale", "marker_mm", "window", "overlap", "low_threshold")  # None unless given
 CLASSIFIER_OPTIONS = ("--tile", "--stride", "--context", "--masks")
 
 
@@ -43,6 +43,7 @@ def parser() -> CommandParser:
     p.add_argument("--context", type=float, default=DEFAULT_CONTEXT, help="Classifier: photo around each tile the network also sees, as a share of the tile side on each side.")
     p.add_argument("--batch_size", type=int | None, default=None, help=f"Tiles per batch (default {DEFAULT_BATCH}); a segmenter's windows per batch (default {DEFAULT_WINDOWS_PER_BATCH}).")
     p.add_argument("--threshold", type=float | None, default=None, help=f"Crack probability from which a tile is a crack (default {DEFAULT_THRESHOLD}); a segmenter's pixel (default: the model's).")
+    p.add_argument("--low_threshold", type=float | None, default=None, help="Segmenter: hysteresis: pixels from this crack probability up to --threshold are crack where they touch crack pixels (the edges and faint stretches of a crack); default: the model's low_threshold, else none (docs/segmentation.md). A value at or above --threshold turns it off.")
     p.add_argument("--masks", type=bool, default=False, help="Classifier: also write masks/<photo>.png, the probability map as 8-bit grey (a segmenter always writes them).")
     p.add_argument("--mm_per_px", type=float | None, default=None, help="Segmenter: the photos' scale in millimetres per pixel; fills cracks.csv's mm columns and width classes (default: each photo's own, see --scale).")
     p.add_argument("--scale", type=str | None, default=None, help="Segmenter: each photo's scale: auto (the default: a marker card in the photo, printed by the marker command, else a GeoTIFF's pixel size, else a nadir drone photo's metadata, else none), none (pixels only) or mm per pixel (as --mm_per_px, which wins).")
@@ -131,7 +132,8 @@ def run_segmenter(o, segmenter, shards: Shards, workers: int, say) -> None:
         raise CrackLightningError(f"--window {window}, --overlap {overlap}: pass an overlap of 0 or more, smaller than the window")
     gpu = segmenter.device == "cuda"
     task = segmenter.scan_task(
-        threshold=o.threshold, mm_per_px=o.mm_per_px, scale=o.scale, marker_mm=o.marker_mm, min_area=o.min_area,
+        threshold=o.threshold, low_threshold=o.low_threshold, mm_per_px=o.mm_per_px, scale=o.scale, marker_mm=o.marker_mm,
+        min_area=o.min_area,
         width_limits_mm=numbers(o.width_limits_mm, "--width_limits_mm"),
         width_classes=tuple(c.strip() for c in o.width_classes.split(",")), window=o.window, overlap=o.overlap,
         batch_size=o.batch_size or (GPU_WINDOWS if gpu else DEFAULT_WINDOWS_PER_BATCH), max_pixels=o.max_pixels,

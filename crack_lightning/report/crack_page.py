@@ -192,7 +192,9 @@ class CrackPage(Page):
             ("Model", html.escape(settings.get("model", "?")) + " (crack segmenter)"),
             (
                 "Cracks",
-                f"pixels from crack probability {settings.get('threshold', '?')}, groups of at least "
+                f"pixels from crack probability {settings.get('threshold', '?')}"
+                + (f" (from {low} where they touch those)" if (low := settings.get("low_threshold")) else "")
+                + ", groups of at least "
                 f"{settings.get('min_area', '?')} px; windows of {settings.get('window', '?')} px overlapping by "
                 f"{settings.get('overlap', '?')} px",
             ),

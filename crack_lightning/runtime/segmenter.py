@@ -29,6 +29,9 @@ from crack_lightning.scanning.results import CrackMap
 from crack_lightning.scanning.tasks import CrackTask
 
 MEASURING_OPTIONS = ("mm_per_px", "min_area", "width_limits_mm", "width_classes", "scale", "marker_mm")
+# hysteresis from strong into weak crack pixels, for a model whose metadata names no low_threshold: off, as measured
+# on our synthetic photos (docs/segmentation.md#hysteresis-recall-at-the-operating-point)
+DEFAULT_LOW_THRESHOLD: float | None = None
 
 
 class Segmenter(ExportedModel):
@@ -41,8 +44,12 @@ class Segmenter(ExportedModel):
         super().__init__(graph, source, **options)
         meta = self.metadata
         if meta.get("task") != "segmentation":
-            raise CrackLightningError(f"{source}: not a crack_lightning segmenter graph (its metadata says no task: segmentation)")
+            raise CrackLightningError(
+                f"{source}: not a crack_lightning segmenter graph (its metadata says no task: segmentation)"
+            )
         self.threshold = float(meta["threshold"])
+        # a model may carry its own, chosen with its threshold; None: pixels at the threshold only
+        self.low_threshold = float(meta["low_threshold"]) if "low_threshold" in meta else DEFAULT_LOW_THRESHOLD
         self.mean, self.std = json.loads(meta["mean"]), json.loads(meta["std"])
         self.window = int(meta.get("window", DEFAULT_WINDOW))
         self.overlap = int(meta.get("overlap", DEFAULT_OVERLAP))
@@ -60,8 +67,13 @@ class Segmenter(ExportedModel):
         return mirrored_mean(self.session(), batch, self.tta, spatial=True)
 
     def probability_map(
-        self, photo: ImageInput, window: int | None = None, overlap: int | None = None,
-        batch_size: int = DEFAULT_WINDOWS_PER_BATCH, out: np.ndarray | None = None, max_pixels: int | None = MAX_PIXELS,
+        self,
+        photo: ImageInput,
+        window: int | None = None,
+        overlap: int | None = None,
+        batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
+        out: np.ndarray | None = None,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> np.ndarray:
         """The crack probability of each pixel of ``photo`` (a path, PIL image or ``uint8`` ``(H, W, 3)`` array) as
         ``uint8`` ``(H, W)``, 255 = probability 1: windows of ``window`` px (default: the model's) overlapping by
@@ -73,14 +85,16 @@ class Segmenter(ExportedModel):
         """``(window, overlap)``: the model's where not given, checked."""
         window, overlap = window or self.window, self.overlap if overlap is None else overlap
         if batch_size < 1 or not 0 <= overlap < window:
-            raise CrackLightningError(f"window={window}, overlap={overlap}, batch_size={batch_size}: pass a window "
-                                      "larger than the overlap, an overlap of 0 or more and at least 1 window a batch")
+            raise CrackLightningError(
+                f"window={window}, overlap={overlap}, batch_size={batch_size}: pass a window "
+                "larger than the overlap, an overlap of 0 or more and at least 1 window a batch"
+            )
         return window, overlap
 
     def scan_task(self, **options: Any) -> CrackTask:
-        """How :meth:`scan` and :func:`crack_lightning.scan` scan photos with this model: ``threshold``, ``window``,
-        ``overlap``, ``batch_size``, ``max_pixels`` (:class:`~crack_lightning.scanning.tasks.CrackTask`) and how
-        cracks are measured: ``scale`` (``"auto"``: each photo's from a marker card, a GeoTIFF or drone metadata;
+        """How :meth:`scan` and :func:`crack_lightning.scan` scan photos with this model: ``threshold``,
+        ``low_threshold``, ``window``, ``overlap``, ``batch_size``, ``max_pixels``
+        (:class:`~crack_lightning.scanning.tasks.CrackTask`) and how cracks are measured: ``scale`` (``"auto"``: each photo's from a marker card, a GeoTIFF or drone metadata;
         ``"none"``; or mm per pixel, as ``mm_per_px``, which wins), ``marker_mm``, ``min_area``,
         ``width_limits_mm``, ``width_classes`` (:class:`~crack_lightning.measure.measuring.Measuring`)."""
         measuring = {k: options.pop(k) for k in MEASURING_OPTIONS if k in options}

@@ -22,6 +22,7 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
 from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.tiff_windows import Orthomosaic, windowed_tiff
+from crack_lightning.measure.hysteresis import crack_mask, hysteresis_on
 from crack_lightning.measure.measuring import Measuring
 from crack_lightning.scale.photo_scale import PhotoScale, photo_scale
 from crack_lightning.scanning.results import CrackMap
@@ -51,6 +52,7 @@ def segment_photos(
     max_pixels: int | None = MAX_PIXELS,
     workers: int = 0,
     preview_side: int = 4096,
+    low_threshold: float | None = None,
 ) -> Iterator[CrackMap]:
     """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
     ``threshold``: the crack probability from which a pixel is crack (default: the model's). ``workers`` > 0: photos
@@ -58,8 +60,11 @@ def segment_photos(
     has a scale, each photo's is found (:func:`~crack_lightning.scale.photo_scale.photo_scale`: a marker card, a
     GeoTIFF's pixel size, drone metadata) and a card's area is no crack. A tiled or very large TIFF (an orthomosaic)
     is read window by window (:mod:`crack_lightning.scanning.segment_windows`); its pictures are then at most
-    ``preview_side`` long."""
+    ``preview_side`` long. ``low_threshold`` below ``threshold``: also the pixels down to it that touch crack pixels
+    (hysteresis, :mod:`crack_lightning.measure.hysteresis`); default none."""
     level = crack_level(segmenter.threshold if threshold is None else threshold)
+    low_level = None if low_threshold is None else crack_level(low_threshold)
+    low_level = low_level if hysteresis_on(level, low_level) else None
     how = (measuring.mm_per_px, measuring.scale, measuring.marker_mm)
 
     def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str | Orthomosaic, PhotoScale]:
@@ -84,6 +89,7 @@ def segment_photos(
             batch_size,
             max_pixels,
             preview_side,
+            low_level,
         )
 
 
@@ -97,6 +103,7 @@ def measured(
     batch_size: int,
     max_pixels: int | None = MAX_PIXELS,
     preview_side: int = 4096,
+    low_level: int | None = None,
 ) -> Iterator[CrackMap]:
     """A :class:`CrackMap` for each decoded ``(name, image or error or orthomosaic, its scale)``."""
     for name, image, scale in loaded:
@@ -113,6 +120,7 @@ def measured(
                     batch_size,
                     max_pixels,
                     preview_side,
+                    low_level,
                 )
                 yield replace(result, scale=scale)
             except CrackLightningError as err:
@@ -131,7 +139,8 @@ def measured(
             image,
             probability=probability,
             level=level,
-            cracks=own.measure(probability >= level, name, probability, scale.plane),
+            cracks=own.measure(crack_mask(probability, level, low_level), name, probability, scale.plane),
             mm_per_px=scale.mm_per_px,
             scale=scale,
+            low_level=low_level,
         )

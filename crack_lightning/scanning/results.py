@@ -24,6 +24,7 @@ from PIL import Image
 from crack_lightning.io.atomic import save_picture, write_atomically
 from crack_lightning.io.scan_files import MASKS, OVERLAYS, THUMBNAILS
 from crack_lightning.measure.cracks import Crack, summarise
+from crack_lightning.measure.hysteresis import crack_mask
 from crack_lightning.report.crack_page import CRACK_COLUMNS, CRACK_PHOTO_COLUMNS
 from crack_lightning.report.pictures import (
     THUMBNAIL_SIDE,
@@ -199,14 +200,19 @@ class CrackMap(PhotoResult):
     cracks: list[Crack] = field(default_factory=list)
     mm_per_px: float | None = None  # a marker's: at its centre (the cracks are measured on its plane)
     scale: PhotoScale | None = None  # where the scale came from, and the markers found
+    low_level: int | None = None  # hysteresis: weak pixels from this level join the crack pixels they touch
 
     detail_columns: ClassVar[list[str]] = CRACK_COLUMNS
     photo_columns: ClassVar[list[str]] = CRACK_PHOTO_COLUMNS
 
     @property
     def mask(self) -> np.ndarray:
-        """The crack mask ``(H, W)`` bool at the scan's threshold."""
-        return self.probability >= self.level
+        """The crack mask ``(H, W)`` bool at the scan's threshold (and hysteresis, with a ``low_level``)."""
+        return crack_mask(self.probability, self.level, self.low_level)
+
+    def drawn_mask(self) -> np.ndarray | None:
+        """The crack pixels the overlay draws opaque where they are not simply those at the threshold."""
+        return None if self.low_level is None else self.mask
 
     def photo_row(self) -> list:
         if self.error or self.probability is None:
@@ -247,8 +253,9 @@ class CrackMap(PhotoResult):
             for c in self.cracks
         ]
 
-    def plot(self, max_side: int = 4096) -> Image.Image:
-        drawn = crack_overlay(self.image, self.probability, self.level, max_side)
+    def plot(self, max_side: int = 4096, mask: np.ndarray | None = None) -> Image.Image:
+        mask = self.drawn_mask() if mask is None else mask
+        drawn = crack_overlay(self.image, self.probability, self.level, max_side, mask)
         self._outline_markers(drawn)
         draw_colour_bar(drawn)
         return drawn
@@ -262,7 +269,10 @@ class CrackMap(PhotoResult):
 
     def pictures(self, max_side: int = 4096, masks: bool = True) -> Iterator[Picture]:
         # The thumbnail is drawn from the photo, not shrunk from the overlay: pooled from the full map, cracks stay.
-        yield THUMBNAILS, ".jpg", "JPEG", JPEG, crack_overlay(self.image, self.probability, self.level, THUMBNAIL_SIDE)
-        yield OVERLAYS, ".png", "PNG", PNG, self.plot(max_side)
+        mask = self.drawn_mask()
+        thumb = crack_overlay(self.image, self.probability, self.level, THUMBNAIL_SIDE, mask)
+        yield THUMBNAILS, ".jpg", "JPEG", JPEG, thumb
+        yield OVERLAYS, ".png", "PNG", PNG, self.plot(max_side, mask)
+        del mask
         # 8-bit grey, full size (always written); an orthomosaic's is its max-pooled, smaller copy
         yield MASKS, ".png", "PNG", PNG, Image.fromarray(self.probability)

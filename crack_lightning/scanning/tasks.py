@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput
 from crack_lightning.io.scan_files import CRACKS_CSV, TILES_CSV
+from crack_lightning.measure.hysteresis import hysteresis_on
 from crack_lightning.measure.measuring import Measuring
 from crack_lightning.report.crack_page import CRACK_PAGE
 from crack_lightning.report.pages import Page
@@ -123,13 +124,16 @@ class TileTask(ScanTask):
 
 class CrackTask(ScanTask):
     """A segmenter's scan: windows of ``window`` px overlapping by ``overlap`` (default: the model's), crack pixels
-    from ``threshold`` (default: the model's), cracks measured as ``measuring`` says."""
+    from ``threshold`` (default: the model's) and, by hysteresis, down to ``low_threshold`` where they touch them
+    (default: the model's ``low_threshold``; a value at or above ``threshold`` turns it off), cracks measured as
+    ``measuring`` says."""
 
     details_csv, unit, page, result = CRACKS_CSV, "cracks", CRACK_PAGE, CrackMap
     # "task" tells a segmenter's scan from a classifier's
     same_scan = (
         "task",
         "threshold",
+        "low_threshold",
         "window",
         "overlap",
         "min_area",
@@ -151,14 +155,21 @@ class CrackTask(ScanTask):
         batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
         max_pixels: int | None = MAX_PIXELS,
         workers: int = 0,
+        low_threshold: float | None = None,
     ) -> None:
         threshold = segmenter.threshold if threshold is None else threshold
+        low_threshold = segmenter.low_threshold if low_threshold is None else low_threshold
         if not 0.0 < threshold <= 1.0:
             raise CrackLightningError(f"--threshold: {threshold}; pass a probability in (0, 1]")
+        if low_threshold is not None and not 0.0 < low_threshold <= 1.0:
+            raise CrackLightningError(f"--low_threshold: {low_threshold}; pass a probability in (0, 1]")
         self.window, self.overlap = segmenter.windows(window, overlap, batch_size)
         self.model, self.threshold, self.measuring = segmenter, threshold, measuring
         self.batch_size, self.max_pixels, self.workers = batch_size, max_pixels, workers
         self.level = crack_level(threshold)
+        # off (None) where it would add no pixel: the scan is then the plain threshold's, file for file
+        on = low_threshold is not None and hysteresis_on(self.level, crack_level(low_threshold))
+        self.low_threshold = low_threshold if on else None
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -166,6 +177,7 @@ class CrackTask(ScanTask):
             "model": self.model.source,
             "model_sha256": sha256(self.model.graph),
             "threshold": self.threshold,
+            "low_threshold": self.low_threshold,
             "window": self.window,
             "overlap": self.overlap,
             **self.measuring.settings(),
@@ -183,6 +195,7 @@ class CrackTask(ScanTask):
             self.max_pixels,
             self.workers,
             self.preview_side,
+            self.low_threshold,
         )
 
     def count(self, result: CrackMap) -> int:
