@@ -50,6 +50,10 @@ def main() -> None:
     parser.add_argument("--quality", type=Path, required=True, help="JSON of evaluate --output (with --patches)")
     parser.add_argument("--low_threshold", type=float, default=None,
                         help="the model's hysteresis default, into its metadata (default: none, scan's default)")
+    parser.add_argument("--window", type=int, default=None,
+                        help="the window the model's scan runs in, into its metadata (default: scan's, 512 px)")
+    parser.add_argument("--config", type=Path, default=REPO / "configs" / "concrete-seg-v1.yaml",
+                        help="the training config the card quotes")
     parser.add_argument("--memory", type=Path, default=None, help="JSON of bench/segment_memory.py --json")
     parser.add_argument("--training", type=Path, default=None, help="JSON: how each round ran (required unless --card_only)")
     parser.add_argument("--notes", type=Path, default=None, help="JSON: decisions and where it fails, for the card")
@@ -74,11 +78,14 @@ def main() -> None:
     checkpoint = read_checkpoint(args.ckpt, task=SEGMENTATION)
     model = load_checkpoint(args.ckpt)
     own = {"low_threshold": args.low_threshold} if args.low_threshold is not None else {}
+    if args.window is not None:
+        own["window"] = args.window
     graph = export_segmenter(model, {"name": args.name, **own})
     ckpt_path, onnx_path = MODELS_DIR / f"{args.name}.ckpt", MODELS_DIR / f"{args.name}.onnx"
     keep = ("epoch", "global_step", "pytorch-lightning_version")
     # init_from named a file of the training machine: the shipped network is complete without it.
-    hparams = {**checkpoint["hyper_parameters"], "init_from": None}
+    # The teacher is named on the card; the shipped checkpoint needs none to load, test or fine-tune.
+    hparams = {**checkpoint["hyper_parameters"], "init_from": None, "distill_from": None}
     torch.save({**{k: checkpoint[k] for k in keep if k in checkpoint}, "state_dict": checkpoint["state_dict"],
                 "hyper_parameters": hparams}, ckpt_path)
     write_atomically(onnx_path, graph)
@@ -88,8 +95,9 @@ def main() -> None:
         "summary": "crack segmenter (MobileNetV2 encoder, U-Net decoder) trained on synthetic cracks and self-trained "
                    "crack patches: masks, crack lengths and widths",
         "task": "segmentation",
-        "architecture": f"torchvision mobilenet_v2 features[:14] as encoder, U-Net decoder {list(model.hparams.decoder_channels)}, "
-                        f"{model.hparams.decoder_convs} convolutions a stage, one crack logit a pixel",
+        "architecture": f"torchvision mobilenet_v2 features[:18] as encoder, U-Net decoder {list(model.hparams.decoder_channels)}, "
+                        f"{model.hparams.decoder_convs} {'depthwise-separable ' if model.hparams.get('separable') else ''}"
+                        "3x3 convolutions a stage, one crack logit a pixel",
         "threshold": round(model.threshold, 4),
         "threshold_note": "chosen on the synthetic validation samples (best F1), carried in the checkpoint and the graph",
         **own,
@@ -106,7 +114,7 @@ def main() -> None:
         },
         "backbone": "crack_lightning/assets/weights/mobilenet_v2_features_partial_imagenet.pth (see its README)",
         "command": "python bench/train_concrete_seg.py --data DATA --output work/concrete-seg",
-        "config": (REPO / "configs" / "concrete-seg-v1.yaml").read_text(),
+        "config": args.config.read_text(),
         "training": json.loads(args.training.read_text()),
         "checkpoint_epoch": int(checkpoint.get("epoch", -1)),
         "quality": quality,
