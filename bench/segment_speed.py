@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 import crack_lightning
-from crack_lightning.runtime.backends import RUNTIME_NAMES
+from crack_lightning.errors import CrackLightningError
 
 SAMPLE = Path(crack_lightning.__file__).parent / "assets" / "sample"
 
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("models", nargs="+", help="shipped names, .ckpt or .onnx files")
     parser.add_argument("--megapixels", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--backends", nargs="+", default=list(RUNTIME_NAMES))
+    parser.add_argument("--backends", nargs="+", default=["onnxruntime", "openvino"])
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     photo = tiled_photo(args.megapixels)
@@ -96,7 +96,7 @@ def main() -> None:
         for backend in args.backends:
             try:
                 model = crack_lightning.load_model(name, backend=backend, precision="32")
-            except crack_lightning.CrackLightningError as err:
+            except CrackLightningError as err:
                 print(f"{name} {backend}: not run ({err})")
                 continue
             model.probability_map(photo[:512, :512])  # compiles the graph

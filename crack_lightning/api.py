@@ -117,7 +117,7 @@ def scan(
     ``output``, as the ``scan`` command does: the CSV files, pictures, ``scan.json`` and ``report.html``; locked
     while it runs, ``resume`` finishes a scan cut short, ``overwrite`` replaces one. Returns counts.
 
-    ``model``: a loaded model, or what :func:`load_model` takes (default: the shipped segmenter ``concrete-seg-v1``,
+    ``model``: a loaded model, or what :func:`load_model` takes (default: the shipped segmenter ``concrete-seg-v2``,
     which measures cracks; ``"concrete-v1"``, the shipped classifier, draws tile maps). ``options``: how
     the model runs (``backend``, ``precision``, ``tta``, ``threads``, when ``model`` is not loaded yet) and how it
     scans (a classifier: ``tile``, ``stride``, ``context``, ``threshold``, ``masks``...; a segmenter:
@@ -166,7 +166,7 @@ def evaluate(
     operating point, ODS F1, crack length and width errors, for all photos and two halves of their groups (an
     :class:`~crack_lightning.evaluation.evaluate.Evaluation`: ``table()``, ``to_dict()``, ``photos``).
 
-    ``model`` as for :func:`scan` (default ``concrete-seg-v1``); ``options``: how it runs and scans, as for
+    ``model`` as for :func:`scan` (default ``concrete-seg-v2``); ``options``: how it runs and scans, as for
     :func:`scan` (``threshold``, ``low_threshold``, ``min_area``, ``window``...). ``patches``: a folder of
     ``Positive/`` and ``Negative/`` patches without masks, in which the share with a crack found is counted.
     ``split_file`` (a fit's ``split.csv``): only its ``split`` photos; ``limit``: the first photos only.

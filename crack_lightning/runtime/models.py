@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
 DEFAULT_MODEL = "concrete-v1"  # predict, test, export: the shipped classifier
-DEFAULT_SCAN_MODEL = "concrete-seg-v1"  # scan: the shipped segmenter measures cracks; concrete-v1 draws tile maps
+DEFAULT_SCAN_MODEL = "concrete-seg-v2"  # scan: the shipped segmenter measures cracks (concrete-seg-v1 loads by name); concrete-v1 draws tile maps
 CACHE_VERSION = "1"  # bumped when the exporter's graph changes, so that older cached graphs are not reused
 
 
