@@ -23,13 +23,11 @@ from crack_lightning.runtime.models import (
     DEFAULT_SCAN_MODEL,
     cache_graph,
     cached_graph_path,
-    model_from_graph,
     shipped_model,
 )
 
 if TYPE_CHECKING:
-    from crack_lightning.runtime.classifier import Classifier
-    from crack_lightning.runtime.segmenter import Segmenter
+    from crack_lightning.scanning.models import Classifier, Segmenter
 
 __all__ = ["exported_graph", "load_model", "scan"]
 RUN_OPTIONS = ("backend", "precision", "tta", "threads", "device")  # how the model runs, as load_model takes them
@@ -53,8 +51,8 @@ def exported_graph(checkpoint: str | os.PathLike, option: str = "model") -> tupl
 def load_model(
     model: str | os.PathLike | None = None, option: str = "model", device: str = "cpu", **options: Any
 ) -> Classifier | Segmenter:
-    """A model: a :class:`~crack_lightning.runtime.classifier.Classifier`, or a
-    :class:`~crack_lightning.runtime.segmenter.Segmenter` when its graph says ``task: segmentation``. Both have
+    """A model: a :class:`~crack_lightning.scanning.models.Classifier`, or a
+    :class:`~crack_lightning.scanning.models.Segmenter` when its graph says ``task: segmentation``. Both have
     ``predict(images)``, ``scan(photo)`` and ``describe()``.
 
     ``model`` is a shipped model's name (default: the shipped classifier ``concrete-v1``; a shipped segmenter by its
@@ -95,6 +93,8 @@ def load_model(
 
         session = gpu.torch_session(checkpoint, "cuda", cuda_precision(options.get("precision", "32")), option)
         options.update(device="cuda", checkpoint=checkpoint, session=session)
+    from crack_lightning.scanning.models import model_from_graph  # the runtime the graph's task needs, and its scan
+
     return model_from_graph(graph, source, **options)
 
 
@@ -131,6 +131,7 @@ def scan(
     # and predict never need.
     from crack_lightning.distributed import start_processes
     from crack_lightning.scanning.pipeline import scan_to_folder
+    from crack_lightning.scanning.tasks import scan_task
 
     loaded = not (model is None or isinstance(model, (str, os.PathLike)))
     if loaded and (devices > 1 or num_nodes > 1):
@@ -144,5 +145,5 @@ def scan(
         model = load_model(
             DEFAULT_SCAN_MODEL if model is None else model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options}
         )
-    task = model.scan_task(**options)
+    task = scan_task(model, **options)
     return scan_to_folder(task, source, output, overwrite, resume, overlay_max_side, progress, report, shards)

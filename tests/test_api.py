@@ -15,7 +15,7 @@ from PIL import Image
 import crack_lightning
 from crack_lightning.cli import main
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.scanning.results import CrackMap, TileMap
+from crack_lightning.results.maps import CrackMap, TileMap
 from tests.test_segment_scan import darkness_model, line_photo
 
 SAMPLE = Path(crack_lightning.__file__).parent / "assets" / "sample"

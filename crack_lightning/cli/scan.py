@@ -14,11 +14,11 @@ from crack_lightning.runtime.backends import cpu_count
 from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV
 from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
 from crack_lightning.runtime.models import DEFAULT_MODEL, DEFAULT_SCAN_MODEL
-from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH
+from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH
 from crack_lightning.scanning.geojson import CRACKS_GEOJSON, TILES_GEOJSON, map_line
 from crack_lightning.scanning.pipeline import scan_to_folder
 from crack_lightning.scanning.shards import Shards
-from crack_lightning.scanning.tasks import DEFAULT_BATCH
+from crack_lightning.scanning.tasks import DEFAULT_BATCH, scan_task
 from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
 
 GPU_BATCH, GPU_WINDOWS = 256, 8  # tiles / segmenter windows a batch on a GPU: large batches keep it busy
@@ -107,7 +107,7 @@ def run(argv: list[str]) -> None:
     gpu = model.device == "cuda"
     stride = o.stride or o.tile
     threshold = DEFAULT_THRESHOLD if o.threshold is None else o.threshold
-    task = model.scan_task(tile=o.tile, stride=stride, context=o.context, threshold=threshold,
+    task = scan_task(model, tile=o.tile, stride=stride, context=o.context, threshold=threshold,
                            batch_size=o.batch_size or (GPU_BATCH if gpu else DEFAULT_BATCH), masks=o.masks,
                            max_pixels=o.max_pixels, workers=workers)
     counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report, shards)
@@ -128,7 +128,8 @@ def run_segmenter(o, segmenter, shards: Shards, workers: int, say) -> None:
     if not 0 <= overlap < window:
         raise CrackLightningError(f"--window {window}, --overlap {overlap}: pass an overlap of 0 or more, smaller than the window")
     gpu = segmenter.device == "cuda"
-    task = segmenter.scan_task(
+    task = scan_task(
+        segmenter,
         threshold=o.threshold, mm_per_px=o.mm_per_px, min_area=o.min_area,
         width_limits_mm=numbers(o.width_limits_mm, "--width_limits_mm"),
         width_classes=tuple(c.strip() for c in o.width_classes.split(",")), window=o.window, overlap=o.overlap,

@@ -35,8 +35,8 @@ from crack_lightning.io.scan_files import (
     read_photo_rows,
     read_settings,
 )
+from crack_lightning.results.maps import PhotoResult
 from crack_lightning.scanning.result_writer import ResultWriter, cut_partial_line
-from crack_lightning.scanning.results import PhotoResult
 from crack_lightning.scanning.shards import merge_parts, part_path, part_ranks
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.atomic import replacing
 from crack_lightning.io.images import MAX_PIXELS, find_images
-from crack_lightning.scanning.labels import decide_labels
+from crack_lightning.runtime.labels import decide_labels
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.classifier import Classifier

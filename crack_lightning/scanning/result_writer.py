@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from crack_lightning.io.atomic import save_picture
-from crack_lightning.scanning.results import PhotoResult
+from crack_lightning.results.maps import PhotoResult
 
 
 class ResultWriter:

@@ -22,11 +22,11 @@ import numpy as np
 from crack_lightning.io.images import MAX_PIXELS, check_pixels, resize
 from crack_lightning.io.preview import Preview
 from crack_lightning.io.tiff_windows import TiffWindows
-from crack_lightning.scanning.tiling import context_window, tile_boxes
+from crack_lightning.results.tiling import context_window, tile_boxes
 
 if TYPE_CHECKING:
+    from crack_lightning.results.maps import TileMap
     from crack_lightning.runtime.classifier import Classifier
-    from crack_lightning.scanning.results import TileMap
 
 MIN_DATA_SHARE = 0.5  # a tile with less of its pixels holding data is "no data"
 

@@ -25,8 +25,8 @@ from crack_lightning.measure.bands import measure_photo_cracks
 from crack_lightning.measure.components import EIGHT_NEIGHBOURS, BandComponents, Component
 from crack_lightning.measure.cracks import Crack
 from crack_lightning.measure.measuring import Measuring
+from crack_lightning.results.maps import CrackMap
 from crack_lightning.runtime.windows import segment_photo
-from crack_lightning.scanning.results import CrackMap
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.segmenter import Segmenter
@@ -107,7 +107,7 @@ def segment_tiff(
     max_pixels: int | None = MAX_PIXELS,
     preview_side: int = 4096,
 ) -> CrackMap:
-    """One orthomosaic's :class:`~crack_lightning.scanning.results.CrackMap`: its ``probability`` and ``image``
+    """One orthomosaic's :class:`~crack_lightning.results.maps.CrackMap`: its ``probability`` and ``image``
     are copies at most ``preview_side`` long, its width and height its own; an unreadable or oversized file raises
     :class:`~crack_lightning.errors.CrackLightningError`."""
     with TiffWindows(path, keep_rows=2 * window) as source:

@@ -1,7 +1,8 @@
 """What a scan does to each photo, by task: a classifier's tile map or a segmenter's crack mask. A task supplies the
-results (:mod:`crack_lightning.scanning.results`: their CSV rows and pictures), its CSV files, the settings a resumed
+results (:mod:`crack_lightning.results.maps`: their CSV rows and pictures), its CSV files, the settings a resumed
 scan must keep, and its report page; :func:`crack_lightning.scanning.pipeline.scan_to_folder` does the rest, the
-same for every task."""
+same for every task. :func:`scan_task` finds a model's task by the model's ``task`` (:data:`TASKS`): the runtime's
+models know nothing of scanning."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from crack_lightning.measure.measuring import Measuring
 from crack_lightning.report.crack_page import CRACK_PAGE
 from crack_lightning.report.pages import Page
 from crack_lightning.report.tile_page import TILE_PAGE
-from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH, crack_level, segment_photos
-from crack_lightning.scanning.results import CrackMap, PhotoResult, TileMap
+from crack_lightning.results.maps import CrackMap, PhotoResult, TileMap
+from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH, crack_level
+from crack_lightning.scanning.crack_map import segment_photos
 from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE, scan_photos
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from crack_lightning.runtime.segmenter import Segmenter
 
 DEFAULT_BATCH = 32  # tiles a batch
+MEASURING_OPTIONS = ("mm_per_px", "min_area", "width_limits_mm", "width_classes")
 
 
 class ScanTask:
@@ -37,6 +40,11 @@ class ScanTask:
     result: type[PhotoResult]  # what results() yields: its CSV columns
     masks: bool = True  # write masks/<photo>.png
     preview_side: int = 4096  # the longest side of an orthomosaic's pictures (the pipeline sets its overlays')
+
+    @classmethod
+    def of(cls, model: Any, **options: Any) -> ScanTask:
+        """The task of ``model`` with ``options`` (the keyword arguments of its ``__init__``)."""
+        return cls(model, **options)
 
     def settings(self) -> dict[str, Any]:
         """The scan's options and model, for ``scan.json`` and the report."""
@@ -158,6 +166,16 @@ class CrackTask(ScanTask):
         self.batch_size, self.max_pixels, self.workers = batch_size, max_pixels, workers
         self.level = crack_level(threshold)
 
+    @classmethod
+    def of(cls, segmenter: Segmenter, **options: Any) -> CrackTask:
+        """``options`` as ``__init__``'s, with :class:`~crack_lightning.measure.measuring.Measuring`'s fields
+        (``mm_per_px``, ``min_area``, ``width_limits_mm``, ``width_classes``) given flat."""
+        measuring = {k: options.pop(k) for k in MEASURING_OPTIONS if k in options}
+        for key in ("width_limits_mm", "width_classes"):
+            if key in measuring:
+                measuring[key] = tuple(measuring[key])
+        return cls(segmenter, measuring=Measuring(**measuring), **options)
+
     def settings(self) -> dict[str, Any]:
         return {
             "task": "segmentation",
@@ -188,3 +206,16 @@ class CrackTask(ScanTask):
 
     def cracked(self, result: CrackMap) -> bool:
         return bool(result.cracks)
+
+
+# The task of each kind of model, by the model's ``task`` (its graph's metadata): a new task registers here.
+TASKS: dict[str, type[ScanTask]] = {"classification": TileTask, "segmentation": CrackTask}
+
+
+def scan_task(model: Any, **options: Any) -> ScanTask:
+    """How :func:`crack_lightning.scan` and a model's ``scan`` scan photos with ``model``: its task (:data:`TASKS`)
+    with ``options`` (a classifier's: ``tile``, ``stride``, ``context``, ``threshold``...; a segmenter's:
+    ``threshold``, ``window``, ``overlap``, ``mm_per_px``, ``min_area``...)."""
+    if model.task not in TASKS:
+        raise CrackLightningError(f"{model.source}: no scan for a model of task {model.task!r}")
+    return TASKS[model.task].of(model, **options)

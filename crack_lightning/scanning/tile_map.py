@@ -1,5 +1,5 @@
 """A classifier's scan: cut whole photos into tiles, classify every tile, and map where the cracks are (a
-:class:`~crack_lightning.scanning.results.TileMap` per photo). NumPy and PIL only; the model is any classifier with
+:class:`~crack_lightning.results.maps.TileMap` per photo). NumPy and PIL only; the model is any classifier with
 ``probabilities``, ``image_size``, ``class_names`` and ``crack_index`` (:class:`crack_lightning.runtime.classifier.Classifier`).
 """
 
@@ -19,10 +19,10 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, resize
 from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.tiff_windows import Orthomosaic, windowed_tiff
-from crack_lightning.scanning.labels import NO_DATA, decide_labels
-from crack_lightning.scanning.results import TileMap
+from crack_lightning.results.maps import TileMap
+from crack_lightning.results.tiling import Box, context_window, tile_boxes
+from crack_lightning.runtime.labels import NO_DATA, decide_labels
 from crack_lightning.scanning.scan_windows import scan_tiff
-from crack_lightning.scanning.tiling import Box, context_window, tile_boxes
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.classifier import Classifier

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.scanning.labels import decide_labels
+from crack_lightning.runtime.labels import decide_labels
 from crack_lightning.scanning.predictions import PREDICTIONS_CSV, format_row, header
 
 class CSVPredictionWriter(BasePredictionWriter):

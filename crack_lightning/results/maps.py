@@ -24,8 +24,8 @@ from PIL import Image
 from crack_lightning.io.atomic import save_picture, write_atomically
 from crack_lightning.io.scan_files import MASKS, OVERLAYS, THUMBNAILS
 from crack_lightning.measure.cracks import Crack, summarise
-from crack_lightning.report.crack_page import CRACK_COLUMNS, CRACK_PHOTO_COLUMNS
-from crack_lightning.report.pictures import (
+from crack_lightning.results.columns import CRACK_COLUMNS, CRACK_PHOTO_COLUMNS, PHOTO_COLUMNS, TILE_COLUMNS
+from crack_lightning.results.pictures import (
     THUMBNAIL_SIDE,
     crack_overlay,
     draw_colour_bar,
@@ -33,9 +33,8 @@ from crack_lightning.report.pictures import (
     overlay,
     thumbnail,
 )
-from crack_lightning.report.tile_page import PHOTO_COLUMNS, TILE_COLUMNS
-from crack_lightning.scanning.labels import NO_DATA
-from crack_lightning.scanning.tiling import Box, probability_map
+from crack_lightning.results.tiling import Box, probability_map
+from crack_lightning.runtime.labels import NO_DATA
 
 CRACK, NO_CRACK = "crack", "no crack"  # a segmenter's photos.csv label
 # (folder, suffix, format, save options, picture): one of a photo's pictures; made one at a time (bounded memory)

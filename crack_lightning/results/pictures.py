@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from crack_lightning.scanning.tiling import Box, probability_rows
+from crack_lightning.results.tiling import Box, probability_rows
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 THUMBNAIL_SIDE = 240  # px, longest side of a thumbnail in the page
