@@ -21,7 +21,8 @@ from PIL import Image  # noqa: E402
 
 from crack_lightning import load_model  # noqa: E402
 from crack_lightning.measure.cracks import ODS_THRESHOLDS, f1_scores, pixel_counts  # noqa: E402
-from crack_lightning.scanning.tile_map import DEFAULT_TILE, scan_photo  # noqa: E402
+from crack_lightning.scanning.options import DEFAULT_TILE  # noqa: E402
+from crack_lightning.scanning.tile_map import scan_photo  # noqa: E402
 
 
 def main() -> None:

@@ -376,7 +376,8 @@ def scan_rate(model, photos: list[Path], **options) -> tuple[float, float]:
     choices)."""
     from crack_lightning.io.images import image_header
     from crack_lightning.runtime.segmenter import Segmenter
-    from crack_lightning.scanning.tile_map import DEFAULT_TILE, scan_photos
+    from crack_lightning.scanning.options import DEFAULT_TILE
+    from crack_lightning.scanning.tile_map import scan_photos
 
     def run(paths: list[Path]) -> None:
         if isinstance(model, Segmenter):  # probability maps and the cracks measured, as scan does

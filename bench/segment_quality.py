@@ -30,7 +30,8 @@ from crack_lightning.measure.cracks import ODS_THRESHOLDS, f1_scores, measure_cr
 from crack_lightning.runtime.backends import choose_backend, open_session
 from crack_lightning import load_model
 from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
-from crack_lightning.scanning.tile_map import DEFAULT_TILE, scan_photos
+from crack_lightning.scanning.options import DEFAULT_TILE
+from crack_lightning.scanning.tile_map import scan_photos
 from crack_lightning.export.onnx import export_segmenter, segmenter_network, torch_runner
 from crack_lightning.models.loading import load_checkpoint
 from crack_lightning.runtime.windows import flip_averaged, segment_photo

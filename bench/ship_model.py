@@ -171,7 +171,8 @@ def main() -> None:
         counts: dict[str, int] = {}
         for r in csv.DictReader(f):
             counts[r["split"]] = counts.get(r["split"], 0) + 1
-    from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
+    from crack_lightning.runtime.labels import DEFAULT_THRESHOLD
+    from crack_lightning.scanning.options import DEFAULT_CONTEXT, DEFAULT_TILE
 
     card = {
         "name": args.name,
@@ -181,7 +182,7 @@ def main() -> None:
         "class_names": model.class_names,
         "crack_class": hp.crack_class,
         "image_size": size, "mean": list(mean), "std": list(std),
-        "scan_defaults": {"tile": DEFAULT_TILE, "stride": DEFAULT_TILE, "context": DEFAULT_CONTEXT, "threshold": 0.5},
+        "scan_defaults": {"tile": DEFAULT_TILE, "stride": DEFAULT_TILE, "context": DEFAULT_CONTEXT, "threshold": DEFAULT_THRESHOLD},
         "training_data": {
             "description": "17,000 de-duplicated 227x227 patches of Özgenel's concrete crack dataset (8,500 per class): "
                            "the 5,000-image developer subset and 12,000 more, none repeated",

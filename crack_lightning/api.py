@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.io.scan_files import MAX_SIDE
 from crack_lightning.runtime import cuda
 from crack_lightning.runtime.exported import cuda_precision
 from crack_lightning.runtime.models import (
@@ -106,7 +107,7 @@ def scan(
     resume: bool = False,
     report: bool = True,
     progress: bool = False,
-    overlay_max_side: int = 4096,
+    overlay_max_side: int = MAX_SIDE,
     devices: int = 1,
     num_nodes: int = 1,
     **options: Any,

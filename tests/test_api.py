@@ -128,8 +128,33 @@ def test_scan_takes_a_model_name_and_scan_options(tmp_path):
         photo.parent, tmp_path / "out", model="concrete-v1", precision="32", tile=64, report=False
     )
     assert counts["tiles"] == 16 and not (tmp_path / "out" / "report.html").exists()
-    with pytest.raises(CrackLightningError, match="--threshold"):
+    with pytest.raises(CrackLightningError, match=r"^threshold: 2.0; pass a probability in \(0, 1\]$"):
         crack_lightning.scan(photo.parent, tmp_path / "out2", threshold=2.0)
+
+
+@pytest.mark.parametrize(
+    "model, option, value, problem",
+    [
+        ("concrete-v1", "tile", 0, "0; pass a whole number of at least 1"),
+        ("concrete-v1", "stride", -3, "-3; pass a whole number of at least 1"),
+        ("concrete-v1", "context", -0.5, "-0.5; pass 0 (the tile alone) or a positive share of the tile"),
+        ("concrete-v1", "threshold", 1.5, "1.5 is not a probability in [0, 1]"),
+        ("concrete-seg-v1", "overlap", 512, "512; pass 0 or more, smaller than the window (512 px)"),
+        ("concrete-seg-v1", "min_area", -1, "-1; pass 0 or more pixels"),
+    ],
+)
+def test_a_bad_scan_option_names_the_field_in_python_and_the_flag_in_the_command(
+    model, option, value, problem, classifier, tmp_path, capsys
+):
+    loaded = classifier if model == "concrete-v1" else crack_lightning.load_model(model, precision="32")
+    with pytest.raises(CrackLightningError) as raised:
+        loaded.scan(np.zeros((64, 64, 3), np.uint8), **{option: value})
+    assert str(raised.value) == f"{option}: {problem}"
+    argv = ["scan", "--ckpt_path", model, "--input", str(SAMPLE / "Positive"), "--output", str(tmp_path / "out")]
+    with pytest.raises(SystemExit):
+        main([*argv, "--precision", "32", f"--{option}", str(value)])
+    assert capsys.readouterr().err.strip().endswith(f"crack_lightning: error: --{option}: {problem}")
+    assert not (tmp_path / "out").exists()
 
 
 def test_predict_input_flag_and_the_engine_chosen_explicitly(tmp_path, capsys):

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from crack_lightning.io.atomic import save_picture, write_atomically
-from crack_lightning.io.scan_files import MASKS, OVERLAYS, THUMBNAILS
+from crack_lightning.io.scan_files import MASKS, MAX_SIDE, OVERLAYS, THUMBNAILS
 from crack_lightning.measure.cracks import Crack, summarise
 from crack_lightning.results.columns import CRACK_COLUMNS, CRACK_PHOTO_COLUMNS, PHOTO_COLUMNS, TILE_COLUMNS
 from crack_lightning.results.pictures import (
@@ -77,11 +77,11 @@ class PhotoResult:
         """Its rows of the scan's second CSV (``tiles.csv`` or ``cracks.csv``)."""
         raise NotImplementedError
 
-    def pictures(self, max_side: int = 4096, masks: bool = True) -> Iterator[Picture]:
+    def pictures(self, max_side: int = MAX_SIDE, masks: bool = True) -> Iterator[Picture]:
         """The scan folder's pictures of the photo: overlay, thumbnail (and mask), one at a time."""
         raise NotImplementedError
 
-    def plot(self, max_side: int = 4096) -> Image.Image:
+    def plot(self, max_side: int = MAX_SIDE) -> Image.Image:
         """The photo with its crack map drawn over it and a colour bar (at most ``max_side`` px long)."""
         raise NotImplementedError
 
@@ -164,10 +164,10 @@ class TileMap(PhotoResult):
             for (x, y, w, h), p, label in zip(self.boxes, self.crack_probability.tolist(), self.labels)
         ]
 
-    def plot(self, max_side: int = 4096) -> Image.Image:
+    def plot(self, max_side: int = MAX_SIDE) -> Image.Image:
         return overlay(self.image, self.boxes, self.crack_probability, max_side, photo_size=(self.height, self.width))
 
-    def pictures(self, max_side: int = 4096, masks: bool = True) -> Iterator[Picture]:
+    def pictures(self, max_side: int = MAX_SIDE, masks: bool = True) -> Iterator[Picture]:
         # self.image may be a smaller copy of the photo (an orthomosaic's): the map is drawn at its size
         size = (self.height, self.width)
         drawn = overlay(self.image, self.boxes, self.crack_probability, max_side, False, size)
@@ -238,12 +238,12 @@ class CrackMap(PhotoResult):
             for c in self.cracks
         ]
 
-    def plot(self, max_side: int = 4096) -> Image.Image:
+    def plot(self, max_side: int = MAX_SIDE) -> Image.Image:
         drawn = crack_overlay(self.image, self.probability, self.level, max_side)
         draw_colour_bar(drawn)
         return drawn
 
-    def pictures(self, max_side: int = 4096, masks: bool = True) -> Iterator[Picture]:
+    def pictures(self, max_side: int = MAX_SIDE, masks: bool = True) -> Iterator[Picture]:
         # The thumbnail is drawn from the photo, not shrunk from the overlay: pooled from the full map, cracks stay.
         yield THUMBNAILS, ".jpg", "JPEG", JPEG, crack_overlay(self.image, self.probability, self.level, THUMBNAIL_SIDE)
         yield OVERLAYS, ".png", "PNG", PNG, self.plot(max_side)

@@ -25,7 +25,7 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, find_images, read_rgb, resize
 from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
-from crack_lightning.runtime.labels import decide_labels
+from crack_lightning.runtime.labels import DEFAULT_THRESHOLD, check_threshold, decide_labels
 
 Images = ImageInput | Iterable[ImageInput]  # one image, a folder or .txt list of them, or several
 
@@ -103,9 +103,10 @@ class Classifier(ExportedModel):
 
     task = "classification"
 
-    def predict(self, images: Images, batch_size: int = 32, threshold: float = 0.5) -> Predictions:
+    def predict(self, images: Images, batch_size: int = 32, threshold: float = DEFAULT_THRESHOLD) -> Predictions:
         """Classify patches: an image path, a folder or ``.txt`` list of them, a PIL image, a ``uint8`` RGB array
         ``(H, W, 3)``, or a list of these; an unreadable file is an error."""
+        check_threshold(threshold)
         rows = []
         for _, probabilities, errors in self.predict_batches(image_list(images), batch_size):
             if errors:

@@ -16,7 +16,7 @@ import json
 
 import numpy as np
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
 from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
 from crack_lightning.runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, segment_photo
@@ -69,8 +69,11 @@ class Segmenter(ExportedModel):
 
     def windows(self, window: int | None = None, overlap: int | None = None, batch_size: int = 1) -> tuple[int, int]:
         """``(window, overlap)``: the model's where not given, checked."""
-        window, overlap = window or self.window, self.overlap if overlap is None else overlap
-        if batch_size < 1 or not 0 <= overlap < window:
-            raise CrackLightningError(f"window={window}, overlap={overlap}, batch_size={batch_size}: pass a window "
-                                      "larger than the overlap, an overlap of 0 or more and at least 1 window a batch")
+        window, overlap = self.window if window is None else window, self.overlap if overlap is None else overlap
+        if window < 1:
+            raise OptionError("window", f"{window}; pass a whole number of at least 1")
+        if not 0 <= overlap < window:
+            raise OptionError("overlap", f"{overlap}; pass 0 or more, smaller than the window ({window} px)")
+        if batch_size < 1:
+            raise OptionError("batch_size", f"{batch_size}; pass a whole number of at least 1")
         return window, overlap

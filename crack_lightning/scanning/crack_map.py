@@ -20,6 +20,7 @@ import numpy as np
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.georef import read_georeference
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
+from crack_lightning.io.scan_files import MAX_SIDE
 from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.tiff_windows import Orthomosaic, windowed_tiff
 from crack_lightning.measure.measuring import Measuring
@@ -38,7 +39,7 @@ def segment_photos(
     batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
     max_pixels: int | None = MAX_PIXELS,
     workers: int = 0,
-    preview_side: int = 4096,
+    preview_side: int = MAX_SIDE,
 ) -> Iterator[CrackMap]:
     """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
     ``threshold``: the crack probability from which a pixel is crack (default: the model's). ``workers`` > 0: photos
@@ -84,7 +85,7 @@ def measured(
     overlap: int | None,
     batch_size: int,
     max_pixels: int | None = MAX_PIXELS,
-    preview_side: int = 4096,
+    preview_side: int = MAX_SIDE,
 ) -> Iterator[CrackMap]:
     """A :class:`CrackMap` for each decoded ``(name, image or error or orthomosaic, its measuring)``."""
     for name, image, own in loaded:

@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from crack_lightning.io.images import MAX_PIXELS, check_pixels
 from crack_lightning.io.preview import PooledMap, Preview
+from crack_lightning.io.scan_files import MAX_SIDE
 from crack_lightning.io.tiff_windows import TiffWindows
 from crack_lightning.measure.bands import measure_photo_cracks
 from crack_lightning.measure.components import EIGHT_NEIGHBOURS, BandComponents, Component
@@ -105,7 +106,7 @@ def segment_tiff(
     overlap: int,
     batch_size: int = 1,
     max_pixels: int | None = MAX_PIXELS,
-    preview_side: int = 4096,
+    preview_side: int = MAX_SIDE,
 ) -> CrackMap:
     """One orthomosaic's :class:`~crack_lightning.results.maps.CrackMap`: its ``probability`` and ``image``
     are copies at most ``preview_side`` long, its width and height its own; an unreadable or oversized file raises

@@ -10,9 +10,9 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput
-from crack_lightning.io.scan_files import CRACKS_CSV, TILES_CSV
+from crack_lightning.io.scan_files import CRACKS_CSV, MAX_SIDE, TILES_CSV
 from crack_lightning.measure.measuring import Measuring
 from crack_lightning.report.crack_page import CRACK_PAGE
 from crack_lightning.report.pages import Page
@@ -20,13 +20,13 @@ from crack_lightning.report.tile_page import TILE_PAGE
 from crack_lightning.results.maps import CrackMap, PhotoResult, TileMap
 from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH, crack_level
 from crack_lightning.scanning.crack_map import segment_photos
-from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE, scan_photos
+from crack_lightning.scanning.options import TileOptions
+from crack_lightning.scanning.tile_map import scan_photos
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.classifier import Classifier
     from crack_lightning.runtime.segmenter import Segmenter
 
-DEFAULT_BATCH = 32  # tiles a batch
 MEASURING_OPTIONS = ("mm_per_px", "min_area", "width_limits_mm", "width_classes")
 
 
@@ -39,7 +39,7 @@ class ScanTask:
     page: Page
     result: type[PhotoResult]  # what results() yields: its CSV columns
     masks: bool = True  # write masks/<photo>.png
-    preview_side: int = 4096  # the longest side of an orthomosaic's pictures (the pipeline sets its overlays')
+    preview_side: int = MAX_SIDE  # the longest side of an orthomosaic's pictures (the pipeline sets its overlays')
 
     @classmethod
     def of(cls, model: Any, **options: Any) -> ScanTask:
@@ -67,8 +67,8 @@ def sha256(graph: bytes) -> str:
 
 
 class TileTask(ScanTask):
-    """A classifier's scan: square tiles of ``tile`` px every ``stride`` px (default: the tile), each seen with
-    ``context`` of its side around it, crack from ``threshold``; ``masks`` also writes the probability map."""
+    """A classifier's scan: tiles as ``options`` say (:class:`~crack_lightning.scanning.options.TileOptions`);
+    ``masks`` also writes the probability map."""
 
     details_csv, unit, page, result = TILES_CSV, "tiles", TILE_PAGE, TileMap
     same_scan = ("tile", "stride", "context", "threshold", "model_sha256")
@@ -76,27 +76,21 @@ class TileTask(ScanTask):
     def __init__(
         self,
         classifier: Classifier,
-        tile: int = DEFAULT_TILE,
-        stride: int | None = None,
-        context: float = DEFAULT_CONTEXT,
-        threshold: float = 0.5,
-        batch_size: int = DEFAULT_BATCH,
+        options: TileOptions = TileOptions(),
         masks: bool = False,
         max_pixels: int | None = MAX_PIXELS,
         workers: int = 0,
     ) -> None:
-        stride = stride or tile
-        if not 0.0 <= threshold <= 1.0:
-            raise CrackLightningError(f"--threshold: {threshold} is not a probability in [0, 1]")
-        if context < 0:
-            raise CrackLightningError(f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile")
-        if tile < 1 or stride < 1 or batch_size < 1:
-            raise CrackLightningError(
-                f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})"
-            )
-        self.model, self.tile, self.stride, self.context = classifier, tile, stride, context
-        self.threshold, self.batch_size, self.masks, self.max_pixels = threshold, batch_size, masks, max_pixels
+        self.model, self.options, self.masks, self.max_pixels = classifier, options, masks, max_pixels
+        self.tile, self.stride, self.context = options.tile, options.stride, options.context
+        self.threshold, self.batch_size = options.threshold, options.batch_size
         self.workers = workers  # threads decoding and cutting photos ahead (for a GPU)
+
+    @classmethod
+    def of(cls, classifier: Classifier, **options: Any) -> TileTask:
+        """``options``: :class:`~crack_lightning.scanning.options.TileOptions`' fields and ``__init__``'s others."""
+        tiles = {k: options.pop(k) for k in TileOptions.names() if k in options}
+        return cls(classifier, TileOptions(**tiles), **options)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -160,7 +154,7 @@ class CrackTask(ScanTask):
     ) -> None:
         threshold = segmenter.threshold if threshold is None else threshold
         if not 0.0 < threshold <= 1.0:
-            raise CrackLightningError(f"--threshold: {threshold}; pass a probability in (0, 1]")
+            raise OptionError("threshold", f"{threshold}; pass a probability in (0, 1]")
         self.window, self.overlap = segmenter.windows(window, overlap, batch_size)
         self.model, self.threshold, self.measuring = segmenter, threshold, measuring
         self.batch_size, self.max_pixels, self.workers = batch_size, max_pixels, workers
