@@ -147,7 +147,7 @@ def main() -> None:
             report.setdefault("patches", {"folder": str(args.patches), "min_area": args.min_area})[kind] = {
                 "patches": len(files), "crack_found": found}
     if args.compare_scan:
-        classifier = load_model(precision=args.precision)
+        classifier = load_model("concrete-v1", precision=args.precision)
         photos = [(n, np.asarray(Image.open(args.data / "images" / n).convert("RGB"))) for n in names]
         started = time.perf_counter()
         for _ in scan_photos(classifier, photos, DEFAULT_TILE, DEFAULT_TILE, keep_images=False):

@@ -16,23 +16,21 @@ import csv
 import json
 import math
 import platform
-import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from crack_lightning.runtime.classifier import Classifier
+from crack_lightning.export.onnx import export_classifier
+from crack_lightning.runtime.models import MODELS_DIR, file_records
+from crack_lightning.io.atomic import write_atomically
+from crack_lightning.models.checkpoints import read_checkpoint
+from crack_lightning.models.loading import load_checkpoint
+from crack_lightning.models.classifier import PREPROCESSING_KEY
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from crack_lightning.runtime.classifier import Classifier  # noqa: E402
-from crack_lightning.export.onnx import export_classifier  # noqa: E402
-from crack_lightning.runtime.models import MODELS_DIR, file_records  # noqa: E402
-from crack_lightning.io.atomic import write_atomically  # noqa: E402
-from crack_lightning.models.checkpoints import read_checkpoint  # noqa: E402
-from crack_lightning.models.loading import load_checkpoint  # noqa: E402
-from crack_lightning.models.classifier import PREPROCESSING_KEY  # noqa: E402
 
 CITATION = ('Özgenel, Ç.F. (2019). "Concrete Crack Images for Classification". Mendeley Data, v2. '
             "DOI 10.17632/5y9wdsg2zt.2")

@@ -2,9 +2,9 @@
 (except to export a checkpoint once).
 
     import crack_lightning
-    model = crack_lightning.load_model()              # shipped classifier; or a name, a .ckpt of fit, an .onnx
-    model.predict(["a.jpg", "b.jpg"]).labels          # patches
-    result = model.scan("photo.jpg")                  # one photo: TileMap (classifier) or CrackMap (segmenter)
+    model = crack_lightning.load_model()              # shipped segmenter; or a name, a .ckpt of fit, an .onnx
+    result = model.scan("photo.jpg")                  # one photo: CrackMap (segmenter) or TileMap (classifier)
+    crack_lightning.load_model("concrete-v1").predict(["a.jpg", "b.jpg"]).labels   # patches: the classifier
     result.summary, result.plot(), result.save("out")
     crack_lightning.scan("photos/", "results/", model=model)   # a folder: CSVs, pictures, report.html
 """
@@ -20,7 +20,6 @@ from crack_lightning.io.scan_files import MAX_SIDE
 from crack_lightning.runtime import cuda
 from crack_lightning.runtime.exported import cuda_precision
 from crack_lightning.runtime.models import (
-    DEFAULT_MODEL,
     DEFAULT_SCAN_MODEL,
     cache_graph,
     cached_graph_path,
@@ -56,15 +55,15 @@ def load_model(
     :class:`~crack_lightning.scanning.models.Segmenter` when its graph says ``task: segmentation``. Both have
     ``predict(images)``, ``scan(photo)`` and ``describe()``.
 
-    ``model`` is a shipped model's name (default: the shipped classifier ``concrete-v1``; a shipped segmenter by its
-    name alike), a checkpoint of ``fit`` (exported once, then cached), or an ``.onnx`` written by ``export``.
+    ``model`` is a shipped model's name (default: the shipped segmenter ``concrete-seg-v1``, as :func:`scan`'s; the
+    shipped classifier is ``concrete-v1``), a checkpoint of ``fit`` (exported once, then cached), or an ``.onnx`` written by ``export``.
     ``option`` names ``model`` in error messages (the CLI passes its flag). ``device``: ``cpu`` (no torch),
     ``cuda`` (the checkpoint's network on the GPU through PyTorch, bf16; an ``.onnx`` needs its ``.ckpt`` beside
     it) or ``auto`` (``cuda`` where PyTorch sees a GPU and there is a checkpoint to run, else ``cpu``; no torch
     imported without an NVIDIA driver). ``options``: ``backend``, ``precision``, ``tta``, ``threads``.
     """
     asked, device = device, cuda.resolve_device(device)
-    name = os.fspath(model) if model is not None else DEFAULT_MODEL
+    name = os.fspath(model) if model is not None else DEFAULT_SCAN_MODEL
     shipped = shipped_model(name)
     path = Path(name).expanduser()
     if shipped is not None:
@@ -143,8 +142,6 @@ def scan(
     if threads is not None:
         options.setdefault("threads", threads)
     if not loaded:
-        model = load_model(
-            DEFAULT_SCAN_MODEL if model is None else model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options}
-        )
+        model = load_model(model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options})
     task = scan_task(model, **options)
     return scan_to_folder(task, source, output, overwrite, resume, overlay_max_side, progress, report, shards)

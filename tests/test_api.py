@@ -28,7 +28,7 @@ def plain_argv(monkeypatch):
 
 @pytest.fixture(scope="module")
 def classifier():
-    return crack_lightning.load_model(precision="32")
+    return crack_lightning.load_model("concrete-v1", precision="32")
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +187,13 @@ def test_a_shipped_segmenter_loads_by_name_as_the_shipped_classifier(tmp_path, m
     segmenter = crack_lightning.load_model("seg-test")
     assert segmenter.task == "segmentation" and "the shipped model seg-test (crack segmenter)" in segmenter.source
     assert crack_lightning.load_model("concrete-v1").task == "classification"
+
+
+def test_load_model_and_scan_default_to_the_shipped_segmenter(tmp_path):
+    model = crack_lightning.load_model(precision="32")
+    assert model.task == "segmentation" and "concrete-seg-v1" in model.source
+    photo = tmp_path / "p" / "patch.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(sorted((SAMPLE / "Positive").glob("*.jpg"))[0].read_bytes())
+    crack_lightning.scan(photo.parent, tmp_path / "out", precision="32", report=False)
+    assert (tmp_path / "out" / "cracks.csv").is_file()

@@ -103,7 +103,7 @@ def run(argv: list[str]) -> None:
         raise CrackLightningError("predict: pass --input, a folder of images, an image or a .txt list of paths (see --help)")
     option = "--input" if options.input else "--data.predict_dir"
     require_writable(Path(options.output).expanduser().absolute().parent, "--output")  # before the model loads
-    classifier = load_model(options.ckpt_path, "--ckpt_path", options.device, backend=options.backend,
+    classifier = load_model(options.ckpt_path or DEFAULT_MODEL, "--ckpt_path", options.device, backend=options.backend,
                             precision=options.precision, tta=options.tta)
     gpu = classifier.device == "cuda"
     batch_size = options.data.batch_size or (GPU_BATCH if gpu else CPU_BATCH)

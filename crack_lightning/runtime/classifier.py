@@ -1,7 +1,7 @@
 """A crack classifier as an exported graph, run by ONNX Runtime or OpenVINO: no torch, torchvision or Lightning.
 
     from crack_lightning import load_model
-    model = load_model()                      # the shipped model; or load_model("run/best.ckpt"), load_model("m.onnx")
+    model = load_model("concrete-v1")         # the shipped classifier; or load_model("run/best.ckpt"), ("m.onnx")
     result = model.predict(["a.jpg", "b.jpg"])  # or one path, a folder, a PIL image, an array
     result.labels, result.crack_probability
 
