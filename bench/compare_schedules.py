@@ -33,6 +33,7 @@ import torch
 from torchmetrics.functional.classification import binary_auroc
 
 from crack_lightning.data.splits import sample_group, scan_folder
+from crack_lightning.evaluation.intervals import wilson
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -118,15 +119,6 @@ def predict_fold(root: Path, checkpoint: str, held_out: list, classes: list[str]
 
 def torch_epochs(ckpt: Path) -> int:
     return int(torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]) + 1
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (math.nan, math.nan)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def auroc(scores: list[float], positive: list[bool]) -> float:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import platform
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from crack_lightning.runtime.classifier import Classifier
+from crack_lightning.evaluation.intervals import wilson
 from crack_lightning.export.onnx import export_classifier
 from crack_lightning.runtime.models import MODELS_DIR, file_records
 from crack_lightning.io.atomic import write_atomically
@@ -35,14 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 CITATION = ('Özgenel, Ç.F. (2019). "Concrete Crack Images for Classification". Mendeley Data, v2. '
             "DOI 10.17632/5y9wdsg2zt.2")
 LEGACY_HPARAMS = ("inference_backend", "tta")
-
-
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion."""
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:

@@ -1,20 +1,21 @@
 """Package a trained segmenter as a model shipped inside crack_lightning (``concrete-seg-v1``), with its card.
 
     python bench/train_concrete_seg.py --data DATA --output work/concrete-seg          # trains rounds 1 and 2
-    python bench/segment_quality.py CKPT --data PHOTOS --patches DATA/concrete-crack --json quality.json
-    python bench/ship_segmenter.py CKPT --quality quality.json --training training.json
+    python -m crack_lightning evaluate --ckpt_path CKPT --input PHOTOS --patches DATA/concrete-crack --output quality.json
+    python bench/ship_segmenter.py CKPT --quality quality.json --training training.json [--low_threshold 0.6]
 
 Writes ``crack_lightning/assets/models/NAME.ckpt`` (weights, hyperparameters, chosen threshold: no optimiser state),
 ``NAME.onnx`` (the exported graph that scan runs) and ``NAME.json`` (the card: data, synthesiser version and seed,
-command and config, the figures of ``--quality`` with 95% intervals, where it fails, sha256 of each file).
-``--training`` is a JSON of how the rounds ran (device, epochs, minutes): the card copies it.
+command and config, the figures of ``--quality`` (``evaluate --output``: the sets' figures and the patches' shares with
+their 95% intervals; the per-photo rows are left out), where it fails, sha256 of each file). ``--training`` is a JSON
+of how the rounds ran (device, epochs, minutes): the card copies it. ``--low_threshold`` goes into the graph's
+metadata and the card: scan's hysteresis default for this model (evaluate it with ``evaluate --low_threshold``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -29,35 +30,30 @@ from crack_lightning.synth import SYNTH_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 
+CARD_QUALITY = ("sets", "patches", "threshold", "low_threshold", "inference", "data", "min_area", "tolerance_px")
+
 CITATION = ('Özgenel, Ç.F. (2019). "Concrete Crack Images for Classification". Mendeley Data, v2. '
             "DOI 10.17632/5y9wdsg2zt.2")
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
-    """95% Wilson interval of a share ``k / n``."""
-    if n == 0:
-        return [0.0, 1.0]
-    p = k / n
-    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [round(centre - half, 4), round(centre + half, 4)]
-
-
-def with_intervals(quality: dict) -> dict:
-    """``quality`` with each patch row's share and its 95% interval."""
-    for row in quality.get("patches", {}).values():
-        if isinstance(row, dict) and "patches" in row:
-            row["share"] = round(row["crack_found"] / max(1, row["patches"]), 4)
-            row["share_95ci"] = wilson(row["crack_found"], row["patches"])
-    return quality
+def card_quality(quality: dict) -> dict:
+    """The card's part of an ``evaluate --output`` JSON: the figures, not a row per photo."""
+    return {k: quality[k] for k in CARD_QUALITY if k in quality}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("ckpt", type=Path, help="the segmenter's best checkpoint")
     parser.add_argument("--name", default="concrete-seg-v1")
-    parser.add_argument("--quality", type=Path, required=True, help="JSON of bench/segment_quality.py --json")
+    parser.add_argument("--quality", type=Path, required=True, help="JSON of evaluate --output (with --patches)")
+    parser.add_argument("--low_threshold", type=float, default=None,
+                        help="the model's hysteresis default, into its metadata (default: none, scan's default)")
+    parser.add_argument("--window", type=int, default=None,
+                        help="the window the model's scan runs in, into its metadata (default: scan's, 512 px)")
+    parser.add_argument("--config", type=Path, default=REPO / "configs" / "concrete-seg-v1.yaml",
+                        help="the training config the card quotes")
     parser.add_argument("--memory", type=Path, default=None, help="JSON of bench/segment_memory.py --json")
-    parser.add_argument("--training", type=Path, required=True, help="JSON: how each round ran")
+    parser.add_argument("--training", type=Path, default=None, help="JSON: how each round ran (required unless --card_only)")
     parser.add_argument("--notes", type=Path, default=None, help="JSON: decisions and where it fails, for the card")
     parser.add_argument("--card_only", action="store_true",
                         help="rewrite the card's figures only (after a change in measuring): the shipped files stay")
@@ -65,8 +61,9 @@ def main() -> None:
     if args.card_only:
         path = MODELS_DIR / f"{args.name}.json"
         card = json.loads(path.read_text())
-        card["quality"] = with_intervals(json.loads(args.quality.read_text()))
-        card["training"] = json.loads(args.training.read_text())
+        card["quality"] = card_quality(json.loads(args.quality.read_text()))
+        if args.training:
+            card["training"] = json.loads(args.training.read_text())
         if args.memory:
             card["memory"] = json.loads(args.memory.read_text())
         if args.notes:
@@ -74,31 +71,34 @@ def main() -> None:
         write_atomically(path, (json.dumps(card, indent=2, ensure_ascii=False) + "\n").encode())
         print(f"{args.name}: card figures rewritten in {path}")
         return
+    if args.training is None:
+        parser.error("--training is required to ship a model")
     checkpoint = read_checkpoint(args.ckpt, task=SEGMENTATION)
     model = load_checkpoint(args.ckpt)
-    graph = export_segmenter(model, {"name": args.name})
+    own = {"low_threshold": args.low_threshold} if args.low_threshold is not None else {}
+    if args.window is not None:
+        own["window"] = args.window
+    graph = export_segmenter(model, {"name": args.name, **own})
     ckpt_path, onnx_path = MODELS_DIR / f"{args.name}.ckpt", MODELS_DIR / f"{args.name}.onnx"
     keep = ("epoch", "global_step", "pytorch-lightning_version")
     # init_from named a file of the training machine: the shipped network is complete without it.
-    hparams = {**checkpoint["hyper_parameters"], "init_from": None}
+    # The teacher is named on the card; the shipped checkpoint needs none to load, test or fine-tune.
+    hparams = {**checkpoint["hyper_parameters"], "init_from": None, "distill_from": None}
     torch.save({**{k: checkpoint[k] for k in keep if k in checkpoint}, "state_dict": checkpoint["state_dict"],
                 "hyper_parameters": hparams}, ckpt_path)
     write_atomically(onnx_path, graph)
-    quality = json.loads(args.quality.read_text())
-    patches = quality.get("patches", {})
-    for row in patches.values():
-        if isinstance(row, dict) and "patches" in row:
-            row["share"] = round(row["crack_found"] / max(1, row["patches"]), 4)
-            row["share_95ci"] = wilson(row["crack_found"], row["patches"])
+    quality = card_quality(json.loads(args.quality.read_text()))
     card = {
         "name": args.name,
         "summary": "crack segmenter (MobileNetV2 encoder, U-Net decoder) trained on synthetic cracks and self-trained "
                    "crack patches: masks, crack lengths and widths",
         "task": "segmentation",
-        "architecture": f"torchvision mobilenet_v2 features[:14] as encoder, U-Net decoder {list(model.hparams.decoder_channels)}, "
-                        f"{model.hparams.decoder_convs} convolutions a stage, one crack logit a pixel",
+        "architecture": f"torchvision mobilenet_v2 features[:18] as encoder, U-Net decoder {list(model.hparams.decoder_channels)}, "
+                        f"{model.hparams.decoder_convs} {'depthwise-separable ' if model.hparams.get('separable') else ''}"
+                        "3x3 convolutions a stage, one crack logit a pixel",
         "threshold": round(model.threshold, 4),
         "threshold_note": "chosen on the synthetic validation samples (best F1), carried in the checkpoint and the graph",
+        **own,
         "mean": list(model.hparams.mean), "std": list(model.hparams.std),
         "training_data": {
             "description": "No hand-drawn masks: cracks drawn with exact masks by crack_lightning.synth on sound "
@@ -112,14 +112,15 @@ def main() -> None:
         },
         "backbone": "crack_lightning/assets/weights/mobilenet_v2_features_partial_imagenet.pth (see its README)",
         "command": "python bench/train_concrete_seg.py --data DATA --output work/concrete-seg",
-        "config": (REPO / "configs" / "concrete-seg-v1.yaml").read_text(),
+        "config": args.config.read_text(),
         "training": json.loads(args.training.read_text()),
         "checkpoint_epoch": int(checkpoint.get("epoch", -1)),
         "quality": quality,
-        "quality_note": "photos: 300 DeepCrack-style research photos with hand-drawn masks, never trained on, used "
-                        "to compare runs (a development measure; not shipped, not shown). Lengths and widths: per "
-                        "photo, against the same measurement on the true mask. patches: a crack of at least "
-                        "min_area px found, per patch.",
+        "quality_note": "python -m crack_lightning evaluate (each photo scanned as scan scans it). photos: 300 "
+                        "DeepCrack-style research photos with hand-drawn masks, never trained on, used to compare "
+                        "runs (a development measure; not shipped, not shown). Lengths and widths: per photo, against "
+                        "the same measurement on the true mask. patches: a crack of at least min_area px found, per "
+                        "patch.",
         "files": file_records(ckpt_path, onnx_path),
         "made": time.strftime("%Y-%m-%d"),
     }

@@ -10,6 +10,10 @@
    round 1's network (``--model.init_from``) at a tenth of its learning rates.
 ``--stage round2 --round1_ckpt CKPT`` runs steps 3-4 only (after a round 1 run elsewhere). DATA/concrete-crack (Negative and Positive) is never used, so that it stays a held-out surface. Options after
 ``--`` go to both ``fit`` runs (e.g. ``--trainer.precision bf16-mixed --data.num_workers 14`` on a GPU machine).
+
+``--recipe distill`` trains concrete-seg-v2 instead (configs/concrete-seg-v2.yaml), one ``fit`` taught by the shipped
+concrete-seg-v1: ``--count`` (3,000) synthetic samples with exact masks, every 4th crack patch with every pixel left
+to the teacher (an ``ignore/`` mask of the whole patch) and every 8th sound patch (from the 2nd) as all background.
 """
 
 from __future__ import annotations
@@ -22,14 +26,15 @@ import sys
 from pathlib import Path
 
 CONFIGS = ["--config", "configs/segment.yaml", "--config", "configs/concrete-seg-v1.yaml"]
+DISTILL_CONFIGS = ["--config", "configs/segment.yaml", "--config", "configs/concrete-seg-v2.yaml"]
 
 
 ROUND2 = ["--model.init_args.lr", "3.0e-4", "--model.init_args.encoder_lr", "1.0e-4", "--model.init_args.warmup_steps", "0"]
 
 
-def fit(root: Path, runs: Path, name: str, extra: list[str]) -> Path:
+def fit(root: Path, runs: Path, name: str, extra: list[str], configs: list[str] = CONFIGS) -> Path:
     """Run ``fit``; return the best checkpoint by validation ODS F1."""
-    command = [sys.executable, "-m", "crack_lightning", "fit", *CONFIGS, "--data.root", str(root),
+    command = [sys.executable, "-m", "crack_lightning", "fit", *configs, "--data.root", str(root),
                "--trainer.logger.init_args.save_dir", str(runs), "--trainer.logger.init_args.name", name, *extra]
     print("+", " ".join(command), flush=True)
     subprocess.run(command, check=True)
@@ -64,6 +69,29 @@ def every_nth(folder: Path, n: int, target: Path) -> str:
     return str(target)
 
 
+def teacher_folder(synth: Path, extra: Path, target: Path, count: int) -> int:
+    """The distillation recipe's training folder (links and masks only): ``count`` synthetic samples, every 4th crack
+    patch with all its pixels ignored by the mask loss (the teacher labels them), every 8th sound patch (from the 2nd)
+    with an empty mask. Returns the number of samples."""
+    import numpy as np
+    from PIL import Image
+
+    link_tree(synth, target, limit=count)
+    (target / "ignore").mkdir(exist_ok=True)
+    for kind, folder, start, step in (("pos", "Positive", 0, 4), ("neg", "Negative", 1, 8)):
+        files = sorted(p for p in (extra / folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        for path in files[start::step]:
+            name = f"{kind}-{path.stem}"
+            image = target / "images" / (name + path.suffix.lower())
+            if not image.exists():
+                os.link(path, image)
+            width, height = Image.open(path).size
+            Image.fromarray(np.zeros((height, width), np.uint8)).save(target / "masks" / (name + ".png"))
+            if kind == "pos":
+                Image.fromarray(np.full((height, width), 255, np.uint8)).save(target / "ignore" / (name + ".png"))
+    return len(list((target / "images").iterdir()))
+
+
 def main() -> None:
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -80,6 +108,8 @@ def main() -> None:
     p.add_argument("--stage", default="all", choices=("all", "round1", "round2"), help="round1: synthetic only")
     p.add_argument("--round1_ckpt", default=None, help="with --stage round2: round 1's checkpoint")
     p.add_argument("--round2_count", type=int, default=2000, help="synthetic samples in round 2's mix")
+    p.add_argument("--recipe", default="rounds", choices=("rounds", "distill"),
+                   help="rounds: concrete-seg-v1's two rounds; distill: concrete-seg-v2, taught by concrete-seg-v1")
     o = p.parse_args(argv)
     if o.stage == "round2" and not o.round1_ckpt:
         p.error("--stage round2 needs --round1_ckpt")
@@ -90,8 +120,17 @@ def main() -> None:
     positives = every_nth(Path(o.positives or data / "concrete-crack-extra" / "Positive"), o.every_positive, out / "positives")
     synth = out / "synthetic"
     count = o.count if o.stage != "round2" else o.round2_count  # sample i is the same in any count
+    if o.recipe == "distill":
+        count = 3000 if o.count == p.get_default("count") else o.count
     subprocess.run([sys.executable, "-m", "crack_lightning", "synth", "--backgrounds", backgrounds,
                     "--output", str(synth), "--count", str(count), "--seed", str(o.seed)], check=True)
+    if o.recipe == "distill":
+        samples = teacher_folder(synth, data / "concrete-crack-extra", out / "distill", count)
+        print(f"Distillation folder: {samples} samples", flush=True)
+        best = {"distill": str(fit(out / "distill", out / "runs", "concrete-seg-v2", extra, DISTILL_CONFIGS))}
+        (out / "best.json").write_text(json.dumps(best, indent=2) + "\n")
+        print(json.dumps(best, indent=2))
+        return
     if o.stage == "round2":
         best = {"round1": o.round1_ckpt}
     else:

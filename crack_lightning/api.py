@@ -7,6 +7,7 @@
     crack_lightning.load_model("concrete-v1").predict(["a.jpg", "b.jpg"]).labels   # patches: the classifier
     result.summary, result.plot(), result.save("out")
     crack_lightning.scan("photos/", "results/", model=model)   # a folder: CSVs, pictures, report.html
+    crack_lightning.evaluate("masked/").table()        # a segmenter on photos with true masks, scanned as scan does
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from crack_lightning.runtime.models import (
 )
 
 if TYPE_CHECKING:
+    from crack_lightning.evaluation.evaluate import Evaluation
     from crack_lightning.scanning.models import Classifier, Segmenter
 
-__all__ = ["exported_graph", "load_model", "scan"]
+__all__ = ["evaluate", "exported_graph", "load_model", "scan"]
 RUN_OPTIONS = ("backend", "precision", "tta", "threads", "device")  # how the model runs, as load_model takes them
 
 
@@ -55,7 +57,7 @@ def load_model(
     :class:`~crack_lightning.scanning.models.Segmenter` when its graph says ``task: segmentation``. Both have
     ``predict(images)``, ``scan(photo)`` and ``describe()``.
 
-    ``model`` is a shipped model's name (default: the shipped segmenter ``concrete-seg-v1``, as :func:`scan`'s; the
+    ``model`` is a shipped model's name (default: the shipped segmenter ``concrete-seg-v2``, as :func:`scan`'s; the
     shipped classifier is ``concrete-v1``), a checkpoint of ``fit`` (exported once, then cached), or an ``.onnx`` written by ``export``.
     ``option`` names ``model`` in error messages (the CLI passes its flag). ``device``: ``cpu`` (no torch),
     ``cuda`` (the checkpoint's network on the GPU through PyTorch, bf16; an ``.onnx`` needs its ``.ckpt`` beside
@@ -115,11 +117,12 @@ def scan(
     ``output``, as the ``scan`` command does: the CSV files, pictures, ``scan.json`` and ``report.html``; locked
     while it runs, ``resume`` finishes a scan cut short, ``overwrite`` replaces one. Returns counts.
 
-    ``model``: a loaded model, or what :func:`load_model` takes (default: the shipped segmenter ``concrete-seg-v1``,
+    ``model``: a loaded model, or what :func:`load_model` takes (default: the shipped segmenter ``concrete-seg-v2``,
     which measures cracks; ``"concrete-v1"``, the shipped classifier, draws tile maps). ``options``: how
     the model runs (``backend``, ``precision``, ``tta``, ``threads``, when ``model`` is not loaded yet) and how it
     scans (a classifier: ``tile``, ``stride``, ``context``, ``threshold``, ``masks``...; a segmenter:
-    ``threshold``, ``mm_per_px``, ``min_area``, ``window``...).
+    ``threshold``, ``scale`` (default ``"auto"``: each photo's from a marker card, a GeoTIFF or drone metadata;
+    ``"none"``; or mm per pixel), ``mm_per_px`` (wins over ``scale``), ``marker_mm``, ``min_area``, ``window``...).
 
     ``devices`` > 1 (or ``num_nodes`` > 1) shares the photos out across processes launched by Lightning's ``ddp``
     strategy, each with its share of the CPU cores (with ``device="cuda"`` sharing the GPUs round-robin): this
@@ -145,3 +148,38 @@ def scan(
         model = load_model(model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options})
     task = scan_task(model, **options)
     return scan_to_folder(task, source, output, overwrite, resume, overlay_max_side, progress, report, shards)
+
+
+def evaluate(
+    source: str | os.PathLike,
+    model: Segmenter | str | os.PathLike | None = None,
+    patches: str | os.PathLike | None = None,
+    split_file: str | os.PathLike | None = None,
+    split: str = "val",
+    limit: int | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> Evaluation:
+    """A segmenter's figures on photos with true masks (``source``: ``images/NAME.jpg`` and ``masks/NAME.png``, 255
+    = crack), each photo scanned exactly as :func:`scan` scans it: pixel precision, recall, F1 and IoU at the
+    operating point, ODS F1, crack length and width errors, for all photos and two halves of their groups (an
+    :class:`~crack_lightning.evaluation.evaluate.Evaluation`: ``table()``, ``to_dict()``, ``photos``).
+
+    ``model`` as for :func:`scan` (default ``concrete-seg-v2``); ``options``: how it runs and scans, as for
+    :func:`scan` (``threshold``, ``low_threshold``, ``min_area``, ``window``...). ``patches``: a folder of
+    ``Positive/`` and ``Negative/`` patches without masks, in which the share with a crack found is counted.
+    ``split_file`` (a fit's ``split.csv``): only its ``split`` photos; ``limit``: the first photos only.
+    """
+    from crack_lightning.evaluation.evaluate import evaluate_task  # scanning: SciPy and scikit-image
+    from crack_lightning.scanning.tasks import scan_task
+
+    if model is None or isinstance(model, (str, os.PathLike)):
+        model = load_model(
+            DEFAULT_SCAN_MODEL if model is None else model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options}
+        )
+    if model.task != "segmentation":
+        raise CrackLightningError(
+            f"evaluate: {model.source} is a classifier; `python -m crack_lightning test --ckpt_path MODEL` "
+            "evaluates a classifier on patches"
+        )
+    return evaluate_task(scan_task(model, **options), source, patches, split_file, split, limit, progress)

@@ -15,6 +15,7 @@ from PIL import Image
 import crack_lightning
 from crack_lightning.cli import main
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.runtime.models import DEFAULT_SCAN_MODEL
 from crack_lightning.results.maps import CrackMap, TileMap
 from tests.test_segment_scan import darkness_model, line_photo
 
@@ -141,6 +142,9 @@ def test_scan_takes_a_model_name_and_scan_options(tmp_path):
         ("concrete-v1", "threshold", 1.5, "1.5 is not a probability in [0, 1]"),
         ("concrete-seg-v1", "overlap", 512, "512; pass 0 or more, smaller than the window (512 px)"),
         ("concrete-seg-v1", "min_area", -1, "-1; pass 0 or more pixels"),
+        ("concrete-seg-v1", "low_threshold", 1.5, "1.5; pass a probability in (0, 1]"),
+        ("concrete-seg-v1", "scale", "big", "'big'; pass auto, none or the photos' mm per pixel"),
+        ("concrete-seg-v1", "marker_mm", -2.0, "-2.0; pass the printed marker's side in mm, above 0"),
     ],
 )
 def test_a_bad_scan_option_names_the_field_in_python_and_the_flag_in_the_command(
@@ -191,7 +195,7 @@ def test_a_shipped_segmenter_loads_by_name_as_the_shipped_classifier(tmp_path, m
 
 def test_load_model_and_scan_default_to_the_shipped_segmenter(tmp_path):
     model = crack_lightning.load_model(precision="32")
-    assert model.task == "segmentation" and "concrete-seg-v1" in model.source
+    assert model.task == "segmentation" and DEFAULT_SCAN_MODEL in model.source
     photo = tmp_path / "p" / "patch.jpg"
     photo.parent.mkdir()
     photo.write_bytes(sorted((SAMPLE / "Positive").glob("*.jpg"))[0].read_bytes())

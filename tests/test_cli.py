@@ -146,7 +146,7 @@ def test_resume_from_last_checkpoint_continues_the_fine_tune_phase(tmp_path, cap
     assert [g["name"] for g in resumed["optimizer_states"][0]["param_groups"]] == ["head", "backbone"]
 
 
-SEGMENTER_OVERLAYS = ("configs/concrete-seg-v1.yaml", "configs/segment-gpu.yaml")
+SEGMENTER_OVERLAYS = ("configs/concrete-seg-v1.yaml", "configs/concrete-seg-v2.yaml", "configs/segment-gpu.yaml")
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,8 @@ EXAMPLES = [
 
 @pytest.fixture
 def stand_ins(tmp_path, monkeypatch):
-    """patch1.jpg (a crack), patch2.jpg (sound), photo.jpg (2 x 2 patches with a dark line), photos/, segmenter.onnx."""
+    """patch1.jpg (a crack), patch2.jpg (sound), photo.jpg (2 x 2 patches with a dark line), photos/, masked/ (the
+    photo and its mask), segmenter.onnx."""
     crack, sound = sorted((SAMPLE / "Positive").glob("*.jpg"))[0], sorted((SAMPLE / "Negative").glob("*.jpg"))[0]
     shutil.copy(crack, tmp_path / "patch1.jpg")
     shutil.copy(sound, tmp_path / "patch2.jpg")
@@ -33,6 +34,12 @@ def stand_ins(tmp_path, monkeypatch):
     Image.fromarray(photo).save(tmp_path / "photo.jpg", quality=95)
     (tmp_path / "photos").mkdir()
     shutil.copy(tmp_path / "photo.jpg", tmp_path / "photos" / "wall.jpg")
+    for folder in ("masked/images", "masked/masks"):
+        (tmp_path / folder).mkdir(parents=True)
+    shutil.copy(tmp_path / "photo.jpg", tmp_path / "masked" / "images" / "wall.jpg")
+    truth = np.zeros(photo.shape[:2], np.uint8)
+    truth[200:204, 20:400] = 255
+    Image.fromarray(truth).save(tmp_path / "masked" / "masks" / "wall.png")
     darkness_model(tmp_path / "segmenter.onnx")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["example"])

@@ -11,8 +11,19 @@ from pathlib import Path
 from tests.conftest import REPO
 
 PACKAGE = REPO / "crack_lightning"
-TORCH_FREE = ("io", "runtime", "results", "scanning", "measure", "report", "synth")
-TORCH_FREE_CLI = ("__init__", "options", "predict", "scan", "tiles", "export", "stored_help", "synth")
+TORCH_FREE = ("io", "runtime", "results", "scanning", "measure", "report", "synth", "scale", "evaluation")
+TORCH_FREE_CLI = (
+    "__init__",
+    "options",
+    "predict",
+    "scan",
+    "tiles",
+    "export",
+    "stored_help",
+    "synth",
+    "marker",
+    "evaluate",
+)
 HEAVY = ("torch", "torchvision", "lightning", "pytorch_lightning", "torchmetrics")
 # The scan's layers, lowest first: runtime (predictors) -> results -> writers (report; scanning: tasks, the folder,
 # GeoJSON). Each subpackage named here imports none of those after it (nor the API or the commands).

@@ -203,7 +203,7 @@ def test_predict_from_a_cached_checkpoint_graph_does_not_import_torch(trained, u
     assert read_rows(out) == read_rows(in_process)
 
 
-@pytest.mark.parametrize("command", ["predict", "scan", "export", "tiles", "fit", "validate", "test"])
+@pytest.mark.parametrize("command", ["predict", "scan", "evaluate", "export", "tiles", "fit", "validate", "test"])
 def test_help_does_not_import_torch(command, tmp_path):
     result = run_python(["-X", "importtime", "-m", "crack_lightning", command, "--help"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -41,9 +41,10 @@ def plain_argv(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["crack_lightning"])
 
 
-def darkness_model(path: Path, window: int = 128, overlap: int = 32) -> Path:
-    """A segmenter graph as ``export`` writes one (uint8 (N, 3, H, W) in, float32 (N, 1, H, W) out, the metadata)
-    whose crack probability is sigmoid((100 - mean grey) / 2): ~1 on the dark lines, ~0 on bright noise."""
+def darkness_model(path: Path, window: int = 128, overlap: int = 32, **metadata) -> Path:
+    """A segmenter graph as ``export`` writes one (uint8 (N, 3, H, W) in, float32 (N, 1, H, W) out, the metadata
+    and any further ``metadata``) whose crack probability is sigmoid((100 - mean grey) / 2): ~1 on the dark lines,
+    ~0 on bright noise."""
     from onnx import TensorProto, helper, numpy_helper
 
     nodes = [
@@ -61,7 +62,7 @@ def darkness_model(path: Path, window: int = 128, overlap: int = 32) -> Path:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     metadata = {"task": "segmentation", "threshold": 0.5, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                "window": window, "overlap": overlap}
+                "window": window, "overlap": overlap, **metadata}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(with_metadata(model.SerializeToString(), metadata))
     return path

@@ -1,5 +1,6 @@
-"""The shipped segmenter concrete-seg-v1: files as its card says, the graph as its checkpoint, provenance, cracks
-found in the bundled crack patches and not in the sound ones, and ``scan`` measuring with it by default."""
+"""The shipped segmenters (concrete-seg-v1, concrete-seg-v2): files as their cards say, each graph as its checkpoint,
+provenance, cracks found in the bundled crack patches and not in the sound ones, and ``scan`` measuring with the
+default one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from crack_lightning import load_model
@@ -20,32 +22,42 @@ from crack_lightning.synth import SYNTH_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "crack_lightning" / "assets" / "sample"
-CARD = json.loads((MODELS_DIR / f"{DEFAULT_SCAN_MODEL}.json").read_text())
+SEGMENTERS = [name for name, model in shipped_models().items() if model.card.get("task") == "segmentation"]
 
 
-def test_files_match_the_card_and_the_card_its_sources():
-    assert DEFAULT_SCAN_MODEL in shipped_models() and CARD["task"] == "segmentation"
-    assert set(CARD["files"]) == {f"{DEFAULT_SCAN_MODEL}.ckpt", f"{DEFAULT_SCAN_MODEL}.onnx"}
-    for name, recorded in CARD["files"].items():
-        assert sha256_of(MODELS_DIR / name) == recorded["sha256"], name
-        assert (MODELS_DIR / name).stat().st_size == recorded["bytes"], name
-    data = CARD["training_data"]
+def card(name: str) -> dict:
+    return json.loads((MODELS_DIR / f"{name}.json").read_text())
+
+
+def test_the_default_segmenter_is_shipped():
+    assert DEFAULT_SCAN_MODEL in SEGMENTERS and {"concrete-seg-v1", "concrete-seg-v2"} <= set(SEGMENTERS)
+
+
+@pytest.mark.parametrize("name", SEGMENTERS)
+def test_files_match_the_card_and_the_card_its_sources(name):
+    info = card(name)
+    assert set(info["files"]) == {f"{name}.ckpt", f"{name}.onnx"}
+    for file, recorded in info["files"].items():
+        assert sha256_of(MODELS_DIR / file) == recorded["sha256"], file
+        assert (MODELS_DIR / file).stat().st_size == recorded["bytes"], file
+    data = info["training_data"]
     assert "CC BY 4.0" in data["licence"] and "10.17632/5y9wdsg2zt.2" in data["citation"]
     assert data["synthesiser_version"] == SYNTH_VERSION
-    assert (REPO / "configs" / "concrete-seg-v1.yaml").read_text() == CARD["config"]
-    assert (REPO / CARD["command"].split()[1]).is_file()  # bench/train_concrete_seg.py
+    assert (REPO / "configs" / f"{name}.yaml").read_text() == info["config"]
+    assert (REPO / info["command"].split()[1]).is_file()  # bench/train_concrete_seg.py
     for kind in ("Positive", "Negative"):  # the held-out surface's figures, with their intervals
-        row = CARD["quality"]["patches"][kind]
+        row = info["quality"]["patches"][kind]
         low, high = row["share_95ci"]
         assert low <= row["crack_found"] / row["patches"] <= high
 
 
-def test_graph_and_checkpoint_agree():
-    graph = read_metadata((MODELS_DIR / f"{DEFAULT_SCAN_MODEL}.onnx").read_bytes())
-    network = load_checkpoint(DEFAULT_SCAN_MODEL)
+@pytest.mark.parametrize("name", SEGMENTERS)
+def test_graph_and_checkpoint_agree(name):
+    graph = read_metadata((MODELS_DIR / f"{name}.onnx").read_bytes())
+    network = load_checkpoint(name)
     assert graph["task"] == "segmentation"
-    assert abs(float(graph["threshold"]) - network.threshold) < 1e-6 and abs(network.threshold - CARD["threshold"]) < 1e-4
-    segmenter = load_model(DEFAULT_SCAN_MODEL, backend="onnxruntime", precision="32")
+    assert abs(float(graph["threshold"]) - network.threshold) < 1e-6 and abs(network.threshold - card(name)["threshold"]) < 1e-4
+    segmenter = load_model(name, backend="onnxruntime", precision="32")
     patch = np.stack([np.asarray(__import__("PIL.Image").Image.open(p).convert("RGB").resize((224, 224))).transpose(2, 0, 1)
                       for p in sorted((SAMPLE / "Positive").glob("*.jpg"))[:2]])
     with torch.no_grad():
@@ -53,9 +65,10 @@ def test_graph_and_checkpoint_agree():
     assert np.abs(segmenter.probabilities(patch) - expected).max() < 1e-4
 
 
-def test_cracks_found_in_crack_patches_and_not_in_sound_ones():
-    # The bundled sample comes from concrete-crack, which the segmenter never trained on.
-    segmenter = load_model(DEFAULT_SCAN_MODEL)
+@pytest.mark.parametrize("name", SEGMENTERS)
+def test_cracks_found_in_crack_patches_and_not_in_sound_ones(name):
+    # The bundled sample comes from concrete-crack, which the segmenters never trained on.
+    segmenter = load_model(name)
     found = {kind: sum(bool(segmenter.scan(p).cracks) for p in sorted((SAMPLE / kind).glob("*.jpg"))[:40])
              for kind in ("Positive", "Negative")}
     assert found["Positive"] >= 38 and found["Negative"] <= 2, found

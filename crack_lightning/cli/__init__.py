@@ -18,9 +18,11 @@ COMMANDS = {
     "test": ("train", "test report of a checkpoint (default: the shipped model)"),
     "predict": ("predict", "classify images into a CSV (default model: the shipped one)"),
     "scan": ("scan", "crack maps of whole photos"),
+    "evaluate": ("evaluate", "a segmenter's figures on photos with true masks, scanned as scan does"),
     "tiles": ("tiles", "labelled tiles from photos with crack masks, to adapt a model"),
     "export": ("export", "a model as one ONNX file"),
     "synth": ("synth", "synthetic cracks with exact masks on photos of sound concrete, to train a segmenter"),
+    "marker": ("marker", "a printable marker card: scan then measures in millimetres without --mm_per_px"),
 }
 USAGE = "usage: python -m crack_lightning {" + ",".join(COMMANDS) + "} [options]; python -m crack_lightning COMMAND --help"
 

@@ -23,7 +23,7 @@ from crack_lightning.scanning.options import DEFAULT_BATCH, DEFAULT_CONTEXT, DEF
 from crack_lightning.scanning.tasks import scan_task
 
 GPU_BATCH, GPU_WINDOWS = 256, 8  # tiles / segmenter windows a batch on a GPU: large batches keep it busy
-SEGMENTER_OPTIONS = ("mm_per_px", "window", "overlap")  # None unless given
+SEGMENTER_OPTIONS = ("mm_per_px", "scale", "marker_mm", "window", "overlap", "low_threshold")  # None unless given
 CLASSIFIER_OPTIONS = ("--tile", "--stride", "--context", "--masks")
 
 
@@ -43,8 +43,11 @@ def parser() -> CommandParser:
     p.add_argument("--context", type=float, default=DEFAULT_CONTEXT, help="Classifier: photo around each tile the network also sees, as a share of the tile side on each side.")
     p.add_argument("--batch_size", type=int | None, default=None, help=f"Tiles per batch (default {DEFAULT_BATCH}); a segmenter's windows per batch (default {DEFAULT_WINDOWS_PER_BATCH}).")
     p.add_argument("--threshold", type=float | None, default=None, help=f"Crack probability from which a tile is a crack (default {DEFAULT_THRESHOLD}); a segmenter's pixel (default: the model's).")
+    p.add_argument("--low_threshold", type=float | None, default=None, help="Segmenter: hysteresis: pixels from this crack probability up to --threshold are crack where they touch crack pixels (the edges and faint stretches of a crack); default: the model's low_threshold, else none (docs/segmentation.md). A value at or above --threshold turns it off.")
     p.add_argument("--masks", type=bool, default=False, help="Classifier: also write masks/<photo>.png, the probability map as 8-bit grey (a segmenter always writes them).")
-    p.add_argument("--mm_per_px", type=float | None, default=None, help="Segmenter: the photos' scale in millimetres per pixel; fills cracks.csv's mm columns and width classes (default: a GeoTIFF's pixel size, else none).")
+    p.add_argument("--mm_per_px", type=float | None, default=None, help="Segmenter: the photos' scale in millimetres per pixel; fills cracks.csv's mm columns and width classes (default: each photo's own, see --scale).")
+    p.add_argument("--scale", type=str | None, default=None, help="Segmenter: each photo's scale: auto (the default: a marker card in the photo, printed by the marker command, else a GeoTIFF's pixel size, else a nadir drone photo's metadata, else none), none (pixels only) or mm per pixel (as --mm_per_px, which wins).")
+    p.add_argument("--marker_mm", type=float | None, default=None, help="Segmenter: the printed marker's side in mm as your ruler measures it, when it is not the size printed on the card (a printer that scaled the page).")
     p.add_argument("--min_area", type=int, default=DEFAULT_MIN_AREA, help="Segmenter: smallest crack kept, in crack pixels (8-connected).")
     p.add_argument("--width_limits_mm", type=str, default="0.1,0.3,1.0", help="Segmenter: crack widths in mm that separate the width classes, comma-separated, increasing.")
     p.add_argument("--width_classes", type=str, default="hairline,fine,medium,wide", help="Segmenter: names of the width classes, one more than --width_limits_mm, by a crack's widest point.")
@@ -128,7 +131,8 @@ def run_segmenter(o, segmenter, shards: Shards, workers: int, say) -> None:
     with flags():
         task = scan_task(
             segmenter,
-            threshold=o.threshold, mm_per_px=o.mm_per_px, min_area=o.min_area, width_limits_mm=limits,
+            threshold=o.threshold, low_threshold=o.low_threshold, mm_per_px=o.mm_per_px, scale=o.scale,
+            marker_mm=o.marker_mm, min_area=o.min_area, width_limits_mm=limits,
             width_classes=tuple(c.strip() for c in o.width_classes.split(",")), window=o.window, overlap=o.overlap,
             batch_size=o.batch_size or (GPU_WINDOWS if gpu else DEFAULT_WINDOWS_PER_BATCH), max_pixels=o.max_pixels,
             workers=workers,

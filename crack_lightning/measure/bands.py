@@ -21,8 +21,9 @@ from skimage.morphology import skeletonize
 from crack_lightning.measure.cracks import (
     DEFAULT_WIDTH_LIMITS_MM, HOLE_AREA, WIDTH_CLASSES, Crack, fill_small_holes, width_class,
 )
+from crack_lightning.measure.plane import Plane, crack_millimetres
 from crack_lightning.measure.profile import NORMAL_RADIUS, as_probability, profile_widths, reach, skeleton_normals
-from crack_lightning.measure.skeleton_graph import SkeletonGraph, pruned, smoothed_steps
+from crack_lightning.measure.skeleton_graph import SkeletonGraph, pruned, smoothed_positions, smoothed_steps
 
 EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
 BAND_ROWS = 256
@@ -53,10 +54,12 @@ def measure_photo_cracks(
     margin: int = MARGIN,
     probability: np.ndarray | None = None,
     hole_area: int = HOLE_AREA,
+    plane: Plane | None = None,
 ) -> list[Crack]:
     """Each crack of a boolean ``(H, W)`` mask, as :func:`~crack_lightning.measure.cracks.measure_cracks` measures them
     (8-connected components of at least ``min_area`` pixels, numbered in row-major order of their first pixel);
-    widths from ``probability`` (``uint8`` or float ``(H, W)``, e.g. a ``np.memmap``) where given, else the mask."""
+    widths from ``probability`` (``uint8`` or float ``(H, W)``, e.g. a ``np.memmap``) where given, else the mask.
+    Millimetres from ``mm_per_px``, or measured on ``plane`` (:mod:`crack_lightning.measure.plane`) where given."""
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"a crack mask has 2 dimensions (H, W), not {mask.ndim}")
@@ -85,7 +88,7 @@ def measure_photo_cracks(
     graph, depth = graph.kept(keep), depth[keep]
     owners = labels[graph.rows, graph.cols]
     lengths = np.bincount(owners[graph.first], weights=smoothed_steps(graph), minlength=bins)
-    widths = np.zeros(len(graph))
+    widths, normal_y, normal_x = np.zeros(len(graph)), np.zeros(len(graph)), np.zeros(len(graph))
     bounds = np.searchsorted(graph.rows, np.arange(0, height + band_rows, band_rows))
     for band, start in enumerate(range(0, height, band_rows)):
         nodes = slice(bounds[band], bounds[band + 1])
@@ -99,24 +102,27 @@ def measure_photo_cracks(
         thin = np.zeros((bottom - top, mask.shape[1]), dtype=bool)
         inside = slice(*np.searchsorted(graph.rows, [top, bottom]))
         thin[graph.rows[inside] - top, graph.cols[inside]] = True
-        normal_y, normal_x = skeleton_normals(thin, rows - top, cols)
+        normal_y[nodes], normal_x[nodes] = skeleton_normals(thin, rows - top, cols)
         values = kept[labels[top:bottom]] if probability is None else probability[top:bottom]
         widths[nodes] = profile_widths(as_probability(values), (rows - top).astype(np.float64), cols.astype(np.float64),
-                                       normal_y, normal_x, reaches)
+                                       normal_y[nodes], normal_x[nodes], reaches)
     points = np.bincount(owners, minlength=bins)
     mean_widths = np.bincount(owners, weights=widths, minlength=bins) / np.maximum(points, 1)
     width_max = np.zeros(bins)
     np.maximum.at(width_max, owners, widths)
-    scale = (lambda v: float(v) * mm_per_px) if mm_per_px is not None else (lambda v: None)
+    mm = [v * mm_per_px for v in (lengths, mean_widths, width_max)] if mm_per_px is not None else [[None] * bins] * 3
+    if plane is not None:
+        mm = crack_millimetres(plane, graph.rows, graph.cols, smoothed_positions(graph), graph.first, graph.second,
+                               owners, widths, normal_y, normal_x, bins)
     cracks: list[Crack] = []
     for index, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
         if not kept[index]:
             continue
+        length_mm, mean_mm, max_mm = (None if v[index] is None else float(v[index]) for v in mm)
         cracks.append(Crack(
             photo=photo, crack=len(cracks) + 1, x=cols.start, y=rows.start, width=cols.stop - cols.start,
             height=rows.stop - rows.start, length_px=float(lengths[index]), mean_width_px=float(mean_widths[index]),
-            max_width_px=float(width_max[index]), length_mm=scale(lengths[index]),
-            mean_width_mm=scale(mean_widths[index]), max_width_mm=scale(width_max[index]),
-            width_class=width_class(scale(width_max[index]), width_limits_mm, width_classes),
+            max_width_px=float(width_max[index]), length_mm=length_mm, mean_width_mm=mean_mm, max_width_mm=max_mm,
+            width_class=width_class(max_mm, width_limits_mm, width_classes),
         ))
     return cracks

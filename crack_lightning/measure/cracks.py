@@ -183,18 +183,25 @@ def measure_cracks(
     return cracks
 
 
-def summarise(cracks: Sequence[Crack], photo: str = "", mm_per_px: float | None = None) -> PhotoSummary:
-    """A photo's summary from its cracks; the mean width weighs each crack by its length."""
+def summarise(cracks: Sequence[Crack], photo: str = "", mm_per_px: float | None = None,
+              own_mm: bool = False) -> PhotoSummary:
+    """A photo's summary from its cracks; the mean width weighs each crack by its length. Millimetres at
+    ``mm_per_px``, or with ``own_mm`` from the cracks' own (measured through a plane, each at its own scale)."""
     total = sum(c.length_px for c in cracks)
     weights = [max(c.length_px, 1.0) for c in cracks]  # a crack of one skeleton pixel has length 0 but a width
     mean = float(np.average([c.mean_width_px for c in cracks], weights=weights)) if cracks else 0.0
     widest = max(cracks, key=lambda c: c.max_width_px, default=None)
     maximum = widest.max_width_px if widest else 0.0
     scale = _scale(mm_per_px)
+    total_mm, mean_mm, max_mm = scale(total), scale(mean), scale(maximum)
+    if own_mm:
+        total_mm = float(sum(c.length_mm for c in cracks))
+        mean_mm = float(np.average([c.mean_width_mm for c in cracks], weights=weights)) if cracks else 0.0
+        max_mm = max((c.max_width_mm for c in cracks), default=0.0)
     return PhotoSummary(
         photo=photo, cracks=len(cracks), total_length_px=float(total), mean_width_px=mean, max_width_px=maximum,
-        widest_crack=widest.crack if widest else None, total_length_mm=scale(total), mean_width_mm=scale(mean),
-        max_width_mm=scale(maximum),
+        widest_crack=widest.crack if widest else None, total_length_mm=total_mm, mean_width_mm=mean_mm,
+        max_width_mm=max_mm,
     )
 
 

@@ -114,9 +114,17 @@ def pruned(graph: SkeletonGraph, depth: np.ndarray, rounds: int = PRUNING_ROUNDS
 
 def smoothed_steps(graph: SkeletonGraph, rounds: int = SMOOTHING) -> np.ndarray:
     """Each edge's length after ``rounds`` of moving each pixel with two neighbours to their mean with it."""
+    if len(graph) == 0:
+        return np.zeros(0)
+    return graph.steps(smoothed_positions(graph, rounds))
+
+
+def smoothed_positions(graph: SkeletonGraph, rounds: int = SMOOTHING) -> np.ndarray:
+    """Each node's ``(row, column)`` ``(N, 2)`` after ``rounds`` of moving each pixel with two neighbours to their
+    mean with it."""
     n = len(graph)
     if n == 0:
-        return np.zeros(0)
+        return np.zeros((0, 2))
     degree = graph.degrees()
     links = sparse.coo_matrix((np.ones(len(graph.first)), (graph.first, graph.second)), shape=(n, n)).tocsr()
     links = links + links.T
@@ -124,4 +132,4 @@ def smoothed_steps(graph: SkeletonGraph, rounds: int = SMOOTHING) -> np.ndarray:
     free = (degree == 2)[:, None]
     for _ in range(rounds):
         positions = np.where(free, (positions + links @ positions) / (1 + degree)[:, None], positions)
-    return graph.steps(positions)
+    return positions

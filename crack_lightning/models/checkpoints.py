@@ -3,6 +3,8 @@ be wrong, and which kind of model one holds (its ``task`` hyperparameter: classi
 
 from __future__ import annotations
 
+import importlib
+
 import os
 from pathlib import Path
 from typing import Any
@@ -77,3 +79,12 @@ def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path", task: 
     if not hparams.get("class_names") or not any(key.startswith("head.") for key in state):
         raise CrackLightningError(f"{option}: {path} holds an untrained model (no classes); pass a checkpoint of a fit run")
     return checkpoint
+
+
+def import_saved_class(checkpoint: dict[str, Any]) -> None:
+    """Import the module of the class a checkpoint names, before Lightning loads it: Lightning loads a class only from
+    a module already imported, and a checkpoint of an earlier version names its old module path
+    (:mod:`crack_lightning.renamed` maps it to the new module)."""
+    class_path = checkpoint["hyper_parameters"].get("_class_path", "")
+    if class_path.startswith("crack_lightning."):
+        importlib.import_module(class_path.rsplit(".", 1)[0])

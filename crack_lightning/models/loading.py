@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 
 from crack_lightning.models.checkpoints import (
     SEGMENTATION,
     checkpoint_path,
+    import_saved_class,
     read_checkpoint,
     read_checkpoint_file,
     task_of,
@@ -24,11 +24,7 @@ def load_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> Cra
     checkpoint = read_checkpoint_file(path, option)
     task = task_of(checkpoint)
     read_checkpoint(path, option, task)
-    # Lightning loads a checkpoint's class only from a module already imported; a checkpoint of an earlier version
-    # names its old module path (crack_lightning.renamed maps it to the new module), so import it first.
-    class_path = checkpoint["hyper_parameters"].get("_class_path", "")
-    if class_path.startswith("crack_lightning."):
-        importlib.import_module(class_path.rsplit(".", 1)[0])
+    import_saved_class(checkpoint)
     if task == SEGMENTATION:
         return CrackSegmenter.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval()
     return CrackClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)

@@ -16,69 +16,13 @@ from torchvision.utils import make_grid
 
 from crack_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
 from crack_lightning.errors import CrackLightningError, require
-from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_path, read_checkpoint
+from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_path, import_saved_class, read_checkpoint
 from crack_lightning.models.cpu_autocast import strided_depthwise_in_float32
+from crack_lightning.models.crack_unet import STAGE_ENDS, CrackUNet
 from crack_lightning.models.pretrained import load_pretrained
 from crack_lightning.models.segmentation_metrics import stage_metrics
 
 TASK = "segmentation"
-# Blocks of mobilenet_v2().features that end at strides 2, 4, 8, 16 and 32, and their output channels. Block 18
-# (320 -> 1280 channels, 1x1) is left out: it serves the classifier's pooled features, not a decoder.
-STAGE_ENDS = (2, 4, 7, 14, 18)
-STAGE_CHANNELS = (16, 24, 32, 96, 320)
-MULTIPLE = 32  # the encoder's total stride: inputs are padded to a multiple of it
-
-
-def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
-class UpBlock(nn.Module):
-    """Upsample x2 (bilinear), concatenate the skip connection, ``convs`` 3x3 convolutions."""
-
-    def __init__(self, cin: int, skip: int, cout: int, convs: int = 1) -> None:
-        super().__init__()
-        layers = list(conv_bn_relu(cin + skip, cout))
-        for _ in range(convs - 1):
-            layers += list(conv_bn_relu(cout, cout))
-        self.conv = nn.Sequential(*layers)  # one flat Sequential: one convolution keeps the original state-dict keys
-
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-        return self.conv(torch.cat([x, skip], dim=1))
-
-
-class CrackUNet(nn.Module):
-    """The network: normalised images ``(N, 3, H, W)`` -> crack logits ``(N, 1, H, W)``, any H and W."""
-
-    def __init__(self, decoder_channels: tuple[int, int, int, int, int] = (96, 64, 32, 24, 16), decoder_convs: int = 1) -> None:
-        super().__init__()
-        self.encoder = nn.Sequential(*mobilenet_v2(weights=None).features[: STAGE_ENDS[-1]])
-        # Full resolution gets a few channels of its own from the image: cracks are 1-10 px wide, finer than the
-        # encoder's first stride-2 map.
-        self.stem = conv_bn_relu(3, decoder_channels[-1])
-        ups, cin = [], STAGE_CHANNELS[-1]
-        for skip, cout in zip((*STAGE_CHANNELS[-2::-1], decoder_channels[-1]), decoder_channels):
-            ups.append(UpBlock(cin, skip, cout, decoder_convs))
-            cin = cout
-        self.decoder = nn.ModuleList(ups)
-        self.head = nn.Conv2d(cin, 1, 1)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        height, width = images.shape[-2:]
-        # Always padded (maybe by 0) and without a Python branch on the size, so that an ONNX trace keeps the
-        # padding dynamic; replicate works for any size (reflect needs a pad smaller than the side).
-        pad_h, pad_w = (MULTIPLE - height % MULTIPLE) % MULTIPLE, (MULTIPLE - width % MULTIPLE) % MULTIPLE
-        x = F.pad(images, (0, pad_w, 0, pad_h), mode="replicate")
-        skips, start = [self.stem(x)], 0
-        for end in STAGE_ENDS:
-            x = self.encoder[start:end](x)
-            skips.append(x)
-            start = end
-        x = skips.pop()
-        for block in self.decoder:
-            x = block(x, skips.pop())
-        return self.head(x)[..., :height, :width]
 
 
 class CrackSegmenter(L.LightningModule):
@@ -88,7 +32,8 @@ class CrackSegmenter(L.LightningModule):
         weights: Encoder initialisation for a new run: ``imagenet``, ``auto``, ``none`` or a ``.pth`` path
             (as the classifier's ``--model.weights``).
         lr: Learning rate of the decoder (AdamW, cosine decay after a short warm-up).
-        encoder_lr: Learning rate of the pretrained encoder.
+        encoder_lr: Learning rate of the pretrained encoder; 0 freezes it (weights and batch-norm statistics), so
+            that a step computes no encoder gradients: a new decoder on a trained encoder at a third of the cost.
         weight_decay: AdamW weight decay.
         loss: ``bce`` (binary cross-entropy with ``pos_weight``) or ``bce_dice`` (plus soft Dice over the batch).
         pos_weight: Weight of crack pixels in the cross-entropy (cracks are about 3% of the pixels). With 3 and
@@ -98,6 +43,8 @@ class CrackSegmenter(L.LightningModule):
             becomes the model's (:attr:`threshold`, 0.5 before the first) and is saved in its checkpoints.
         decoder_channels: Channels of the decoder at strides 16, 8, 4, 2 and 1.
         decoder_convs: 3x3 convolutions of each decoder stage after the skip connection joins (1: lightest).
+        separable: Depthwise-separable 3x3 convolutions in the decoder (concrete-seg-v2): about a third of the
+            multiply-adds of full ones at the same channels.
         mean: Per-channel normalisation mean (RGB, 0-1 scale); the model normalises ``uint8`` batches itself.
         std: Per-channel normalisation standard deviation.
         warmup_steps: Linear learning-rate warm-up.
@@ -106,6 +53,10 @@ class CrackSegmenter(L.LightningModule):
         init_from: A shipped segmenter's name (``concrete-seg-v1``) or a segmenter checkpoint of an earlier fit, whose
             whole network a new run starts from (new optimiser and schedule): to fine-tune it on your own masks.
             ``weights`` is ignored then; the decoder options must be the checkpoint's.
+        distill_from: A shipped segmenter's name or a segmenter checkpoint (the teacher): the network also learns the
+            teacher's probabilities on every training pixel, masked or not (knowledge distillation), and a new run
+            starts from the teacher's encoder (unless ``init_from`` is given). The teacher is not saved.
+        distill_weight: Weight of the distillation loss (binary cross-entropy to the teacher's probabilities).
         task: Always ``segmentation``: tells a checkpoint's reader which kind of model it holds.
     """
 
@@ -120,12 +71,15 @@ class CrackSegmenter(L.LightningModule):
         threshold: float | None = None,
         decoder_channels: tuple[int, int, int, int, int] = (96, 64, 32, 24, 16),
         decoder_convs: int = 1,
+        separable: bool = False,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         warmup_steps: int = 50,
         preview_images: int = 4,
         channels_last: bool = True,
         init_from: str | None = None,
+        distill_from: str | None = None,
+        distill_weight: float = 1.0,
         task: Literal["segmentation"] = TASK,
     ) -> None:
         super().__init__()
@@ -133,9 +87,10 @@ class CrackSegmenter(L.LightningModule):
         require(threshold is None or 0 < threshold < 1, f"--model.threshold: {threshold}; pass a probability in (0, 1)")
         require(pos_weight > 0, f"--model.pos_weight: {pos_weight}; pass a weight above 0")
         require(decoder_convs >= 1, f"--model.decoder_convs: {decoder_convs}; pass 1 or more")
+        require(distill_weight >= 0, f"--model.distill_weight: {distill_weight}; pass 0 or more")
         require(len(mean) == 3 and len(std) == 3 and min(std) > 0, "--model.mean/std: pass three values each, std > 0")
         self.save_hyperparameters()
-        self.net = CrackUNet(tuple(decoder_channels), decoder_convs)
+        self.net = CrackUNet(tuple(decoder_channels), decoder_convs, separable)
         strided_depthwise_in_float32(self.net.encoder)  # bf16 backward of these is very slow on the CPU
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
@@ -143,6 +98,7 @@ class CrackSegmenter(L.LightningModule):
         self.register_buffer("chosen_threshold", torch.tensor(0.5))
         self.metrics = nn.ModuleDict({stage: stage_metrics(stage) for stage in ("val", "test")})
         self.previews: list[torch.Tensor] = []
+        self.teacher: tuple[CrackSegmenter, ...] = ()  # a tuple keeps it out of the state dict and checkpoints
 
     @property
     def threshold(self) -> float:
@@ -156,8 +112,13 @@ class CrackSegmenter(L.LightningModule):
         checkpoint["state_dict"].setdefault("chosen_threshold", torch.tensor(float(fixed)))
 
     def on_fit_start(self) -> None:
+        if self.hparams.distill_from:
+            self.teacher = (self.load_teacher(self.hparams.distill_from),)
         if self.trainer.ckpt_path is None and self.hparams.init_from:
             self.init_from_checkpoint(self.hparams.init_from)
+        elif self.trainer.ckpt_path is None and self.teacher:
+            self.net.encoder.load_state_dict(self.teacher[0].net.encoder.state_dict())
+            rank_zero_info(f"Encoder weights: the teacher's, {self.hparams.distill_from}")
         elif self.trainer.ckpt_path is None:  # a resumed run has its weights in the checkpoint
             full = mobilenet_v2(weights=None).features
             description = load_pretrained(full, self.hparams.weights)
@@ -176,6 +137,13 @@ class CrackSegmenter(L.LightningModule):
         if loaded.unexpected_keys or any(k.startswith("net.") for k in loaded.missing_keys):
             raise CrackLightningError(hint)
         rank_zero_info(f"Starting from {path}: encoder and decoder (--model.weights {self.hparams.weights!r} is ignored)")
+
+    def load_teacher(self, path: str) -> CrackSegmenter:
+        """The frozen segmenter whose probabilities :meth:`training_step` distils, on this module's device."""
+        import_saved_class(read_checkpoint(checkpoint_path(path), "--model.distill_from", SEGMENTATION))
+        teacher = CrackSegmenter.load_from_checkpoint(checkpoint_path(path), map_location="cpu", weights_only=True)
+        rank_zero_info(f"Distilling from {path}")
+        return teacher.eval().requires_grad_(False).to(self.device)
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """``uint8`` images -> the float input the network expects (already float images pass through)."""
@@ -202,7 +170,15 @@ class CrackSegmenter(L.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         images, masks = batch
-        loss = self.loss(self(self.normalise(images)), masks)
+        logits = self(self.normalise(images))
+        loss = self.loss(logits, masks)
+        if self.teacher:
+            teacher = self.teacher[0]
+            with torch.no_grad():
+                target = torch.sigmoid(teacher(teacher.normalise(images)).float())
+            distill = F.binary_cross_entropy_with_logits(logits.float(), target)
+            self.log("train_distill_loss", distill, on_step=True, on_epoch=True, batch_size=len(images))
+            loss = loss + self.hparams.distill_weight * distill
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(images))
         return loss
 
@@ -211,10 +187,12 @@ class CrackSegmenter(L.LightningModule):
         logits = self(self.normalise(images))
         self.log(f"{stage}_loss", self.loss(logits, masks), prog_bar=True, batch_size=len(images), sync_dist=True)
         probabilities, truth = torch.sigmoid(logits.float()), (masks == 1).long()
+        valid = (masks <= 1).flatten()  # pixels marked IGNORE count neither way
         metrics = self.metrics[stage]
-        metrics["scores"].update(probabilities.flatten(), truth.flatten())
-        metrics["curve"].update(probabilities.flatten(), truth.flatten())
-        metrics["tolerant"].update(probabilities, truth)
+        if valid.any():  # a photo may be all IGNORE (e.g. a crack patch only a teacher labels)
+            metrics["scores"].update(probabilities.flatten()[valid], truth.flatten()[valid])
+            metrics["curve"].update(probabilities.flatten()[valid], truth.flatten()[valid])
+        metrics["tolerant"].update(probabilities * (masks <= 1), truth)
         if stage == "val" and len(self.previews) < self.hparams.preview_images:
             for image, p, m in zip(images, probabilities, masks):
                 self.previews.append(torch.stack([image.float() / 255 if image.dtype == torch.uint8 else image,
@@ -269,15 +247,18 @@ class CrackSegmenter(L.LightningModule):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         return torch.sigmoid(self(self.normalise(images)).float())
 
+    def on_train_epoch_start(self) -> None:
+        if self.hparams.encoder_lr == 0:  # Lightning puts every module in train mode before each epoch
+            self.net.encoder.eval()
+
     def configure_optimizers(self) -> dict[str, Any]:
         encoder = list(self.net.encoder.parameters())
+        self.net.encoder.requires_grad_(self.hparams.encoder_lr > 0)
         ids = {id(p) for p in encoder}
         rest = [p for p in self.parameters() if id(p) not in ids]
-        optimizer = torch.optim.AdamW(
-            [{"params": encoder, "lr": self.hparams.encoder_lr, "name": "encoder"},
-             {"params": rest, "lr": self.hparams.lr, "name": "decoder"}],
-            weight_decay=self.hparams.weight_decay,
-        )
+        groups = [{"params": encoder, "lr": self.hparams.encoder_lr, "name": "encoder"}] if self.hparams.encoder_lr else []
+        groups.append({"params": rest, "lr": self.hparams.lr, "name": "decoder"})
+        optimizer = torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = min(self.hparams.warmup_steps, total // 4)
 

@@ -24,6 +24,9 @@ class CrackedPhoto(ReportPhoto):
     total_length_mm: float | None = None
     max_width_mm: float | None = None
     widest_class: str = ""
+    mm_per_px: float | None = None
+    scale_source: str = ""
+    scale_note: str = ""
 
 
 def worst_cracks_first(photo: CrackedPhoto) -> tuple:
@@ -69,6 +72,15 @@ def read_cracks(folder: Path) -> dict[str, list[dict[str, str]]]:
     return by_photo
 
 
+def _scale_cell(p: CrackedPhoto) -> str:
+    if p.error:
+        return ""
+    scale = "none" if p.mm_per_px is None else f"{p.mm_per_px:.4g} mm/px"
+    source = f" <span class=meta>({html.escape(p.scale_source)})</span>" if p.mm_per_px is not None else ""
+    note = f'<div class="meta">{html.escape(p.scale_note)}</div>' if p.scale_note else ""
+    return scale + source + note
+
+
 CRACK_COLUMNS_OF_PAGE = [
     PHOTO_COLUMN,
     Column("Cracks", lambda p: "" if p.error else str(p.crack_count), lambda p: -1 if p.error else p.crack_count),
@@ -92,17 +104,24 @@ CRACK_COLUMNS_OF_PAGE = [
         lambda p: "" if p.max_crack_probability is None else f"{p.max_crack_probability:.3f}",
         lambda p: -1.0 if p.max_crack_probability is None else p.max_crack_probability,
     ),
+    Column("Scale", _scale_cell, lambda p: -1.0 if p.mm_per_px is None else p.mm_per_px),
 ]
 
 
 def _measures(settings: dict) -> str:
     scale = settings.get("mm_per_px")
     limits, classes = settings.get("width_limits_mm") or [], settings.get("width_classes") or []
-    if scale is None:
-        return "in pixels (no scale given: --mm_per_px gives millimetres and width classes)"
     bounds = [f"{html.escape(str(c))} below {limit:g} mm" for c, limit in zip(classes, limits)]
     last = f"{html.escape(str(classes[-1]))} from {limits[-1]:g} mm" if classes and limits else ""
-    return f"in mm at {scale:g} mm per pixel; width classes by the widest point: " + ", ".join(bounds + [last])
+    classes_text = "width classes by the widest point: " + ", ".join(bounds + [last])
+    if scale is not None:
+        return f"in mm at {scale:g} mm per pixel; {classes_text}"
+    if settings.get("scale", "auto") == "auto":
+        return (
+            "in mm where a photo's scale was found (a marker card, whose plane it is measured on; a GeoTIFF's pixel "
+            f"size; drone metadata, an estimate: the Scale column), else in pixels; {classes_text}"
+        )
+    return "in pixels (no scale given: --mm_per_px gives millimetres and width classes)"
 
 
 class CrackPage(Page):
@@ -118,6 +137,8 @@ class CrackPage(Page):
                 photo.total_length_px, photo.max_width_px = float(row["total_length_px"]), float(row["max_width_px"])
                 photo.total_length_mm, photo.max_width_mm = _float(row["total_length_mm"]), _float(row["max_width_mm"])
                 photo.max_crack_probability = float(row["max_crack_probability"])
+                photo.mm_per_px, photo.scale_source = _float(row["mm_per_px"]), row["scale_source"]
+                photo.scale_note = row["scale_note"]
                 own = cracks.get(name, [])
                 photo.cracks = [_crack_entry(c) for c in own]
                 widest = max(own, key=lambda c: float(c["max_width_px"]), default=None)
@@ -137,7 +158,9 @@ class CrackPage(Page):
             ("Model", html.escape(settings.get("model", "?")) + " (crack segmenter)"),
             (
                 "Cracks",
-                f"pixels from crack probability {settings.get('threshold', '?')}, groups of at least "
+                f"pixels from crack probability {settings.get('threshold', '?')}"
+                + (f" (from {low} where they touch those)" if (low := settings.get("low_threshold")) else "")
+                + ", groups of at least "
                 f"{settings.get('min_area', '?')} px; windows of {settings.get('window', '?')} px overlapping by "
                 f"{settings.get('overlap', '?')} px",
             ),

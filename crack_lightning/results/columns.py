@@ -32,7 +32,10 @@ CRACK_PHOTO_COLUMNS = [
     "total_length_mm",
     "mean_width_mm",
     "max_width_mm",
+    "mm_per_px",  # the photo's scale (a marker's: at its centre; the cracks are measured on its plane)
+    "scale_source",  # option, marker, geotiff, exif or none
     "max_crack_probability",
     "label",
+    "scale_note",  # why a marker or metadata found was not used; what an estimate rests on
     "error",
 ]

@@ -24,17 +24,20 @@ from PIL import Image
 from crack_lightning.io.atomic import save_picture, write_atomically
 from crack_lightning.io.scan_files import MASKS, MAX_SIDE, OVERLAYS, THUMBNAILS
 from crack_lightning.measure.cracks import Crack, summarise
+from crack_lightning.measure.hysteresis import crack_mask
 from crack_lightning.results.columns import CRACK_COLUMNS, CRACK_PHOTO_COLUMNS, PHOTO_COLUMNS, TILE_COLUMNS
 from crack_lightning.results.pictures import (
     THUMBNAIL_SIDE,
     crack_overlay,
     draw_colour_bar,
+    draw_outlines,
     mask_image,
     overlay,
     thumbnail,
 )
 from crack_lightning.results.tiling import Box, probability_map
 from crack_lightning.runtime.labels import NO_DATA
+from crack_lightning.scale.photo_scale import PhotoScale
 
 CRACK, NO_CRACK = "crack", "no crack"  # a segmenter's photos.csv label
 # (folder, suffix, format, save options, picture): one of a photo's pictures; made one at a time (bounded memory)
@@ -194,20 +197,28 @@ class CrackMap(PhotoResult):
     probability: np.ndarray | None = field(default=None, repr=False)  # uint8 (H, W), 255 = probability 1
     level: int = 128  # the 8-bit probability from which a pixel is crack
     cracks: list[Crack] = field(default_factory=list)
-    mm_per_px: float | None = None
+    mm_per_px: float | None = None  # a marker's: at its centre (the cracks are measured on its plane)
+    scale: PhotoScale | None = None  # where the scale came from, and the markers found
+    low_level: int | None = None  # hysteresis: weak pixels from this level join the crack pixels they touch
 
     detail_columns: ClassVar[list[str]] = CRACK_COLUMNS
     photo_columns: ClassVar[list[str]] = CRACK_PHOTO_COLUMNS
 
     @property
     def mask(self) -> np.ndarray:
-        """The crack mask ``(H, W)`` bool at the scan's threshold."""
-        return self.probability >= self.level
+        """The crack mask ``(H, W)`` bool at the scan's threshold (and hysteresis, with a ``low_level``)."""
+        return crack_mask(self.probability, self.level, self.low_level)
+
+    def drawn_mask(self) -> np.ndarray | None:
+        """The crack pixels the overlay draws opaque where they are not simply those at the threshold."""
+        return None if self.low_level is None else self.mask
 
     def photo_row(self) -> list:
         if self.error or self.probability is None:
-            return [self.name, "", "", 0, *[""] * 8, self.error]
-        s = summarise(self.cracks, self.name, self.mm_per_px)
+            return [self.name, "", "", 0, *[""] * 11, self.error]
+        scale = self.scale or PhotoScale(self.mm_per_px, "none" if self.mm_per_px is None else "option")
+        on_plane = scale.plane is not None
+        s = summarise(self.cracks, self.name, None if on_plane else self.mm_per_px, own_mm=on_plane)
         return [
             self.name,
             self.width,
@@ -217,8 +228,11 @@ class CrackMap(PhotoResult):
                 (s.total_length_px, s.mean_width_px, s.max_width_px),
                 (s.total_length_mm, s.mean_width_mm, s.max_width_mm),
             ),
+            "" if self.mm_per_px is None else f"{self.mm_per_px:.6g}",
+            scale.source,
             f"{self.probability.max() / 255:.6f}",
             CRACK if s.cracks else NO_CRACK,
+            scale.note,
             "",
         ]
 
@@ -238,14 +252,26 @@ class CrackMap(PhotoResult):
             for c in self.cracks
         ]
 
-    def plot(self, max_side: int = MAX_SIDE) -> Image.Image:
-        drawn = crack_overlay(self.image, self.probability, self.level, max_side)
+    def plot(self, max_side: int = MAX_SIDE, mask: np.ndarray | None = None) -> Image.Image:
+        mask = self.drawn_mask() if mask is None else mask
+        drawn = crack_overlay(self.image, self.probability, self.level, max_side, mask)
+        self._outline_markers(drawn)
         draw_colour_bar(drawn)
         return drawn
 
+    def _outline_markers(self, drawn: Image.Image) -> None:
+        """The markers found, outlined: green where one gave the scale, orange where not (see ``scale_note``)."""
+        if self.scale is not None and self.scale.markers:
+            used = self.scale.source == "marker"
+            outlines = [(m.corners, "#00c040" if used and not m.problem else "#ff8000") for m in self.scale.markers]
+            draw_outlines(drawn, outlines, drawn.width / self.width)
+
     def pictures(self, max_side: int = MAX_SIDE, masks: bool = True) -> Iterator[Picture]:
         # The thumbnail is drawn from the photo, not shrunk from the overlay: pooled from the full map, cracks stay.
-        yield THUMBNAILS, ".jpg", "JPEG", JPEG, crack_overlay(self.image, self.probability, self.level, THUMBNAIL_SIDE)
-        yield OVERLAYS, ".png", "PNG", PNG, self.plot(max_side)
+        mask = self.drawn_mask()
+        thumb = crack_overlay(self.image, self.probability, self.level, THUMBNAIL_SIDE, mask)
+        yield THUMBNAILS, ".jpg", "JPEG", JPEG, thumb
+        yield OVERLAYS, ".png", "PNG", PNG, self.plot(max_side, mask)
+        del mask
         # 8-bit grey, full size (always written); an orthomosaic's is its max-pooled, smaller copy
         yield MASKS, ".png", "PNG", PNG, Image.fromarray(self.probability)

@@ -133,21 +133,37 @@ def max_pooled(probability: np.ndarray, size: tuple[int, int], rows_at_once: int
     return out
 
 
-def crack_overlay(image: np.ndarray, probability: np.ndarray, level: int, max_side: int = MAX_SIDE) -> Image.Image:
+def crack_overlay(
+    image: np.ndarray, probability: np.ndarray, level: int, max_side: int = MAX_SIDE, mask: np.ndarray | None = None
+) -> Image.Image:
     """The photo ``uint8 (H, W, 3)`` with its cracks drawn over it: crack pixels (probability >= ``level``, 0-255)
     opaque in the colour of their probability, the others tinted by it (up to 50% opacity), so that a pixel that
-    is almost a crack shows too. At most ``max_side`` px long: the map is max-pooled, so thin cracks stay drawn."""
+    is almost a crack shows too; ``mask`` (bool ``(H, W)``): the crack pixels, where not those at ``level``. At most
+    ``max_side`` px long: the map is max-pooled, so thin cracks stay drawn."""
     height, width = probability.shape
     scale = min(1.0, max_side / max(height, width))
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
     if scale < 1.0:
         image = np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
         probability = max_pooled(probability, size)
+        mask = None if mask is None else max_pooled(mask.view(np.uint8), size).view(bool)
     lut = colour_table()
     drawn = np.empty((*size, 3), np.uint8)
     for start in range(0, size[0], 256):  # a block of rows at a time: float32 copies of one block only
         p = probability[start : start + 256]
-        alpha = np.where(p >= level, 1.0, p.astype(np.float32) / 510)[..., None]
+        crack = p >= level if mask is None else mask[start : start + 256]
+        alpha = np.where(crack, 1.0, p.astype(np.float32) / 510)[..., None]
         photo = image[start : start + 256].astype(np.float32)
         drawn[start : start + 256] = np.round(photo * (1 - alpha) + lut[p].astype(np.float32) * alpha).astype(np.uint8)
     return Image.fromarray(drawn)
+
+
+def draw_outlines(picture: Image.Image, outlines: Sequence[tuple[np.ndarray, str]], scale: float = 1.0) -> None:
+    """Closed outlines ``(corners (N, 2) in photo px, colour)`` drawn over ``picture``, a copy of the photo
+    ``scale`` times its size, in lines thick enough to see."""
+    draw = ImageDraw.Draw(picture)
+    width = max(3, round(min(picture.size) / 150))
+    for corners, colour in outlines:
+        # photo px (pixel centres at whole numbers) to the picture's
+        points = [((x + 0.5) * scale, (y + 0.5) * scale) for x, y in np.asarray(corners, np.float64)]
+        draw.line([*points, points[0]], fill=colour, width=width, joint="curve")

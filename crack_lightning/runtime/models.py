@@ -17,7 +17,7 @@ from crack_lightning.io.atomic import write_atomically
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
 DEFAULT_MODEL = "concrete-v1"  # predict, test, export: the shipped classifier
-DEFAULT_SCAN_MODEL = "concrete-seg-v1"  # load_model, scan: the shipped segmenter measures cracks; concrete-v1 tiles
+DEFAULT_SCAN_MODEL = "concrete-seg-v2"  # load_model, scan: the shipped segmenter measures cracks; concrete-v1 tiles
 CACHE_VERSION = "1"  # bumped when the exporter's graph changes, so that older cached graphs are not reused
 
 

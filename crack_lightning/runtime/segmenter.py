@@ -6,7 +6,8 @@
 
 Photos of any size run in overlapping windows blended back (:func:`crack_lightning.runtime.windows.segment_photo`): memory
 stays bounded by a band of windows, whatever the photo's size. The predictor only: :mod:`crack_lightning.scanning.models`
-adds ``scan`` (``segmenter.scan("photo.jpg", mm_per_px=0.2)``: a CrackMap, the cracks measured), which
+adds ``scan`` (``segmenter.scan("photo.jpg")``: a CrackMap, the cracks measured, in mm from a marker card in the
+photo or at ``scale=0.2`` mm per pixel), which
 :func:`crack_lightning.load_model`'s models have.
 """
 
@@ -22,6 +23,9 @@ from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
 from crack_lightning.runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, segment_photo
 
 DEFAULT_WINDOWS_PER_BATCH = 1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
+# hysteresis from strong into weak crack pixels, for a model whose metadata names no low_threshold: off, as measured
+# on our synthetic photos (docs/segmentation.md#hysteresis-recall-at-the-operating-point)
+DEFAULT_LOW_THRESHOLD: float | None = None
 
 
 def crack_level(threshold: float) -> int:
@@ -39,8 +43,12 @@ class Segmenter(ExportedModel):
         super().__init__(graph, source, **options)
         meta = self.metadata
         if meta.get("task") != "segmentation":
-            raise CrackLightningError(f"{source}: not a crack_lightning segmenter graph (its metadata says no task: segmentation)")
+            raise CrackLightningError(
+                f"{source}: not a crack_lightning segmenter graph (its metadata says no task: segmentation)"
+            )
         self.threshold = float(meta["threshold"])
+        # a model may carry its own, chosen with its threshold; None: pixels at the threshold only
+        self.low_threshold = float(meta["low_threshold"]) if "low_threshold" in meta else DEFAULT_LOW_THRESHOLD
         self.mean, self.std = json.loads(meta["mean"]), json.loads(meta["std"])
         self.window = int(meta.get("window", DEFAULT_WINDOW))
         self.overlap = int(meta.get("overlap", DEFAULT_OVERLAP))
@@ -58,8 +66,13 @@ class Segmenter(ExportedModel):
         return mirrored_mean(self.session(), batch, self.tta, spatial=True)
 
     def probability_map(
-        self, photo: ImageInput, window: int | None = None, overlap: int | None = None,
-        batch_size: int = DEFAULT_WINDOWS_PER_BATCH, out: np.ndarray | None = None, max_pixels: int | None = MAX_PIXELS,
+        self,
+        photo: ImageInput,
+        window: int | None = None,
+        overlap: int | None = None,
+        batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
+        out: np.ndarray | None = None,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> np.ndarray:
         """The crack probability of each pixel of ``photo`` (a path, PIL image or ``uint8`` ``(H, W, 3)`` array) as
         ``uint8`` ``(H, W)``, 255 = probability 1: windows of ``window`` px (default: the model's) overlapping by

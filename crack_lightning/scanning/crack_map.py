@@ -18,14 +18,15 @@ from dataclasses import replace
 import numpy as np
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.georef import read_georeference
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
 from crack_lightning.io.scan_files import MAX_SIDE
 from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.tiff_windows import Orthomosaic, windowed_tiff
+from crack_lightning.measure.hysteresis import crack_mask, hysteresis_on
 from crack_lightning.measure.measuring import Measuring
 from crack_lightning.results.maps import CrackMap
 from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH, Segmenter, crack_level
+from crack_lightning.scale.photo_scale import PhotoScale, photo_scale
 from crack_lightning.scanning.segment_windows import segment_tiff
 
 
@@ -40,27 +41,31 @@ def segment_photos(
     max_pixels: int | None = MAX_PIXELS,
     workers: int = 0,
     preview_side: int = MAX_SIDE,
+    low_threshold: float | None = None,
 ) -> Iterator[CrackMap]:
     """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
     ``threshold``: the crack probability from which a pixel is crack (default: the model's). ``workers`` > 0: photos
-    decode that many ahead in threads (for a GPU, which would otherwise wait for each decode). A GeoTIFF's pixel size
-    is its scale unless ``measuring`` has one. A tiled or very large TIFF (an orthomosaic) is read window by window
-    (:mod:`crack_lightning.scanning.segment_windows`); its pictures are then at most ``preview_side`` long."""
+    decode that many ahead in threads (for a GPU, which would otherwise wait for each decode). Unless ``measuring``
+    has a scale, each photo's is found (:func:`~crack_lightning.scale.photo_scale.photo_scale`: a marker card, a
+    GeoTIFF's pixel size, drone metadata) and a card's area is no crack. A tiled or very large TIFF (an orthomosaic)
+    is read window by window (:mod:`crack_lightning.scanning.segment_windows`); its pictures are then at most
+    ``preview_side`` long. ``low_threshold`` below ``threshold``: also the pixels down to it that touch crack pixels
+    (hysteresis, :mod:`crack_lightning.measure.hysteresis`); default none."""
     level = crack_level(segmenter.threshold if threshold is None else threshold)
+    low_level = None if low_threshold is None else crack_level(low_threshold)
+    low_level = low_level if hysteresis_on(level, low_level) else None
+    how = (measuring.mm_per_px, measuring.scale, measuring.marker_mm)
 
-    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str | Orthomosaic, Measuring]:
+    def load(item: tuple[str, ImageInput]) -> tuple[str, np.ndarray | str | Orthomosaic, PhotoScale]:
         name, photo = item
-        own = measuring
-        if measuring.mm_per_px is None and isinstance(photo, (str, os.PathLike)):
-            georef = read_georeference(photo)
-            if georef is not None and georef.mm_per_px:
-                own = replace(measuring, mm_per_px=georef.mm_per_px)
         if isinstance(photo, (str, os.PathLike)) and windowed_tiff(photo):
-            return name, Orthomosaic(photo), own  # read window by window below, never decoded whole
+            # read window by window below, never decoded whole: no marker looked for
+            return name, Orthomosaic(photo), photo_scale(photo, None, *how)
         try:
-            return name, as_rgb(photo, max_pixels), own
+            image = as_rgb(photo, max_pixels)
         except CrackLightningError as err:
-            return name, str(err), own
+            return name, str(err), PhotoScale()
+        return name, image, photo_scale(photo, image, *how)
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         yield from measured(
@@ -73,12 +78,13 @@ def segment_photos(
             batch_size,
             max_pixels,
             preview_side,
+            low_level,
         )
 
 
 def measured(
     segmenter: Segmenter,
-    loaded: Iterable[tuple[str, np.ndarray | str | Orthomosaic, Measuring]],
+    loaded: Iterable[tuple[str, np.ndarray | str | Orthomosaic, PhotoScale]],
     measuring: Measuring,
     level: int,
     window: int | None,
@@ -86,12 +92,14 @@ def measured(
     batch_size: int,
     max_pixels: int | None = MAX_PIXELS,
     preview_side: int = MAX_SIDE,
+    low_level: int | None = None,
 ) -> Iterator[CrackMap]:
-    """A :class:`CrackMap` for each decoded ``(name, image or error or orthomosaic, its measuring)``."""
-    for name, image, own in loaded:
+    """A :class:`CrackMap` for each decoded ``(name, image or error or orthomosaic, its scale)``."""
+    for name, image, scale in loaded:
+        own = replace(measuring, mm_per_px=scale.mm_per_px if scale.plane is None else None)
         if isinstance(image, Orthomosaic):
             try:
-                yield segment_tiff(
+                result = segment_tiff(
                     segmenter,
                     name,
                     image.path,
@@ -101,7 +109,9 @@ def measured(
                     batch_size,
                     max_pixels,
                     preview_side,
+                    low_level,
                 )
+                yield replace(result, scale=scale)
             except CrackLightningError as err:
                 yield CrackMap(name, error=str(err))
             continue
@@ -109,6 +119,7 @@ def measured(
             yield CrackMap(name, error=image)
             continue
         probability = segmenter.probability_map(image, window, overlap, batch_size)
+        scale.clear_cards(probability)  # a card's edges and lettering are no cracks
         height, width = probability.shape
         yield CrackMap(
             name,
@@ -117,6 +128,8 @@ def measured(
             image,
             probability=probability,
             level=level,
-            cracks=own.measure(probability >= level, name, probability),
-            mm_per_px=own.mm_per_px,
+            cracks=own.measure(crack_mask(probability, level, low_level), name, probability, scale.plane),
+            mm_per_px=scale.mm_per_px,
+            scale=scale,
+            low_level=low_level,
         )

@@ -72,10 +72,20 @@ class MapRows:
 
 
 def measure_from_file(
-    path: str, width: int, height: int, level: int, found: list[Component], measuring: Measuring, photo: str
+    path: str,
+    width: int,
+    height: int,
+    level: int,
+    found: list[Component],
+    measuring: Measuring,
+    photo: str,
+    low_level: int | None = None,
 ) -> list[Crack]:
     """Each component of at least ``measuring.min_area`` pixels measured in its box (plus a pixel of background
-    around it) of the probability map stored at ``path``, numbered 1, 2, ... as the whole-mask measure numbers them."""
+    around it) of the probability map stored at ``path``, numbered 1, 2, ... as the whole-mask measure numbers them.
+    With a ``low_level`` (hysteresis) ``found`` are the groups of pixels from it, and those without a pixel at
+    ``level`` are left out: the cracks of :func:`~crack_lightning.measure.hysteresis.crack_mask`."""
+    found_at = level if low_level is None else low_level
     stored = np.memmap(path, np.uint8, "r", shape=(height, width))
     cracks: list[Crack] = []
     try:
@@ -83,9 +93,11 @@ def measure_from_file(
             if c.area < measuring.min_area:
                 continue
             top, left = max(0, c.top - 1), max(0, c.left - 1)
-            box = np.asarray(stored[top : min(height, c.bottom + 1), left : min(width, c.right + 1)]) >= level
-            labels, _ = ndimage.label(box, structure=EIGHT_NEIGHBOURS)
+            values = np.asarray(stored[top : min(height, c.bottom + 1), left : min(width, c.right + 1)])
+            labels, _ = ndimage.label(values >= found_at, structure=EIGHT_NEIGHBOURS)
             own = labels == labels[c.first[0] - top, c.first[1] - left]  # other cracks in its box left out
+            if found_at < level and not (values[own] >= level).any():
+                continue  # hysteresis: weak pixels that touch no crack pixel
             (crack,) = measure_photo_cracks(
                 own, photo, measuring.mm_per_px, 0, measuring.width_limits_mm, measuring.width_classes
             )
@@ -107,6 +119,7 @@ def segment_tiff(
     batch_size: int = 1,
     max_pixels: int | None = MAX_PIXELS,
     preview_side: int = MAX_SIDE,
+    low_level: int | None = None,
 ) -> CrackMap:
     """One orthomosaic's :class:`~crack_lightning.results.maps.CrackMap`: its ``probability`` and ``image``
     are copies at most ``preview_side`` long, its width and height its own; an unreadable or oversized file raises
@@ -118,12 +131,19 @@ def segment_tiff(
         source.on_rows = preview.add
         # the map goes to disk, not to memory: a 1-gigapixel photo's is 1 GB
         with tempfile.NamedTemporaryFile(prefix="crack-map-", suffix=".u8") as stored:
-            rows = MapRows(source, level, stored, pooled)
+            rows = MapRows(source, level if low_level is None else low_level, stored, pooled)
             segment_photo(WindowedPhoto(source), segmenter.probabilities, window, overlap, batch_size, rows)
             source.finish_rows()
             stored.flush()
             cracks = measure_from_file(
-                stored.name, source.width, source.height, level, rows.components.components(), measuring, name
+                stored.name,
+                source.width,
+                source.height,
+                level,
+                rows.components.components(),
+                measuring,
+                name,
+                low_level,
             )
         return CrackMap(
             name,
@@ -134,4 +154,5 @@ def segment_tiff(
             level=level,
             cracks=cracks,
             mm_per_px=measuring.mm_per_px,
+            low_level=low_level,
         )

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput
 from crack_lightning.io.scan_files import CRACKS_CSV, MAX_SIDE, TILES_CSV
-from crack_lightning.measure.measuring import Measuring
+from crack_lightning.measure.hysteresis import hysteresis_on
+from crack_lightning.measure.measuring import Measuring, scale_option
 from crack_lightning.report.crack_page import CRACK_PAGE
 from crack_lightning.report.pages import Page
 from crack_lightning.report.tile_page import TILE_PAGE
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from crack_lightning.runtime.classifier import Classifier
     from crack_lightning.runtime.segmenter import Segmenter
 
-MEASURING_OPTIONS = ("mm_per_px", "min_area", "width_limits_mm", "width_classes")
+MEASURING_OPTIONS = ("mm_per_px", "min_area", "width_limits_mm", "width_classes", "scale", "marker_mm")
 
 
 class ScanTask:
@@ -125,19 +126,24 @@ class TileTask(ScanTask):
 
 class CrackTask(ScanTask):
     """A segmenter's scan: windows of ``window`` px overlapping by ``overlap`` (default: the model's), crack pixels
-    from ``threshold`` (default: the model's), cracks measured as ``measuring`` says."""
+    from ``threshold`` (default: the model's) and, by hysteresis, down to ``low_threshold`` where they touch them
+    (default: the model's ``low_threshold``; a value at or above ``threshold`` turns it off), cracks measured as
+    ``measuring`` says."""
 
     details_csv, unit, page, result = CRACKS_CSV, "cracks", CRACK_PAGE, CrackMap
     # "task" tells a segmenter's scan from a classifier's
     same_scan = (
         "task",
         "threshold",
+        "low_threshold",
         "window",
         "overlap",
         "min_area",
         "mm_per_px",
         "width_limits_mm",
         "width_classes",
+        "scale",
+        "marker_mm",
         "model_sha256",
     )
 
@@ -151,20 +157,30 @@ class CrackTask(ScanTask):
         batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
         max_pixels: int | None = MAX_PIXELS,
         workers: int = 0,
+        low_threshold: float | None = None,
     ) -> None:
         threshold = segmenter.threshold if threshold is None else threshold
+        low_threshold = segmenter.low_threshold if low_threshold is None else low_threshold
         if not 0.0 < threshold <= 1.0:
             raise OptionError("threshold", f"{threshold}; pass a probability in (0, 1]")
+        if low_threshold is not None and not 0.0 < low_threshold <= 1.0:
+            raise OptionError("low_threshold", f"{low_threshold}; pass a probability in (0, 1]")
         self.window, self.overlap = segmenter.windows(window, overlap, batch_size)
         self.model, self.threshold, self.measuring = segmenter, threshold, measuring
         self.batch_size, self.max_pixels, self.workers = batch_size, max_pixels, workers
         self.level = crack_level(threshold)
+        # off (None) where it would add no pixel: the scan is then the plain threshold's, file for file
+        on = low_threshold is not None and hysteresis_on(self.level, crack_level(low_threshold))
+        self.low_threshold = low_threshold if on else None
 
     @classmethod
     def of(cls, segmenter: Segmenter, **options: Any) -> CrackTask:
-        """``options`` as ``__init__``'s, with :class:`~crack_lightning.measure.measuring.Measuring`'s fields
-        (``mm_per_px``, ``min_area``, ``width_limits_mm``, ``width_classes``) given flat."""
+        """``options`` as ``__init__``'s, with :class:`~crack_lightning.measure.measuring.Measuring`'s fields given
+        flat: ``scale`` (``"auto"``: each photo's from a marker card, a GeoTIFF or drone metadata; ``"none"``; or mm
+        per pixel, as ``mm_per_px``, which wins), ``marker_mm``, ``min_area``, ``width_limits_mm``,
+        ``width_classes``."""
         measuring = {k: options.pop(k) for k in MEASURING_OPTIONS if k in options}
+        measuring["scale"], measuring["mm_per_px"] = scale_option(measuring.get("scale"), measuring.get("mm_per_px"))
         for key in ("width_limits_mm", "width_classes"):
             if key in measuring:
                 measuring[key] = tuple(measuring[key])
@@ -176,6 +192,7 @@ class CrackTask(ScanTask):
             "model": self.model.source,
             "model_sha256": sha256(self.model.graph),
             "threshold": self.threshold,
+            "low_threshold": self.low_threshold,
             "window": self.window,
             "overlap": self.overlap,
             **self.measuring.settings(),
@@ -193,6 +210,7 @@ class CrackTask(ScanTask):
             self.max_pixels,
             self.workers,
             self.preview_side,
+            self.low_threshold,
         )
 
     def count(self, result: CrackMap) -> int:
@@ -209,7 +227,7 @@ TASKS: dict[str, type[ScanTask]] = {"classification": TileTask, "segmentation": 
 def scan_task(model: Any, **options: Any) -> ScanTask:
     """How :func:`crack_lightning.scan` and a model's ``scan`` scan photos with ``model``: its task (:data:`TASKS`)
     with ``options`` (a classifier's: ``tile``, ``stride``, ``context``, ``threshold``...; a segmenter's:
-    ``threshold``, ``window``, ``overlap``, ``mm_per_px``, ``min_area``...)."""
+    ``threshold``, ``low_threshold``, ``window``, ``overlap``, ``scale``, ``mm_per_px``, ``min_area``...)."""
     if model.task not in TASKS:
         raise CrackLightningError(f"{model.source}: no scan for a model of task {model.task!r}")
     return TASKS[model.task].of(model, **options)
