@@ -29,14 +29,13 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from torchmetrics.functional.classification import binary_auroc
+
+from crack_lightning.data.splits import sample_group, scan_folder
+from crack_lightning.evaluation.intervals import wilson
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import torch  # noqa: E402
-from torchmetrics.functional.classification import binary_auroc  # noqa: E402
-
-from crack_lightning.data.splits import sample_group, scan_folder  # noqa: E402
-from crack_lightning.evaluation.intervals import wilson  # noqa: E402
 
 
 def folds_of(samples: list[tuple[str, int]], k: int, seed: int, group_pattern: str | None) -> list[list[tuple[str, int]]]:

@@ -10,18 +10,17 @@ Gated: a pixel keeps its crack probability only where the classifier's tile map 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
+from crack_lightning import load_model
+from crack_lightning.measure.cracks import ODS_THRESHOLDS, f1_scores, pixel_counts
+from crack_lightning.scanning.options import DEFAULT_TILE
+from crack_lightning.scanning.tile_map import scan_photo
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from crack_lightning import load_model  # noqa: E402
-from crack_lightning.measure.cracks import ODS_THRESHOLDS, f1_scores, pixel_counts  # noqa: E402
-from crack_lightning.scanning.tile_map import DEFAULT_TILE, scan_photo  # noqa: E402
 
 
 def main() -> None:

@@ -31,11 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+import yaml
 
-import yaml  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 CONFIGS = REPO / "configs"
 # The fine-tune phase's start as it was before the unfreeze fix (issue 31: the backbone at its full rate from its
@@ -375,11 +373,11 @@ def scan_rate(model, photos: list[Path], **options) -> tuple[float, float]:
     segmenter's cracks measured; no files written), after one photo of warm-up (the runtime's session, cuDNN's
     choices)."""
     from crack_lightning.io.images import image_header
-    from crack_lightning.runtime.segmenter import Segmenter
-    from crack_lightning.scanning.tile_map import DEFAULT_TILE, scan_photos
+    from crack_lightning.scanning.options import DEFAULT_TILE
+    from crack_lightning.scanning.tile_map import scan_photos
 
     def run(paths: list[Path]) -> None:
-        if isinstance(model, Segmenter):  # probability maps and the cracks measured, as scan does
+        if model.task == "segmentation":  # probability maps and the cracks measured, as scan does
             from crack_lightning.scanning.crack_map import segment_photos
 
             for _ in segment_photos(model, [(p.name, p) for p in paths], batch_size=options.get("batch_size", 1),
@@ -404,7 +402,6 @@ def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> 
     """The CPU path and the GPU path on the same photos, each guarded on its own (the CPU runtimes or the ONNX exporter
     may be missing on a GPU machine)."""
     from crack_lightning import load_model
-    from crack_lightning.runtime.segmenter import Segmenter
 
     photos = sorted((Path(args.photos) / "images").glob("*.jpg"))[: 4 if args.quick else args.scan_photos]
     if not photos:
@@ -424,7 +421,7 @@ def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> 
             table.add(f"scan MP/s, {kind}, GPU path", "n/a", "no CUDA device")
             return
         gpu = load_model(model_path, device="cuda", precision="auto")  # bf16 on the GPU, as scan --device cuda does
-        batch, workers = (8 if isinstance(gpu, Segmenter) else 256), min(8, cores)  # what scan --device cuda uses
+        batch, workers = (8 if gpu.task == "segmentation" else 256), min(8, cores)  # what scan --device cuda uses
         first = len(busy.samples)
         start = time.perf_counter()
         rates["gpu"], seconds = scan_rate(gpu, photos, batch_size=batch, workers=workers)

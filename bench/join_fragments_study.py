@@ -13,20 +13,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 from skimage.draw import line as draw_line
 from skimage.morphology import skeletonize
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-import crack_lightning  # noqa: E402
-from crack_lightning.evaluation.masked_photos import masked_photos, read_truth  # noqa: E402
-from crack_lightning.measure.cracks import f1_scores, pixel_counts  # noqa: E402
-from crack_lightning.measure.hysteresis import EIGHT_NEIGHBOURS, crack_mask  # noqa: E402
+import crack_lightning
+from crack_lightning.evaluation.masked_photos import masked_photos, read_truth
+from crack_lightning.measure.cracks import f1_scores, pixel_counts
+from crack_lightning.measure.hysteresis import EIGHT_NEIGHBOURS, crack_mask
 
 CONE = np.deg2rad(30)
 BACK = 6  # px: the skeleton pixels this near an end give its direction

@@ -26,10 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-# This checkout's crack_lightning, not whichever one the environment has installed (a script's path is bench/)
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
-
-from scan_scale import SAMPLE, big_photo, cpu_name  # noqa: E402
+from scan_scale import SAMPLE, big_photo, cpu_name
 
 TIFF_TILE = 512
 
@@ -57,12 +54,11 @@ def ortho_tiff(path: Path, side: int) -> Path:
 
 def child(model: str, photo: str, output: str) -> None:
     """Run in the measured process: load the model, then time the scan alone; print the seconds as JSON."""
-    from crack_lightning.api import load_model
-    from crack_lightning.scanning.pipeline import scan_to_folder
+    import crack_lightning
 
-    loaded = load_model(model or None)
+    loaded = crack_lightning.load_model(model or "concrete-v1")
     started = time.perf_counter()
-    counts = scan_to_folder(loaded.scan_task(max_pixels=None), photo, output, progress=False)
+    counts = crack_lightning.scan(photo, output, model=loaded, max_pixels=None, progress=False)
     print(json.dumps({"seconds": time.perf_counter() - started, "counts": counts}))
 
 
@@ -100,13 +96,13 @@ def main() -> None:
     parser.add_argument("--gigapixels", type=float, default=1.0, help="size of the tiled BigTIFF")
     parser.add_argument("--skip_classifier", action="store_true")
     args = parser.parse_args()
-    from crack_lightning.api import load_model
+    from crack_lightning import load_model
 
     # A checkpoint is exported to ONNX on first use and cached: done here, outside the measured runs.
     models = [(label, str(m)) for label, m in (("classifier", args.classifier), ("segmenter", args.segmenter))
               if (m or label == "classifier") and not (label == "classifier" and args.skip_classifier)]
     for label, model in models:
-        print(f"{label}: {load_model(model or None).source}")
+        print(f"{label}: {load_model(model or 'concrete-v1').source}")
     import crack_lightning
 
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; crack_lightning from {Path(crack_lightning.__file__).parent}")

@@ -16,11 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-import crack_lightning  # noqa: E402
-from crack_lightning.evaluation.remembered import RememberedMaps  # noqa: E402
+import crack_lightning
+from crack_lightning.evaluation.remembered import RememberedMaps
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from crack_lightning import load_model
-from crack_lightning.runtime.segmenter import Segmenter
 from crack_lightning import scan
 
 PATCH = 227
@@ -64,7 +63,7 @@ def screenshot(page: Path, picture: Path) -> None:
         browser.close()
 
 
-def segment_example(segmenter: Segmenter, output: Path, count: int) -> Path:
+def segment_example(segmenter, output: Path, count: int) -> Path:
     """Scan ``count`` crack patches with ``segmenter``; a picture of each patch above its overlay and measurements."""
     photos = output / "patches"
     shutil.rmtree(photos, ignore_errors=True)
@@ -104,8 +103,8 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="also scan 4 photos into report/ and screenshot its page")
     parser.add_argument("--patches", type=int, default=5, help="segmenter: crack patches to show")
     args = parser.parse_args()
-    classifier = load_model(args.model)
-    if isinstance(classifier, Segmenter):
+    classifier = load_model(args.model or "concrete-v1")
+    if classifier.task == "segmentation":
         output = args.output.parent / "segment_example" if args.output.name == "scan_example" else args.output
         print(f"picture in {segment_example(classifier, output, args.patches)}")
         return

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,13 +22,9 @@ from pathlib import Path
 
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from crack_lightning.io.images import find_images  # noqa: E402
-from crack_lightning.runtime.backends import cpu_count  # noqa: E402
-from scan_scale import cpu_name  # noqa: E402
+from crack_lightning.io.images import find_images
+from crack_lightning.runtime.backends import cpu_count
+from scan_scale import cpu_name
 
 
 def rows(path: Path) -> list[list[str]]:
@@ -45,7 +40,6 @@ def timed_scans(photos: list[Path], runs: list[str], model: str = "concrete-seg-
     for photo in photos:
         with Image.open(photo) as image:
             megapixels += image.width * image.height / 1e6
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     results, reference = [], None
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "photos.txt"
@@ -72,7 +66,7 @@ def timed_scans(photos: list[Path], runs: list[str], model: str = "concrete-seg-
                 "false",
             ]
             start = time.perf_counter()
-            subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             seconds = time.perf_counter() - start
             details = "cracks.csv" if (out / "cracks.csv").exists() else "tiles.csv"
             written = (rows(out / "photos.csv"), rows(out / details))

@@ -16,8 +16,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from scan_scale import big_photo, cpu_name, run
 
 from crack_lightning import load_model

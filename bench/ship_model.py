@@ -15,24 +15,22 @@ import argparse
 import csv
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from crack_lightning.runtime.classifier import Classifier
+from crack_lightning.evaluation.intervals import wilson
+from crack_lightning.export.onnx import export_classifier
+from crack_lightning.runtime.models import MODELS_DIR, file_records
+from crack_lightning.io.atomic import write_atomically
+from crack_lightning.models.checkpoints import read_checkpoint
+from crack_lightning.models.loading import load_checkpoint
+from crack_lightning.models.classifier import PREPROCESSING_KEY
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from crack_lightning.runtime.classifier import Classifier  # noqa: E402
-from crack_lightning.evaluation.intervals import wilson  # noqa: E402
-from crack_lightning.export.onnx import export_classifier  # noqa: E402
-from crack_lightning.runtime.models import MODELS_DIR, file_records  # noqa: E402
-from crack_lightning.io.atomic import write_atomically  # noqa: E402
-from crack_lightning.models.checkpoints import read_checkpoint  # noqa: E402
-from crack_lightning.models.loading import load_checkpoint  # noqa: E402
-from crack_lightning.models.classifier import PREPROCESSING_KEY  # noqa: E402
 
 CITATION = ('Özgenel, Ç.F. (2019). "Concrete Crack Images for Classification". Mendeley Data, v2. '
             "DOI 10.17632/5y9wdsg2zt.2")
@@ -163,7 +161,8 @@ def main() -> None:
         counts: dict[str, int] = {}
         for r in csv.DictReader(f):
             counts[r["split"]] = counts.get(r["split"], 0) + 1
-    from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
+    from crack_lightning.runtime.labels import DEFAULT_THRESHOLD
+    from crack_lightning.scanning.options import DEFAULT_CONTEXT, DEFAULT_TILE
 
     card = {
         "name": args.name,
@@ -173,7 +172,7 @@ def main() -> None:
         "class_names": model.class_names,
         "crack_class": hp.crack_class,
         "image_size": size, "mean": list(mean), "std": list(std),
-        "scan_defaults": {"tile": DEFAULT_TILE, "stride": DEFAULT_TILE, "context": DEFAULT_CONTEXT, "threshold": 0.5},
+        "scan_defaults": {"tile": DEFAULT_TILE, "stride": DEFAULT_TILE, "context": DEFAULT_CONTEXT, "threshold": DEFAULT_THRESHOLD},
         "training_data": {
             "description": "17,000 de-duplicated 227x227 patches of Özgenel's concrete crack dataset (8,500 per class): "
                            "the 5,000-image developer subset and 12,000 more, none repeated",

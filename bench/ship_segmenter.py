@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
+import torch
+
+from crack_lightning.models.checkpoints import SEGMENTATION, read_checkpoint
+from crack_lightning.models.loading import load_checkpoint
+from crack_lightning.export.onnx import export_segmenter
+from crack_lightning.runtime.models import MODELS_DIR, file_records
+from crack_lightning.io.atomic import write_atomically
+from crack_lightning.synth import SYNTH_VERSION
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import torch  # noqa: E402
-
-from crack_lightning.models.checkpoints import SEGMENTATION, read_checkpoint  # noqa: E402
-from crack_lightning.models.loading import load_checkpoint  # noqa: E402
-from crack_lightning.export.onnx import export_segmenter  # noqa: E402
-from crack_lightning.runtime.models import MODELS_DIR, file_records  # noqa: E402
-from crack_lightning.io.atomic import write_atomically  # noqa: E402
-from crack_lightning.synth import SYNTH_VERSION  # noqa: E402
 
 CARD_QUALITY = ("sets", "patches", "threshold", "low_threshold", "inference", "data", "min_area", "tolerance_px")
 

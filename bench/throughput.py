@@ -29,17 +29,16 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.data import DataLoader, Dataset
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.models import mobilenet_v2
+from torchvision.transforms import v2
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.nn.modules.batchnorm import _BatchNorm  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
-from torchvision.io import ImageReadMode, decode_image  # noqa: E402
-from torchvision.models import mobilenet_v2  # noqa: E402
-from torchvision.transforms import v2  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 # The hand-written predict runs this file in a process of its own: it must not import Lightning or the product.
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

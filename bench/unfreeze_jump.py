@@ -14,22 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
+import lightning as L
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from crack_lightning.training.callbacks import TwoPhaseFinetuning
+from crack_lightning.data.classification import CrackDataModule
+from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime
+from crack_lightning.models.classifier import CrackClassifier
+from gpu import merged
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-import lightning as L  # noqa: E402
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint  # noqa: E402
-
-from crack_lightning.training.callbacks import TwoPhaseFinetuning  # noqa: E402
-from crack_lightning.data.classification import CrackDataModule  # noqa: E402
-from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime  # noqa: E402
-from crack_lightning.models.classifier import CrackClassifier  # noqa: E402
-from gpu import merged  # noqa: E402
 
 
 class StepLosses(Callback):

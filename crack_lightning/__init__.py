@@ -1,6 +1,7 @@
 """crack-lightning: tell cracked concrete from sound concrete, and find and measure the cracks in whole photos.
 
-Without torch: ``load_model()`` (the shipped classifier, a segmenter, a checkpoint or an ``.onnx``), its
+Without torch: ``load_model()`` (the shipped segmenter, the shipped classifier ``concrete-v1``, a checkpoint or an
+``.onnx``), its
 ``predict(images)`` and ``scan(photo)``, and ``scan(source, output, model=...)`` for a folder of photos
 (:mod:`crack_lightning.api`). With torch and Lightning: ``CrackClassifier`` and ``CrackDataModule`` train one.
 """

@@ -2,9 +2,9 @@
 (except to export a checkpoint once).
 
     import crack_lightning
-    model = crack_lightning.load_model()              # shipped classifier; or a name, a .ckpt of fit, an .onnx
-    model.predict(["a.jpg", "b.jpg"]).labels          # patches
-    result = model.scan("photo.jpg")                  # one photo: TileMap (classifier) or CrackMap (segmenter)
+    model = crack_lightning.load_model()              # shipped segmenter; or a name, a .ckpt of fit, an .onnx
+    result = model.scan("photo.jpg")                  # one photo: CrackMap (segmenter) or TileMap (classifier)
+    crack_lightning.load_model("concrete-v1").predict(["a.jpg", "b.jpg"]).labels   # patches: the classifier
     result.summary, result.plot(), result.save("out")
     crack_lightning.scan("photos/", "results/", model=model)   # a folder: CSVs, pictures, report.html
     crack_lightning.evaluate("masked/").table()        # a segmenter on photos with true masks, scanned as scan does
@@ -17,21 +17,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crack_lightning.errors import CrackLightningError
+from crack_lightning.io.scan_files import MAX_SIDE
 from crack_lightning.runtime import cuda
 from crack_lightning.runtime.exported import cuda_precision
 from crack_lightning.runtime.models import (
-    DEFAULT_MODEL,
     DEFAULT_SCAN_MODEL,
     cache_graph,
     cached_graph_path,
-    model_from_graph,
     shipped_model,
 )
 
 if TYPE_CHECKING:
     from crack_lightning.evaluation.evaluate import Evaluation
-    from crack_lightning.runtime.classifier import Classifier
-    from crack_lightning.runtime.segmenter import Segmenter
+    from crack_lightning.scanning.models import Classifier, Segmenter
 
 __all__ = ["evaluate", "exported_graph", "load_model", "scan"]
 RUN_OPTIONS = ("backend", "precision", "tta", "threads", "device")  # how the model runs, as load_model takes them
@@ -55,19 +53,19 @@ def exported_graph(checkpoint: str | os.PathLike, option: str = "model") -> tupl
 def load_model(
     model: str | os.PathLike | None = None, option: str = "model", device: str = "cpu", **options: Any
 ) -> Classifier | Segmenter:
-    """A model: a :class:`~crack_lightning.runtime.classifier.Classifier`, or a
-    :class:`~crack_lightning.runtime.segmenter.Segmenter` when its graph says ``task: segmentation``. Both have
+    """A model: a :class:`~crack_lightning.scanning.models.Classifier`, or a
+    :class:`~crack_lightning.scanning.models.Segmenter` when its graph says ``task: segmentation``. Both have
     ``predict(images)``, ``scan(photo)`` and ``describe()``.
 
-    ``model`` is a shipped model's name (default: the shipped classifier ``concrete-v1``; a shipped segmenter by its
-    name alike), a checkpoint of ``fit`` (exported once, then cached), or an ``.onnx`` written by ``export``.
+    ``model`` is a shipped model's name (default: the shipped segmenter ``concrete-seg-v2``, as :func:`scan`'s; the
+    shipped classifier is ``concrete-v1``), a checkpoint of ``fit`` (exported once, then cached), or an ``.onnx`` written by ``export``.
     ``option`` names ``model`` in error messages (the CLI passes its flag). ``device``: ``cpu`` (no torch),
     ``cuda`` (the checkpoint's network on the GPU through PyTorch, bf16; an ``.onnx`` needs its ``.ckpt`` beside
     it) or ``auto`` (``cuda`` where PyTorch sees a GPU and there is a checkpoint to run, else ``cpu``; no torch
     imported without an NVIDIA driver). ``options``: ``backend``, ``precision``, ``tta``, ``threads``.
     """
     asked, device = device, cuda.resolve_device(device)
-    name = os.fspath(model) if model is not None else DEFAULT_MODEL
+    name = os.fspath(model) if model is not None else DEFAULT_SCAN_MODEL
     shipped = shipped_model(name)
     path = Path(name).expanduser()
     if shipped is not None:
@@ -97,6 +95,8 @@ def load_model(
 
         session = gpu.torch_session(checkpoint, "cuda", cuda_precision(options.get("precision", "32")), option)
         options.update(device="cuda", checkpoint=checkpoint, session=session)
+    from crack_lightning.scanning.models import model_from_graph  # the runtime the graph's task needs, and its scan
+
     return model_from_graph(graph, source, **options)
 
 
@@ -108,7 +108,7 @@ def scan(
     resume: bool = False,
     report: bool = True,
     progress: bool = False,
-    overlay_max_side: int = 4096,
+    overlay_max_side: int = MAX_SIDE,
     devices: int = 1,
     num_nodes: int = 1,
     **options: Any,
@@ -134,6 +134,7 @@ def scan(
     # and predict never need.
     from crack_lightning.distributed import start_processes
     from crack_lightning.scanning.pipeline import scan_to_folder
+    from crack_lightning.scanning.tasks import scan_task
 
     loaded = not (model is None or isinstance(model, (str, os.PathLike)))
     if loaded and (devices > 1 or num_nodes > 1):
@@ -144,10 +145,8 @@ def scan(
     if threads is not None:
         options.setdefault("threads", threads)
     if not loaded:
-        model = load_model(
-            DEFAULT_SCAN_MODEL if model is None else model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options}
-        )
-    task = model.scan_task(**options)
+        model = load_model(model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options})
+    task = scan_task(model, **options)
     return scan_to_folder(task, source, output, overwrite, resume, overlay_max_side, progress, report, shards)
 
 
@@ -172,6 +171,7 @@ def evaluate(
     ``split_file`` (a fit's ``split.csv``): only its ``split`` photos; ``limit``: the first photos only.
     """
     from crack_lightning.evaluation.evaluate import evaluate_task  # scanning: SciPy and scikit-image
+    from crack_lightning.scanning.tasks import scan_task
 
     if model is None or isinstance(model, (str, os.PathLike)):
         model = load_model(
@@ -182,4 +182,4 @@ def evaluate(
             f"evaluate: {model.source} is a classifier; `python -m crack_lightning test --ckpt_path MODEL` "
             "evaluates a classifier on patches"
         )
-    return evaluate_task(model.scan_task(**options), source, patches, split_file, split, limit, progress)
+    return evaluate_task(scan_task(model, **options), source, patches, split_file, split, limit, progress)

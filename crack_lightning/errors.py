@@ -10,6 +10,19 @@ class CrackLightningError(ValueError):
     names the file or parameter and what to do; the CLI prints it as one line instead of a traceback."""
 
 
+class OptionError(CrackLightningError):
+    """A bad value of an option, named as the library takes it (``tile: 0; pass ...``), so that a Python caller is
+    told the field to fix; a command names its flag instead (:meth:`for_flag`)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field, self.problem = field, problem
+        super().__init__(f"{field}: {problem}")
+
+    def for_flag(self, flag: str | None = None) -> CrackLightningError:
+        """The same error naming the command's ``flag`` (default ``--<field>``)."""
+        return CrackLightningError(f"{flag or '--' + self.field}: {self.problem}")
+
+
 class SharedError(CrackLightningError):
     """The first process's error, raised in the other processes of the same scan too: the CLI prints it once, from
     the first."""

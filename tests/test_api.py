@@ -15,7 +15,8 @@ from PIL import Image
 import crack_lightning
 from crack_lightning.cli import main
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.scanning.results import CrackMap, TileMap
+from crack_lightning.runtime.models import DEFAULT_SCAN_MODEL
+from crack_lightning.results.maps import CrackMap, TileMap
 from tests.test_segment_scan import darkness_model, line_photo
 
 SAMPLE = Path(crack_lightning.__file__).parent / "assets" / "sample"
@@ -28,7 +29,7 @@ def plain_argv(monkeypatch):
 
 @pytest.fixture(scope="module")
 def classifier():
-    return crack_lightning.load_model(precision="32")
+    return crack_lightning.load_model("concrete-v1", precision="32")
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +129,36 @@ def test_scan_takes_a_model_name_and_scan_options(tmp_path):
         photo.parent, tmp_path / "out", model="concrete-v1", precision="32", tile=64, report=False
     )
     assert counts["tiles"] == 16 and not (tmp_path / "out" / "report.html").exists()
-    with pytest.raises(CrackLightningError, match="--threshold"):
+    with pytest.raises(CrackLightningError, match=r"^threshold: 2.0; pass a probability in \(0, 1\]$"):
         crack_lightning.scan(photo.parent, tmp_path / "out2", threshold=2.0)
+
+
+@pytest.mark.parametrize(
+    "model, option, value, problem",
+    [
+        ("concrete-v1", "tile", 0, "0; pass a whole number of at least 1"),
+        ("concrete-v1", "stride", -3, "-3; pass a whole number of at least 1"),
+        ("concrete-v1", "context", -0.5, "-0.5; pass 0 (the tile alone) or a positive share of the tile"),
+        ("concrete-v1", "threshold", 1.5, "1.5 is not a probability in [0, 1]"),
+        ("concrete-seg-v1", "overlap", 512, "512; pass 0 or more, smaller than the window (512 px)"),
+        ("concrete-seg-v1", "min_area", -1, "-1; pass 0 or more pixels"),
+        ("concrete-seg-v1", "low_threshold", 1.5, "1.5; pass a probability in (0, 1]"),
+        ("concrete-seg-v1", "scale", "big", "'big'; pass auto, none or the photos' mm per pixel"),
+        ("concrete-seg-v1", "marker_mm", -2.0, "-2.0; pass the printed marker's side in mm, above 0"),
+    ],
+)
+def test_a_bad_scan_option_names_the_field_in_python_and_the_flag_in_the_command(
+    model, option, value, problem, classifier, tmp_path, capsys
+):
+    loaded = classifier if model == "concrete-v1" else crack_lightning.load_model(model, precision="32")
+    with pytest.raises(CrackLightningError) as raised:
+        loaded.scan(np.zeros((64, 64, 3), np.uint8), **{option: value})
+    assert str(raised.value) == f"{option}: {problem}"
+    argv = ["scan", "--ckpt_path", model, "--input", str(SAMPLE / "Positive"), "--output", str(tmp_path / "out")]
+    with pytest.raises(SystemExit):
+        main([*argv, "--precision", "32", f"--{option}", str(value)])
+    assert capsys.readouterr().err.strip().endswith(f"crack_lightning: error: --{option}: {problem}")
+    assert not (tmp_path / "out").exists()
 
 
 def test_predict_input_flag_and_the_engine_chosen_explicitly(tmp_path, capsys):
@@ -162,3 +191,13 @@ def test_a_shipped_segmenter_loads_by_name_as_the_shipped_classifier(tmp_path, m
     segmenter = crack_lightning.load_model("seg-test")
     assert segmenter.task == "segmentation" and "the shipped model seg-test (crack segmenter)" in segmenter.source
     assert crack_lightning.load_model("concrete-v1").task == "classification"
+
+
+def test_load_model_and_scan_default_to_the_shipped_segmenter(tmp_path):
+    model = crack_lightning.load_model(precision="32")
+    assert model.task == "segmentation" and DEFAULT_SCAN_MODEL in model.source
+    photo = tmp_path / "p" / "patch.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(sorted((SAMPLE / "Positive").glob("*.jpg"))[0].read_bytes())
+    crack_lightning.scan(photo.parent, tmp_path / "out", precision="32", report=False)
+    assert (tmp_path / "out" / "cracks.csv").is_file()

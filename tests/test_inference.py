@@ -19,7 +19,7 @@ from crack_lightning.data.classification import CrackDataModule, sample_root
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime
 from crack_lightning.runtime.classifier import Classifier
-from crack_lightning.scanning.labels import decide_labels
+from crack_lightning.runtime.labels import decide_labels
 from crack_lightning.runtime import backends
 from crack_lightning.runtime.backends import choose_backend
 from crack_lightning.export.onnx import export_classifier

@@ -1,5 +1,5 @@
-"""The package's layout: the torch-free subpackages import no torch, torchvision or Lightning, and no module grows
-past 300 lines."""
+"""The package's layout: the torch-free subpackages import no torch, torchvision or Lightning, the scan's layers import
+one way, and no module grows past 300 lines."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.conftest import REPO
 
 PACKAGE = REPO / "crack_lightning"
-TORCH_FREE = ("io", "runtime", "scanning", "measure", "report", "synth", "scale", "evaluation")
+TORCH_FREE = ("io", "runtime", "results", "scanning", "measure", "report", "synth", "scale", "evaluation")
 TORCH_FREE_CLI = (
     "__init__",
     "options",
@@ -25,6 +25,9 @@ TORCH_FREE_CLI = (
     "evaluate",
 )
 HEAVY = ("torch", "torchvision", "lightning", "pytorch_lightning", "torchmetrics")
+# The scan's layers, lowest first: runtime (predictors) -> results -> writers (report; scanning: tasks, the folder,
+# GeoJSON). Each subpackage named here imports none of those after it (nor the API or the commands).
+LAYERS = ("runtime", "results", "report", "scanning", "api", "cli")
 
 
 def module_name(path: Path) -> str:
@@ -59,14 +62,14 @@ def test_no_module_over_300_lines():
     assert not long, long
 
 
-def imports_of(path: Path) -> set[str]:
+def imports_of(path: Path, type_checking: bool = False) -> set[str]:
     """The crack_lightning modules ``path`` imports, also inside functions; ``if TYPE_CHECKING:`` blocks left out
-    (they never run)."""
+    (they never run) unless ``type_checking``."""
     tree = ast.parse(path.read_text())
     skipped = {
         id(n)
         for node in ast.walk(tree)
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        if not type_checking and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
         for n in ast.walk(node)
     }
     found = set()
@@ -107,3 +110,17 @@ def test_imports_have_no_cycles():
     for module in sorted(graph):
         if module not in state:
             visit(module, [module])
+
+
+def test_the_scans_layers_import_one_way():
+    # Type hints count too: a runtime model that names a scan's result type still pulls the layer above into it.
+    wrong = {}
+    for below, package in enumerate(LAYERS[:3]):
+        above = {f"crack_lightning.{name}" for name in LAYERS[below + 1 :]}
+        for path in (PACKAGE / package).rglob("*.py"):
+            found = {
+                m for m in imports_of(path, type_checking=True) if any(m == a or m.startswith(a + ".") for a in above)
+            }
+            if found:
+                wrong[module_name(path)] = sorted(found)
+    assert not wrong, wrong

@@ -19,7 +19,7 @@ from PIL import Image
 from crack_lightning.cli import main
 from crack_lightning.io.images import read_rgb, resize
 from crack_lightning import load_model
-from crack_lightning.scanning.labels import decide_labels
+from crack_lightning.runtime.labels import decide_labels
 from crack_lightning.models.loading import load_checkpoint
 from tests.conftest import REPO
 

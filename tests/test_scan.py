@@ -27,7 +27,7 @@ from crack_lightning.runtime.onnx_file import with_metadata
 from crack_lightning.scanning.tile_map import scan_photo, scan_photos
 from crack_lightning.io.scan_files import picture_names
 from crack_lightning.scanning.folder import lock_output
-from crack_lightning.scanning.tiling import context_window, probability_map, tile_boxes, tile_positions
+from crack_lightning.results.tiling import context_window, probability_map, tile_boxes, tile_positions
 from tests.conftest import REPO, copy_images
 
 PATCH = 227

@@ -211,7 +211,7 @@ def test_crack_report_in_a_browser(darkness, photos, tmp_path):
 
 
 def test_overlays_of_large_photos_keep_thin_cracks():
-    from crack_lightning.report.pictures import crack_overlay
+    from crack_lightning.results.pictures import crack_overlay
 
     probability = np.zeros((1000, 1500), np.uint8)
     probability[500, 100:1400] = 255  # a crack one pixel wide

@@ -37,7 +37,7 @@ def test_card_graph_and_checkpoint_agree_on_what_the_loaders_use():
     model = load_checkpoint(DEFAULT_MODEL)
     assert model.class_names == CARD["class_names"] and model.hparams.crack_class == CARD["crack_class"]
     assert model.preprocessing == (CARD["image_size"], tuple(CARD["mean"]), tuple(CARD["std"]))
-    classifier = load_model()
+    classifier = load_model("concrete-v1")
     assert (classifier.class_names, classifier.image_size) == (CARD["class_names"], CARD["image_size"])
     assert DEFAULT_MODEL in shipped_models()
 
@@ -54,7 +54,7 @@ def test_card_holds_provenance_and_measured_metrics():
 
 def test_shipped_graph_and_checkpoint_give_the_same_probabilities():
     paths = [p for c in ("Negative", "Positive") for p in sorted((sample_root() / c).glob("*.jpg"))[:6]]
-    classifier = load_model(backend="onnxruntime")
+    classifier = load_model("concrete-v1", backend="onnxruntime")
     batch = np.stack([classifier.prepare(p) for p in paths])
     with torch.no_grad():
         expected = load_checkpoint(DEFAULT_MODEL).eval().predict_step(torch.from_numpy(batch), 0).numpy()
@@ -63,7 +63,7 @@ def test_shipped_graph_and_checkpoint_give_the_same_probabilities():
 
 def test_shipped_model_classifies_the_bundled_sample():
     paths = [p for c in ("Negative", "Positive") for p in sorted((sample_root() / c).glob("*.jpg"))[:50]]
-    result = load_model().predict(paths)
+    result = load_model("concrete-v1").predict(paths)
     truth = [p.parent.name for p in paths]
     assert sum(a == b for a, b in zip(result.labels, truth)) >= 98  # 100 real patches it did not train on
 

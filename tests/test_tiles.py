@@ -12,8 +12,8 @@ from PIL import Image
 from crack_lightning.cli import main
 from crack_lightning.data.classification import CrackDataModule
 from crack_lightning.data.splits import sample_group, split_samples
-from crack_lightning.scanning.tiling import GROUP_PATTERN
-from crack_lightning.scanning.tiling import tile_boxes
+from crack_lightning.results.tiling import GROUP_PATTERN
+from crack_lightning.results.tiling import tile_boxes
 
 
 @pytest.fixture(autouse=True)

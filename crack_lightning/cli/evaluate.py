@@ -16,7 +16,7 @@ from crack_lightning.evaluation.masked_photos import masked_photos
 from crack_lightning.io.atomic import write_atomically
 from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
 from crack_lightning.runtime.models import DEFAULT_SCAN_MODEL
-from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH
+from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH
 
 
 def parser() -> CommandParser:

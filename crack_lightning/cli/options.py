@@ -3,9 +3,12 @@ uses, so every command spells flags the same way (``--key value``, ``true``/``fa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 
 
 def one_line(message: str) -> str:
@@ -23,3 +26,13 @@ class CommandParser(ArgumentParser):
 
     def error(self, message: str, ex: Exception | None = None) -> None:  # type: ignore[override]
         raise CrackLightningError(f"{self.command}: {one_line(message)} (see --help)") from ex
+
+
+@contextmanager
+def flags(renamed: dict[str, str] | None = None) -> Iterator[None]:
+    """The library's errors name an option's field (``tile: 0; ...``); raised in this block, they name the command's
+    flag instead: ``--tile``, or as ``renamed`` says (``{"batch_size": "--data.batch_size"}``)."""
+    try:
+        yield
+    except OptionError as err:
+        raise err.for_flag((renamed or {}).get(err.field)) from None

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from crack_lightning.api import load_model
-from crack_lightning.cli.options import CommandParser
+from crack_lightning.cli.options import CommandParser, flags
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.images import MAX_PIXELS
 from crack_lightning.runtime.backends import BACKENDS, PRECISIONS, cpu_count
 from crack_lightning.runtime.cuda import DEVICES
 from crack_lightning.runtime.exported import TTA
+from crack_lightning.runtime.labels import DEFAULT_THRESHOLD
 from crack_lightning.runtime.models import DEFAULT_MODEL
 from crack_lightning.scanning.predictions import PREDICTIONS_CSV, predict_to_csv
 
@@ -87,7 +88,7 @@ def parser() -> CommandParser:
     p.add_argument("--data.predict_dir", type=Optional[str], default=None, help="The same as --input (its name before 0.3; Lightning's predict's).")
     p.add_argument("--engine", type=Literal[ENGINES], default="exported", help="exported: the exported graph in ONNX Runtime or OpenVINO, without torch; lightning: Lightning's predict (PyTorch, --trainer.* options).")
     p.add_argument("--output", type=str, default=PREDICTIONS_CSV, help="The CSV file to write.")
-    p.add_argument("--threshold", type=float, default=0.5, help="Crack probability from which an image is labelled crack.")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="Crack probability from which an image is labelled crack.")
     p.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --output file.")
     p.add_argument("--data.batch_size", type=Optional[int], default=None, help=f"Images per batch (default {CPU_BATCH}; {GPU_BATCH} on a GPU).")
     p.add_argument("--data.max_pixels", type=int, default=MAX_PIXELS, help="Largest image accepted, in pixels, checked from its header.")
@@ -102,16 +103,17 @@ def run(argv: list[str]) -> None:
         raise CrackLightningError("predict: pass --input, a folder of images, an image or a .txt list of paths (see --help)")
     option = "--input" if options.input else "--data.predict_dir"
     require_writable(Path(options.output).expanduser().absolute().parent, "--output")  # before the model loads
-    classifier = load_model(options.ckpt_path, "--ckpt_path", options.device, backend=options.backend,
+    classifier = load_model(options.ckpt_path or DEFAULT_MODEL, "--ckpt_path", options.device, backend=options.backend,
                             precision=options.precision, tta=options.tta)
     gpu = classifier.device == "cuda"
     batch_size = options.data.batch_size or (GPU_BATCH if gpu else CPU_BATCH)
     print(f"Model: {classifier.source}", file=sys.stderr)
     print(f"Inference: {classifier.describe()} (--engine exported)", file=sys.stderr)
-    counts = predict_to_csv(
-        classifier, source, options.output, options.threshold, options.overwrite,
-        batch_size, options.data.max_pixels, option, workers=cpu_count() if gpu else 2,  # a GPU waits for decoding otherwise
-    )
+    with flags({"batch_size": "--data.batch_size"}):
+        counts = predict_to_csv(
+            classifier, source, options.output, options.threshold, options.overwrite,
+            batch_size, options.data.max_pixels, option, workers=cpu_count() if gpu else 2,  # a GPU waits for decoding otherwise
+        )
     read = counts["images"] - counts["errors"]
     print(f"Predicted {read} images: {counts['cracks']} {classifier.crack_class} (crack probability >= {options.threshold:g}).", file=sys.stderr)
     if counts["errors"]:

@@ -5,24 +5,24 @@ from __future__ import annotations
 import sys
 
 from crack_lightning.api import load_model
-from crack_lightning.cli.options import CommandParser
+from crack_lightning.cli.options import CommandParser, flags
 from crack_lightning.cli.predict import model_options
 from crack_lightning.distributed import start_processes
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.images import MAX_PIXELS, not_scanned
 from crack_lightning.runtime.backends import cpu_count
-from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV
+from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, MAX_SIDE, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV
 from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
+from crack_lightning.runtime.labels import DEFAULT_THRESHOLD
 from crack_lightning.runtime.models import DEFAULT_MODEL, DEFAULT_SCAN_MODEL
-from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH
+from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH
 from crack_lightning.scanning.geojson import CRACKS_GEOJSON, TILES_GEOJSON, map_line
 from crack_lightning.scanning.pipeline import scan_to_folder
 from crack_lightning.scanning.shards import Shards
-from crack_lightning.scanning.tasks import DEFAULT_BATCH
-from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE
+from crack_lightning.scanning.options import DEFAULT_BATCH, DEFAULT_CONTEXT, DEFAULT_TILE
+from crack_lightning.scanning.tasks import scan_task
 
 GPU_BATCH, GPU_WINDOWS = 256, 8  # tiles / segmenter windows a batch on a GPU: large batches keep it busy
-DEFAULT_THRESHOLD = 0.5
 SEGMENTER_OPTIONS = ("mm_per_px", "scale", "marker_mm", "window", "overlap", "low_threshold")  # None unless given
 CLASSIFIER_OPTIONS = ("--tile", "--stride", "--context", "--masks")
 
@@ -53,7 +53,7 @@ def parser() -> CommandParser:
     p.add_argument("--width_classes", type=str, default="hairline,fine,medium,wide", help="Segmenter: names of the width classes, one more than --width_limits_mm, by a crack's widest point.")
     p.add_argument("--window", type=int | None, default=None, help="Segmenter: window side in pixels (default: the model's, 512).")
     p.add_argument("--overlap", type=int | None, default=None, help="Segmenter: overlap of neighbouring windows in pixels, blended (default: the model's, 64).")
-    p.add_argument("--overlay_max_side", type=int, default=4096, help="Longest side of an overlay; larger photos are drawn smaller.")
+    p.add_argument("--overlay_max_side", type=int, default=MAX_SIDE, help="Longest side of an overlay; larger photos are drawn smaller.")
     p.add_argument("--report", type=bool, default=True, help="Write report.html: the photos worst first with their crack maps, to open in a browser (offline).")
     p.add_argument("--overwrite", type=bool, default=False, help="Replace the scan results already in --output.")
     p.add_argument("--resume", type=bool, default=False, help="Skip the photos already in --output's photos.csv (a scan that was cut short); the same options and model.")
@@ -85,9 +85,8 @@ def run(argv: list[str]) -> None:
     o = parser().parse_args(argv)
     if o.overwrite and o.resume:
         raise CrackLightningError("--overwrite and --resume exclude each other; pass one of them")
-    positive = ("tile", "overlay_max_side", "max_pixels") + tuple(
-        name for name in ("stride", "batch_size", "window") if getattr(o, name) is not None)
-    for name in positive + ("devices", "num_nodes"):
+    # The scan's own options are checked by the library (named as flags by `flags()`); these before the model loads.
+    for name in ("overlay_max_side", "max_pixels", "devices", "num_nodes"):
         if getattr(o, name) < 1:
             raise CrackLightningError(f"--{name}: {getattr(o, name)}; pass a whole number of at least 1")
     require_writable(o.output, "--output")  # before the model loads: a checkpoint may take seconds to export
@@ -108,11 +107,12 @@ def run(argv: list[str]) -> None:
     if given:
         raise CrackLightningError(f"{', '.join(given)}: for a segmentation model; {model.source} is a classifier")
     gpu = model.device == "cuda"
-    stride = o.stride or o.tile
-    threshold = DEFAULT_THRESHOLD if o.threshold is None else o.threshold
-    task = model.scan_task(tile=o.tile, stride=stride, context=o.context, threshold=threshold,
-                           batch_size=o.batch_size or (GPU_BATCH if gpu else DEFAULT_BATCH), masks=o.masks,
-                           max_pixels=o.max_pixels, workers=workers)
+    threshold = {} if o.threshold is None else {"threshold": o.threshold}
+    with flags():
+        task = scan_task(model, tile=o.tile, stride=o.stride, context=o.context, **threshold,
+                         batch_size=o.batch_size or (GPU_BATCH if gpu else DEFAULT_BATCH), masks=o.masks,
+                         max_pixels=o.max_pixels, workers=workers)
+    stride = task.stride
     counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report, shards)
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     say(
@@ -126,19 +126,17 @@ def run(argv: list[str]) -> None:
 
 
 def run_segmenter(o, segmenter, shards: Shards, workers: int, say) -> None:
-    window = o.window or segmenter.window
-    overlap = segmenter.overlap if o.overlap is None else o.overlap
-    if not 0 <= overlap < window:
-        raise CrackLightningError(f"--window {window}, --overlap {overlap}: pass an overlap of 0 or more, smaller than the window")
     gpu = segmenter.device == "cuda"
-    task = segmenter.scan_task(
-        threshold=o.threshold, low_threshold=o.low_threshold, mm_per_px=o.mm_per_px, scale=o.scale, marker_mm=o.marker_mm,
-        min_area=o.min_area,
-        width_limits_mm=numbers(o.width_limits_mm, "--width_limits_mm"),
-        width_classes=tuple(c.strip() for c in o.width_classes.split(",")), window=o.window, overlap=o.overlap,
-        batch_size=o.batch_size or (GPU_WINDOWS if gpu else DEFAULT_WINDOWS_PER_BATCH), max_pixels=o.max_pixels,
-        workers=workers,
-    )
+    limits = numbers(o.width_limits_mm, "--width_limits_mm")
+    with flags():
+        task = scan_task(
+            segmenter,
+            threshold=o.threshold, low_threshold=o.low_threshold, mm_per_px=o.mm_per_px, scale=o.scale,
+            marker_mm=o.marker_mm, min_area=o.min_area, width_limits_mm=limits,
+            width_classes=tuple(c.strip() for c in o.width_classes.split(",")), window=o.window, overlap=o.overlap,
+            batch_size=o.batch_size or (GPU_WINDOWS if gpu else DEFAULT_WINDOWS_PER_BATCH), max_pixels=o.max_pixels,
+            workers=workers,
+        )
     counts = scan_to_folder(task, o.input, o.output, o.overwrite, o.resume, o.overlay_max_side, o.progress, o.report, shards)
     skipped = f", {counts['skipped']} already done" if counts["skipped"] else ""
     say(f"Scanned {plural(counts['photos'] - counts['errors'], 'photo')}{skipped}: {plural(counts['cracks'], 'crack')} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from crack_lightning.cli.options import CommandParser
-from crack_lightning.scanning.tiling import GROUP_PATTERN
+from crack_lightning.results.tiling import GROUP_PATTERN
 
 
 def parser() -> CommandParser:

@@ -20,6 +20,7 @@ from crack_lightning.runtime.models import DEFAULT_MODEL, shipped_model
 from crack_lightning.models.checkpoints import read_checkpoint
 from crack_lightning.models.classifier import CrackClassifier
 from crack_lightning.runtime.exported import TTA
+from crack_lightning.runtime.labels import DEFAULT_THRESHOLD
 from crack_lightning.training.prediction_writer import CSVPredictionWriter
 
 DESCRIPTION = "Train, validate and test a MobileNetV2 concrete-crack classifier (python -m crack_lightning --help lists every command)."
@@ -100,7 +101,7 @@ class CrackLightningCLI(CheckedCLI):
         if self.asked == "predict":
             parser.add_lightning_class_args(CSVPredictionWriter, "prediction")
             parser.add_argument("--output", type=Optional[str], default=None, help="CSV file for the predictions; default: predictions.csv in the run's log directory.")
-            parser.add_argument("--threshold", type=float, default=0.5, help="Crack probability from which an image is labelled crack.")
+            parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="Crack probability from which an image is labelled crack.")
             parser.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --output file.")
             for key in ("output", "threshold", "overwrite"):
                 parser.link_arguments(key, f"prediction.{key}")

@@ -1,5 +1,5 @@
 """A segmenter evaluated through the product: each photo of a folder with true masks scanned by the scan's own task
-(:meth:`crack_lightning.runtime.segmenter.Segmenter.scan_task`, as ``scan`` and ``model.scan(photo)`` run it) and
+(:func:`crack_lightning.scanning.tasks.scan_task`, as ``scan`` and ``model.scan(photo)`` run it) and
 scored against its mask (:mod:`crack_lightning.evaluation.scores`); the figures of all photos and of the two halves
 of their groups, per-photo rows, JSON and a Markdown table."""
 

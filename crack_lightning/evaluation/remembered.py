@@ -56,4 +56,6 @@ class RememberedMaps:
 
     def scan_task(self, **options: Any) -> CrackTask:
         # the segmenter's own scan task, run with this object so that its maps come from here
-        return type(self.segmenter).scan_task(self, **options)  # type: ignore[arg-type]
+        from crack_lightning.scanning.tasks import scan_task
+
+        return scan_task(self, **options)  # type: ignore[return-value]

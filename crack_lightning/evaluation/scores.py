@@ -16,7 +16,7 @@ import numpy as np
 from crack_lightning.evaluation.intervals import wilson
 from crack_lightning.measure.cracks import ODS_THRESHOLDS, f1_scores, pixel_counts, summarise
 from crack_lightning.measure.measuring import Measuring
-from crack_lightning.scanning.results import CrackMap
+from crack_lightning.results.maps import CrackMap
 
 TOLERANCE = 2  # px: masks drawn by hand are off by a pixel or two at the edges of a crack
 LENGTH_TOLERANCE = 0.15  # a photo's total length counts as right within 15% of the true one

@@ -20,6 +20,7 @@ PHOTOS_CSV = "photos.csv"
 OVERLAYS = "overlays"
 MASKS = "masks"
 THUMBNAILS = "thumbnails"
+MAX_SIDE = 4096  # px: the longest side of an overlay (larger photos are drawn smaller), and of an orthomosaic's copy
 REPORT = "report.html"
 SETTINGS = "scan.json"
 LOCK = ".scan.lock"

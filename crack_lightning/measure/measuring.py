@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import OptionError
 from crack_lightning.measure.bands import measure_photo_cracks
 from crack_lightning.measure.cracks import DEFAULT_WIDTH_LIMITS_MM, WIDTH_CLASSES, Crack
 from crack_lightning.measure.plane import Plane
@@ -24,7 +24,7 @@ def scale_option(scale: str | float | None, mm_per_px: float | None = None) -> t
     try:
         number = float(scale)
     except (TypeError, ValueError):
-        raise CrackLightningError(f"--scale: {scale!r}; pass auto, none or the photos' mm per pixel") from None
+        raise OptionError("scale", f"{scale!r}; pass auto, none or the photos' mm per pixel") from None
     return "auto", number if mm_per_px is None else mm_per_px
 
 
@@ -45,20 +45,20 @@ class Measuring:
 
     def __post_init__(self) -> None:
         if self.mm_per_px is not None and not self.mm_per_px > 0:
-            raise CrackLightningError(f"--mm_per_px: {self.mm_per_px}; pass the photos' scale, above 0 (or none)")
+            raise OptionError("mm_per_px", f"{self.mm_per_px}; pass the photos' scale, above 0 (or none)")
         if self.scale not in SCALES:
-            raise CrackLightningError(f"--scale: {self.scale!r}; pass auto, none or the photos' mm per pixel")
+            raise OptionError("scale", f"{self.scale!r}; pass auto, none or the photos' mm per pixel")
         if self.marker_mm is not None and not self.marker_mm > 0:
-            raise CrackLightningError(f"--marker_mm: {self.marker_mm}; pass the printed marker's side in mm, above 0")
+            raise OptionError("marker_mm", f"{self.marker_mm}; pass the printed marker's side in mm, above 0")
         if self.min_area < 0:
-            raise CrackLightningError(f"--min_area: {self.min_area}; pass 0 or more pixels")
+            raise OptionError("min_area", f"{self.min_area}; pass 0 or more pixels")
         limits = list(self.width_limits_mm)
         if not limits or min(limits) <= 0 or sorted(set(limits)) != limits:
-            raise CrackLightningError(f"--width_limits_mm: {limits}; pass increasing widths above 0, e.g. 0.1,0.3,1.0")
+            raise OptionError("width_limits_mm", f"{limits}; pass increasing widths above 0, e.g. 0.1,0.3,1.0")
         if len(self.width_classes) != len(limits) + 1 or not all(self.width_classes):
-            raise CrackLightningError(
-                f"--width_classes: {len(limits)} width limits need {len(limits) + 1} class names, "
-                f"not {list(self.width_classes)}"
+            raise OptionError(
+                "width_classes",
+                f"{len(limits)} width limits need {len(limits) + 1} class names, not {list(self.width_classes)}",
             )
 
     def measure(

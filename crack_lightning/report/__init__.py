@@ -1,1 +1,1 @@
-"""Pictures (overlays, thumbnails, colour bars) and the scan's report page (torch-free)."""
+"""The scan's report page (torch-free), made from the scan folder's CSV files and pictures."""

@@ -11,41 +11,7 @@ from pathlib import Path
 from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, OVERLAYS, PHOTOS_CSV
 from crack_lightning.report.html import PHOTO_COLUMN, Column, ReportPhoto
 from crack_lightning.report.pages import Page
-
-# A row per crack (crack_lightning.measure.cracks.Crack's fields) and per photo.
-CRACK_COLUMNS = [
-    "photo",
-    "crack",
-    "x",
-    "y",
-    "width",
-    "height",
-    "length_px",
-    "mean_width_px",
-    "max_width_px",
-    "length_mm",
-    "mean_width_mm",
-    "max_width_mm",
-    "width_class",
-]
-CRACK_PHOTO_COLUMNS = [
-    "photo",
-    "width",
-    "height",
-    "cracks",
-    "total_length_px",
-    "mean_width_px",
-    "max_width_px",
-    "total_length_mm",
-    "mean_width_mm",
-    "max_width_mm",
-    "mm_per_px",  # the photo's scale (a marker's: at its centre; the cracks are measured on its plane)
-    "scale_source",  # option, marker, geotiff, exif or none
-    "max_crack_probability",
-    "label",
-    "scale_note",  # why a marker or metadata found was not used; what an estimate rests on
-    "error",
-]
+from crack_lightning.results.columns import CRACK_COLUMNS, CRACK_PHOTO_COLUMNS
 
 
 @dataclass

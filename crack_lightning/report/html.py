@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from crack_lightning.io.images import skip_reason
-from crack_lightning.report.pictures import colour_table
+from crack_lightning.results.pictures import colour_table
 
 
 @dataclass

@@ -25,7 +25,7 @@ from crack_lightning.io.scan_files import (
     read_settings,
 )
 from crack_lightning.report.html import Column, ReportPhoto, render_page
-from crack_lightning.report.pictures import thumbnail
+from crack_lightning.results.pictures import thumbnail
 
 
 class Page:

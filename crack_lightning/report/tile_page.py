@@ -8,9 +8,7 @@ from pathlib import Path
 from crack_lightning.io.scan_files import OVERLAYS, PHOTOS_CSV, TILES_CSV
 from crack_lightning.report.html import PHOTO_COLUMN, Column, ReportPhoto
 from crack_lightning.report.pages import Page
-
-TILE_COLUMNS = ["photo", "x", "y", "width", "height", "crack_probability", "label"]
-PHOTO_COLUMNS = ["photo", "width", "height", "tiles", "crack_tiles", "max_crack_probability", "label", "error"]
+from crack_lightning.results.columns import PHOTO_COLUMNS
 
 CLASSIFIER_COLUMNS = [
     PHOTO_COLUMN,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import queue
 from collections.abc import Callable
 
 import numpy as np
@@ -76,7 +77,8 @@ def choose_backend(backend: str = "auto", precision: str = "32") -> tuple[str, s
 
 
 def open_session(graph: bytes | str | os.PathLike, backend: str, precision: str = "32", threads: int | None = None) -> Session:
-    """A function ``array -> array`` running the ONNX ``graph`` (bytes or a file) with ``backend`` on the CPU."""
+    """A function ``array -> array`` running the ONNX ``graph`` (bytes or a file) with ``backend`` on the CPU; safe to
+    call from several threads at once (ONNX Runtime's ``run`` is; OpenVINO's calls take a request each)."""
     threads, precision = threads or cpu_count(), resolve_precision(precision)
     if backend == "openvino":
         import openvino
@@ -89,9 +91,24 @@ def open_session(graph: bytes | str | os.PathLike, backend: str, precision: str 
             "PERFORMANCE_HINT": "LATENCY",  # one batch at a time on every thread: the caller waits for each
             "INFERENCE_NUM_THREADS": threads,
         }
-        request = core.compile_model(model, "CPU", config).create_infer_request()
-        # a copy (share_outputs=False, the default), not the request's buffer that the next batch overwrites
-        return lambda array: request.infer({0: array})[0]
+        compiled = core.compile_model(model, "CPU", config)
+        # An infer request runs one batch at a time and raises "Infer Request is busy" (or mixes up answers) when
+        # two threads share it: each call takes an idle request, or makes one (a compiled model is thread-safe), so
+        # the pool grows to the number of threads running the model at once.
+        idle: queue.SimpleQueue = queue.SimpleQueue()
+
+        def infer(array: np.ndarray) -> np.ndarray:
+            try:
+                request = idle.get_nowait()
+            except queue.Empty:
+                request = compiled.create_infer_request()
+            try:
+                # a copy (share_outputs=False, the default), not the request's buffer that the next batch overwrites
+                return request.infer({0: array})[0]
+            finally:
+                idle.put(request)
+
+        return infer
     import onnxruntime
 
     options = onnxruntime.SessionOptions()

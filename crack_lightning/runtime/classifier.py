@@ -1,10 +1,12 @@
 """A crack classifier as an exported graph, run by ONNX Runtime or OpenVINO: no torch, torchvision or Lightning.
 
     from crack_lightning import load_model
-    model = load_model()                      # the shipped model; or load_model("run/best.ckpt"), load_model("m.onnx")
+    model = load_model("concrete-v1")         # the shipped classifier; or load_model("run/best.ckpt"), ("m.onnx")
     result = model.predict(["a.jpg", "b.jpg"])  # or one path, a folder, a PIL image, an array
     result.labels, result.crack_probability
-    tile_map = model.scan("photo.jpg")        # a TileMap: tiles, their probabilities, summary, plot(), save()
+
+The predictor only: :mod:`crack_lightning.scanning.models` adds ``scan`` (photos cut into tiles), which
+:func:`crack_lightning.load_model`'s models have.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -24,11 +25,7 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, find_images, read_rgb, resize
 from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
-from crack_lightning.scanning.labels import decide_labels
-
-if TYPE_CHECKING:
-    from crack_lightning.scanning.results import TileMap
-    from crack_lightning.scanning.tasks import TileTask
+from crack_lightning.runtime.labels import DEFAULT_THRESHOLD, check_threshold, decide_labels
 
 Images = ImageInput | Iterable[ImageInput]  # one image, a folder or .txt list of them, or several
 
@@ -106,9 +103,10 @@ class Classifier(ExportedModel):
 
     task = "classification"
 
-    def predict(self, images: Images, batch_size: int = 32, threshold: float = 0.5) -> Predictions:
+    def predict(self, images: Images, batch_size: int = 32, threshold: float = DEFAULT_THRESHOLD) -> Predictions:
         """Classify patches: an image path, a folder or ``.txt`` list of them, a PIL image, a ``uint8`` RGB array
         ``(H, W, 3)``, or a list of these; an unreadable file is an error."""
+        check_threshold(threshold)
         rows = []
         for _, probabilities, errors in self.predict_batches(image_list(images), batch_size):
             if errors:
@@ -121,20 +119,3 @@ class Classifier(ExportedModel):
             probabilities=probabilities,
             class_names=self.class_names,
         )
-
-    def scan_task(self, **options: Any) -> TileTask:
-        """How :meth:`scan` and :func:`crack_lightning.scan` scan photos with this model (options of
-        :class:`~crack_lightning.scanning.tasks.TileTask`: ``tile``, ``stride``, ``context``, ``threshold``...)."""
-        # Imported on use: the tasks bring SciPy and scikit-image (crack measurement), which predict never needs.
-        from crack_lightning.scanning.tasks import TileTask
-
-        return TileTask(self, **options)
-
-    def scan(self, photo: ImageInput, **options: Any) -> TileMap:
-        """Scan one photo (path, PIL image or ``uint8`` ``(H, W, 3)`` array) into a
-        :class:`~crack_lightning.scanning.results.TileMap`; ``options`` as :meth:`scan_task`'s."""
-        name = str(photo) if isinstance(photo, (str, os.PathLike)) else "photo"
-        (result,) = self.scan_task(**options).results([(name, photo)])
-        if result.error:
-            raise CrackLightningError(result.error)
-        return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,6 +76,7 @@ class ExportedModel:
         self.graph, self.source, self.metadata = graph, source, read_metadata(graph)
         self.tta, self.threads, self.device, self.checkpoint = tta, threads, device, checkpoint
         self._session: Session | None = None
+        self._opening = threading.Lock()
         if device == "cuda":
             if session is None:
                 raise CrackLightningError(f"{source}: device cuda needs its session; load it with crack_lightning.load_model")
@@ -100,6 +102,10 @@ class ExportedModel:
         return f"{RUNTIME_NAMES[self.backend]} ({self.backend_reason}){self.details()}{mirrored}"
 
     def session(self) -> Session:
+        """The runtime's session, opened on first use; one for every thread (the lock keeps threads that start
+        together from each opening one)."""
         if self._session is None:
-            self._session = open_session(self.graph, self.backend, self.precision, self.threads)
+            with self._opening:
+                if self._session is None:
+                    self._session = open_session(self.graph, self.backend, self.precision, self.threads)
         return self._session

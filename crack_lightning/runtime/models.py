@@ -1,7 +1,7 @@
 """The model files: the models shipped in the package (by name: a classifier or a segmenter, each with its exported
 graph, checkpoint and card), the cache of graphs exported from checkpoints (keyed by the checkpoint's sha256, so
-later runs start without torch), and the torch-free model that runs a graph, as its metadata's ``task`` says.
-:func:`crack_lightning.load_model` puts them together."""
+later runs start without torch). :func:`crack_lightning.load_model` puts them together with the model that runs a
+graph (:func:`crack_lightning.scanning.models.model_from_graph`)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,13 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crack_lightning.io.atomic import write_atomically
-from crack_lightning.runtime.onnx_file import read_metadata
-
-if TYPE_CHECKING:
-    pass
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
 DEFAULT_MODEL = "concrete-v1"  # predict, test, export: the shipped classifier
-DEFAULT_SCAN_MODEL = "concrete-seg-v2"  # scan: the shipped segmenter measures cracks (concrete-seg-v1 loads by name); concrete-v1 draws tile maps
+DEFAULT_SCAN_MODEL = "concrete-seg-v2"  # load_model, scan: the shipped segmenter measures cracks; concrete-v1 tiles
 CACHE_VERSION = "1"  # bumped when the exporter's graph changes, so that older cached graphs are not reused
 
 
@@ -92,16 +88,3 @@ def cache_graph(path: Path, graph: bytes) -> str:
         return f"exported once to {path}"
     except OSError as err:  # a read-only home: run from memory, export again next time
         return f"exported in memory (cannot write the cache {path.parent}: {err.strerror})"
-
-
-def model_from_graph(graph: bytes, source: str, **options: Any):
-    """The :class:`~crack_lightning.runtime.classifier.Classifier` or
-    :class:`~crack_lightning.runtime.segmenter.Segmenter` that runs ``graph``, as its metadata's ``task`` says."""
-    # Each imported when its graph comes: a segmenter brings SciPy and scikit-image, which predict never needs.
-    if read_metadata(graph).get("task") == "segmentation":
-        from crack_lightning.runtime.segmenter import Segmenter
-
-        return Segmenter(graph, source, **options)
-    from crack_lightning.runtime.classifier import Classifier
-
-    return Classifier(graph, source, **options)

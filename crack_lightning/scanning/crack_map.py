@@ -1,8 +1,8 @@
 """A segmenter's scan: each photo's crack probability map and its cracks measured (a
-:class:`~crack_lightning.scanning.results.CrackMap` per photo). NumPy, PIL, SciPy and scikit-image only; the model is
+:class:`~crack_lightning.results.maps.CrackMap` per photo). NumPy, PIL, SciPy and scikit-image only; the model is
 any segmenter with ``probability_map`` and ``threshold`` (:class:`crack_lightning.runtime.segmenter.Segmenter`).
 
-A pixel is crack where its 8-bit probability reaches the threshold's (:func:`crack_level`); a crack is an 8-connected
+A pixel is crack where its 8-bit probability reaches the threshold's (:func:`~crack_lightning.runtime.segmenter.crack_level`); a crack is an 8-connected
 group of at least ``min_area`` crack pixels, measured as :mod:`crack_lightning.measure.cracks` defines it (skeleton
 length, spurs pruned; width from the probability profile across the crack). Memory stays bounded on large photos: the map is built
 a band of windows at a time and measured in bands of rows (:mod:`crack_lightning.measure.bands`).
@@ -14,31 +14,20 @@ import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
+from crack_lightning.io.scan_files import MAX_SIDE
 from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.tiff_windows import Orthomosaic, windowed_tiff
 from crack_lightning.measure.hysteresis import crack_mask, hysteresis_on
 from crack_lightning.measure.measuring import Measuring
+from crack_lightning.results.maps import CrackMap
+from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH, Segmenter, crack_level
 from crack_lightning.scale.photo_scale import PhotoScale, photo_scale
-from crack_lightning.scanning.results import CrackMap
 from crack_lightning.scanning.segment_windows import segment_tiff
-
-if TYPE_CHECKING:
-    from crack_lightning.runtime.segmenter import Segmenter
-
-DEFAULT_WINDOWS_PER_BATCH = (
-    1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
-)
-
-
-def crack_level(threshold: float) -> int:
-    """The 8-bit probability from which a pixel of a probability map is crack."""
-    return int(round(threshold * 255))
 
 
 def segment_photos(
@@ -51,7 +40,7 @@ def segment_photos(
     batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
     max_pixels: int | None = MAX_PIXELS,
     workers: int = 0,
-    preview_side: int = 4096,
+    preview_side: int = MAX_SIDE,
     low_threshold: float | None = None,
 ) -> Iterator[CrackMap]:
     """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
@@ -102,7 +91,7 @@ def measured(
     overlap: int | None,
     batch_size: int,
     max_pixels: int | None = MAX_PIXELS,
-    preview_side: int = 4096,
+    preview_side: int = MAX_SIDE,
     low_level: int | None = None,
 ) -> Iterator[CrackMap]:
     """A :class:`CrackMap` for each decoded ``(name, image or error or orthomosaic, its scale)``."""

@@ -26,6 +26,7 @@ from crack_lightning.io.atomic import PARTIAL_GLOB, replacing, write_atomically
 from crack_lightning.io.scan_files import (
     LOCK,
     MASKS,
+    MAX_SIDE,
     OVERLAYS,
     PHOTOS_CSV,
     RESULTS,
@@ -35,8 +36,8 @@ from crack_lightning.io.scan_files import (
     read_photo_rows,
     read_settings,
 )
+from crack_lightning.results.maps import PhotoResult
 from crack_lightning.scanning.result_writer import ResultWriter, cut_partial_line
-from crack_lightning.scanning.results import PhotoResult
 from crack_lightning.scanning.shards import merge_parts, part_path, part_ranks
 
 
@@ -86,7 +87,7 @@ class ScanFolder:
         overwrite: bool = False,
         resume: bool = False,
         masks: bool = True,
-        overlay_max_side: int = 4096,
+        overlay_max_side: int = MAX_SIDE,
     ) -> None:
         self.dir = Path(output).expanduser()
         self.details_csv, self.detail_columns, self.photo_columns = (

@@ -10,7 +10,7 @@ from PIL import Image, ImageOps
 
 from crack_lightning.errors import CrackLightningError, require
 from crack_lightning.io.images import find_images, own_pixel_limit, read_rgb
-from crack_lightning.scanning.tiling import context_window, tile_boxes
+from crack_lightning.results.tiling import context_window, tile_boxes
 
 TILE_NAME = "{photo}_x{x}_y{y}.jpg"
 

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from crack_lightning.errors import CrackLightningError, SharedError
 from crack_lightning.io.images import count_reasons, skip_reason
-from crack_lightning.io.scan_files import REPORT, find_photos, picture_names
+from crack_lightning.io.scan_files import MAX_SIDE, REPORT, find_photos, picture_names
 from crack_lightning.io.threads import WriteBehind
 from crack_lightning.report.pages import write_report
 from crack_lightning.scanning.folder import ScanFolder
@@ -49,7 +49,7 @@ def scan_to_folder(
     output: str | os.PathLike,
     overwrite: bool = False,
     resume: bool = False,
-    overlay_max_side: int = 4096,
+    overlay_max_side: int = MAX_SIDE,
     progress: bool = True,
     report: bool = True,
     shards: Shards = ONE_PROCESS,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.atomic import replacing
 from crack_lightning.io.images import MAX_PIXELS, find_images
-from crack_lightning.scanning.labels import decide_labels
+from crack_lightning.runtime.labels import DEFAULT_THRESHOLD, check_threshold, decide_labels
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.classifier import Classifier
@@ -58,7 +58,7 @@ def predict_to_csv(
     classifier: Classifier,
     source: str | os.PathLike,
     output: str | os.PathLike = PREDICTIONS_CSV,
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_THRESHOLD,
     overwrite: bool = False,
     batch_size: int = 32,
     max_pixels: int | None = MAX_PIXELS,
@@ -70,8 +70,7 @@ def predict_to_csv(
 
     The output appears whole when every image is done (an interrupted run leaves the previous file, or none).
     """
-    if not 0.0 <= threshold <= 1.0:
-        raise CrackLightningError(f"--threshold: {threshold} is not a probability in [0, 1]")
+    check_threshold(threshold)
     output = Path(output).expanduser()
     require_writable(output.absolute().parent, "--output")
     if output.exists() and not overwrite:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TextIO
 
 from crack_lightning.io.atomic import save_picture
-from crack_lightning.scanning.results import PhotoResult
+from crack_lightning.io.scan_files import MAX_SIDE
+from crack_lightning.results.maps import PhotoResult
 
 
 class ResultWriter:
@@ -17,7 +18,7 @@ class ResultWriter:
     into ``folder``'s picture folders (``masks``: the mask pictures too; overlays at most ``overlay_max_side``)."""
 
     def __init__(
-        self, folder: Path, details: TextIO, photos: TextIO, overlay_max_side: int = 4096, masks: bool = True
+        self, folder: Path, details: TextIO, photos: TextIO, overlay_max_side: int = MAX_SIDE, masks: bool = True
     ) -> None:
         self.dir, self.overlay_max_side, self.masks = folder, overlay_max_side, masks
         self._details, self._photos = details, photos

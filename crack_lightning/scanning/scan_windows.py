@@ -21,12 +21,13 @@ import numpy as np
 
 from crack_lightning.io.images import MAX_PIXELS, check_pixels, resize
 from crack_lightning.io.preview import Preview
+from crack_lightning.io.scan_files import MAX_SIDE
 from crack_lightning.io.tiff_windows import TiffWindows
-from crack_lightning.scanning.tiling import context_window, tile_boxes
+from crack_lightning.results.tiling import context_window, tile_boxes
 
 if TYPE_CHECKING:
+    from crack_lightning.results.maps import TileMap
     from crack_lightning.runtime.classifier import Classifier
-    from crack_lightning.scanning.results import TileMap
 
 MIN_DATA_SHARE = 0.5  # a tile with less of its pixels holding data is "no data"
 
@@ -40,7 +41,7 @@ def scan_tiff(
     margin: int,
     batch_size: int = 32,
     max_pixels: int | None = MAX_PIXELS,
-    preview_side: int | None = 4096,
+    preview_side: int | None = MAX_SIDE,
     classify: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> None:
     """Fill ``scan`` (its size, tiles, probabilities, ``no_data``; ``image`` a preview at most ``preview_side``

@@ -20,13 +20,14 @@ from scipy import ndimage
 
 from crack_lightning.io.images import MAX_PIXELS, check_pixels
 from crack_lightning.io.preview import PooledMap, Preview
+from crack_lightning.io.scan_files import MAX_SIDE
 from crack_lightning.io.tiff_windows import TiffWindows
 from crack_lightning.measure.bands import measure_photo_cracks
 from crack_lightning.measure.components import EIGHT_NEIGHBOURS, BandComponents, Component
 from crack_lightning.measure.cracks import Crack
 from crack_lightning.measure.measuring import Measuring
+from crack_lightning.results.maps import CrackMap
 from crack_lightning.runtime.windows import segment_photo
-from crack_lightning.scanning.results import CrackMap
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.segmenter import Segmenter
@@ -117,10 +118,10 @@ def segment_tiff(
     overlap: int,
     batch_size: int = 1,
     max_pixels: int | None = MAX_PIXELS,
-    preview_side: int = 4096,
+    preview_side: int = MAX_SIDE,
     low_level: int | None = None,
 ) -> CrackMap:
-    """One orthomosaic's :class:`~crack_lightning.scanning.results.CrackMap`: its ``probability`` and ``image``
+    """One orthomosaic's :class:`~crack_lightning.results.maps.CrackMap`: its ``probability`` and ``image``
     are copies at most ``preview_side`` long, its width and height its own; an unreadable or oversized file raises
     :class:`~crack_lightning.errors.CrackLightningError`."""
     with TiffWindows(path, keep_rows=2 * window) as source:

@@ -1,7 +1,8 @@
 """What a scan does to each photo, by task: a classifier's tile map or a segmenter's crack mask. A task supplies the
-results (:mod:`crack_lightning.scanning.results`: their CSV rows and pictures), its CSV files, the settings a resumed
+results (:mod:`crack_lightning.results.maps`: their CSV rows and pictures), its CSV files, the settings a resumed
 scan must keep, and its report page; :func:`crack_lightning.scanning.pipeline.scan_to_folder` does the rest, the
-same for every task."""
+same for every task. :func:`scan_task` finds a model's task by the model's ``task`` (:data:`TASKS`): the runtime's
+models know nothing of scanning."""
 
 from __future__ import annotations
 
@@ -9,23 +10,25 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput
-from crack_lightning.io.scan_files import CRACKS_CSV, TILES_CSV
+from crack_lightning.io.scan_files import CRACKS_CSV, MAX_SIDE, TILES_CSV
 from crack_lightning.measure.hysteresis import hysteresis_on
-from crack_lightning.measure.measuring import Measuring
+from crack_lightning.measure.measuring import Measuring, scale_option
 from crack_lightning.report.crack_page import CRACK_PAGE
 from crack_lightning.report.pages import Page
 from crack_lightning.report.tile_page import TILE_PAGE
-from crack_lightning.scanning.crack_map import DEFAULT_WINDOWS_PER_BATCH, crack_level, segment_photos
-from crack_lightning.scanning.results import CrackMap, PhotoResult, TileMap
-from crack_lightning.scanning.tile_map import DEFAULT_CONTEXT, DEFAULT_TILE, scan_photos
+from crack_lightning.results.maps import CrackMap, PhotoResult, TileMap
+from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH, crack_level
+from crack_lightning.scanning.crack_map import segment_photos
+from crack_lightning.scanning.options import TileOptions
+from crack_lightning.scanning.tile_map import scan_photos
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.classifier import Classifier
     from crack_lightning.runtime.segmenter import Segmenter
 
-DEFAULT_BATCH = 32  # tiles a batch
+MEASURING_OPTIONS = ("mm_per_px", "min_area", "width_limits_mm", "width_classes", "scale", "marker_mm")
 
 
 class ScanTask:
@@ -37,7 +40,12 @@ class ScanTask:
     page: Page
     result: type[PhotoResult]  # what results() yields: its CSV columns
     masks: bool = True  # write masks/<photo>.png
-    preview_side: int = 4096  # the longest side of an orthomosaic's pictures (the pipeline sets its overlays')
+    preview_side: int = MAX_SIDE  # the longest side of an orthomosaic's pictures (the pipeline sets its overlays')
+
+    @classmethod
+    def of(cls, model: Any, **options: Any) -> ScanTask:
+        """The task of ``model`` with ``options`` (the keyword arguments of its ``__init__``)."""
+        return cls(model, **options)
 
     def settings(self) -> dict[str, Any]:
         """The scan's options and model, for ``scan.json`` and the report."""
@@ -60,8 +68,8 @@ def sha256(graph: bytes) -> str:
 
 
 class TileTask(ScanTask):
-    """A classifier's scan: square tiles of ``tile`` px every ``stride`` px (default: the tile), each seen with
-    ``context`` of its side around it, crack from ``threshold``; ``masks`` also writes the probability map."""
+    """A classifier's scan: tiles as ``options`` say (:class:`~crack_lightning.scanning.options.TileOptions`);
+    ``masks`` also writes the probability map."""
 
     details_csv, unit, page, result = TILES_CSV, "tiles", TILE_PAGE, TileMap
     same_scan = ("tile", "stride", "context", "threshold", "model_sha256")
@@ -69,27 +77,21 @@ class TileTask(ScanTask):
     def __init__(
         self,
         classifier: Classifier,
-        tile: int = DEFAULT_TILE,
-        stride: int | None = None,
-        context: float = DEFAULT_CONTEXT,
-        threshold: float = 0.5,
-        batch_size: int = DEFAULT_BATCH,
+        options: TileOptions = TileOptions(),
         masks: bool = False,
         max_pixels: int | None = MAX_PIXELS,
         workers: int = 0,
     ) -> None:
-        stride = stride or tile
-        if not 0.0 <= threshold <= 1.0:
-            raise CrackLightningError(f"--threshold: {threshold} is not a probability in [0, 1]")
-        if context < 0:
-            raise CrackLightningError(f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile")
-        if tile < 1 or stride < 1 or batch_size < 1:
-            raise CrackLightningError(
-                f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})"
-            )
-        self.model, self.tile, self.stride, self.context = classifier, tile, stride, context
-        self.threshold, self.batch_size, self.masks, self.max_pixels = threshold, batch_size, masks, max_pixels
+        self.model, self.options, self.masks, self.max_pixels = classifier, options, masks, max_pixels
+        self.tile, self.stride, self.context = options.tile, options.stride, options.context
+        self.threshold, self.batch_size = options.threshold, options.batch_size
         self.workers = workers  # threads decoding and cutting photos ahead (for a GPU)
+
+    @classmethod
+    def of(cls, classifier: Classifier, **options: Any) -> TileTask:
+        """``options``: :class:`~crack_lightning.scanning.options.TileOptions`' fields and ``__init__``'s others."""
+        tiles = {k: options.pop(k) for k in TileOptions.names() if k in options}
+        return cls(classifier, TileOptions(**tiles), **options)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -160,9 +162,9 @@ class CrackTask(ScanTask):
         threshold = segmenter.threshold if threshold is None else threshold
         low_threshold = segmenter.low_threshold if low_threshold is None else low_threshold
         if not 0.0 < threshold <= 1.0:
-            raise CrackLightningError(f"--threshold: {threshold}; pass a probability in (0, 1]")
+            raise OptionError("threshold", f"{threshold}; pass a probability in (0, 1]")
         if low_threshold is not None and not 0.0 < low_threshold <= 1.0:
-            raise CrackLightningError(f"--low_threshold: {low_threshold}; pass a probability in (0, 1]")
+            raise OptionError("low_threshold", f"{low_threshold}; pass a probability in (0, 1]")
         self.window, self.overlap = segmenter.windows(window, overlap, batch_size)
         self.model, self.threshold, self.measuring = segmenter, threshold, measuring
         self.batch_size, self.max_pixels, self.workers = batch_size, max_pixels, workers
@@ -170,6 +172,19 @@ class CrackTask(ScanTask):
         # off (None) where it would add no pixel: the scan is then the plain threshold's, file for file
         on = low_threshold is not None and hysteresis_on(self.level, crack_level(low_threshold))
         self.low_threshold = low_threshold if on else None
+
+    @classmethod
+    def of(cls, segmenter: Segmenter, **options: Any) -> CrackTask:
+        """``options`` as ``__init__``'s, with :class:`~crack_lightning.measure.measuring.Measuring`'s fields given
+        flat: ``scale`` (``"auto"``: each photo's from a marker card, a GeoTIFF or drone metadata; ``"none"``; or mm
+        per pixel, as ``mm_per_px``, which wins), ``marker_mm``, ``min_area``, ``width_limits_mm``,
+        ``width_classes``."""
+        measuring = {k: options.pop(k) for k in MEASURING_OPTIONS if k in options}
+        measuring["scale"], measuring["mm_per_px"] = scale_option(measuring.get("scale"), measuring.get("mm_per_px"))
+        for key in ("width_limits_mm", "width_classes"):
+            if key in measuring:
+                measuring[key] = tuple(measuring[key])
+        return cls(segmenter, measuring=Measuring(**measuring), **options)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -203,3 +218,16 @@ class CrackTask(ScanTask):
 
     def cracked(self, result: CrackMap) -> bool:
         return bool(result.cracks)
+
+
+# The task of each kind of model, by the model's ``task`` (its graph's metadata): a new task registers here.
+TASKS: dict[str, type[ScanTask]] = {"classification": TileTask, "segmentation": CrackTask}
+
+
+def scan_task(model: Any, **options: Any) -> ScanTask:
+    """How :func:`crack_lightning.scan` and a model's ``scan`` scan photos with ``model``: its task (:data:`TASKS`)
+    with ``options`` (a classifier's: ``tile``, ``stride``, ``context``, ``threshold``...; a segmenter's:
+    ``threshold``, ``low_threshold``, ``window``, ``overlap``, ``scale``, ``mm_per_px``, ``min_area``...)."""
+    if model.task not in TASKS:
+        raise CrackLightningError(f"{model.source}: no scan for a model of task {model.task!r}")
+    return TASKS[model.task].of(model, **options)

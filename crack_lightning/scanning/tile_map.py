@@ -1,5 +1,5 @@
 """A classifier's scan: cut whole photos into tiles, classify every tile, and map where the cracks are (a
-:class:`~crack_lightning.scanning.results.TileMap` per photo). NumPy and PIL only; the model is any classifier with
+:class:`~crack_lightning.results.maps.TileMap` per photo). NumPy and PIL only; the model is any classifier with
 ``probabilities``, ``image_size``, ``class_names`` and ``crack_index`` (:class:`crack_lightning.runtime.classifier.Classifier`).
 """
 
@@ -17,19 +17,18 @@ import numpy as np
 
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, resize
+from crack_lightning.io.scan_files import MAX_SIDE
 from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.tiff_windows import Orthomosaic, windowed_tiff
-from crack_lightning.scanning.labels import NO_DATA, decide_labels
-from crack_lightning.scanning.results import TileMap
+from crack_lightning.results.maps import TileMap
+from crack_lightning.results.tiling import Box, context_window, tile_boxes
+from crack_lightning.runtime.labels import DEFAULT_THRESHOLD, NO_DATA, decide_labels
+from crack_lightning.scanning.options import DEFAULT_BATCH, DEFAULT_CONTEXT, TileOptions
 from crack_lightning.scanning.scan_windows import scan_tiff
-from crack_lightning.scanning.tiling import Box, context_window, tile_boxes
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.classifier import Classifier
 
-# Chosen with bench/scan_quality.py on 300 real crack photos (docs/scan-quality.md).
-DEFAULT_TILE = 128  # photo pixels
-DEFAULT_CONTEXT = 0.125  # share of the tile side seen around it on each side: a crack along an edge is seen whole
 PRECUT_TILES = (
     512  # with workers, a photo of at most this many tiles is cut in its decoding thread (<= 80 MB at 227 px)
 )
@@ -40,13 +39,13 @@ def scan_photos(
     photos: Iterable[tuple[str, ImageInput]],
     tile: int,
     stride: int,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH,
     keep_images: bool = True,
     max_pixels: int | None = MAX_PIXELS,
     context: float = DEFAULT_CONTEXT,
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_THRESHOLD,
     workers: int = 0,
-    preview_side: int = 4096,
+    preview_side: int = MAX_SIDE,
 ) -> Iterator[TileMap]:
     """Classify every tile of each ``(name, photo)``; yields each photo's :class:`TileMap` in input order.
 
@@ -63,12 +62,7 @@ def scan_photos(
     threads (PIL releases the GIL), so that a fast network (a GPU) is not left waiting for one core; the same
     answers, more memory (up to ``workers`` decoded photos ahead).
     """
-    if context < 0:
-        raise CrackLightningError(f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile")
-    if tile < 1 or stride < 1 or batch_size < 1:
-        raise CrackLightningError(
-            f"--tile, --stride and --batch_size must be at least 1 (got {tile}, {stride}, {batch_size})"
-        )
+    TileOptions(tile, stride, context, threshold, batch_size)  # the checks, with the errors naming the option
     margin = round(context * tile)
     size, classes = classifier.image_size, len(classifier.class_names)
     in_flight: deque[TileMap] = deque()
@@ -182,7 +176,7 @@ def scan_photo(
     photo: ImageInput,
     tile: int,
     stride: int,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH,
     context: float = DEFAULT_CONTEXT,
     max_pixels: int | None = MAX_PIXELS,
 ) -> tuple[list[Box], np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.scanning.labels import decide_labels
+from crack_lightning.runtime.labels import DEFAULT_THRESHOLD, decide_labels
 from crack_lightning.scanning.predictions import PREDICTIONS_CSV, format_row, header
 
 class CSVPredictionWriter(BasePredictionWriter):
@@ -27,7 +27,7 @@ class CSVPredictionWriter(BasePredictionWriter):
         overwrite: Replace an existing output file (otherwise an existing file is an error).
     """
 
-    def __init__(self, output: str | None = None, threshold: float = 0.5, overwrite: bool = False) -> None:
+    def __init__(self, output: str | None = None, threshold: float = DEFAULT_THRESHOLD, overwrite: bool = False) -> None:
         super().__init__(write_interval="batch")
         if not 0.0 <= threshold <= 1.0:
             raise CrackLightningError(f"--threshold: {threshold} is not a probability in [0, 1]")

@@ -6,11 +6,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from crack_lightning.errors import OptionError
+
+DEFAULT_THRESHOLD = 0.5  # a crack from this probability: predict, a classifier's scan, Lightning's predict
 NO_DATA = "no data"  # tiles.csv's label of a tile in an orthomosaic's empty area (alpha 0, no-data value)
 
 
+def check_threshold(threshold: float) -> float:
+    """``threshold``, or an error naming it when it is no probability."""
+    if not 0.0 <= threshold <= 1.0:
+        raise OptionError("threshold", f"{threshold} is not a probability in [0, 1]")
+    return threshold
+
+
 def decide_labels(
-    probabilities: np.ndarray, class_names: Sequence[str], crack_index: int, threshold: float = 0.5
+    probabilities: np.ndarray, class_names: Sequence[str], crack_index: int, threshold: float = DEFAULT_THRESHOLD
 ) -> list[str]:
     """Crack when its probability reaches ``threshold``; otherwise the most probable other class."""
     others = np.array(probabilities, dtype=np.float32, copy=True).reshape(len(probabilities), len(class_names))

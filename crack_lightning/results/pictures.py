@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from crack_lightning.scanning.tiling import Box, probability_rows
+from crack_lightning.io.scan_files import MAX_SIDE
+from crack_lightning.results.tiling import Box, probability_rows
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 THUMBNAIL_SIDE = 240  # px, longest side of a thumbnail in the page
@@ -31,7 +32,7 @@ def overlay(
     image: np.ndarray,
     boxes: Sequence[Box],
     crack_probability: np.ndarray,
-    max_side: int = 4096,
+    max_side: int = MAX_SIDE,
     colour_bar: bool = True,
     photo_size: tuple[int, int] | None = None,
 ) -> Image.Image:
@@ -133,7 +134,7 @@ def max_pooled(probability: np.ndarray, size: tuple[int, int], rows_at_once: int
 
 
 def crack_overlay(
-    image: np.ndarray, probability: np.ndarray, level: int, max_side: int = 4096, mask: np.ndarray | None = None
+    image: np.ndarray, probability: np.ndarray, level: int, max_side: int = MAX_SIDE, mask: np.ndarray | None = None
 ) -> Image.Image:
     """The photo ``uint8 (H, W, 3)`` with its cracks drawn over it: crack pixels (probability >= ``level``, 0-255)
     opaque in the colour of their probability, the others tinted by it (up to 50% opacity), so that a pixel that

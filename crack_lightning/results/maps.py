@@ -22,11 +22,11 @@ import numpy as np
 from PIL import Image
 
 from crack_lightning.io.atomic import save_picture, write_atomically
-from crack_lightning.io.scan_files import MASKS, OVERLAYS, THUMBNAILS
+from crack_lightning.io.scan_files import MASKS, MAX_SIDE, OVERLAYS, THUMBNAILS
 from crack_lightning.measure.cracks import Crack, summarise
 from crack_lightning.measure.hysteresis import crack_mask
-from crack_lightning.report.crack_page import CRACK_COLUMNS, CRACK_PHOTO_COLUMNS
-from crack_lightning.report.pictures import (
+from crack_lightning.results.columns import CRACK_COLUMNS, CRACK_PHOTO_COLUMNS, PHOTO_COLUMNS, TILE_COLUMNS
+from crack_lightning.results.pictures import (
     THUMBNAIL_SIDE,
     crack_overlay,
     draw_colour_bar,
@@ -35,10 +35,9 @@ from crack_lightning.report.pictures import (
     overlay,
     thumbnail,
 )
-from crack_lightning.report.tile_page import PHOTO_COLUMNS, TILE_COLUMNS
+from crack_lightning.results.tiling import Box, probability_map
+from crack_lightning.runtime.labels import NO_DATA
 from crack_lightning.scale.photo_scale import PhotoScale
-from crack_lightning.scanning.labels import NO_DATA
-from crack_lightning.scanning.tiling import Box, probability_map
 
 CRACK, NO_CRACK = "crack", "no crack"  # a segmenter's photos.csv label
 # (folder, suffix, format, save options, picture): one of a photo's pictures; made one at a time (bounded memory)
@@ -81,11 +80,11 @@ class PhotoResult:
         """Its rows of the scan's second CSV (``tiles.csv`` or ``cracks.csv``)."""
         raise NotImplementedError
 
-    def pictures(self, max_side: int = 4096, masks: bool = True) -> Iterator[Picture]:
+    def pictures(self, max_side: int = MAX_SIDE, masks: bool = True) -> Iterator[Picture]:
         """The scan folder's pictures of the photo: overlay, thumbnail (and mask), one at a time."""
         raise NotImplementedError
 
-    def plot(self, max_side: int = 4096) -> Image.Image:
+    def plot(self, max_side: int = MAX_SIDE) -> Image.Image:
         """The photo with its crack map drawn over it and a colour bar (at most ``max_side`` px long)."""
         raise NotImplementedError
 
@@ -168,10 +167,10 @@ class TileMap(PhotoResult):
             for (x, y, w, h), p, label in zip(self.boxes, self.crack_probability.tolist(), self.labels)
         ]
 
-    def plot(self, max_side: int = 4096) -> Image.Image:
+    def plot(self, max_side: int = MAX_SIDE) -> Image.Image:
         return overlay(self.image, self.boxes, self.crack_probability, max_side, photo_size=(self.height, self.width))
 
-    def pictures(self, max_side: int = 4096, masks: bool = True) -> Iterator[Picture]:
+    def pictures(self, max_side: int = MAX_SIDE, masks: bool = True) -> Iterator[Picture]:
         # self.image may be a smaller copy of the photo (an orthomosaic's): the map is drawn at its size
         size = (self.height, self.width)
         drawn = overlay(self.image, self.boxes, self.crack_probability, max_side, False, size)
@@ -253,7 +252,7 @@ class CrackMap(PhotoResult):
             for c in self.cracks
         ]
 
-    def plot(self, max_side: int = 4096, mask: np.ndarray | None = None) -> Image.Image:
+    def plot(self, max_side: int = MAX_SIDE, mask: np.ndarray | None = None) -> Image.Image:
         mask = self.drawn_mask() if mask is None else mask
         drawn = crack_overlay(self.image, self.probability, self.level, max_side, mask)
         self._outline_markers(drawn)
@@ -267,7 +266,7 @@ class CrackMap(PhotoResult):
             outlines = [(m.corners, "#00c040" if used and not m.problem else "#ff8000") for m in self.scale.markers]
             draw_outlines(drawn, outlines, drawn.width / self.width)
 
-    def pictures(self, max_side: int = 4096, masks: bool = True) -> Iterator[Picture]:
+    def pictures(self, max_side: int = MAX_SIDE, masks: bool = True) -> Iterator[Picture]:
         # The thumbnail is drawn from the photo, not shrunk from the overlay: pooled from the full map, cracks stay.
         mask = self.drawn_mask()
         thumb = crack_overlay(self.image, self.probability, self.level, THUMBNAIL_SIDE, mask)
