@@ -290,3 +290,14 @@ def test_two_processes_exporting_one_checkpoint_at_once_both_succeed(trained, tm
     assert len(files) == 1 and files[0].endswith(".onnx")  # one graph, no partial file left
     cached = load_model(cache / "graphs" / files[0]).predict([image]).probabilities
     assert np.abs(cached - load_model(trained["ckpt"]).predict([image]).probabilities).max() < 1e-6
+
+
+def test_predict_with_a_segmenter_is_a_one_line_hint(tmp_path):
+    out = tmp_path / "p.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "crack_lightning", "predict", "--ckpt_path", "concrete-seg-v2", "--input",
+         str(REPO / "crack_lightning" / "assets" / "sample" / "Positive"), "--output", str(out)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert done.returncode != 0 and not out.exists()
+    assert "concrete-seg-v2 is a crack segmentation model" in done.stderr and "Traceback" not in done.stderr

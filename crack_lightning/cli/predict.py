@@ -105,6 +105,9 @@ def run(argv: list[str]) -> None:
     require_writable(Path(options.output).expanduser().absolute().parent, "--output")  # before the model loads
     classifier = load_model(options.ckpt_path or DEFAULT_MODEL, "--ckpt_path", options.device, backend=options.backend,
                             precision=options.precision, tta=options.tta)
+    if classifier.task != "classification":  # a segmenter's answer is a mask, not a label per image
+        raise CrackLightningError(f"--ckpt_path: {options.ckpt_path} is a crack {classifier.task} model; predict labels "
+                                  "patches with a classifier (concrete-v1), scan measures cracks with a segmenter")
     gpu = classifier.device == "cuda"
     batch_size = options.data.batch_size or (GPU_BATCH if gpu else CPU_BATCH)
     print(f"Model: {classifier.source}", file=sys.stderr)
