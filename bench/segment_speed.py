@@ -13,10 +13,10 @@ vector unit the CPU reports (AVX-512: 64, AVX2 with FMA: 32), a nominal figure: 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -24,17 +24,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from scan_scale import cpu_name  # bench/: the scripts import each other
+
 import crack_lightning
 from crack_lightning.errors import CrackLightningError
 
 SAMPLE = Path(crack_lightning.__file__).parent / "assets" / "sample"
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def nominal_peak_gflops() -> tuple[float, str]:
@@ -58,6 +53,7 @@ def tiled_photo(megapixels: float) -> np.ndarray:
     return np.concatenate([np.concatenate(row, axis=1) for row in grid], axis=0)
 
 
+@functools.cache  # once per model, not per backend
 def multiply_adds_per_mp(name: str, window: int, overlap: int) -> float | None:
     """Multiply-adds per megapixel of the photo: a window's, times the windows that cover a megapixel."""
     try:
