@@ -16,7 +16,7 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.export.onnx import segmenter_network, torch_runner
 from crack_lightning.data.segmentation import SegmentationDataModule
 from crack_lightning.models.segmenter import TASK, CrackSegmenter
-from crack_lightning.runtime.windows import flip_averaged, segment_photo, window_starts
+from crack_lightning.runtime.windows import flip_averaged, segment_photo, window_tiling
 
 REPO = Path(__file__).resolve().parents[1]
 CRACK_PHOTOS = REPO.parent / "shared" / "data" / "crack-photos"  # research-use data: read in place, never copied here
@@ -120,9 +120,15 @@ def test_windows_blend_a_pixelwise_network_exactly():
     # Mirrored windows, answered per pixel and mirrored back, are the same answer.
     mirrored = segment_photo(photo, flip_averaged(run), window=128, overlap=32)
     assert np.abs(mirrored.astype(int) - out).max() <= 1
-    assert window_starts(100, 512, 64) == [0]
-    starts = window_starts(1000, 512, 64)
-    assert starts[-1] + 512 == 1000 and all(b - a <= 448 for a, b in zip(starts, starts[1:]))
+
+
+@pytest.mark.parametrize("length", [1, 100, 512, 513, 1000, 2043, 2724, 6000])
+def test_windows_cover_the_photo_evenly_with_the_overlap(length):
+    starts, size = window_tiling(length, 512, 64)
+    assert size <= 512 and starts[0] == 0 and starts[-1] + size == length
+    assert all(64 <= a + size - b for a, b in zip(starts, starts[1:]))  # neighbours overlap by 64 px or more
+    # No fewer windows could cover it with that overlap, so none is computed twice for nothing.
+    assert len(starts) == 1 or (len(starts) - 1) * 512 - (len(starts) - 2) * 64 < length
 
 
 def test_the_exported_graph_matches_torch_and_carries_the_chosen_threshold(model):

@@ -19,7 +19,7 @@ from scipy import ndimage
 from skimage.morphology import skeletonize
 
 from crack_lightning.measure.cracks import (
-    DEFAULT_WIDTH_LIMITS_MM, HOLE_AREA, WIDTH_CLASSES, Crack, fill_small_holes, width_class,
+    DEFAULT_WIDTH_LIMITS_MM, HOLE_AREA, WIDTH_CLASSES, Crack, edge_depth, fill_small_holes, width_class,
 )
 from crack_lightning.measure.plane import Plane, crack_millimetres
 from crack_lightning.measure.profile import NORMAL_RADIUS, as_probability, profile_widths, reach, skeleton_normals
@@ -36,7 +36,7 @@ def band_depths(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray, start: int
     height = mask.shape[0]
     while True:
         top, bottom = max(0, start - margin), min(height, stop + margin)
-        depth = ndimage.distance_transform_edt(mask[top:bottom])
+        depth = edge_depth(mask[top:bottom])
         near = depth[start - top : stop - top]
         if (top == 0 and bottom == height) or near.max(initial=0.0) < margin:
             return depth[rows - top, cols]

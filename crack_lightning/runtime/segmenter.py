@@ -78,7 +78,15 @@ class Segmenter(ExportedModel):
         ``uint8`` ``(H, W)``, 255 = probability 1: windows of ``window`` px (default: the model's) overlapping by
         ``overlap`` px, ``batch_size`` at a time, written into ``out`` when given (e.g. a ``np.memmap``)."""
         window, overlap = self.windows(window, overlap, batch_size)
-        return segment_photo(as_rgb(photo, max_pixels), self.probabilities, window, overlap, batch_size, out)
+        answer = segment_photo(as_rgb(photo, max_pixels), self.probabilities, window, overlap, batch_size, out)
+        self.release_memory()
+        return answer
+
+    def release_memory(self) -> None:
+        """Hand back the memory the runtime kept from the largest window (ONNX Runtime's arena), e.g. between photos."""
+        release = getattr(self.session(), "release", None)
+        if release is not None:
+            release()
 
     def windows(self, window: int | None = None, overlap: int | None = None, batch_size: int = 1) -> tuple[int, int]:
         """``(window, overlap)``: the model's where not given, checked."""

@@ -12,6 +12,7 @@ answer and a few tens of MB besides, never a float32 map of the whole photo.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -23,15 +24,22 @@ DEFAULT_WINDOW = 512
 DEFAULT_OVERLAP = 64
 
 
-def window_starts(length: int, window: int, overlap: int) -> list[int]:
-    """Starts of windows of ``window`` px covering ``[0, length)`` at steps of ``window - overlap`` px; the last one
-    ends at ``length`` (so it may overlap more). One window at 0 when ``length <= window``."""
+def window_tiling(length: int, window: int, overlap: int, multiple: int = 32) -> tuple[list[int], int]:
+    """``(starts, size)``: the fewest windows of at most ``window`` px that cover ``[0, length)`` with neighbours
+    overlapping by at least ``overlap`` px, all of one ``size`` (rounded up to a ``multiple`` of px, the network's
+    stride, where the window allows) and spread evenly. Windows of a fixed size at fixed steps would leave the last
+    one overlapping its neighbour by up to a whole window: computed twice for nothing. One window (the whole length)
+    when ``length <= window``."""
     if window <= overlap or overlap < 0:
         raise ValueError(f"window ({window}) must be larger than overlap ({overlap}) and overlap at least 0")
     if length <= window:
-        return [0]
-    starts = list(range(0, length - window, window - overlap))
-    return starts + [length - window]
+        return [0], length
+    count = math.ceil((length - overlap) / (window - overlap))
+    size = math.ceil((length + (count - 1) * overlap) / count)
+    size = min(window, length, math.ceil(size / multiple) * multiple)
+    # Each step is at most size - overlap (count * size >= length + (count - 1) * overlap), rounded starts too.
+    starts = [round(i * (length - size) / (count - 1)) for i in range(count)]
+    return starts, size
 
 
 def ramp_weights(size: int, ramp_start: int, ramp_end: int) -> np.ndarray:
@@ -46,9 +54,9 @@ def ramp_weights(size: int, ramp_start: int, ramp_end: int) -> np.ndarray:
     return weights
 
 
-def axis_weights(starts: list[int], window: int, length: int) -> list[np.ndarray]:
-    """Each window's weights along one axis: ramps only over the parts it shares with its neighbours."""
-    size = min(window, length)
+def axis_weights(starts: list[int], size: int) -> list[np.ndarray]:
+    """Each window's weights along one axis (windows of ``size`` px): ramps only over the parts it shares with its
+    neighbours."""
     weights = []
     for i, start in enumerate(starts):
         before = starts[i - 1] + size - start if i > 0 else 0  # overlap with the previous window
@@ -73,8 +81,8 @@ def segment_photo(
 ) -> np.ndarray:
     """The crack probability map of ``photo`` (``uint8`` ``(H, W, 3)``) as ``uint8`` ``(H, W)``, 255 = probability 1.
 
-    ``run`` sees batches of at most ``batch_size`` windows of ``window`` px (or the photo's side where it is
-    smaller), overlapping by at least ``overlap`` px. ``out``: where to write the map (e.g. a ``np.memmap``, or an
+    ``run`` sees batches of at most ``batch_size`` windows of at most ``window`` px, overlapping by at least
+    ``overlap`` px (:func:`window_tiling`). ``out``: where to write the map (e.g. a ``np.memmap``, or an
     object that takes its rows in order); a new array by default. ``photo`` may be any object with ``shape``,
     ``dtype``, ``ndim``, ``windowed = True`` and ``photo[rows, columns]`` giving arrays.
     """
@@ -87,9 +95,8 @@ def segment_photo(
         out = np.empty((height, width), dtype=np.uint8)
     elif out.shape != (height, width) or out.dtype != np.uint8:
         raise ValueError(f"out must be uint8 {(height, width)}, not {out.dtype} {out.shape}")
-    ys, xs = window_starts(height, window, overlap), window_starts(width, window, overlap)
-    h, w = min(window, height), min(window, width)
-    wy, wx = axis_weights(ys, window, height), axis_weights(xs, window, width)
+    (ys, h), (xs, w) = window_tiling(height, window, overlap), window_tiling(width, window, overlap)
+    wy, wx = axis_weights(ys, h), axis_weights(xs, w)
     # The weights are a grid (every y-start with every x-start), so each pixel's total weight is a product of two
     # one-dimensional sums: no weight map of the photo is needed.
     total_y, total_x = np.zeros(height), np.zeros(width)
@@ -97,6 +104,9 @@ def segment_photo(
         total_y[start : start + h] += weight
     for start, weight in zip(xs, wx):
         total_x[start : start + w] += weight
+    # float32 from here: the band's arithmetic makes no float64 temporaries of a band's size (70 MB at 50 MP)
+    wy, wx = [v.astype(np.float32) for v in wy], [v.astype(np.float32) for v in wx]
+    total_y, total_x = total_y.astype(np.float32), total_x.astype(np.float32)
     band = np.zeros((h, width), dtype=np.float32)  # rows top .. top + h of the weighted sum
     top = 0
     for row, y in enumerate(ys):
@@ -107,13 +117,19 @@ def segment_photo(
             if probabilities.shape != (len(chosen), 1, h, w):
                 raise ValueError(f"run answered {probabilities.shape} for windows {batch.shape}; expected (N, 1, h, w)")
             for k, x in enumerate(chosen):
-                weight = np.outer(wy[row], wx[first + k]).astype(np.float32)
-                band[y - top : y - top + h, x : x + w] += probabilities[k, 0] * weight
+                weighted = probabilities[k, 0] * wy[row][:, None]  # a new array: the runtime's may be read-only
+                weighted *= wx[first + k]
+                band[y - top : y - top + h, x : x + w] += weighted
         # Rows above the next window row are final: write them out and slide the band down.
         done = ys[row + 1] if row + 1 < len(ys) else height
         rows = slice(top, done)
-        values = band[: done - top] / np.outer(total_y[rows], total_x).astype(np.float32)
-        out[rows] = np.clip(np.rint(values * 255), 0, 255).astype(np.uint8)
+        values = band[: done - top]  # in place: these rows are finished
+        values /= total_y[rows, None]
+        values /= total_x
+        values *= 255
+        np.rint(values, out=values)
+        np.clip(values, 0, 255, out=values)
+        out[rows] = values.astype(np.uint8)
         kept = top + h - done
         band[:kept] = band[done - top :]
         band[kept:] = 0

@@ -77,17 +77,24 @@ def drone_scale(photo: str | os.PathLike | Image.Image, size: tuple[int, int]) -
     the reason, for an oblique photo or missing metadata; no note for a photo without a drone's height at all."""
     try:
         if isinstance(photo, Image.Image):
-            exif, xmp = photo.getexif().get_ifd(EXIF_IFD), photo.info.get("xmp", b"")
+            xmp = photo.info.get("xmp", b"")
         else:
-            with Image.open(photo) as image:
-                exif = image.getexif().get_ifd(EXIF_IFD)
             xmp = read_xmp(photo) if Path(photo).is_file() else b""
-    except (OSError, ValueError, SyntaxError):
+    except OSError:
         return DroneScale(None)
     xmp = xmp.encode() if isinstance(xmp, str) else bytes(xmp or b"")
     height = xmp_value(xmp, "RelativeAltitude")
     if height is None:
         return DroneScale(None)  # no drone photo: nothing to say
+    # The EXIF only now: reading it decodes a whole PNG (its eXIf chunk may follow the pixels).
+    try:
+        if isinstance(photo, Image.Image):
+            exif = photo.getexif().get_ifd(EXIF_IFD)
+        else:
+            with Image.open(photo) as image:
+                exif = image.getexif().get_ifd(EXIF_IFD)
+    except (OSError, ValueError, SyntaxError):
+        return DroneScale(None)
     pitch = xmp_value(xmp, "GimbalPitchDegree")
     if pitch is None:
         return DroneScale(None, "drone photo without GimbalPitchDegree: not known to look straight down; no GSD")

@@ -133,6 +133,7 @@ def segment_tiff(
         with tempfile.NamedTemporaryFile(prefix="crack-map-", suffix=".u8") as stored:
             rows = MapRows(source, level if low_level is None else low_level, stored, pooled)
             segment_photo(WindowedPhoto(source), segmenter.probabilities, window, overlap, batch_size, rows)
+            segmenter.release_memory()
             source.finish_rows()
             stored.flush()
             cracks = measure_from_file(
