@@ -372,25 +372,18 @@ def scan_rate(model, photos: list[Path], **options) -> tuple[float, float]:
     """``(MP/s, seconds)`` of the classifier's or segmenter's scan of ``photos`` (decode, windows, network, maps, the
     segmenter's cracks measured; no files written), after one photo of warm-up (the runtime's session, cuDNN's
     choices)."""
-    from crack_lightning.io.images import image_header
-    from crack_lightning.scanning.options import DEFAULT_TILE
-    from crack_lightning.scanning.tile_map import scan_photos
+    from PIL import Image
+
+    # The scan command's own scan (model.scan_task: scan's default tiles or windows), its results dropped.
+    task = model.scan_task(**options)
 
     def run(paths: list[Path]) -> None:
-        if model.task == "segmentation":  # probability maps and the cracks measured, as scan does
-            from crack_lightning.scanning.crack_map import segment_photos
-
-            for _ in segment_photos(model, [(p.name, p) for p in paths], batch_size=options.get("batch_size", 1),
-                                    workers=options.get("workers", 0)):
-                pass
-        else:
-            for _ in scan_photos(model, [(p.name, p) for p in paths], DEFAULT_TILE, DEFAULT_TILE,
-                                 options.get("batch_size", 32), keep_images=False, workers=options.get("workers", 0)):
-                pass
+        for _ in task.results([(p.name, p) for p in paths]):
+            pass
 
     run(photos[:1])
     synchronize()
-    pixels = sum(w * h for w, h in (image_header(p)[:2] for p in photos))
+    pixels = sum(w * h for w, h in (Image.open(p).size for p in photos))
     start = time.perf_counter()
     run(photos)
     synchronize()
