@@ -81,7 +81,7 @@ def main() -> None:
     print("| model | new photos: balanced accuracy | AUROC | recall | specificity | concrete test accuracy |")
     print("| --- | --- | --- | --- | --- | --- |")
     before = load_model(args.ckpt)
-    size = str(before.preprocessing[0])  # adapt at the size the checkpoint was trained at
+    size = str(before.image_size)  # adapt at the size the checkpoint was trained at
     if not args.skip_before:
         print(row("before (concrete checkpoint)", before)[0], flush=True)
     for count in args.counts:

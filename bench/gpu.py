@@ -219,9 +219,8 @@ def classifier_fit(args, work: Path, finetuning: dict[str, Any] | None = None):
     (quick: one frozen and two fine-tune epochs on a few images at 160 px, on the CPU)."""
     import lightning as L
 
+    from crack_lightning import CrackClassifier, CrackDataModule
     from crack_lightning.training.callbacks import TwoPhaseFinetuning
-    from crack_lightning.data.classification import CrackDataModule
-    from crack_lightning.models.classifier import CrackClassifier
 
     config = merged("default.yaml", "gpu.yaml")
     L.seed_everything(config.get("seed_everything", 42), verbose=False)
@@ -408,9 +407,9 @@ def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> 
         table.add(f"scan MP/s, {kind}, CPU path", rates["cpu"], f"{cpu.describe()}; {len(photos)} photos in {seconds:.1f} s, {cores} cores")
 
     def gpu_path() -> None:
-        from crack_lightning.runtime.cuda import cuda_available
+        import torch
 
-        if not cuda_available():
+        if not torch.cuda.is_available():
             table.add(f"scan MP/s, {kind}, GPU path", "n/a", "no CUDA device")
             return
         gpu = load_model(model_path, device="cuda", precision="auto")  # bf16 on the GPU, as scan --device cuda does
@@ -433,11 +432,11 @@ def scan_command_rows(table: Table, args) -> None:
     it (``--devices``): what a user's scan takes, start-up included (bench/scan_processes.py)."""
     from scan_processes import timed_scans
 
-    from crack_lightning.runtime.cuda import cuda_available
+    import torch
 
     photos = sorted((Path(args.photos) / "images").glob("*.jpg"))[: 4 if args.quick else args.scan_photos]
     most = max(args.scan_processes)  # the CPU path with as many processes too: a fair comparison of the devices
-    runs = ["cpu:1", f"cpu:{most}"] + ([f"cuda:{n}" for n in args.scan_processes] if cuda_available() else [])
+    runs = ["cpu:1", f"cpu:{most}"] + ([f"cuda:{n}" for n in args.scan_processes] if torch.cuda.is_available() else [])
     for r in timed_scans(photos, runs):
         table.add(f"scan command MP/s, segmenter concrete-seg-v1, --device {r['run'].replace(':', ' --devices ')}",
                   r["mp_per_s"], f"{r['photos']} photos in {r['seconds']} s (start-up included), {r['x_first']}x the "
