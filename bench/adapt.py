@@ -14,16 +14,10 @@ from __future__ import annotations
 
 import argparse
 import random
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-import torch
-from torchmetrics.functional.classification import binary_auroc
-
-from crack_lightning.cli import main as cli
-from crack_lightning.data.classification import CrackDataModule
-from crack_lightning import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +27,9 @@ def photo_group(tile: Path) -> str:
 
 
 def scores(model, paths: list[Path], labels: list[int]) -> dict[str, float]:
+    import torch
+    from torchmetrics.functional.classification import binary_auroc
+
     result = model.predict(paths, batch_size=64)
     p, t = torch.from_numpy(result.crack_probability), torch.tensor(labels)
     predicted = p >= 0.5
@@ -60,6 +57,9 @@ def main() -> None:
     parser.add_argument("--fit", nargs=argparse.REMAINDER, default=[],
                         help="more fit options, after everything else (e.g. --fit --model.lr 1e-3)")
     args = parser.parse_args()
+    # After parsing, so that --help answers at once: torch and Lightning take seconds to import.
+    from crack_lightning import CrackDataModule, load_model
+
     tiles = {label: sorted((args.tiles / name).glob("*.jpg")) for label, name in ((0, "Negative"), (1, "Positive"))}
     groups = sorted({photo_group(p) for paths in tiles.values() for p in paths})
     adapt_groups = set(groups[0::2])
@@ -81,7 +81,7 @@ def main() -> None:
     print("| model | new photos: balanced accuracy | AUROC | recall | specificity | concrete test accuracy |")
     print("| --- | --- | --- | --- | --- | --- |")
     before = load_model(args.ckpt)
-    size = str(before.preprocessing[0])  # adapt at the size the checkpoint was trained at
+    size = str(before.image_size)  # adapt at the size the checkpoint was trained at
     if not args.skip_before:
         print(row("before (concrete checkpoint)", before)[0], flush=True)
     for count in args.counts:
@@ -101,11 +101,13 @@ def main() -> None:
                         (mixed / concrete.classes[y]).mkdir(parents=True, exist_ok=True)
                         (mixed / concrete.classes[y] / Path(p).name).symlink_to((concrete.root / p).resolve())
                     roots.append(str(mixed))
-                cli(["fit", "--config", str(REPO / "configs" / "adapt.yaml"), "--model.init_from", args.ckpt,
-                     "--data.image_size", size, "--data.root", f"[{','.join(roots)}]", "--data.max_per_root",
-                     str(max(count // 2, args.mix)), "--trainer.logger.init_args.save_dir", str(Path(tmp) / "runs"),
-                     "--trainer.enable_progress_bar", "false", "--sample_grid.images_per_class", "0",
-                     "--seed_everything", str(42 + seed), *args.fit])
+                # The fit command as a user runs it, in its own process.
+                fit = [sys.executable, "-m", "crack_lightning", "fit", "--config", str(REPO / "configs" / "adapt.yaml"),
+                       "--model.init_from", args.ckpt, "--data.image_size", size, "--data.root", f"[{','.join(roots)}]",
+                       "--data.max_per_root", str(max(count // 2, args.mix)), "--trainer.logger.init_args.save_dir",
+                       str(Path(tmp) / "runs"), "--trainer.enable_progress_bar", "false",
+                       "--sample_grid.images_per_class", "0", "--seed_everything", str(42 + seed), *args.fit]
+                subprocess.run(fit, check=True)
                 best = next((Path(tmp) / "runs").rglob("best-*.ckpt" if args.pick == "best" else "last.ckpt"))
                 mix = f" + {2 * args.mix} concrete" if args.mix else ""
                 picked = " (last epoch)" if args.pick == "last" else ""

@@ -29,10 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-from torchmetrics.functional.classification import binary_auroc
-
-from crack_lightning.data.splits import sample_group, scan_folder
 from crack_lightning.evaluation.intervals import wilson
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,6 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def folds_of(samples: list[tuple[str, int]], k: int, seed: int, group_pattern: str | None) -> list[list[tuple[str, int]]]:
     """``k`` folds: stratified by class, or whole groups dealt in turn (seeded) when ``group_pattern`` is given."""
+    # fit's own grouping (--data.group_pattern), so that a group's images share a fold as they share a split there
+    from crack_lightning.data.splits import sample_group
+
     folds: list[list[tuple[str, int]]] = [[] for _ in range(k)]
     if group_pattern:
         groups: dict[str, list] = {}
@@ -118,6 +117,8 @@ def predict_fold(root: Path, checkpoint: str, held_out: list, classes: list[str]
 
 
 def torch_epochs(ckpt: Path) -> int:
+    import torch
+
     return int(torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]) + 1
 
 
@@ -125,6 +126,9 @@ def auroc(scores: list[float], positive: list[bool]) -> float:
     """torchmetrics' binary AUROC of the pooled held-out images; NaN when they hold one class only."""
     if all(positive) or not any(positive):
         return math.nan
+    import torch
+    from torchmetrics.functional.classification import binary_auroc
+
     return binary_auroc(torch.tensor(scores, dtype=torch.float64), torch.tensor(positive).long()).item()
 
 
@@ -160,6 +164,9 @@ def main() -> None:
     parser.add_argument("--tta", action="store_true", help="also predict each fold with predict --tta hflip: rows NAME+hflip")
     parser.add_argument("--fit_args", nargs=argparse.REMAINDER, default=[], help="more fit flags for every run (last)")
     args = parser.parse_args()
+    # fit's own listing of a class-folder root (torchvision's ImageFolder): the folds hold the images fit would see
+    from crack_lightning.data.splits import scan_folder
+
     root = Path(args.root).resolve()
     classes, samples = scan_folder(root, root)
     if args.max_per_class:

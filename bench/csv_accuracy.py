@@ -7,8 +7,8 @@ Rows with an error are counted apart. Used to check a checkpoint on folders of i
 
 from __future__ import annotations
 
+import argparse
 import csv
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -26,4 +26,6 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("csv", help="a CSV written by predict (columns path, label, error)")
+    main(parser.parse_args().csv)

@@ -17,8 +17,6 @@ from PIL import Image
 
 from crack_lightning import load_model
 from crack_lightning.measure.cracks import ODS_THRESHOLDS, f1_scores, pixel_counts
-from crack_lightning.scanning.options import DEFAULT_TILE
-from crack_lightning.scanning.tile_map import scan_photo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,18 +30,19 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args()
     segmenter, classifier = load_model(args.segmenter), load_model(args.classifier)
+    tile = classifier.scan_task().tile  # scan's default tiles
     names = sorted(p.name for p in (args.data / "images").iterdir())[: args.limit]
     counts: dict[str, dict[int, np.ndarray]] = {"plain": {}, "gated": {}}
     for i, name in enumerate(names):
         photo = np.asarray(Image.open(args.data / "images" / name).convert("RGB"))
         truth = np.asarray(Image.open(args.data / "masks" / (Path(name).stem + ".png")).convert("L")) > 127
         probability = segmenter.probability_map(photo)
-        tiles = scan_photo(classifier, photo, DEFAULT_TILE, DEFAULT_TILE)[2]
+        tiles = classifier.scan(photo).probability_map()
         gated = np.where(tiles >= args.tile_threshold, probability, 0).astype(probability.dtype)
         counts["plain"][i], counts["gated"][i] = pixel_counts(probability, truth), pixel_counts(gated, truth)
     at = int(np.argmin(np.abs(ODS_THRESHOLDS - segmenter.threshold)))
     print(f"{len(names)} photos; segmenter {segmenter.source}, threshold {segmenter.threshold:.2f}; "
-          f"classifier {classifier.source}, tiles {DEFAULT_TILE}, gate at {args.tile_threshold}")
+          f"classifier {classifier.source}, tiles {tile}, gate at {args.tile_threshold}")
     print("| photos | way | ODS F1 (threshold) | P | R | F1 |\n| --- | --- | --- | --- | --- | --- |")
     for label, subset in (("all", range(len(names))), ("half 1", range(0, len(names), 2)), ("half 2", range(1, len(names), 2))):
         for way in ("plain", "gated"):

@@ -219,9 +219,8 @@ def classifier_fit(args, work: Path, finetuning: dict[str, Any] | None = None):
     (quick: one frozen and two fine-tune epochs on a few images at 160 px, on the CPU)."""
     import lightning as L
 
+    from crack_lightning import CrackClassifier, CrackDataModule
     from crack_lightning.training.callbacks import TwoPhaseFinetuning
-    from crack_lightning.data.classification import CrackDataModule
-    from crack_lightning.models.classifier import CrackClassifier
 
     config = merged("default.yaml", "gpu.yaml")
     L.seed_everything(config.get("seed_everything", 42), verbose=False)
@@ -372,25 +371,18 @@ def scan_rate(model, photos: list[Path], **options) -> tuple[float, float]:
     """``(MP/s, seconds)`` of the classifier's or segmenter's scan of ``photos`` (decode, windows, network, maps, the
     segmenter's cracks measured; no files written), after one photo of warm-up (the runtime's session, cuDNN's
     choices)."""
-    from crack_lightning.io.images import image_header
-    from crack_lightning.scanning.options import DEFAULT_TILE
-    from crack_lightning.scanning.tile_map import scan_photos
+    from PIL import Image
+
+    # The scan command's own scan (model.scan_task: scan's default tiles or windows), its results dropped.
+    task = model.scan_task(**options)
 
     def run(paths: list[Path]) -> None:
-        if model.task == "segmentation":  # probability maps and the cracks measured, as scan does
-            from crack_lightning.scanning.crack_map import segment_photos
-
-            for _ in segment_photos(model, [(p.name, p) for p in paths], batch_size=options.get("batch_size", 1),
-                                    workers=options.get("workers", 0)):
-                pass
-        else:
-            for _ in scan_photos(model, [(p.name, p) for p in paths], DEFAULT_TILE, DEFAULT_TILE,
-                                 options.get("batch_size", 32), keep_images=False, workers=options.get("workers", 0)):
-                pass
+        for _ in task.results([(p.name, p) for p in paths]):
+            pass
 
     run(photos[:1])
     synchronize()
-    pixels = sum(w * h for w, h in (image_header(p)[:2] for p in photos))
+    pixels = sum(w * h for w, h in (Image.open(p).size for p in photos))
     start = time.perf_counter()
     run(photos)
     synchronize()
@@ -415,9 +407,9 @@ def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> 
         table.add(f"scan MP/s, {kind}, CPU path", rates["cpu"], f"{cpu.describe()}; {len(photos)} photos in {seconds:.1f} s, {cores} cores")
 
     def gpu_path() -> None:
-        from crack_lightning.runtime.cuda import cuda_available
+        import torch
 
-        if not cuda_available():
+        if not torch.cuda.is_available():
             table.add(f"scan MP/s, {kind}, GPU path", "n/a", "no CUDA device")
             return
         gpu = load_model(model_path, device="cuda", precision="auto")  # bf16 on the GPU, as scan --device cuda does
@@ -440,11 +432,11 @@ def scan_command_rows(table: Table, args) -> None:
     it (``--devices``): what a user's scan takes, start-up included (bench/scan_processes.py)."""
     from scan_processes import timed_scans
 
-    from crack_lightning.runtime.cuda import cuda_available
+    import torch
 
     photos = sorted((Path(args.photos) / "images").glob("*.jpg"))[: 4 if args.quick else args.scan_photos]
     most = max(args.scan_processes)  # the CPU path with as many processes too: a fair comparison of the devices
-    runs = ["cpu:1", f"cpu:{most}"] + ([f"cuda:{n}" for n in args.scan_processes] if cuda_available() else [])
+    runs = ["cpu:1", f"cpu:{most}"] + ([f"cuda:{n}" for n in args.scan_processes] if torch.cuda.is_available() else [])
     for r in timed_scans(photos, runs):
         table.add(f"scan command MP/s, segmenter concrete-seg-v1, --device {r['run'].replace(':', ' --devices ')}",
                   r["mp_per_s"], f"{r['photos']} photos in {r['seconds']} s (start-up included), {r['x_first']}x the "

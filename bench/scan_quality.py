@@ -18,24 +18,20 @@ import sys
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import torch
-from torchmetrics.functional.classification import binary_auroc
-
 from crack_lightning import load_model
-from crack_lightning.scanning.tile_map import scan_photos
 from crack_lightning.scanning.labelled_tiles import read_mask, tile_truth
 
 
 def evaluate(classifier, photos: list[Path], masks: Path, tile: int, stride: int, context: float, args) -> dict:
+    import torch  # here, not at the top: --help answers without torch
+    from torchmetrics.functional.classification import binary_auroc
+
     probabilities, truths, failures = [], [], []
     map_probabilities, map_truths = [], []
     started, tiles = time.perf_counter(), 0
     named = ((p.name, p) for p in photos)
-    for scan in scan_photos(classifier, named, tile, stride, args.batch_size, context=context):
+    # The scan command's own scan of these tiles (batches across photos), its pictures kept for the failures figure.
+    for scan in classifier.scan_task(tile=tile, stride=stride, context=context, batch_size=args.batch_size).results(named):
         mask = read_mask(masks / (Path(scan.name).stem + ".png"), scan.width, scan.height)
         truth = torch.from_numpy(tile_truth(mask, scan.boxes, args.crack_fraction))
         p = torch.from_numpy(scan.crack_probability.copy())
@@ -67,6 +63,11 @@ def evaluate(classifier, photos: list[Path], masks: Path, tile: int, stride: int
 
 
 def failure_figure(failures: list, tile: int, stride: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     columns = 8
     rows = max(1, -(-len(failures) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 1.9), squeeze=False)

@@ -19,16 +19,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from crack_lightning.runtime.classifier import Classifier
 from crack_lightning.evaluation.intervals import wilson
-from crack_lightning.export.onnx import export_classifier
 from crack_lightning.runtime.models import MODELS_DIR, file_records
 from crack_lightning.io.atomic import write_atomically
-from crack_lightning.models.checkpoints import read_checkpoint
-from crack_lightning.models.loading import load_checkpoint
-from crack_lightning.models.classifier import PREPROCESSING_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -117,6 +112,9 @@ def images_picture(mistakes: list[dict], rows: list[tuple[str, str, str]], path:
 
 def stripped_checkpoint(path: Path) -> dict:
     """The checkpoint without optimiser, loop or callback state: what inference, test and init_from read."""
+    from crack_lightning.models.checkpoints import read_checkpoint
+    from crack_lightning.models.classifier import PREPROCESSING_KEY
+
     checkpoint = read_checkpoint(path)
     hparams = {k: v for k, v in checkpoint["hyper_parameters"].items() if k not in LEGACY_HPARAMS}
     keep = ("epoch", "global_step", "pytorch-lightning_version", PREPROCESSING_KEY)
@@ -139,6 +137,13 @@ def main() -> None:
     parser.add_argument("--scan_quality", type=Path, help="JSON written by bench/scan_quality.py --json for the card")
     parser.add_argument("--check", action="store_true", help="compare the run with the shipped card instead of writing")
     args = parser.parse_args()
+    # torch and the Lightning modules after parsing: --help answers at once.
+    import torch
+
+    from crack_lightning.export.onnx import export_classifier
+    from crack_lightning.models.checkpoints import read_checkpoint
+    from crack_lightning.models.loading import load_checkpoint
+
     checkpoint = best_checkpoint(args.run)
     model = load_checkpoint(checkpoint)
     rows = held_out(args.run)

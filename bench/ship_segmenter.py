@@ -19,11 +19,6 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
-from crack_lightning.models.checkpoints import SEGMENTATION, read_checkpoint
-from crack_lightning.models.loading import load_checkpoint
-from crack_lightning.export.onnx import export_segmenter
 from crack_lightning.runtime.models import MODELS_DIR, file_records
 from crack_lightning.io.atomic import write_atomically
 from crack_lightning.synth import SYNTH_VERSION
@@ -73,6 +68,13 @@ def main() -> None:
         return
     if args.training is None:
         parser.error("--training is required to ship a model")
+    # torch and the Lightning modules here: --help and --card_only answer without them.
+    import torch
+
+    from crack_lightning.export.onnx import export_segmenter
+    from crack_lightning.models.checkpoints import SEGMENTATION, read_checkpoint
+    from crack_lightning.models.loading import load_checkpoint
+
     checkpoint = read_checkpoint(args.ckpt, task=SEGMENTATION)
     model = load_checkpoint(args.ckpt)
     own = {"low_threshold": args.low_threshold} if args.low_threshold is not None else {}

@@ -27,17 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
-from torch.utils.data import DataLoader, Dataset
-from torchvision.io import ImageReadMode, decode_image
-from torchvision.models import mobilenet_v2
-from torchvision.transforms import v2
 
+# torch and torchvision are imported where they are used, so that --help answers at once.
 REPO = Path(__file__).resolve().parents[1]
 
 # The hand-written predict runs this file in a process of its own: it must not import Lightning or the product.
@@ -96,7 +91,7 @@ def product_fit(root: str, weights: str, workdir: Path, extra: list[str]) -> dic
     }
 
 
-class Images(Dataset):
+class Images:  # a map-style dataset (torch's Dataset adds nothing a DataLoader needs)
     def __init__(self, samples: list[tuple[str, int]], transform) -> None:
         self.samples, self.transform = samples, transform
 
@@ -104,12 +99,21 @@ class Images(Dataset):
         return len(self.samples)
 
     def __getitem__(self, i: int):
+        from torchvision.io import ImageReadMode, decode_image
+
         path, label = self.samples[i]
         return self.transform(decode_image(path, mode=ImageReadMode.RGB)), label
 
 
 def handwritten_fit(samples: list[tuple[str, int]], weights: str, workers: int, precision: str) -> dict[str, float]:
     """The same two epochs as a plain PyTorch loop: img/s of each."""
+    import torch
+    from torch import nn
+    from torch.nn.modules.batchnorm import _BatchNorm
+    from torch.utils.data import DataLoader
+    from torchvision.models import mobilenet_v2
+    from torchvision.transforms import v2
+
     torch.manual_seed(42)
     transform = v2.Compose([
         v2.Resize((160, 160), antialias=True), v2.RandomHorizontalFlip(),
@@ -155,6 +159,12 @@ def handwritten_fit(samples: list[tuple[str, int]], weights: str, workers: int, 
 
 def handwritten_predict(ckpt: str, listing: str, output: str, precision: str) -> None:
     """A plain predict script: the checkpoint's weights in torchvision's model, eval mode, CSV rows."""
+    import torch
+    from torch import nn
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.models import mobilenet_v2
+    from torchvision.transforms import v2
+
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     backbone = mobilenet_v2().features
     backbone.load_state_dict({k[9:]: v for k, v in state.items() if k.startswith("backbone.")})
@@ -306,10 +316,9 @@ def main() -> None:
     if args.startup_only:
         startup_report(args, root)
         return
-    if args.weights is None:
-        from crack_lightning.models.pretrained import BUNDLED_BACKBONE
-
-        args.weights = str(BUNDLED_BACKBONE)
+    if args.weights is None:  # the bundled backbone (docs/configuration.md#backbone-weights), a file of the package
+        weights = resources.files("crack_lightning") / "assets" / "weights" / "mobilenet_v2_features_partial_imagenet.pth"
+        args.weights = str(weights)
     keras = keras_runs(args.keras_python, root, args.keras_steps, 1) if args.keras_python else {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -328,6 +337,8 @@ def main() -> None:
         hand_predict = n_predict / timed_process(
             [python, __file__, root, "--handwritten_predict", str(fit["ckpt"]), str(listing), str(work / "hand.csv"), fit["precision"]]
         )
+    import torch
+
     rows = [
         ("fit, frozen phase", keras.get("keras_frozen_img_s"), fit["frozen"], hand["frozen"]),
         ("fit, fine-tune phase", keras.get("keras_finetune_img_s"), fit["finetune"], hand["finetune"]),

@@ -17,39 +17,43 @@ import json
 import tempfile
 from pathlib import Path
 
-import lightning as L
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-
-from crack_lightning.training.callbacks import TwoPhaseFinetuning
-from crack_lightning.data.classification import CrackDataModule
-from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime
-from crack_lightning.models.classifier import CrackClassifier
 from gpu import merged
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-class StepLosses(Callback):
-    """Every training step's loss and batch size, by epoch; val_acc by epoch."""
+def step_losses():
+    """A callback recording every training step's loss and batch size, by epoch, and val_acc by epoch (Lightning is
+    imported here, not at the top: --help answers at once)."""
+    from lightning.pytorch.callbacks import Callback
 
-    def __init__(self) -> None:
-        self.steps: dict[int, list[tuple[float, int]]] = {}
-        self.val_acc: dict[int, float] = {}
+    class StepLosses(Callback):
+        def __init__(self) -> None:
+            self.steps: dict[int, list[tuple[float, int]]] = {}
+            self.val_acc: dict[int, float] = {}
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self.steps.setdefault(trainer.current_epoch, []).append((float(loss), int(batch[0].shape[0])))
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            self.steps.setdefault(trainer.current_epoch, []).append((float(loss), int(batch[0].shape[0])))
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if "val_acc" in trainer.callback_metrics:
-            self.val_acc[trainer.current_epoch] = float(trainer.callback_metrics["val_acc"])
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            if "val_acc" in trainer.callback_metrics:
+                self.val_acc[trainer.current_epoch] = float(trainer.callback_metrics["val_acc"])
 
-    def mean(self, epoch: int) -> float:
-        steps = self.steps.get(epoch, [])
-        return sum(loss * n for loss, n in steps) / max(1, sum(n for _, n in steps))
+        def mean(self, epoch: int) -> float:
+            steps = self.steps.get(epoch, [])
+            return sum(loss * n for loss, n in steps) / max(1, sum(n for _, n in steps))
+
+    return StepLosses()
 
 
 def build(args, config: dict, finetuning: dict, work: Path, extra: list) -> tuple:
+    import lightning as L
+
+    from crack_lightning import CrackClassifier, CrackDataModule
+    from crack_lightning.training.callbacks import TwoPhaseFinetuning
+    from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime
+
     data = CrackDataModule(root=args.root, **{**{k: v for k, v in config["data"].items() if k != "root"},
                                                "max_per_root": args.max_per_root, "num_workers": args.workers})
     model = CrackClassifier(**{**config["model"], "weights": "bundled"})
@@ -76,13 +80,16 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], help="NAME=JSON of TwoPhaseFinetuning options.")
     parser.add_argument("--first_steps", type=int, default=6)
     args = parser.parse_args()
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
     config = merged("default.yaml", *(("gpu.yaml",) if args.config == "gpu" else ()))
     unfreeze = config["finetuning"]["unfreeze_at_epoch"]
     variants = [v.split("=", 1) for v in args.variant] or [["now", "{}"]]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         L.seed_everything(42, verbose=False)
-        frozen = StepLosses()
+        frozen = step_losses()
         keep = ModelCheckpoint(dirpath=str(work), filename="frozen", save_top_k=-1, every_n_epochs=1, monitor=None)
         data, model, trainer = build(args, {**config, "finetuning": {**config["finetuning"]}}, {}, work, [frozen, keep])
         trainer.fit_loop.max_epochs = unfreeze  # the frozen phase only
@@ -94,7 +101,7 @@ def main() -> None:
         results = {}
         for name, options in variants:
             L.seed_everything(42, verbose=False)
-            steps = StepLosses()
+            steps = step_losses()
             data, model, trainer = build(args, config, json.loads(options), work / name, [steps])
             trainer.fit(model, data, ckpt_path=str(checkpoint))
             at = steps.mean(unfreeze)

@@ -120,3 +120,28 @@ def test_readme_and_docs_link_to_files_inside_the_repository():
             assert path.exists(), f"{page.name} links to {target}, which does not exist"
             assert path.is_relative_to(REPO), f"{page.name} links outside the repository: {target}"
     assert "../" not in (REPO / "README.md").read_text(), "the README names a path outside the repository"
+
+
+def test_readme_stays_under_300_lines():
+    # The README is for users; model cards, API details and studies belong in docs/ (issue 37).
+    lines = len((REPO / "README.md").read_text().splitlines())
+    assert lines < 300, f"README.md has {lines} lines: move details into a page of docs/ and link it"
+
+
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens, repeats -1, -2."""
+    anchors, seen = set(), {}
+    for heading in re.findall(r"^#{1,6} (.+)$", re.sub(r"```.*?```", "", markdown, flags=re.S), re.M):
+        anchor = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(f"{anchor}-{seen[anchor]}" if anchor in seen else anchor)
+        seen[anchor] = seen.get(anchor, 0) + 1
+    return anchors
+
+
+def test_readme_and_docs_link_to_headings_that_exist():
+    # Sections move between the README and docs/: a link to a moved section must follow it.
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+\.md)?#([^)\s]+)\)", page.read_text()):
+            path = (page.parent / target[0]).resolve() if target[0] else page
+            assert target[1] in heading_anchors(path.read_text()), f"{page.name} links to {'#'.join(target)}: no such heading"
