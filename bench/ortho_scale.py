@@ -2,7 +2,8 @@
 
     python bench/ortho_scale.py [--classifier CKPT] [--segmenter SEGMENTER.ckpt] [--gigapixels 1.0]
 
-Both photos are made of the shipped sample patches (cracks and sound concrete, 227 px each): a 10 MP JPEG
+Both photos are made of the shipped sample patches (cracks and sound concrete, 227 px each; the BigTIFF of
+``--tiles_from``'s photos where given, e.g. crack photos for a map dense with cracks): a 10 MP JPEG
 (3,873 x 2,582) and a tiled BigTIFF of ``--gigapixels`` (square, JPEG-compressed 512-px tiles, as drone software
 writes orthomosaics). Each scan runs in a fresh process; its peak RSS is that process's (start-up and model included),
 its speed is the photo's megapixels over the seconds of the scan itself (model loading left out). The 10 MP photo is
@@ -31,19 +32,24 @@ from scan_scale import SAMPLE, big_photo, cpu_name
 TIFF_TILE = 512
 
 
-def ortho_tiff(path: Path, side: int) -> Path:
-    """A ``side`` x ``side`` tiled BigTIFF (JPEG tiles of 512 px) made of sample patches, written tile by tile."""
+def ortho_tiff(path: Path, side: int, photos: Path | None = None) -> Path:
+    """A ``side`` x ``side`` tiled BigTIFF (JPEG tiles of 512 px) made of sample patches (or of the photos of the
+    folder ``photos``: with crack photos, a map dense with cracks), written tile by tile."""
     import tifffile
 
-    patches = itertools.cycle(sorted(SAMPLE.rglob("*.jpg")))
+    patches = itertools.cycle(sorted((photos or SAMPLE).rglob("*.jpg")))
     # 16 different tiles, each a mosaic of patches, cycled: the file is written without the photo in memory
     tiles = []
     for _ in range(16):
         tile = Image.new("RGB", (TIFF_TILE, TIFF_TILE))
-        for y in range(0, TIFF_TILE, 227):
-            for x in range(0, TIFF_TILE, 227):
+        y = 0
+        while y < TIFF_TILE:
+            x, tallest = 0, 0
+            while x < TIFF_TILE:
                 with Image.open(next(patches)) as patch:
                     tile.paste(patch.convert("RGB"), (x, y))
+                    x, tallest = x + patch.width, max(tallest, patch.height)
+            y += tallest
         tiles.append(np.asarray(tile))
     count = math.ceil(side / TIFF_TILE) ** 2
     with tifffile.TiffWriter(path, bigtiff=True) as tif:
@@ -95,6 +101,8 @@ def main() -> None:
     parser.add_argument("--segmenter", default="", help="a segmenter checkpoint or graph: its scan measured too")
     parser.add_argument("--gigapixels", type=float, default=1.0, help="size of the tiled BigTIFF")
     parser.add_argument("--skip_classifier", action="store_true")
+    parser.add_argument("--tiles_from", type=Path, default=None,
+                        help="a folder of photos (*.jpg) to make the BigTIFF of, e.g. crack photos for a crack-dense map")
     args = parser.parse_args()
     from crack_lightning import load_model
 
@@ -111,7 +119,7 @@ def main() -> None:
         small = big_photo(tmp / "photo_10mp.jpg", 3873, 2582)
         side = int(math.sqrt(args.gigapixels * 1e9))
         started = time.perf_counter()
-        big = ortho_tiff(tmp / "ortho.tif", side)
+        big = ortho_tiff(tmp / "ortho.tif", side, args.tiles_from)
         print(f"wrote {side} x {side} tiled BigTIFF ({big.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f} s",
               flush=True)
         for label, model in models:

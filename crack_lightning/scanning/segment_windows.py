@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from scipy import ndimage
@@ -86,14 +86,13 @@ def measure_from_file(
     With a ``low_level`` (hysteresis) ``found`` are the groups of pixels from it, and those without a pixel at
     ``level`` are left out: the cracks of :func:`~crack_lightning.measure.hysteresis.crack_mask`."""
     found_at = level if low_level is None else low_level
-    stored = np.memmap(path, np.uint8, "r", shape=(height, width))
     cracks: list[Crack] = []
-    try:
+    with open(path, "rb", buffering=0) as stored:
         for c in found:
             if c.area < measuring.min_area:
                 continue
             top, left = max(0, c.top - 1), max(0, c.left - 1)
-            values = np.asarray(stored[top : min(height, c.bottom + 1), left : min(width, c.right + 1)])
+            values = read_box(stored, width, top, min(height, c.bottom + 1), left, min(width, c.right + 1))
             labels, _ = ndimage.label(values >= found_at, structure=EIGHT_NEIGHBOURS)
             own = labels == labels[c.first[0] - top, c.first[1] - left]  # other cracks in its box left out
             if found_at < level and not (values[own] >= level).any():
@@ -103,9 +102,19 @@ def measure_from_file(
             )
             crack.crack, crack.x, crack.y = len(cracks) + 1, crack.x + left, crack.y + top
             cracks.append(crack)
-    finally:
-        del stored
     return cracks
+
+
+def read_box(stored: BinaryIO, width: int, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """Rows ``top:bottom``, columns ``left:right`` of a ``uint8`` map ``width`` wide stored row by row in the file
+    ``stored``.
+    Read row by row, not mapped: a memory map's pages count in the process's memory once touched, and the boxes of
+    a map dense with cracks touch all of it (a gigapixel map: 1 GB)."""
+    box = np.empty((bottom - top, right - left), np.uint8)
+    for row in range(top, bottom):
+        stored.seek(row * width + left)
+        stored.readinto(memoryview(box[row - top]))
+    return box
 
 
 def segment_tiff(
