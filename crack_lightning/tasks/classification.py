@@ -10,6 +10,7 @@ CLASSIFICATION = Task(
     command="crack_lightning.cli.scan:run_classifier",
     module="crack_lightning.models.classifier:CrackClassifier",
     datamodule="crack_lightning.data.classification:CrackDataModule",
+    lightning_cli="crack_lightning.cli.train:run",
     check_checkpoint="crack_lightning.models.checkpoints:check_classifier",
     export="crack_lightning.export.onnx:export_classifier",
     metadata="crack_lightning.export.onnx:classifier_metadata",

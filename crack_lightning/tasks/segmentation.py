@@ -10,6 +10,7 @@ SEGMENTATION = Task(
     command="crack_lightning.cli.scan:run_segmenter",
     module="crack_lightning.models.segmenter:CrackSegmenter",
     datamodule="crack_lightning.data.segmentation:SegmentationDataModule",
+    lightning_cli="crack_lightning.cli.segment:run",
     check_checkpoint="crack_lightning.models.checkpoints:check_segmenter",
     export="crack_lightning.export.onnx:export_segmenter",
     metadata="crack_lightning.export.onnx:segmenter_metadata",

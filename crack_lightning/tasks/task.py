@@ -6,8 +6,7 @@ defined outside the package (a test's, a plugin's) may give its parts as the obj
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from crack_lightning.errors import CrackLightningError
@@ -37,6 +36,8 @@ class Task:
         command: the ``scan`` command's part for a model of this task, ``(flags, model, shards, workers, say)``.
     Torch parts, for training and export:
         module, datamodule: its LightningModule and LightningDataModule.
+        lightning_cli: ``run(argv)``: its LightningCLI, which ``fit``, ``validate`` and ``test`` run when a config,
+            ``--model`` or ``--ckpt_path`` names its module (the classifier's where none names another task).
         check_checkpoint: ``(checkpoint, path, option)``: a one-line error when a checkpoint's dictionary is not one of
             this task's (``crack_lightning.models.checkpoints.read_checkpoint`` calls it).
         export: ``(module, extra_metadata) -> bytes``: a trained ``module`` as an ONNX graph with its metadata.
@@ -50,10 +51,15 @@ class Task:
     command: Ref | None = None
     module: Ref | None = None
     datamodule: Ref | None = None
+    lightning_cli: Ref | None = None
     check_checkpoint: Ref | None = None
     export: Ref | None = None
     metadata: Ref | None = None
-    defaults: Mapping[str, Any] = field(default_factory=dict)  # the commands' defaults for this task's models
+
+    @property
+    def module_name(self) -> str:
+        """The class name of its LightningModule (as a config names it), without importing it."""
+        return self.module.rsplit(":", 1)[-1] if isinstance(self.module, str) else self.module.__name__
 
     def part(self, name: str) -> Any:
         """The part called ``name`` (``"predictor"``, ``"module"``...), imported on first use."""
