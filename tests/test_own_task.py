@@ -29,7 +29,8 @@ from crack_lightning.results.photo_result import JPEG, PNG, Picture, PhotoResult
 from crack_lightning.results.pictures import thumbnail
 from crack_lightning.runtime.exported import ExportedModel
 from crack_lightning.runtime.onnx_file import with_metadata
-from crack_lightning.scanning.tasks import ScanTask, scan_task
+from crack_lightning.scanning.models import Scans
+from crack_lightning.scanning.tasks import ScanTask
 from crack_lightning.tasks import Task, register, unregister
 
 NAME = "brightness"
@@ -41,8 +42,9 @@ REGION_COLUMNS = ["photo", "region", "x", "y", "width", "height", "pixels", "mea
 # -- the task: predictor (runtime), result (its CSV columns), report page, scan ----------------------------------------
 
 
-class BrightnessModel(ExportedModel):
-    """The predictor: the graph's brightness of each pixel (0 to 1), bright from the metadata's threshold."""
+class BrightnessModel(Scans, ExportedModel):
+    """The predictor: the graph's brightness of each pixel (0 to 1), bright from the metadata's threshold; ``Scans``
+    adds ``scan(photo)`` and ``scan_task(**options)``, as the package's own models have them."""
 
     task = NAME
 
@@ -255,10 +257,10 @@ def test_a_task_of_its_own_scans_a_folder_into_csv_files_and_a_report(brightness
 def test_a_task_of_its_own_gives_numbers_as_numbers(brightness_task, tmp_path):
     model = crack_lightning.load_model(brightness_graph(tmp_path / "brightness.onnx"), backend="onnxruntime")
     assert isinstance(model, BrightnessModel)
-    (result,) = scan_task(model, threshold=0.9).results([("one", photo(tmp_path / "one.png", [(4, 4, 10)]))])
+    result = model.scan(np.asarray(Image.open(photo(tmp_path / "one.png", [(4, 4, 10)]))), threshold=0.9)
     assert result.summary["regions"] == 1 and result.summary["bright_share"] == pytest.approx(100 / (96 * 64))
     assert json.loads(json.dumps(result.to_dict()))["regions"][0] == {
-        "photo": "one",
+        "photo": "photo",
         "region": 1,
         "x": 4,
         "y": 4,
