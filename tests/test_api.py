@@ -5,6 +5,7 @@ crack_lightning.scan writing the command's folder."""
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -66,7 +67,10 @@ def test_scan_of_a_photo_equals_the_scan_command(classifier, tmp_path):
     Image.fromarray(np.concatenate([np.concatenate(patches[:2], 1), np.concatenate(patches[2:], 1)])).save(photo)
     result = classifier.scan(photo, tile=227)
     assert isinstance(result, TileMap) and len(result.boxes) == 4 and len(result.crack_tiles) == 2
-    assert result.summary["crack_tiles"] == "2" and result.summary["label"] == "Positive"
+    assert result.summary["crack_tiles"] == 2 and result.summary["label"] == "Positive"
+    as_json = json.loads(json.dumps(result.to_dict()))  # numbers as numbers, the CSV's at its precision
+    assert [tile["crack_probability"] for tile in as_json["tiles"]] == pytest.approx(result.crack_probability.tolist())
+    assert f"{as_json['summary']['max_crack_probability']:.6f}" == result.photo_row()[5]
     assert result.probability_map().shape == (454, 454)
     main(
         [
@@ -106,7 +110,10 @@ def test_segmenter_scan_measures_cracks_and_the_folder_matches(segmenter, tmp_pa
     (crack,) = result.cracks
     assert abs(crack.length_px - 239) <= 2 and crack.max_width_px == pytest.approx(3, abs=0.5)
     assert crack.length_mm == pytest.approx(crack.length_px * 0.5) and crack.width_class
-    assert result.summary["cracks"] == "1" and result.plot().size == (300, 200)
+    assert result.summary["cracks"] == 1 and result.plot().size == (300, 200)
+    (as_json,) = json.loads(json.dumps(result.to_dict()))["cracks"]
+    assert as_json["length_px"] == pytest.approx(crack.length_px) and as_json["width_class"] == crack.width_class
+    assert result.summary["total_length_mm"] == pytest.approx(crack.length_mm)
     (again,) = segmenter.predict(tmp_path / "photos", mm_per_px=0.5)  # predict: a scan of each image
     assert again.detail_rows() == result.detail_rows()
     counts = crack_lightning.scan(tmp_path / "photos", tmp_path / "out", model=segmenter, mm_per_px=0.5)

@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.conftest import REPO
 
 PACKAGE = REPO / "crack_lightning"
-TORCH_FREE = ("io", "runtime", "results", "scanning", "measure", "report", "synth", "scale", "evaluation")
+TORCH_FREE = ("io", "runtime", "results", "scanning", "measure", "report", "synth", "scale", "evaluation", "tasks")
 TORCH_FREE_CLI = (
     "__init__",
     "options",

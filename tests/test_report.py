@@ -138,7 +138,7 @@ def test_a_segmentation_scan_can_list_each_crack_under_its_photo():
             "a.jpg",
             100,
             80,
-            cracks=[
+            details=[
                 {"crack": 1, "length_mm": 52.0, "max_width_mm": 0.4, "width_class": "medium"},
                 {"crack": 2, "length_mm": 7.5, "max_width_mm": 0.1, "width_class": "fine"},
             ],
@@ -149,8 +149,8 @@ def test_a_segmentation_scan_can_list_each_crack_under_its_photo():
         PHOTO_COLUMN,
         Column(
             "Total length (mm)",
-            lambda p: f"{sum(c['length_mm'] for c in p.cracks):.1f}",
-            lambda p: sum(c["length_mm"] for c in p.cracks),
+            lambda p: f"{sum(c['length_mm'] for c in p.details):.1f}",
+            lambda p: sum(c["length_mm"] for c in p.details),
         ),
     ]
     parser = Rows()

@@ -1,7 +1,7 @@
 """``python -m crack_lightning COMMAND``: each command in its module; only fit, validate, test and Lightning's
 predict (``predict --engine lightning``) import torch and Lightning. fit, validate and test run the classifier's LightningCLI
-(:mod:`~crack_lightning.cli.train`), or the segmenter's (:mod:`~crack_lightning.cli.segment`) when the
-config or the checkpoint names a segmenter."""
+(:mod:`~crack_lightning.cli.train`), or another task's (its ``lightning_cli``: the segmenter's is
+:mod:`~crack_lightning.cli.segment`) when the config or the checkpoint names that task's model."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 from crack_lightning.errors import CrackLightningError, SharedError
+from crack_lightning.tasks.registry import DEFAULT_TASK, TASKS
+from crack_lightning.tasks.task import Task
 
 COMMANDS = {
     "fit": ("train", "train a model (LightningCLI: --config configs/default.yaml, a segmenter: configs/segment.yaml)"),
@@ -27,9 +29,6 @@ COMMANDS = {
 USAGE = "usage: python -m crack_lightning {" + ",".join(COMMANDS) + "} [options]; python -m crack_lightning COMMAND --help"
 
 
-SEGMENTER_CLASS = "CrackSegmenter"
-
-
 def option_values(argv: list[str], *names: str) -> list[str]:
     """The values given to the options ``names`` (``--name value`` or ``--name=value``), in order."""
     values = []
@@ -42,30 +41,39 @@ def option_values(argv: list[str], *names: str) -> list[str]:
     return values
 
 
-def names_segmenter(config_file: str) -> bool:
-    """True when a config file's ``model`` is the segmenter (``model.class_path``, or ``model: CrackSegmenter``)."""
+def class_task(name: str) -> Task | None:
+    """The task whose LightningModule is the class ``name`` (a class path or a class name); None: no task's."""
+    wanted = name.rsplit(".", 1)[-1]
+    return next((task for task in TASKS.values() if task.module is not None and task.module_name == wanted), None)
+
+
+def config_task(config_file: str) -> Task | None:
+    """The task of the model a config file names (``model.class_path``, or ``model: CrackSegmenter``); None: none."""
     import yaml
 
     try:
         config = yaml.safe_load(Path(config_file).expanduser().read_text())
     except (OSError, yaml.YAMLError):
-        return False  # LightningCLI reports the file's problem
+        return None  # LightningCLI reports the file's problem
     model = config.get("model") if isinstance(config, dict) else None
     model = model.get("class_path") if isinstance(model, dict) else model
-    return isinstance(model, str) and model.rsplit(".", 1)[-1] == SEGMENTER_CLASS
+    return class_task(model) if isinstance(model, str) else None
 
 
-def wants_segmenter(argv: list[str]) -> bool:
-    """True when fit/validate/test are asked for the segmenter: a ``--config`` whose model is the segmenter, a
-    ``--model`` naming it, or a ``--ckpt_path`` whose hyperparameters say ``task: segmentation``."""
-    if any(names_segmenter(f) for f in option_values(argv, "--config", "-c")):
-        return True
-    if any(v.rsplit(".", 1)[-1] == SEGMENTER_CLASS for v in option_values(argv, "--model", "--model.class_path")):
-        return True
-    from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_path, checkpoint_task  # torch: needed anyway
+def lightning_task(argv: list[str]) -> Task:
+    """The task fit/validate/test are asked for: of a ``--config``'s model, a ``--model``, or a ``--ckpt_path``'s
+    hyperparameters (``task: segmentation``); the classifier when none names another."""
+    named = [config_task(f) for f in option_values(argv, "--config", "-c")]
+    named += [class_task(v) for v in option_values(argv, "--model", "--model.class_path")]
+    if found := next((t for t in named if t is not None and t.name != DEFAULT_TASK), None):
+        return found
+    from crack_lightning.models.checkpoints import checkpoint_path, checkpoint_task  # torch: needed anyway
 
-    # a shipped segmenter by name, as a checkpoint file
-    return any(checkpoint_task(checkpoint_path(path)) == SEGMENTATION for path in option_values(argv, "--ckpt_path"))
+    # a shipped model by name, as a checkpoint file
+    for path in option_values(argv, "--ckpt_path"):
+        if (name := checkpoint_task(checkpoint_path(path))) in TASKS and name != DEFAULT_TASK:
+            return TASKS[name]
+    return TASKS[DEFAULT_TASK]
 
 
 def run_lightning(argv: list[str]) -> None:
@@ -73,8 +81,8 @@ def run_lightning(argv: list[str]) -> None:
     # collector would traverse them again and again during the imports and once more at exit: about 1.3 s of a 4 s
     # start on a 2-core machine. They live as long as the process, so the collector skips them (gc.freeze).
     gc.disable()
-    if argv and argv[0] in ("fit", "validate", "test") and wants_segmenter(argv[1:]):
-        from crack_lightning.cli.segment import run
+    if argv and argv[0] in ("fit", "validate", "test"):
+        run = lightning_task(argv[1:]).part("lightning_cli")
     else:
         from crack_lightning.cli.train import run
 

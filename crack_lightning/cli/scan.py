@@ -11,16 +11,19 @@ from crack_lightning.distributed import start_processes
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.images import MAX_PIXELS, not_scanned
 from crack_lightning.runtime.backends import cpu_count
-from crack_lightning.io.scan_files import CRACKS_CSV, MASKS, MAX_SIDE, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV
+from crack_lightning.io.scan_files import (
+    CRACKS_CSV, CRACKS_GEOJSON, MASKS, MAX_SIDE, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV, TILES_GEOJSON,
+)
 from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
 from crack_lightning.runtime.labels import DEFAULT_THRESHOLD
 from crack_lightning.runtime.models import DEFAULT_MODEL, DEFAULT_SCAN_MODEL
 from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH
-from crack_lightning.scanning.geojson import CRACKS_GEOJSON, TILES_GEOJSON, map_line
+from crack_lightning.scanning.geojson import map_line
 from crack_lightning.scanning.pipeline import scan_to_folder
 from crack_lightning.scanning.shards import Shards
 from crack_lightning.scanning.options import DEFAULT_BATCH, DEFAULT_CONTEXT, DEFAULT_TILE
 from crack_lightning.scanning.tasks import scan_task
+from crack_lightning.tasks.registry import task_named
 
 GPU_BATCH, GPU_WINDOWS = 256, 8  # tiles / segmenter windows a batch on a GPU: large batches keep it busy
 SEGMENTER_OPTIONS = ("mm_per_px", "scale", "marker_mm", "window", "overlap", "low_threshold")  # None unless given
@@ -101,8 +104,10 @@ def run(argv: list[str]) -> None:
     say(f"Model: {model.source}", file=sys.stderr)
     say(f"Inference: {model.describe()}" + (f", {shards.world_size} processes" if shards.world_size > 1 else ""), file=sys.stderr)
     workers = min(8, threads or cpu_count()) if model.device == "cuda" else 0  # the GPU is not kept waiting
-    if model.task == "segmentation":
-        return run_segmenter(o, model, shards, workers, say)
+    task_named(model.task, model.source).part("command")(o, model, shards, workers, say)  # run_classifier...
+
+
+def run_classifier(o, model, shards: Shards, workers: int, say) -> None:
     given = [f"--{name}" for name in SEGMENTER_OPTIONS if getattr(o, name) is not None]
     if given:
         raise CrackLightningError(f"{', '.join(given)}: for a segmentation model; {model.source} is a classifier")

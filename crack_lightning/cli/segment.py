@@ -7,7 +7,7 @@
     python -m crack_lightning test --ckpt_path SEG.ckpt --data.root DIR --data.test_fraction 0.2
 
 ``python -m crack_lightning`` sends a run here when its ``--config`` names the segmenter as ``model.class_path``,
-or its ``--ckpt_path`` holds a segmenter (see :func:`crack_lightning.cli.wants_segmenter`). Without a config
+or its ``--ckpt_path`` holds a segmenter (see :func:`crack_lightning.cli.lightning_task`). Without a config
 the defaults below apply: the TensorBoard logger, the best checkpoint by ODS F1 and ``last.ckpt``, early stopping
 on ODS F1, as ``configs/segment.yaml`` sets them.
 """

@@ -158,10 +158,10 @@ def export_segmenter(model: Any, extra_metadata: dict[str, Any] | None = None) -
 
 
 def export_checkpoint(path: Any, option: str = "--ckpt_path") -> bytes:
-    """A checkpoint of ``fit``, a classifier's or a segmenter's (checked first, one line for each way it can be
-    wrong), as ONNX bytes."""
+    """A checkpoint of ``fit``, a classifier's, a segmenter's or another task's (checked first, one line for each way
+    it can be wrong), as ONNX bytes by its task's ``export``."""
     from crack_lightning.models.loading import load_checkpoint
-    from crack_lightning.models.segmenter import CrackSegmenter
+    from crack_lightning.tasks.registry import task_of
 
     model = load_checkpoint(path, option)
-    return export_segmenter(model) if isinstance(model, CrackSegmenter) else export_classifier(model)
+    return task_of(model).part("export")(model)

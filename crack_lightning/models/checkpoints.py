@@ -1,5 +1,6 @@
 """Checkpoint files of ``fit``: loaded as tensors and plain data only, with a one-line error for each way a file can
-be wrong, and which kind of model one holds (its ``task`` hyperparameter: classification or segmentation)."""
+be wrong, and which kind of model one holds (its ``task`` hyperparameter: a registered task's name,
+:mod:`crack_lightning.tasks`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import torch
 
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.runtime.models import shipped_model
+from crack_lightning.tasks.registry import DEFAULT_TASK, task_named
+from crack_lightning.tasks.segmentation import SEGMENTATION as SEGMENTATION_TASK
 
-CLASSIFICATION, SEGMENTATION = "classification", "segmentation"
+CLASSIFICATION, SEGMENTATION = DEFAULT_TASK, SEGMENTATION_TASK.name
 FIT_HINT = "pass a .ckpt written by `python -m crack_lightning fit`"
 
 
@@ -38,8 +41,8 @@ def read_checkpoint_file(path: str | os.PathLike, option: str = "--ckpt_path") -
 
 
 def task_of(checkpoint: dict[str, Any]) -> str:
-    """``segmentation`` for a :class:`~crack_lightning.models.segmenter.CrackSegmenter`'s checkpoint, else
-    ``classification`` (the classifier's hyperparameters name no task)."""
+    """The task a checkpoint's hyperparameters name (``segmentation`` for a
+    :class:`~crack_lightning.models.segmenter.CrackSegmenter`'s); the classifier's name none: ``classification``."""
     return str(checkpoint["hyper_parameters"].get("task", CLASSIFICATION))
 
 
@@ -59,15 +62,23 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
 
 def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path", task: str = CLASSIFICATION) -> dict[str, Any]:
     """The one checkpoint reader: a ``task`` model's checkpoint (or a shipped model's, by name) loaded with
-    ``weights_only=True``, with a one-line error for each way a file can be wrong."""
+    ``weights_only=True``, with a one-line error for each way a file can be wrong (the task's ``check_checkpoint``)."""
     path = checkpoint_path(path)
     checkpoint = read_checkpoint_file(path, option)
+    task_named(task).part("check_checkpoint")(checkpoint, path, option)
+    return checkpoint
+
+
+def check_segmenter(checkpoint: dict[str, Any], path: Path, option: str) -> None:
+    """A one-line error unless ``checkpoint`` is a crack segmenter's."""
+    if task_of(checkpoint) != SEGMENTATION or not any(key.startswith("net.") for key in checkpoint["state_dict"]):
+        raise CrackLightningError(f"{option}: {path} is not a crack segmenter's checkpoint; "
+                                  "pass one written by `fit --config configs/segment.yaml`")
+
+
+def check_classifier(checkpoint: dict[str, Any], path: Path, option: str) -> None:
+    """A one-line error unless ``checkpoint`` is a trained crack classifier's."""
     state, hparams = checkpoint["state_dict"], checkpoint["hyper_parameters"]
-    if task == SEGMENTATION:
-        if task_of(checkpoint) != SEGMENTATION or not any(key.startswith("net.") for key in state):
-            raise CrackLightningError(f"{option}: {path} is not a crack segmenter's checkpoint; "
-                                      "pass one written by `fit --config configs/segment.yaml`")
-        return checkpoint
     if task_of(checkpoint) != CLASSIFICATION:
         raise CrackLightningError(f"{option}: {path} holds a crack {task_of(checkpoint)} model, not a classifier; "
                                   "pass a classifier's checkpoint")
@@ -78,7 +89,6 @@ def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path", task: 
         )
     if not hparams.get("class_names") or not any(key.startswith("head.") for key in state):
         raise CrackLightningError(f"{option}: {path} holds an untrained model (no classes); pass a checkpoint of a fit run")
-    return checkpoint
 
 
 def import_saved_class(checkpoint: dict[str, Any]) -> None:

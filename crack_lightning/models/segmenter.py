@@ -22,7 +22,7 @@ from crack_lightning.models.crack_unet import STAGE_ENDS, CrackUNet
 from crack_lightning.models.pretrained import load_pretrained
 from crack_lightning.models.segmentation_metrics import stage_metrics
 
-TASK = "segmentation"
+TASK = SEGMENTATION  # the task's name, crack_lightning.tasks.segmentation
 
 
 class CrackSegmenter(L.LightningModule):

@@ -19,6 +19,7 @@ class CrackedPhoto(ReportPhoto):
     """A photo's row with its measured cracks (``cracks``: one dict per crack, longest first, as the page lists them)."""
 
     crack_count: int = 0
+    max_crack_probability: float | None = None
     total_length_px: float = 0.0
     max_width_px: float = 0.0
     total_length_mm: float | None = None
@@ -140,7 +141,7 @@ class CrackPage(Page):
                 photo.mm_per_px, photo.scale_source = _float(row["mm_per_px"]), row["scale_source"]
                 photo.scale_note = row["scale_note"]
                 own = cracks.get(name, [])
-                photo.cracks = [_crack_entry(c) for c in own]
+                photo.details = [_crack_entry(c) for c in own]
                 widest = max(own, key=lambda c: float(c["max_width_px"]), default=None)
                 photo.widest_class = widest["width_class"] if widest else ""
             photos.append(photo)

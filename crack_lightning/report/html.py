@@ -2,8 +2,9 @@
 the folder can be moved, zipped and sent. It knows nothing of CSV files or models: a page description
 (:mod:`crack_lightning.report.pages`) hands it :class:`ReportPhoto` rows, the columns and the lines of its header.
 
-A photo's ``cracks`` (one dict per crack: length, width, width class...) are listed under its name in a nested
-table, so the page keeps one ``<tbody>`` row per photo.
+A photo's ``details`` (one dict per crack: length, width, width class...) are listed under its name in a nested
+table, so the page keeps one ``<tbody>`` row per photo. A task's page adds its own fields in a subclass of
+:class:`ReportPhoto` (a tile map's tile counts, a crack mask's lengths).
 """
 
 from __future__ import annotations
@@ -24,19 +25,13 @@ class ReportPhoto:
     photo: str
     width: int = 0
     height: int = 0
-    tiles: int = 0
-    crack_tiles: int = 0
-    max_crack_probability: float | None = None
     label: str = ""
     error: str = ""
     overlay: str = ""
     thumbnail: str = ""
     original: str = ""
-    cracks: list[dict] = field(default_factory=list)  # segmentation hook: one dict per crack (length, width...)
-
-    @property
-    def crack_share(self) -> float:
-        return self.crack_tiles / self.tiles if self.tiles else 0.0
+    details: list[dict] = field(default_factory=list)  # listed under its name: one dict per crack (length, width...)
+    details_unit: str = "crack"  # what one of ``details`` is, for the list's title
 
 
 @dataclass
@@ -71,18 +66,19 @@ def _photo_cell(p: ReportPhoto) -> str:
         if not p.error
         else f'<div class="error">{html.escape(p.error)}</div>'
     )
-    return name + size + _cracks_table(p.cracks)
+    return name + size + _details_table(p.details, p.details_unit)
 
 
-def _cracks_table(cracks: list[dict]) -> str:
-    if not cracks:
+def _details_table(details: list[dict], unit: str) -> str:
+    if not details:
         return ""
-    keys = list(cracks[0])
+    keys = list(details[0])
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c.get(k, '')))}</td>" for k in keys) + "</tr>" for c in cracks
+        "<tr>" + "".join(f"<td>{html.escape(str(c.get(k, '')))}</td>" for k in keys) + "</tr>" for c in details
     )
-    return f'<details><summary>{len(cracks)} crack{"" if len(cracks) == 1 else "s"}</summary><table class="cracks"><tr>{head}</tr>{rows}</table></details>'
+    title = f"{len(details)} {html.escape(unit)}{'' if len(details) == 1 else 's'}"
+    return f'<details><summary>{title}</summary><table class="cracks"><tr>{head}</tr>{rows}</table></details>'
 
 
 PHOTO_COLUMN = Column("Photo", _photo_cell, lambda p: p.photo, numeric=False)  # name, size or error, cracks

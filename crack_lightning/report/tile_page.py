@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 
 from crack_lightning.io.scan_files import OVERLAYS, PHOTOS_CSV, TILES_CSV
 from crack_lightning.report.html import PHOTO_COLUMN, Column, ReportPhoto
 from crack_lightning.report.pages import Page
 from crack_lightning.results.columns import PHOTO_COLUMNS
+
+
+@dataclass
+class TilePhoto(ReportPhoto):
+    """A photo's row with its tile counts."""
+
+    tiles: int = 0
+    crack_tiles: int = 0
+    max_crack_probability: float | None = None
+
+    @property
+    def crack_share(self) -> float:
+        return self.crack_tiles / self.tiles if self.tiles else 0.0
+
 
 CLASSIFIER_COLUMNS = [
     PHOTO_COLUMN,
@@ -26,7 +41,7 @@ CLASSIFIER_COLUMNS = [
 ]
 
 
-def worst_first(photo: ReportPhoto) -> tuple:
+def worst_first(photo: TilePhoto) -> tuple:
     """Sort key: the largest share of crack tiles first, then the highest crack probability; unreadable ones last."""
     return (bool(photo.error), -photo.crack_share, -(photo.max_crack_probability or 0.0), photo.photo)
 
@@ -37,7 +52,7 @@ class TilePage(Page):
     def photos(self, folder: Path, rows: list[dict[str, str]]) -> list[ReportPhoto]:
         photos = []
         for row in rows:
-            photo = ReportPhoto(row["photo"], error=row["error"], label=row["label"])
+            photo = TilePhoto(row["photo"], error=row["error"], label=row["label"])
             if not row["error"]:
                 photo.width, photo.height = int(row["width"]), int(row["height"])
                 photo.tiles, photo.crack_tiles = int(row["tiles"]), int(row["crack_tiles"])

@@ -2,7 +2,8 @@
 (segmenter), with its summary, its CSV rows, its pictures (:meth:`PhotoResult.plot`) and :meth:`PhotoResult.save`.
 
     result = model.scan("photo.jpg")
-    result.summary            # dict: the photo's photos.csv row
+    result.summary            # dict: the photo's photos.csv row, numbers as numbers
+    result.to_dict()          # the summary and a dict per tile or crack, ready for json.dumps
     result.cracks             # a segmenter's measured cracks (box, length, widths in px, and mm with a scale)
     result.plot()             # PIL image: the photo with its cracks drawn over it
     result.save("out/")       # out/photo.jpg.png (the plot), out/photo.jpg.mask.png, out/photo.jpg.csv
@@ -10,22 +11,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 import numpy as np
 from PIL import Image
 
-from crack_lightning.io.atomic import save_picture, write_atomically
 from crack_lightning.io.scan_files import MASKS, MAX_SIDE, OVERLAYS, THUMBNAILS
 from crack_lightning.measure.cracks import Crack, summarise
 from crack_lightning.measure.hysteresis import crack_mask
 from crack_lightning.results.columns import CRACK_COLUMNS, CRACK_PHOTO_COLUMNS, PHOTO_COLUMNS, TILE_COLUMNS
+from crack_lightning.results.photo_result import JPEG, PNG, PhotoResult, Picture
 from crack_lightning.results.pictures import (
     THUMBNAIL_SIDE,
     crack_overlay,
@@ -39,72 +36,13 @@ from crack_lightning.results.tiling import Box, probability_map
 from crack_lightning.runtime.labels import NO_DATA
 from crack_lightning.scale.photo_scale import PhotoScale
 
+__all__ = ["CrackMap", "PhotoResult", "Picture", "TileMap"]
 CRACK, NO_CRACK = "crack", "no crack"  # a segmenter's photos.csv label
-# (folder, suffix, format, save options, picture): one of a photo's pictures; made one at a time (bounded memory)
-Picture = tuple[str, str, str, dict, Image.Image]
-PNG, JPEG = {"compress_level": 1}, {"quality": 85}  # zlib's fastest level: 4x faster than the default, ~1.3x larger
-
-
-def _number(value: float | None, digits: int) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
-
-
-def _sizes(px: tuple[float | None, ...], mm: tuple[float | None, ...]) -> list[str]:
-    """Lengths and widths as the CSV files write them: pixels with 2 decimals, millimetres with 3, empty without a
-    scale."""
-    return [*(_number(v, 2) for v in px), *(_number(v, 3) for v in mm)]
-
-
-@dataclass
-class PhotoResult:
-    """One photo's scan, or the error that stopped it; subclasses hold a tile map or a crack mask."""
-
-    name: str
-    width: int = 0
-    height: int = 0
-    image: np.ndarray | None = field(default=None, repr=False)  # uint8 (H, W, 3), for the pictures
-    error: str = ""
-
-    detail_columns: ClassVar[list[str]] = []  # the header of the scan's second CSV
-    photo_columns: ClassVar[list[str]] = []  # photos.csv's header
-
-    @property
-    def summary(self) -> dict[str, str]:
-        """The photo's ``photos.csv`` row as a dict."""
-        return dict(zip(self.photo_columns, map(str, self.photo_row())))
-
-    def photo_row(self) -> list:
-        raise NotImplementedError
-
-    def detail_rows(self) -> list[list]:
-        """Its rows of the scan's second CSV (``tiles.csv`` or ``cracks.csv``)."""
-        raise NotImplementedError
-
-    def pictures(self, max_side: int = MAX_SIDE, masks: bool = True) -> Iterator[Picture]:
-        """The scan folder's pictures of the photo: overlay, thumbnail (and mask), one at a time."""
-        raise NotImplementedError
-
-    def plot(self, max_side: int = MAX_SIDE) -> Image.Image:
-        """The photo with its crack map drawn over it and a colour bar (at most ``max_side`` px long)."""
-        raise NotImplementedError
-
-    def save(self, folder: str | os.PathLike) -> list[Path]:
-        """Write ``<name>.png`` (:meth:`plot`), ``<name>.mask.png`` and ``<name>.csv`` (its detail rows) into
-        ``folder``; returns the paths."""
-        if self.error:
-            raise ValueError(f"{self.name}: {self.error}")
-        folder = Path(folder).expanduser()
-        stem = PurePosixPath(self.name.replace(os.sep, "/")).name or "photo"
-        written = []
-        for kind, suffix, image_format, options, picture in self.pictures(masks=True):
-            if kind != THUMBNAILS:
-                path = folder / f"{stem}{'.mask' if kind == MASKS else ''}{suffix}"
-                save_picture(picture, path, image_format, **options)
-                written.append(path)
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows([self.detail_columns, *self.detail_rows()])
-        written.append(write_atomically(folder / f"{stem}.csv", text.getvalue()))
-        return written
+# lengths and widths: pixels with 2 decimals, millimetres with 3
+SIZE_FORMATS = {
+    **dict.fromkeys(["length_px", "total_length_px", "mean_width_px", "max_width_px"], ".2f"),
+    **dict.fromkeys(["length_mm", "total_length_mm", "mean_width_mm", "max_width_mm"], ".3f"),
+}
 
 
 @dataclass
@@ -121,6 +59,8 @@ class TileMap(PhotoResult):
 
     detail_columns: ClassVar[list[str]] = TILE_COLUMNS
     photo_columns: ClassVar[list[str]] = PHOTO_COLUMNS
+    formats: ClassVar[dict[str, str]] = {"crack_probability": ".6f", "max_crack_probability": ".6f"}
+    details_name: ClassVar[str] = "tiles"
 
     @property
     def complete(self) -> bool:
@@ -144,26 +84,18 @@ class TileMap(PhotoResult):
         """Per-pixel crack probability ``(height, width)`` float32, overlapping tiles averaged."""
         return probability_map(self.boxes, self.crack_probability, self.width, self.height)
 
-    def photo_row(self) -> list:
+    def photo_values(self) -> list:
         if self.error:
-            return [self.name, "", "", 0, 0, "", "", self.error]
+            return [self.name, None, None, 0, 0, None, "", self.error]
         crack_tiles = sum(label == self.crack_class for label in self.labels)
         others = [label for label in self.labels if label not in (self.crack_class, NO_DATA)]
         label = self.crack_class if crack_tiles else max(set(others), key=others.count) if others else NO_DATA
-        return [
-            self.name,
-            self.width,
-            self.height,
-            len(self.boxes),
-            crack_tiles,
-            f"{self.crack_probability.max():.6f}",
-            label,
-            "",
-        ]
+        probability = float(self.crack_probability.max())
+        return [self.name, self.width, self.height, len(self.boxes), crack_tiles, probability, label, ""]
 
-    def detail_rows(self) -> list[list]:
+    def detail_values(self) -> list[list]:
         return [
-            [self.name, x, y, w, h, "" if label == NO_DATA else f"{p:.6f}", label]
+            [self.name, x, y, w, h, None if label == NO_DATA else p, label]
             for (x, y, w, h), p, label in zip(self.boxes, self.crack_probability.tolist(), self.labels)
         ]
 
@@ -203,6 +135,8 @@ class CrackMap(PhotoResult):
 
     detail_columns: ClassVar[list[str]] = CRACK_COLUMNS
     photo_columns: ClassVar[list[str]] = CRACK_PHOTO_COLUMNS
+    formats: ClassVar[dict[str, str]] = {**SIZE_FORMATS, "mm_per_px": ".6g", "max_crack_probability": ".6f"}
+    details_name: ClassVar[str] = "cracks"
 
     @property
     def mask(self) -> np.ndarray:
@@ -213,9 +147,9 @@ class CrackMap(PhotoResult):
         """The crack pixels the overlay draws opaque where they are not simply those at the threshold."""
         return None if self.low_level is None else self.mask
 
-    def photo_row(self) -> list:
+    def photo_values(self) -> list:
         if self.error or self.probability is None:
-            return [self.name, "", "", 0, *[""] * 11, self.error]
+            return [self.name, None, None, 0, *[None] * 11, self.error]
         scale = self.scale or PhotoScale(self.mm_per_px, "none" if self.mm_per_px is None else "option")
         on_plane = scale.plane is not None
         s = summarise(self.cracks, self.name, None if on_plane else self.mm_per_px, own_mm=on_plane)
@@ -224,19 +158,21 @@ class CrackMap(PhotoResult):
             self.width,
             self.height,
             s.cracks,
-            *_sizes(
-                (s.total_length_px, s.mean_width_px, s.max_width_px),
-                (s.total_length_mm, s.mean_width_mm, s.max_width_mm),
-            ),
-            "" if self.mm_per_px is None else f"{self.mm_per_px:.6g}",
+            s.total_length_px,
+            s.mean_width_px,
+            s.max_width_px,
+            s.total_length_mm,
+            s.mean_width_mm,
+            s.max_width_mm,
+            self.mm_per_px,
             scale.source,
-            f"{self.probability.max() / 255:.6f}",
+            float(self.probability.max()) / 255,
             CRACK if s.cracks else NO_CRACK,
             scale.note,
             "",
         ]
 
-    def detail_rows(self) -> list[list]:
+    def detail_values(self) -> list[list]:
         """A row per crack."""
         return [
             [
@@ -246,7 +182,12 @@ class CrackMap(PhotoResult):
                 c.y,
                 c.width,
                 c.height,
-                *_sizes((c.length_px, c.mean_width_px, c.max_width_px), (c.length_mm, c.mean_width_mm, c.max_width_mm)),
+                c.length_px,
+                c.mean_width_px,
+                c.max_width_px,
+                c.length_mm,
+                c.mean_width_mm,
+                c.max_width_mm,
                 c.width_class,
             ]
             for c in self.cracks

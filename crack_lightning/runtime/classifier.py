@@ -26,6 +26,7 @@ from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, find_images, read_rgb, resize
 from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
 from crack_lightning.runtime.labels import DEFAULT_THRESHOLD, check_threshold, decide_labels
+from crack_lightning.tasks.classification import CLASSIFICATION
 
 Images = ImageInput | Iterable[ImageInput]  # one image, a folder or .txt list of them, or several
 
@@ -57,7 +58,7 @@ class Classifier(ExportedModel):
     def __init__(self, graph: bytes, source: str = "", **options) -> None:
         super().__init__(graph, source, **options)
         meta = self.metadata
-        if meta.get("task", "classification") != "classification" or "class_names" not in meta:
+        if meta.get("task", self.task) != self.task or "class_names" not in meta:
             raise CrackLightningError(f"{source}: not a crack_lightning classifier graph (no class_names in its metadata)")
         self.class_names: list[str] = json.loads(meta["class_names"])
         self.crack_class: str = meta["crack_class"]
@@ -101,7 +102,7 @@ class Classifier(ExportedModel):
                 probabilities = self.probabilities(np.stack(batch)) if batch else np.empty((0, len(self.class_names)))
                 yield indices, probabilities, errors
 
-    task = "classification"
+    task = CLASSIFICATION.name
 
     def predict(self, images: Images, batch_size: int = 32, threshold: float = DEFAULT_THRESHOLD) -> Predictions:
         """Classify patches: an image path, a folder or ``.txt`` list of them, a PIL image, a ``uint8`` RGB array

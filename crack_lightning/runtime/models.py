@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crack_lightning.io.atomic import write_atomically
+from crack_lightning.tasks.registry import task_named
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
 DEFAULT_MODEL = "concrete-v1"  # predict, test, export: the shipped classifier
@@ -41,7 +42,7 @@ class ShippedModel:
         return json.loads((MODELS_DIR / f"{self.name}.json").read_text())
 
     def describe(self) -> str:
-        what = "crack segmenter" if self.card.get("task") == "segmentation" else "crack classifier"
+        what = task_named(self.card.get("task")).what
         return f"the shipped model {self.name} ({self.card.get('summary', what)})"
 
 

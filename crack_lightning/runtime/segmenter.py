@@ -21,6 +21,7 @@ from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb
 from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
 from crack_lightning.runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, segment_photo
+from crack_lightning.tasks.segmentation import SEGMENTATION
 
 DEFAULT_WINDOWS_PER_BATCH = 1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
 # hysteresis from strong into weak crack pixels, for a model whose metadata names no low_threshold: off, as measured
@@ -37,14 +38,14 @@ class Segmenter(ExportedModel):
     """An exported crack segmenter (see :class:`~crack_lightning.runtime.exported.ExportedModel` for the options;
     ``tta: hflip`` averages each window's probabilities with its mirror image's)."""
 
-    task = "segmentation"
+    task = SEGMENTATION.name
 
     def __init__(self, graph: bytes, source: str = "", **options) -> None:
         super().__init__(graph, source, **options)
         meta = self.metadata
-        if meta.get("task") != "segmentation":
+        if meta.get("task") != self.task:
             raise CrackLightningError(
-                f"{source}: not a crack_lightning segmenter graph (its metadata says no task: segmentation)"
+                f"{source}: not a crack_lightning segmenter graph (its metadata says no task: {self.task})"
             )
         self.threshold = float(meta["threshold"])
         # a model may carry its own, chosen with its threshold; None: pixels at the threshold only

@@ -1,5 +1,5 @@
-"""The scan on the map: ``tiles.geojson`` (a classifier's tiles) or ``cracks.geojson`` (a segmenter's cracks) for the
-georeferenced photos of a scan, in their coordinate system, for GIS software (QGIS, ArcGIS, GDAL).
+"""The scan on the map: ``tiles.geojson`` (a classifier's tiles) or ``cracks.geojson`` (a segmenter's cracks; a task
+names its map and feature: :class:`~crack_lightning.scanning.tasks.ScanTask`) for the georeferenced photos of a scan, in their coordinate system, for GIS software (QGIS, ArcGIS, GDAL).
 
 Each tile or crack is a polygon (a crack's is its bounding box) with the numbers of its CSV row; a crack's length and
 widths are also in metres, from the photo's pixel size. The legacy ``crs`` member names the coordinate system (RFC 7946
@@ -13,10 +13,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from crack_lightning.io.georef import Georeference, read_georeference
-from crack_lightning.io.scan_files import CRACKS_GEOJSON, TILES_GEOJSON
+
+Feature = Callable[[dict[str, str], Georeference], dict]  # a CSV row's feature on the map
 
 
 def _float(text: str) -> float | None:
@@ -67,18 +69,21 @@ def crack_feature(row: dict[str, str], georef: Georeference) -> dict:
     )
 
 
-def write_geojson(folder: str | os.PathLike, paths: dict[str, Path], details_csv: str) -> tuple[list[str], list[str]]:
-    """Write the map of ``details_csv``'s rows (``tiles.csv`` or ``cracks.csv``) into ``folder`` (nothing when no
-    photo is georeferenced); ``paths``: each photo's file. Returns the photos on the map and those left out of it."""
+def write_geojson(
+    folder: str | os.PathLike, paths: dict[str, Path], details_csv: str, name: str | None, feature: Feature | None
+) -> tuple[list[str], list[str]]:
+    """Write the map ``name`` of ``details_csv``'s rows (``tiles.csv``, ``cracks.csv``...), a ``feature`` each, into
+    ``folder`` (nothing when no photo is georeferenced, or the task draws no map: ``name`` None); ``paths``: each
+    photo's file. Returns the photos on the map and those left out of it."""
+    if name is None or feature is None:
+        return [], []
     folder = Path(folder)
-    georefs = {name: g for name, path in paths.items() if (g := read_georeference(path)) is not None}
-    name = TILES_GEOJSON if details_csv.startswith("tiles") else CRACKS_GEOJSON
+    georefs = {n: g for n, path in paths.items() if (g := read_georeference(path)) is not None}
     if not georefs:
         return [], []
     crs = next(iter(georefs.values())).crs_name
     left_out = sorted(n for n, g in georefs.items() if g.crs_name != crs)
     georefs = {n: g for n, g in georefs.items() if g.crs_name == crs}
-    feature = tile_feature if name == TILES_GEOJSON else crack_feature
     target = folder / name
     partial = target.with_name(f".{name}.{os.getpid()}.partial")
     try:

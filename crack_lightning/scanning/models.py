@@ -1,6 +1,7 @@
 """The models :func:`crack_lightning.load_model` gives: a runtime's predictor (:mod:`crack_lightning.runtime`) that
 also scans photos. The runtime knows nothing of scans; here each model finds its scan by its ``task``
-(:func:`crack_lightning.scanning.tasks.scan_task`), imported on first use (SciPy and scikit-image, which predict
+(:func:`crack_lightning.scanning.tasks.scan_task`; these classes are the ``predictor`` of the tasks
+:mod:`crack_lightning.tasks` registers), imported on first use (SciPy and scikit-image, which predict
 never needs).
 
     model = crack_lightning.load_model()
@@ -17,6 +18,7 @@ from crack_lightning.io.images import ImageInput
 from crack_lightning.runtime import classifier, segmenter
 from crack_lightning.runtime.classifier import Images, image_list
 from crack_lightning.runtime.onnx_file import read_metadata
+from crack_lightning.tasks.registry import task_named
 
 if TYPE_CHECKING:
     from crack_lightning.results.maps import CrackMap, PhotoResult
@@ -57,10 +59,7 @@ class Segmenter(Scans, segmenter.Segmenter):
         return [self.scan(image, **options) for image in image_list(images)]
 
 
-MODELS: dict[str, type[Scans]] = {"classification": Classifier, "segmentation": Segmenter}  # by the graph's task
-
-
-def model_from_graph(graph: bytes, source: str, **options: Any) -> Classifier | Segmenter:
-    """The model that runs ``graph``, as its metadata's ``task`` says (a classifier without one, which checks the
-    graph is one)."""
-    return MODELS.get(read_metadata(graph).get("task", ""), Classifier)(graph, source, **options)
+def model_from_graph(graph: bytes, source: str, **options: Any) -> Any:
+    """The model that runs ``graph``: the ``predictor`` of the task its metadata names (:mod:`crack_lightning.tasks`;
+    a classifier without one, which checks the graph is one)."""
+    return task_named(read_metadata(graph).get("task"), source).part("predictor")(graph, source, **options)

@@ -145,5 +145,7 @@ def scan_to_folder(
             folder.finish()
             if report or (out / REPORT).exists():  # a page of an earlier run is kept in step with photos.csv
                 write_report(out, task.page, dict(photos))
-            counts.update(map_counts(*write_geojson(out, dict(photos), task.details_csv)))
+            counts.update(
+                map_counts(*write_geojson(out, dict(photos), task.details_csv, task.geojson, task.map_feature))
+            )
         return shards.broadcast(counts)

@@ -1,8 +1,8 @@
 """What a scan does to each photo, by task: a classifier's tile map or a segmenter's crack mask. A task supplies the
 results (:mod:`crack_lightning.results.maps`: their CSV rows and pictures), its CSV files, the settings a resumed
 scan must keep, and its report page; :func:`crack_lightning.scanning.pipeline.scan_to_folder` does the rest, the
-same for every task. :func:`scan_task` finds a model's task by the model's ``task`` (:data:`TASKS`): the runtime's
-models know nothing of scanning."""
+same for every task. :func:`scan_task` finds a model's task by the model's ``task`` in the registry
+(:mod:`crack_lightning.tasks`), whose ``scan`` these classes are: the runtime's models know nothing of scanning."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from crack_lightning.errors import CrackLightningError, OptionError
+from crack_lightning.errors import OptionError
 from crack_lightning.io.images import MAX_PIXELS, ImageInput
-from crack_lightning.io.scan_files import CRACKS_CSV, MAX_SIDE, TILES_CSV
+from crack_lightning.io.scan_files import CRACKS_CSV, CRACKS_GEOJSON, MAX_SIDE, TILES_CSV, TILES_GEOJSON
 from crack_lightning.measure.hysteresis import hysteresis_on
 from crack_lightning.measure.measuring import Measuring, scale_option
 from crack_lightning.report.crack_page import CRACK_PAGE
@@ -21,8 +21,10 @@ from crack_lightning.report.tile_page import TILE_PAGE
 from crack_lightning.results.maps import CrackMap, PhotoResult, TileMap
 from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH, crack_level
 from crack_lightning.scanning.crack_map import segment_photos
+from crack_lightning.scanning.geojson import Feature, crack_feature, tile_feature
 from crack_lightning.scanning.options import TileOptions
 from crack_lightning.scanning.tile_map import scan_photos
+from crack_lightning.tasks.registry import task_named
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.classifier import Classifier
@@ -40,6 +42,8 @@ class ScanTask:
     page: Page
     result: type[PhotoResult]  # what results() yields: its CSV columns
     masks: bool = True  # write masks/<photo>.png
+    geojson: str | None = None  # the map's file name (of the georeferenced photos' details_csv rows); None: no map
+    map_feature: Feature | None = None  # a details_csv row's map feature: staticmethod(feature(row, georeference))
     preview_side: int = MAX_SIDE  # the longest side of an orthomosaic's pictures (the pipeline sets its overlays')
 
     @classmethod
@@ -72,6 +76,7 @@ class TileTask(ScanTask):
     ``masks`` also writes the probability map."""
 
     details_csv, unit, page, result = TILES_CSV, "tiles", TILE_PAGE, TileMap
+    geojson, map_feature = TILES_GEOJSON, staticmethod(tile_feature)
     same_scan = ("tile", "stride", "context", "threshold", "model_sha256")
 
     def __init__(
@@ -131,6 +136,7 @@ class CrackTask(ScanTask):
     ``measuring`` says."""
 
     details_csv, unit, page, result = CRACKS_CSV, "cracks", CRACK_PAGE, CrackMap
+    geojson, map_feature = CRACKS_GEOJSON, staticmethod(crack_feature)
     # "task" tells a segmenter's scan from a classifier's
     same_scan = (
         "task",
@@ -188,7 +194,7 @@ class CrackTask(ScanTask):
 
     def settings(self) -> dict[str, Any]:
         return {
-            "task": "segmentation",
+            "task": self.model.task,
             "model": self.model.source,
             "model_sha256": sha256(self.model.graph),
             "threshold": self.threshold,
@@ -220,14 +226,9 @@ class CrackTask(ScanTask):
         return bool(result.cracks)
 
 
-# The task of each kind of model, by the model's ``task`` (its graph's metadata): a new task registers here.
-TASKS: dict[str, type[ScanTask]] = {"classification": TileTask, "segmentation": CrackTask}
-
-
 def scan_task(model: Any, **options: Any) -> ScanTask:
-    """How :func:`crack_lightning.scan` and a model's ``scan`` scan photos with ``model``: its task (:data:`TASKS`)
-    with ``options`` (a classifier's: ``tile``, ``stride``, ``context``, ``threshold``...; a segmenter's:
-    ``threshold``, ``low_threshold``, ``window``, ``overlap``, ``scale``, ``mm_per_px``, ``min_area``...)."""
-    if model.task not in TASKS:
-        raise CrackLightningError(f"{model.source}: no scan for a model of task {model.task!r}")
-    return TASKS[model.task].of(model, **options)
+    """How :func:`crack_lightning.scan` and a model's ``scan`` scan photos with ``model``: the ``scan`` of its task
+    (:mod:`crack_lightning.tasks`) with ``options`` (a classifier's: ``tile``, ``stride``, ``context``,
+    ``threshold``...; a segmenter's: ``threshold``, ``low_threshold``, ``window``, ``overlap``, ``scale``,
+    ``mm_per_px``, ``min_area``...)."""
+    return task_named(model.task, model.source).part("scan").of(model, **options)
