@@ -44,10 +44,10 @@ def patches(n: int = 6) -> np.ndarray:
 def test_device_is_resolved_with_one_line_errors():
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") == ("cuda" if GPU else "cpu")
-    with pytest.raises(CrackLightningError, match="--device: 'tpu'; pass one of auto, cpu, cuda"):
+    with pytest.raises(CrackLightningError, match="^device: 'tpu'; pass one of auto, cpu, cuda$"):
         resolve_device("tpu")
     if not GPU:
-        with pytest.raises(CrackLightningError, match="--device cuda: PyTorch sees no CUDA GPU"):
+        with pytest.raises(CrackLightningError, match="device: 'cuda': PyTorch sees no CUDA GPU"):
             resolve_device("cuda")
 
 

@@ -245,7 +245,7 @@ def test_classifier_scan_refuses_segmenter_options(tmp_path, photos, capsys):
     bright = brightness_model(tmp_path / "bright.onnx")
     with pytest.raises(SystemExit):
         scan(bright, tmp_path / "photos", tmp_path / "out", "--mm_per_px", "0.2")
-    assert "--mm_per_px: for a segmentation model" in capsys.readouterr().err
+    assert "--mm_per_px: not an option of a classification model's scan; its options: tile, stride" in capsys.readouterr().err
     scan(bright, tmp_path / "photos", tmp_path / "out", "--tile", "64")
     assert header(tmp_path / "out" / "photos.csv")[:5] == ["photo", "width", "height", "tiles", "crack_tiles"]
     assert not (tmp_path / "out" / "cracks.csv").exists()

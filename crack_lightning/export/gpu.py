@@ -20,7 +20,7 @@ from crack_lightning.runtime.backends import Session
 from crack_lightning.runtime.onnx_file import with_metadata
 
 
-def metadata_graph(checkpoint: str | os.PathLike, option: str = "--ckpt_path") -> bytes:
+def metadata_graph(checkpoint: str | os.PathLike, option: str = "checkpoint") -> bytes:
     """The metadata a checkpoint's exported graph would carry, with no graph: what ``device: cuda`` needs of a ``.ckpt``
     (it runs the checkpoint itself), without exporting it (no ONNX exporter needed on a GPU machine)."""
     model = load_checkpoint(checkpoint, option)
@@ -30,7 +30,7 @@ def metadata_graph(checkpoint: str | os.PathLike, option: str = "--ckpt_path") -
 
 
 def torch_session(
-    checkpoint: str | os.PathLike, device: str = "cuda", precision: str = "bf16", option: str = "--ckpt_path"
+    checkpoint: str | os.PathLike, device: str = "cuda", precision: str = "bf16", option: str = "checkpoint"
 ) -> tuple[Session, str]:
     """``(run, why)``: ``run(uint8 (N, 3, H, W)) -> float32`` probabilities of the checkpoint's network on ``device``
     (``cuda``; ``cpu`` for tests), as its exported graph answers (class probabilities, or pixel probabilities

@@ -157,7 +157,7 @@ def export_segmenter(model: Any, extra_metadata: dict[str, Any] | None = None) -
     return with_metadata(graph, {**segmenter_metadata(model), **(extra_metadata or {})})
 
 
-def export_checkpoint(path: Any, option: str = "--ckpt_path") -> bytes:
+def export_checkpoint(path: Any, option: str = "checkpoint") -> bytes:
     """A checkpoint of ``fit``, a classifier's or a segmenter's (checked first, one line for each way it can be
     wrong), as ONNX bytes."""
     from crack_lightning.models.loading import load_checkpoint

@@ -16,7 +16,7 @@ from crack_lightning.models.classifier import CrackClassifier
 from crack_lightning.models.segmenter import CrackSegmenter
 
 
-def load_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> CrackClassifier | CrackSegmenter:
+def load_checkpoint(path: str | os.PathLike, option: str = "checkpoint") -> CrackClassifier | CrackSegmenter:
     """A trained :class:`~crack_lightning.models.classifier.CrackClassifier`, or a
     :class:`~crack_lightning.models.segmenter.CrackSegmenter` in eval mode, from its checkpoint (or a shipped
     model's, by name), on the CPU, checked first by :func:`~crack_lightning.models.checkpoints.read_checkpoint`."""
