@@ -28,6 +28,7 @@ from crack_lightning.runtime.models import (
     cached_graph_path,
     shipped_model,
 )
+from crack_lightning.runtime.onnx_file import with_metadata
 from crack_lightning.runtime.options import RunOptions
 
 if TYPE_CHECKING:
@@ -81,12 +82,10 @@ def load_model(
         if not path.is_file():
             raise OptionError(option, f"no file {path}; pass an .onnx written by export, or a .ckpt")
         graph, source, checkpoint = path.read_bytes(), str(path), cuda.checkpoint_beside(path)
-    elif device == "cuda":  # the checkpoint itself runs: no export, only its metadata
-        from crack_lightning.export import gpu  # torch
-
+    elif device == "cuda":  # the checkpoint itself runs on the GPU: no export
         if not path.is_file():
             raise OptionError(option, f"no file {path}; pass a .ckpt written by `python -m crack_lightning fit`")
-        graph, source, checkpoint = gpu.metadata_graph(path, option), str(path), path
+        graph, source, checkpoint = None, str(path), path
     else:
         graph, how = exported_graph(path, option)
         source, checkpoint = f"{path} ({how})", path
@@ -101,9 +100,11 @@ def load_model(
             )
         from crack_lightning.export import gpu  # torch
 
-        session = gpu.torch_session(checkpoint, "cuda", cuda_precision(run.precision), option)
+        metadata, session, why = gpu.open_checkpoint(checkpoint, cuda_precision(run.precision), option)
+        # a checkpoint run as it is has no exported graph: its graph's metadata stands for it
+        graph = with_metadata(b"", metadata) if graph is None else graph
         return model_from_graph(
-            graph, source, **{**vars(run), "device": "cuda"}, checkpoint=checkpoint, session=session
+            graph, source, **{**vars(run), "device": "cuda"}, checkpoint=checkpoint, session=(session, why)
         )
     return model_from_graph(graph, source, **{**vars(run), "device": "cpu"})
 

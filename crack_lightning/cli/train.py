@@ -75,7 +75,7 @@ class CrackLightningCLI(CheckedCLI):
         if shipped is not None:
             config["ckpt_path"] = str(shipped.checkpoint)
             rank_zero_info(f"Model: {shipped.describe()}")
-        read_checkpoint(config["ckpt_path"])
+        read_checkpoint(config["ckpt_path"], "--ckpt_path")
         config["weights_only"] = True  # checkpoints hold tensors and plain data only
         if subcommand == "predict":
             config["return_predictions"] = False  # rows stream to the CSV; keep none in memory

@@ -16,6 +16,11 @@ from crack_lightning.runtime.models import shipped_model
 
 CLASSIFICATION, SEGMENTATION = "classification", "segmentation"
 FIT_HINT = "pass a .ckpt written by `python -m crack_lightning fit`"
+# Module paths before 0.3 that checkpoints of fit name, for the hint that says where their classes are now.
+MOVED = {
+    "crack_lightning.model": "crack_lightning.models.classifier",
+    "crack_lightning.segmentation_model": "crack_lightning.models.segmenter",
+}
 
 
 def read_checkpoint_file(path: str | os.PathLike, option: str = "checkpoint") -> dict[str, Any]:
@@ -34,6 +39,14 @@ def read_checkpoint_file(path: str | os.PathLike, option: str = "checkpoint") ->
         isinstance(checkpoint.get(key), dict) for key in ("state_dict", "hyper_parameters")
     ):
         raise OptionError(option, f"{path} is not a crack_lightning checkpoint (another program's file?); {FIT_HINT}")
+    class_path = checkpoint["hyper_parameters"].get("_class_path", "")
+    module, _, name = class_path.rpartition(".")
+    if module in MOVED:
+        raise OptionError(
+            option,
+            f"{path} names the class {class_path} of crack_lightning before 0.3; re-save it naming {MOVED[module]}.{name} "
+            "(torch.load it, set checkpoint['hyper_parameters']['_class_path'], torch.save it)",
+        )
     return checkpoint
 
 
@@ -78,10 +91,11 @@ def read_checkpoint(path: str | os.PathLike, option: str = "checkpoint", task: s
     return checkpoint
 
 
+
+
 def import_saved_class(checkpoint: dict[str, Any]) -> None:
     """Import the module of the class a checkpoint names, before Lightning loads it: Lightning loads a class only from
-    a module already imported, and a checkpoint of an earlier version names its old module path
-    (:mod:`crack_lightning.renamed` maps it to the new module)."""
+    a module already imported."""
     class_path = checkpoint["hyper_parameters"].get("_class_path", "")
     if class_path.startswith("crack_lightning."):
-        importlib.import_module(class_path.rsplit(".", 1)[0])
+        importlib.import_module(class_path.rpartition(".")[0])
