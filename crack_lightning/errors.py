@@ -35,6 +35,12 @@ def require(condition: bool, message: str) -> None:
         raise CrackLightningError(message)
 
 
+def require_option(condition: bool, field: str, problem: str) -> None:
+    """Raise :class:`OptionError` naming ``field`` with ``problem`` unless ``condition`` holds."""
+    if not condition:
+        raise OptionError(field, problem)
+
+
 def require_writable(path: str | os.PathLike, option: str) -> None:
     """Fail early, with the option's name, when ``path`` (a folder to create or a file's folder) cannot be written.
 

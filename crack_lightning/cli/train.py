@@ -62,6 +62,9 @@ class CrackLightningCLI(CheckedCLI):
     """LightningCLI with the fine-tuning, early-stopping, checkpoint and logging callbacks always present,
     a CSV writer for ``predict`` and a report for ``test``."""
 
+    # the config keys of the callbacks, for the flags of their errors (the writer's options are predict's own)
+    CALLBACK_KEYS = {**{cls: key for key, cls in TRAINING_CALLBACKS.items()}, TestReport: "report", CSVPredictionWriter: ""}
+
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
         # Before Lightning reads the checkpoint's hyperparameters: a shipped model by name, the shipped model when
