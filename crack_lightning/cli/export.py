@@ -19,10 +19,22 @@ def parser() -> CommandParser:
         "A segmenter's checkpoint: input uint8 RGB photos (N, 3, H, W) of any size, output float32 crack probabilities "
         "(N, 1, H, W); threshold, window size and normalisation in the metadata.",
     )
-    p.add_argument("--ckpt_path", type=Optional[str], default=None, help=f"A checkpoint of fit, or a shipped model's name (default: {DEFAULT_MODEL}).")
-    p.add_argument("--output", type=Optional[str], default=None, help="The ONNX file (default: the checkpoint's path with .onnx, or <name>.onnx).")
+    p.add_argument(
+        "--ckpt_path",
+        type=Optional[str],
+        default=None,
+        help=f"A checkpoint of fit, or a shipped model's name (default: {DEFAULT_MODEL}).",
+    )
+    p.add_argument(
+        "--output",
+        type=Optional[str],
+        default=None,
+        help="The ONNX file (default: the checkpoint's path with .onnx, or <name>.onnx).",
+    )
     p.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --output file.")
-    p.add_argument("--check", type=bool, default=True, help="Compare ONNX Runtime with PyTorch on the shipped sample images.")
+    p.add_argument(
+        "--check", type=bool, default=True, help="Compare ONNX Runtime with PyTorch on the shipped sample images."
+    )
     return p
 
 
@@ -33,5 +45,7 @@ def run(argv: list[str]) -> None:
     exported = export_model(options.ckpt_path or DEFAULT_MODEL, options.output, options.overwrite, options.check)
     print(f"Exported {options.ckpt_path or DEFAULT_MODEL} to {exported.path}")
     if exported.difference is not None:
-        print(f"ONNX Runtime vs PyTorch, {exported.checked} sample images: max abs difference of probabilities "
-              f"{exported.difference:.2e}")
+        print(
+            f"ONNX Runtime vs PyTorch, {exported.checked} sample images: max abs difference of probabilities "
+            f"{exported.difference:.2e}"
+        )

@@ -20,6 +20,7 @@ from crack_lightning.runtime.cuda import DEVICES
 from crack_lightning.runtime.exported import TTA
 from crack_lightning.runtime.labels import DEFAULT_THRESHOLD
 from crack_lightning.runtime.models import DEFAULT_MODEL
+from crack_lightning.runtime.options import RunOptions
 from crack_lightning.scanning.options import DEFAULT_BATCH as CPU_BATCH, GPU_BATCH
 from crack_lightning.scanning.predictions import PREDICTIONS_CSV, predict_to_csv
 
@@ -69,7 +70,7 @@ def refuse_trainer_options(argv: list[str]) -> None:
 def model_options(parser: CommandParser, default: str = DEFAULT_MODEL) -> None:
     """``--ckpt_path``, ``--backend``, ``--precision``, ``--device``, ``--tta``: which model runs, and how (predict and scan)."""
     parser.add_argument("--ckpt_path", type=Optional[str], default=None, help=MODEL_HELP.replace(DEFAULT_MODEL, default))
-    parser.add_argument("--backend", type=Literal[BACKENDS], default="auto",
+    parser.add_argument("--backend", type=Literal[BACKENDS], default=RunOptions.backend,
                         help="What runs the network: auto (OpenVINO for bf16 on CPUs with bf16 units, else ONNX Runtime), onnxruntime, openvino.")
     parser.add_argument("--precision", type=Literal[PRECISIONS], default="auto",
                         help="auto: bf16 where the CPU computes it natively (AMX, AVX512-BF16; OpenVINO), about 1.5x faster, "
@@ -77,7 +78,7 @@ def model_options(parser: CommandParser, default: str = DEFAULT_MODEL) -> None:
     parser.add_argument("--device", type=Literal[DEVICES], default="auto",
                         help="auto: the GPU where PyTorch sees one (the checkpoint beside the model, in bf16), else the CPU "
                              "runtimes without torch; cpu; cuda.")
-    parser.add_argument("--tta", type=Literal[TTA], default="none", help="hflip: average each image's (or window's) probabilities with its mirror image's (2x the compute); flips: with its three mirror images (4x).")
+    parser.add_argument("--tta", type=Literal[TTA], default=RunOptions.tta, help="hflip: average each image's (or window's) probabilities with its mirror image's (2x the compute); flips: with its three mirror images (4x).")
 
 
 def parser() -> CommandParser:
