@@ -21,6 +21,7 @@ from crack_lightning.models.cpu_autocast import strided_depthwise_in_float32
 from crack_lightning.models.crack_unet import STAGE_ENDS, CrackUNet
 from crack_lightning.models.pretrained import load_pretrained
 from crack_lightning.models.segmentation_metrics import stage_metrics
+from crack_lightning.runtime.labels import DEFAULT_THRESHOLD
 
 TASK = "segmentation"
 
@@ -95,7 +96,7 @@ class CrackSegmenter(L.LightningModule):
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
         # In the state dict, so that checkpoints and exports carry it; used where ``threshold`` is null.
-        self.register_buffer("chosen_threshold", torch.tensor(0.5))
+        self.register_buffer("chosen_threshold", torch.tensor(DEFAULT_THRESHOLD))
         self.metrics = nn.ModuleDict({stage: stage_metrics(stage) for stage in ("val", "test")})
         self.previews: list[torch.Tensor] = []
         self.teacher: tuple[CrackSegmenter, ...] = ()  # a tuple keeps it out of the state dict and checkpoints
@@ -108,7 +109,7 @@ class CrackSegmenter(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Checkpoints written before the threshold was chosen on validation hold their fixed one only.
-        fixed = checkpoint["hyper_parameters"].get("threshold") or 0.5
+        fixed = checkpoint["hyper_parameters"].get("threshold") or DEFAULT_THRESHOLD
         checkpoint["state_dict"].setdefault("chosen_threshold", torch.tensor(float(fixed)))
 
     def on_fit_start(self) -> None:
