@@ -12,10 +12,7 @@ from typing import Any
 
 __version__ = "0.2.0.dev0"
 
-from crack_lightning import renamed
 from crack_lightning.api import evaluate, load_model, scan
-
-renamed.install()  # class paths of earlier versions in saved configs and checkpoints
 
 __all__ = ["CrackClassifier", "CrackDataModule", "evaluate", "load_model", "scan"]
 

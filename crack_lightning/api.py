@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import OptionError, require_writable
 from crack_lightning.io.scan_files import MAX_SIDE
+from crack_lightning.options import at_least
 from crack_lightning.runtime import cuda
 from crack_lightning.runtime.exported import cuda_precision
 from crack_lightning.runtime.models import (
@@ -26,13 +28,15 @@ from crack_lightning.runtime.models import (
     cached_graph_path,
     shipped_model,
 )
+from crack_lightning.runtime.onnx_file import with_metadata
+from crack_lightning.runtime.options import RunOptions
+from crack_lightning.tasks.segmentation import SEGMENTATION
 
 if TYPE_CHECKING:
     from crack_lightning.evaluation.evaluate import Evaluation
     from crack_lightning.scanning.models import Classifier, Segmenter
 
 __all__ = ["evaluate", "exported_graph", "load_model", "scan"]
-RUN_OPTIONS = ("backend", "precision", "tta", "threads", "device")  # how the model runs, as load_model takes them
 
 
 def exported_graph(checkpoint: str | os.PathLike, option: str = "model") -> tuple[bytes, str]:
@@ -40,7 +44,7 @@ def exported_graph(checkpoint: str | os.PathLike, option: str = "model") -> tupl
     cached; ``how`` says which, for the log."""
     path = Path(checkpoint).expanduser()
     if not path.is_file():
-        raise CrackLightningError(f"{option}: no file {path}; pass a .ckpt written by `python -m crack_lightning fit`")
+        raise OptionError(option, f"no file {path}; pass a .ckpt written by `python -m crack_lightning fit`")
     cached = cached_graph_path(path)
     if cached.is_file():
         return cached.read_bytes(), f"exported graph cached in {cached}"
@@ -51,7 +55,10 @@ def exported_graph(checkpoint: str | os.PathLike, option: str = "model") -> tupl
 
 
 def load_model(
-    model: str | os.PathLike | None = None, option: str = "model", device: str = "cpu", **options: Any
+    model: str | os.PathLike | None = None,
+    option: str = "model",
+    device: str = RunOptions.device,
+    **options: Any,
 ) -> Classifier | Segmenter:
     """A model: a :class:`~crack_lightning.scanning.models.Classifier`, or a
     :class:`~crack_lightning.scanning.models.Segmenter` when its graph says ``task: segmentation``. Both have
@@ -62,8 +69,10 @@ def load_model(
     ``option`` names ``model`` in error messages (the CLI passes its flag). ``device``: ``cpu`` (no torch),
     ``cuda`` (the checkpoint's network on the GPU through PyTorch, bf16; an ``.onnx`` needs its ``.ckpt`` beside
     it) or ``auto`` (``cuda`` where PyTorch sees a GPU and there is a checkpoint to run, else ``cpu``; no torch
-    imported without an NVIDIA driver). ``options``: ``backend``, ``precision``, ``tta``, ``threads``.
+    imported without an NVIDIA driver). ``options``: the other fields of
+    :class:`~crack_lightning.runtime.options.RunOptions` (``backend``, ``precision``, ``tta``, ``threads``).
     """
+    run = RunOptions.of("load_model", device=device, **options)
     asked, device = device, cuda.resolve_device(device)
     name = os.fspath(model) if model is not None else DEFAULT_SCAN_MODEL
     shipped = shipped_model(name)
@@ -72,32 +81,33 @@ def load_model(
         graph, source, checkpoint = shipped.graph.read_bytes(), shipped.describe(), shipped.checkpoint
     elif path.suffix == ".onnx":
         if not path.is_file():
-            raise CrackLightningError(f"{option}: no file {path}; pass an .onnx written by export, or a .ckpt")
+            raise OptionError(option, f"no file {path}; pass an .onnx written by export, or a .ckpt")
         graph, source, checkpoint = path.read_bytes(), str(path), cuda.checkpoint_beside(path)
-    elif device == "cuda":  # the checkpoint itself runs: no export, only its metadata
-        from crack_lightning.export import gpu  # torch
-
+    elif device == "cuda":  # the checkpoint itself runs on the GPU: no export
         if not path.is_file():
-            raise CrackLightningError(
-                f"{option}: no file {path}; pass a .ckpt written by `python -m crack_lightning fit`"
-            )
-        graph, source, checkpoint = gpu.metadata_graph(path, option), str(path), path
+            raise OptionError(option, f"no file {path}; pass a .ckpt written by `python -m crack_lightning fit`")
+        graph, source, checkpoint = None, str(path), path
     else:
         graph, how = exported_graph(path, option)
         source, checkpoint = f"{path} ({how})", path
+    from crack_lightning.scanning.models import model_from_graph  # the runtime the graph's task needs, and its scan
+
     if device == "cuda" and (checkpoint is not None or asked == "cuda"):
         if checkpoint is None:
-            raise CrackLightningError(
-                f"{source}: --device cuda runs the checkpoint the graph came from, and none "
-                "lies beside it (m.onnx -> m.ckpt); pass the .ckpt, or --device cpu"
+            raise OptionError(
+                "device",
+                f"'cuda' runs the checkpoint the graph {source} came from, and none lies beside it (m.onnx -> m.ckpt); "
+                "pass the .ckpt, or the device cpu",
             )
         from crack_lightning.export import gpu  # torch
 
-        session = gpu.torch_session(checkpoint, "cuda", cuda_precision(options.get("precision", "32")), option)
-        options.update(device="cuda", checkpoint=checkpoint, session=session)
-    from crack_lightning.scanning.models import model_from_graph  # the runtime the graph's task needs, and its scan
-
-    return model_from_graph(graph, source, **options)
+        metadata, session, why = gpu.open_checkpoint(checkpoint, cuda_precision(run.precision), option)
+        # a checkpoint run as it is has no exported graph: its graph's metadata stands for it
+        graph = with_metadata(b"", metadata) if graph is None else graph
+        return model_from_graph(
+            graph, source, **{**vars(run), "device": "cuda"}, checkpoint=checkpoint, session=(session, why)
+        )
+    return model_from_graph(graph, source, **{**vars(run), "device": "cpu"})
 
 
 def scan(
@@ -111,18 +121,20 @@ def scan(
     overlay_max_side: int = MAX_SIDE,
     devices: int = 1,
     num_nodes: int = 1,
+    log: Callable[[str], None] | None = None,
     **options: Any,
 ) -> dict[str, int]:
     """Scan every photo of ``source`` (a photo, a folder searched recursively, or a ``.txt`` list) into the folder
     ``output``, as the ``scan`` command does: the CSV files, pictures, ``scan.json`` and ``report.html``; locked
-    while it runs, ``resume`` finishes a scan cut short, ``overwrite`` replaces one. Returns counts.
+    while it runs, ``resume`` finishes a scan cut short, ``overwrite`` replaces one. Returns counts: ``photos``,
+    ``skipped``, the task's unit (``tiles`` or ``cracks``), ``crack_photos``, ``errors``...
 
     ``model``: a loaded model, or what :func:`load_model` takes (default: the shipped segmenter ``concrete-seg-v2``,
-    which measures cracks; ``"concrete-v1"``, the shipped classifier, draws tile maps). ``options``: how
-    the model runs (``backend``, ``precision``, ``tta``, ``threads``, when ``model`` is not loaded yet) and how it
-    scans (a classifier: ``tile``, ``stride``, ``context``, ``threshold``, ``masks``...; a segmenter:
-    ``threshold``, ``scale`` (default ``"auto"``: each photo's from a marker card, a GeoTIFF or drone metadata;
-    ``"none"``; or mm per pixel), ``mm_per_px`` (wins over ``scale``), ``marker_mm``, ``min_area``, ``window``...).
+    which measures cracks; ``"concrete-v1"``, the shipped classifier, draws tile maps). ``options``: how the model
+    runs (:class:`~crack_lightning.runtime.options.RunOptions`' fields, when ``model`` is not loaded yet) and how it
+    scans (a classifier: :class:`~crack_lightning.scanning.options.TileOptions`' fields; a segmenter:
+    :class:`~crack_lightning.scanning.options.CrackOptions`'); another name is an error naming it. ``log``: called
+    with a line naming the model and one saying how it runs, before the scan (from the first process only).
 
     ``devices`` > 1 (or ``num_nodes`` > 1) shares the photos out across processes launched by Lightning's ``ddp``
     strategy, each with its share of the CPU cores (with ``device="cuda"`` sharing the GPUs round-robin): this
@@ -136,17 +148,28 @@ def scan(
     from crack_lightning.scanning.pipeline import scan_to_folder
     from crack_lightning.scanning.tasks import scan_task
 
+    if overwrite and resume:
+        raise OptionError("resume", "excludes overwrite; pass one of them")
+    for name, value in (("overlay_max_side", overlay_max_side), ("devices", devices), ("num_nodes", num_nodes)):
+        at_least(name, value)
     loaded = not (model is None or isinstance(model, (str, os.PathLike)))
+    run = RunOptions.take(options)
     if loaded and (devices > 1 or num_nodes > 1):
-        raise CrackLightningError(
-            f"scan: devices={devices} loads the model in each process; pass its name or path, not a loaded model"
+        raise OptionError(
+            "model", f"devices={devices} loads it in each process; pass its name or path, not a loaded model"
         )
-    shards, threads = start_processes(options.get("device", "cpu"), devices, num_nodes)
+    if loaded and run:
+        raise OptionError(next(iter(run)), "says how a model loads; pass it to load_model, or the model's name here")
+    require_writable(output, "output")  # before the model loads: a checkpoint may take seconds to export
+    shards, threads = start_processes(run.get("device", RunOptions.device), devices, num_nodes)
     if threads is not None:
-        options.setdefault("threads", threads)
+        run.setdefault("threads", threads)
     if not loaded:
-        model = load_model(model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options})
+        model = load_model(model, **run)
     task = scan_task(model, **options)
+    if log is not None and shards.rank == 0:
+        log(f"Model: {model.source}")
+        log(f"Inference: {model.describe()}" + (f", {shards.world_size} processes" if shards.world_size > 1 else ""))
     return scan_to_folder(task, source, output, overwrite, resume, overlay_max_side, progress, report, shards)
 
 
@@ -174,12 +197,11 @@ def evaluate(
     from crack_lightning.scanning.tasks import scan_task
 
     if model is None or isinstance(model, (str, os.PathLike)):
-        model = load_model(
-            DEFAULT_SCAN_MODEL if model is None else model, **{k: options.pop(k) for k in RUN_OPTIONS if k in options}
-        )
-    if model.task != "segmentation":
-        raise CrackLightningError(
-            f"evaluate: {model.source} is a classifier; `python -m crack_lightning test --ckpt_path MODEL` "
-            "evaluates a classifier on patches"
+        model = load_model(DEFAULT_SCAN_MODEL if model is None else model, **RunOptions.take(options))
+    if model.task != SEGMENTATION.name:
+        raise OptionError(
+            "model",
+            f"{model.source} is a classifier; evaluate takes a segmenter (the command `test` evaluates a classifier "
+            "on patches)",
         )
     return evaluate_task(scan_task(model, **options), source, patches, split_file, split, limit, progress)

@@ -19,8 +19,9 @@ class OptionError(CrackLightningError):
         super().__init__(f"{field}: {problem}")
 
     def for_flag(self, flag: str | None = None) -> CrackLightningError:
-        """The same error naming the command's ``flag`` (default ``--<field>``)."""
-        return CrackLightningError(f"{flag or '--' + self.field}: {self.problem}")
+        """The same error naming the command's ``flag`` (default ``--<field>``; a field named as a flag already stays)."""
+        flag = flag or (self.field if self.field.startswith("-") else f"--{self.field}")
+        return CrackLightningError(f"{flag}: {self.problem}")
 
 
 class SharedError(CrackLightningError):
@@ -32,6 +33,12 @@ def require(condition: bool, message: str) -> None:
     """Raise :class:`CrackLightningError` with ``message`` unless ``condition`` holds."""
     if not condition:
         raise CrackLightningError(message)
+
+
+def require_option(condition: bool, field: str, problem: str) -> None:
+    """Raise :class:`OptionError` naming ``field`` with ``problem`` unless ``condition`` holds."""
+    if not condition:
+        raise OptionError(field, problem)
 
 
 def require_writable(path: str | os.PathLike, option: str) -> None:
@@ -53,4 +60,4 @@ def require_writable(path: str | os.PathLike, option: str) -> None:
             return
         except OSError as err:
             problem = f"cannot create a folder in {existing}: {err.strerror or err}"
-    raise CrackLightningError(f"{option}: cannot write into {path} ({problem}); pass a folder you can write to")
+    raise OptionError(option, f"cannot write into {path} ({problem}); pass a folder you can write to")

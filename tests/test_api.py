@@ -15,9 +15,11 @@ from PIL import Image
 
 import crack_lightning
 from crack_lightning.cli import main
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.runtime.models import DEFAULT_SCAN_MODEL
 from crack_lightning.results.maps import CrackMap, TileMap
+from crack_lightning.runtime.options import RunOptions
+from crack_lightning.scanning.options import CrackOptions, TileOptions
 from tests.test_segment_scan import darkness_model, line_photo
 
 SAMPLE = Path(crack_lightning.__file__).parent / "assets" / "sample"
@@ -208,3 +210,47 @@ def test_load_model_and_scan_default_to_the_shipped_segmenter(tmp_path):
     photo.write_bytes(sorted((SAMPLE / "Positive").glob("*.jpg"))[0].read_bytes())
     crack_lightning.scan(photo.parent, tmp_path / "out", precision="32", report=False)
     assert (tmp_path / "out" / "cracks.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    "make, field",
+    [
+        (lambda: CrackOptions(window=0), "window"),
+        (lambda: CrackOptions(window=64, overlap=64), "overlap"),
+        (lambda: CrackOptions(workers=-1), "workers"),
+        (lambda: CrackOptions(width_limits_mm=(0.3, 0.1)), "width_limits_mm"),
+        (lambda: TileOptions(batch_size=0), "batch_size"),
+        (lambda: TileOptions.of("a classifier's scan", mm_per_px=0.2), "mm_per_px"),
+        (lambda: RunOptions(tta="mirror"), "tta"),
+        (lambda: RunOptions(threads=0), "threads"),
+        (lambda: RunOptions.of("load_model", engine="torch"), "engine"),
+    ],
+)
+def test_options_objects_check_their_fields_and_name_them(make, field):
+    with pytest.raises(OptionError) as raised:
+        make()
+    assert raised.value.field == field and str(raised.value).startswith(f"{field}: ")
+
+
+def test_options_objects_hold_the_defaults_once():
+    assert TileOptions(tile=64).stride == 64 and TileOptions().batch_for("cpu") < TileOptions().batch_for("cuda")
+    crack = CrackOptions(scale=0.2, width_limits_mm=[0.5], width_classes=["thin", "wide"])  # a number: mm per pixel
+    assert (crack.scale, crack.mm_per_px, crack.width_limits_mm) == ("auto", 0.2, (0.5,))
+    assert crack.measuring.mm_per_px == 0.2 and CrackOptions().min_area == crack.measuring.min_area
+
+
+def test_scan_names_a_run_option_given_with_a_loaded_model(classifier, tmp_path, capsys):
+    with pytest.raises(OptionError, match="^tta: says how a model loads"):
+        crack_lightning.scan(SAMPLE / "Positive", tmp_path / "out", model=classifier, tta="hflip")
+    with pytest.raises(OptionError, match="^resume: excludes overwrite"):
+        crack_lightning.scan(SAMPLE / "Positive", tmp_path / "out", model=classifier, overwrite=True, resume=True)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit):  # the command names its flags
+        main(["scan", "--input", str(SAMPLE / "nowhere"), "--output", str(tmp_path / "out"), "--precision", "32"])
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            f"--input: no file or folder {SAMPLE / 'nowhere'}; pass a folder of images, an image, or a .txt list of paths"
+        )
+    )

@@ -44,10 +44,10 @@ def patches(n: int = 6) -> np.ndarray:
 def test_device_is_resolved_with_one_line_errors():
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") == ("cuda" if GPU else "cpu")
-    with pytest.raises(CrackLightningError, match="--device: 'tpu'; pass one of auto, cpu, cuda"):
+    with pytest.raises(CrackLightningError, match="^device: 'tpu'; pass one of auto, cpu, cuda$"):
         resolve_device("tpu")
     if not GPU:
-        with pytest.raises(CrackLightningError, match="--device cuda: PyTorch sees no CUDA GPU"):
+        with pytest.raises(CrackLightningError, match="device: 'cuda': PyTorch sees no CUDA GPU"):
             resolve_device("cuda")
 
 
@@ -121,13 +121,15 @@ def test_scan_with_worker_threads_equals_the_sequential_scan(tmp_path, monkeypat
 
 @pytest.fixture
 def cuda_on_the_cpu(monkeypatch):
-    """``--device cuda``'s wiring run on the CPU: resolve says cuda, the torch session computes on the CPU in float32."""
+    """``--device cuda``'s wiring run on the CPU, mocked only at the boundary: resolve says cuda, and the GPU backend's
+    device is the CPU (where it computes float32)."""
+    import torch
+
     from crack_lightning.export import gpu
     from crack_lightning.runtime import cuda
 
-    real = gpu.torch_session
     monkeypatch.setattr(cuda, "resolve_device", lambda device: "cuda")
-    monkeypatch.setattr(gpu, "torch_session", lambda checkpoint, device, precision, *a: real(checkpoint, "cpu", "32", *a))
+    monkeypatch.setattr(gpu, "gpu", lambda: torch.device("cpu"))
 
 
 def test_device_cuda_runs_the_checkpoint_beside_the_graph(cuda_on_the_cpu, segmenter_checkpoint):
@@ -144,6 +146,17 @@ def test_device_cuda_runs_the_checkpoint_beside_the_graph(cuda_on_the_cpu, segme
     assert read_metadata(segmenter.graph) == read_metadata(exported.graph) and segmenter.threshold == 0.4
     windows = np.random.default_rng(4).integers(0, 256, (1, 3, 64, 64), dtype=np.uint8)
     assert np.abs(segmenter.probabilities(windows) - exported.probabilities(windows)).max() < 1e-4
+
+
+def test_device_cuda_loads_the_checkpoint_once(cuda_on_the_cpu, segmenter_checkpoint, monkeypatch):
+    from crack_lightning.export import gpu
+
+    loaded = []
+    real = gpu.load_checkpoint
+    monkeypatch.setattr(gpu, "load_checkpoint", lambda *args: loaded.append(args) or real(*args))
+    load_model(segmenter_checkpoint, device="cuda")  # its session and its metadata from one load
+    load_model("concrete-v1", device="cuda")  # a shipped model's graph carries the metadata: the session's load only
+    assert len(loaded) == 2
 
 
 def test_device_cuda_without_a_checkpoint_is_a_one_line_error(cuda_on_the_cpu, tmp_path):

@@ -125,7 +125,7 @@ def test_a_smoke_run_shorter_than_the_frozen_phase_trains_the_head_with_a_warnin
     with pytest.warns(UserWarning, match="the fine-tune phase will not run") as warned:
         main(fit_args(tmp_path, root, "--trainer.max_epochs", "1", "--finetuning.unfreeze_at_epoch", "2"))
     (message,) = [str(w.message) for w in warned if "fine-tune phase" in str(w.message)]
-    assert message.startswith("--finetuning.unfreeze_at_epoch 2 is not below --trainer.max_epochs 1") and "\n" not in message
+    assert message.startswith("finetuning's unfreeze_at_epoch 2 is not below the trainer's max_epochs 1") and "\n" not in message
     captured = capsys.readouterr()
     assert "crack_lightning: error" not in captured.err and "fine-tune phase: not reached" in captured.out
     (run_dir,) = (tmp_path / "runs" / "crack").iterdir()

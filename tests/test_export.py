@@ -100,7 +100,7 @@ def test_export_refuses_to_overwrite_unless_asked(trained, tmp_path, capsys):
     target = tmp_path / "model.onnx"
     target.write_text("keep me")
     line = one_line_error(capsys, ["export", "--ckpt_path", str(trained["ckpt"]), "--output", str(target)])
-    assert f"--output: {target} exists" in line and "--overwrite true" in line
+    assert f"--output: {target} exists; pass another file, or overwrite it" in line
     assert target.read_text() == "keep me"
     main(["export", "--ckpt_path", str(trained["ckpt"]), "--output", str(target), "--overwrite", "true", "--check", "false"])
     assert json.loads(read_metadata(target.read_bytes())["class_names"]) == ["Negative", "Positive"]

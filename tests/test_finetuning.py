@@ -223,7 +223,7 @@ def test_a_resumed_run_keeps_counting_the_frozen_plateau(tmp_path):
     "max_epochs, patience, expected",
     [
         (3, 3, None),
-        (1, 3, "--finetuning.unfreeze_at_epoch 2 is not below --trainer.max_epochs 1: the fine-tune phase will not run, "
+        (1, 3, "finetuning's unfreeze_at_epoch 2 is not below the trainer's max_epochs 1: the fine-tune phase will not run, "
                "only the head trains"),
         (2, None, "the fine-tune phase will not run, only the head trains"),
         (2, 0, "the fine-tune phase will not run unless val_loss stops improving for 0 epochs first"),

@@ -71,9 +71,9 @@ def test_backend_choice_on_a_cpu_without_bf16(monkeypatch):
 
 
 def test_bad_backend_or_precision_is_a_one_line_error():
-    with pytest.raises(CrackLightningError, match="backend='tensorrt': pass one of auto, onnxruntime, openvino"):
+    with pytest.raises(CrackLightningError, match="backend: 'tensorrt'; pass one of auto, onnxruntime, openvino"):
         choose_backend("tensorrt")
-    with pytest.raises(CrackLightningError, match="precision='16': pass one of auto, 32, bf16"):
+    with pytest.raises(CrackLightningError, match="precision: '16'; pass one of auto, 32, bf16"):
         choose_backend("auto", "16")
 
 
@@ -88,7 +88,7 @@ def test_a_missing_runtime_is_named(monkeypatch):
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
     hide_modules(monkeypatch, "openvino")
     assert choose_backend("auto", "bf16")[0] == "onnxruntime"  # bf16 asked for, no OpenVINO: exact float32
-    with pytest.raises(CrackLightningError, match="backend='openvino': it is not installed; pip install openvino"):
+    with pytest.raises(CrackLightningError, match="backend: 'openvino': it is not installed; pip install openvino"):
         choose_backend("openvino")
     hide_modules(monkeypatch, "onnxruntime", "openvino")
     with pytest.raises(CrackLightningError, match="ONNX Runtime is not installed: pip install onnxruntime"):

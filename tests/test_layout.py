@@ -35,7 +35,7 @@ def module_name(path: Path) -> str:
 
 
 def torch_free_modules() -> list[str]:
-    names = ["crack_lightning", "crack_lightning.errors", "crack_lightning.renamed", "crack_lightning.api"]
+    names = ["crack_lightning", "crack_lightning.errors", "crack_lightning.options", "crack_lightning.api"]
     for package in TORCH_FREE:
         names += sorted(module_name(p) for p in (PACKAGE / package).rglob("*.py"))
     names += [f"crack_lightning.cli.{m}".removesuffix(".__init__") for m in TORCH_FREE_CLI]
@@ -87,12 +87,12 @@ def imports_of(path: Path, type_checking: bool = False) -> set[str]:
 
 def test_imports_have_no_cycles():
     # Imports inside functions count too: a cycle hidden in a function is still one. The package itself (its
-    # lazy attributes) and the old-name aliases are left out.
+    # lazy attributes) is left out.
     graph = {module_name(p): imports_of(p) for p in PACKAGE.rglob("*.py")}
     graph = {
         m: {d for d in deps if d in graph and d != "crack_lightning"}
         for m, deps in graph.items()
-        if m not in ("crack_lightning", "crack_lightning.renamed")
+        if m != "crack_lightning"
     }
     state: dict[str, int] = {}
 

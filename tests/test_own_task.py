@@ -20,9 +20,10 @@ from PIL import Image
 from scipy import ndimage
 
 import crack_lightning
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.io.images import ImageInput, as_rgb
 from crack_lightning.io.scan_files import OVERLAYS, PHOTOS_CSV, THUMBNAILS
+from crack_lightning.options import Options
 from crack_lightning.report.html import PHOTO_COLUMN, Column, ReportPhoto
 from crack_lightning.report.pages import Page
 from crack_lightning.results.photo_result import JPEG, PNG, Picture, PhotoResult
@@ -135,16 +136,27 @@ class BrightPage(Page):
         return [("Model", html.escape(settings["model"])), ("Bright", f"from {settings['threshold']}")]
 
 
+@dataclass(frozen=True)
+class BrightOptions(Options):
+    """The scan's options: their defaults and checks, an error naming the field."""
+
+    threshold: float | None = None  # None: the model's
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and not 0 <= self.threshold <= 1:
+            raise OptionError("threshold", f"{self.threshold}; pass a brightness from 0 to 1")
+
+
 class BrightTask(ScanTask):
     """The scan: each photo's bright pixels; a resumed scan must keep the threshold and the model."""
 
-    details_csv, unit, page, result = BRIGHT_CSV, "regions", BrightPage(), BrightMap
+    details_csv, unit, page, result, options_type = BRIGHT_CSV, "regions", BrightPage(), BrightMap, BrightOptions
     same_scan = ("task", "threshold", "model")
     masks = False
 
-    def __init__(self, model: BrightnessModel, threshold: float | None = None) -> None:
+    def __init__(self, model: BrightnessModel, options: BrightOptions = BrightOptions()) -> None:
         self.model = model
-        self.threshold = model.threshold if threshold is None else threshold
+        self.threshold = model.threshold if options.threshold is None else options.threshold
 
     def settings(self) -> dict[str, Any]:
         return {"task": self.model.task, "model": self.model.source, "threshold": self.threshold}

@@ -245,7 +245,7 @@ def test_classifier_scan_refuses_segmenter_options(tmp_path, photos, capsys):
     bright = brightness_model(tmp_path / "bright.onnx")
     with pytest.raises(SystemExit):
         scan(bright, tmp_path / "photos", tmp_path / "out", "--mm_per_px", "0.2")
-    assert "--mm_per_px: for a segmentation model" in capsys.readouterr().err
+    assert "--mm_per_px: not an option of a classification model's scan; its options: tile, stride" in capsys.readouterr().err
     scan(bright, tmp_path / "photos", tmp_path / "out", "--tile", "64")
     assert header(tmp_path / "out" / "photos.csv")[:5] == ["photo", "width", "height", "tiles", "crack_tiles"]
     assert not (tmp_path / "out" / "cracks.csv").exists()
@@ -302,10 +302,9 @@ def segmenter_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript ONNX exporter
-def test_a_checkpoint_saved_before_the_new_layout_loads(segmenter_checkpoint, tmp_path):
+def test_a_checkpoint_naming_a_module_path_before_0_3_is_a_one_line_hint(segmenter_checkpoint, tmp_path, capsys):
     """A segmenter checkpoint names its class by the module path of its day (crack_lightning.segmentation_model
-    before 0.3); Lightning loads it only from a module already imported, in a fresh process too."""
+    before 0.3): loading it says where the class is now and how to re-save it, in a fresh process too."""
     checkpoint = torch.load(segmenter_checkpoint, map_location="cpu", weights_only=False)
     checkpoint["hyper_parameters"].update(  # as LightningCLI's fit saved it
         _class_path="crack_lightning.segmentation_model.CrackSegmenter",
@@ -313,9 +312,15 @@ def test_a_checkpoint_saved_before_the_new_layout_loads(segmenter_checkpoint, tm
     old = tmp_path / "old.ckpt"
     torch.save(checkpoint, old)
     code = ("from crack_lightning.models.loading import load_checkpoint; "
-            f"print(type(load_checkpoint({str(old)!r})).__name__)")
+            f"load_checkpoint({str(old)!r})")
     result = run_python(["-c", code], tmp_path)
-    assert result.returncode == 0 and result.stdout.strip() == "CrackSegmenter", result.stderr[-500:]
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].endswith(
+        f"checkpoint: {old} names the class crack_lightning.segmentation_model.CrackSegmenter of crack_lightning "
+        "before 0.3; re-save it naming crack_lightning.models.segmenter.CrackSegmenter (torch.load it, set "
+        "checkpoint['hyper_parameters']['_class_path'], torch.save it)"), result.stderr[-500:]
+    with pytest.raises(SystemExit):
+        main(["scan", "--ckpt_path", str(old), "--input", str(tmp_path), "--output", str(tmp_path / "out")])
+    assert f"crack_lightning: error: --ckpt_path: {old} names the class" in capsys.readouterr().err
 
 
 def test_torch_free_segmenter_equals_pytorch(segmenter_checkpoint, tmp_path):

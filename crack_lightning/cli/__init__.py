@@ -117,7 +117,11 @@ def main(args: list[str] | None = None) -> None:
                 return
             run_lightning(argv)
         else:
-            importlib.import_module(f"crack_lightning.cli.{module}").run(argv[1:])
+            from crack_lightning.cli.options import flags
+
+            command_module = importlib.import_module(f"crack_lightning.cli.{module}")
+            with flags(getattr(command_module, "FLAGS", None)):  # the library names fields, the command its flags
+                command_module.run(argv[1:])
     except CrackLightningError as err:
         if not isinstance(err, SharedError):  # the first process says it
             print(f"crack_lightning: error: {err}", file=sys.stderr)

@@ -14,9 +14,11 @@ from crack_lightning.cli.predict import model_options
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.evaluation.masked_photos import masked_photos
 from crack_lightning.io.atomic import write_atomically
-from crack_lightning.measure.measuring import DEFAULT_MIN_AREA
 from crack_lightning.runtime.models import DEFAULT_SCAN_MODEL
-from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH
+from crack_lightning.scanning.options import DEFAULT_WINDOWS_PER_BATCH, GPU_WINDOWS, CrackOptions
+
+EVALUATE_OPTIONS = ("threshold", "low_threshold", "min_area", "window", "overlap", "batch_size")  # None: not given
+FLAGS = {"model": "--ckpt_path", "source": "--input"}  # the library's names that are not the flag's (cli.main)
 
 
 def parser() -> CommandParser:
@@ -74,9 +76,9 @@ def parser() -> CommandParser:
     )
     p.add_argument(
         "--min_area",
-        type=int,
-        default=DEFAULT_MIN_AREA,
-        help="As scan's: smallest crack kept, in both the scan's and the true masks.",
+        type=Optional[int],
+        default=None,
+        help=f"As scan's: smallest crack kept, in both the scan's and the true masks (default {CrackOptions.min_area}).",
     )
     p.add_argument(
         "--window", type=Optional[int], default=None, help="As scan's: window side in pixels (default: the model's)."
@@ -87,7 +89,12 @@ def parser() -> CommandParser:
         default=None,
         help="As scan's: overlap of neighbouring windows (default: the model's).",
     )
-    p.add_argument("--batch_size", type=int, default=DEFAULT_WINDOWS_PER_BATCH, help="Windows per batch.")
+    p.add_argument(
+        "--batch_size",
+        type=Optional[int],
+        default=None,
+        help=f"Windows per batch (default {DEFAULT_WINDOWS_PER_BATCH}, {GPU_WINDOWS} on a GPU).",
+    )
     p.add_argument("--progress", type=bool, default=True, help="Show a progress bar.")
     return p
 
@@ -100,7 +107,7 @@ def run(argv: list[str]) -> None:
         require_writable(Path(o.output).expanduser().absolute().parent, "--output")
     masked_photos(o.input, o.split_file, o.split, o.limit)  # its problems before the model loads
     model = load_model(
-        o.ckpt_path or DEFAULT_SCAN_MODEL, "--ckpt_path", o.device, backend=o.backend, precision=o.precision, tta=o.tta
+        o.ckpt_path or DEFAULT_SCAN_MODEL, device=o.device, backend=o.backend, precision=o.precision, tta=o.tta
     )
     print(f"Model: {model.source}\nInference: {model.describe()}", file=sys.stderr)
     result = evaluate(
@@ -111,12 +118,7 @@ def run(argv: list[str]) -> None:
         o.split,
         o.limit,
         o.progress,
-        threshold=o.threshold,
-        low_threshold=o.low_threshold,
-        min_area=o.min_area,
-        window=o.window,
-        overlap=o.overlap,
-        batch_size=o.batch_size,
+        **{name: getattr(o, name) for name in EVALUATE_OPTIONS if getattr(o, name) is not None},
     )
     print(result.table())
     if o.output is not None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
 from crack_lightning.cli.options import one_line
-from crack_lightning.errors import CrackLightningError, require_writable
+from crack_lightning.errors import CrackLightningError, OptionError, require_writable
 from crack_lightning.training.precision import auto_precision
 
 SEED = 42
@@ -55,8 +56,32 @@ class CheckedCLI(LightningCLI):
             rank_zero_info(f"Precision: {precision} ({why}); --trainer.precision 32-true or bf16-mixed chooses")
 
 
+def flag_of(err: OptionError, callbacks: dict[type, str]) -> str:
+    """The flag of the option an :class:`OptionError` names by its field: ``--model.lr``, ``--data.root``,
+    ``--finetuning.backbone_lr``..., found from the object whose method raised it (the innermost one that is a
+    LightningModule, a LightningDataModule or a callback of ``callbacks``, by its config key; ``""``: top level)."""
+    if err.field.startswith("-") or "." in err.field:  # named as a flag, or as a config key, already
+        return err.field if err.field.startswith("-") else f"--{err.field}"
+    owners = []
+    tb = err.__traceback__
+    while tb is not None:
+        owners.append(tb.tb_frame.f_locals.get("self"))
+        tb = tb.tb_next
+    for owner in reversed(owners):
+        module = type(owner).__module__
+        if isinstance(owner, LightningModule) or module.startswith("crack_lightning.models."):
+            return f"--model.{err.field}"
+        if isinstance(owner, LightningDataModule) or module.startswith("crack_lightning.data."):  # its datasets too
+            return f"--data.{err.field}"
+        if type(owner) in callbacks:
+            key = callbacks[type(owner)]
+            return f"--{key}.{err.field}" if key else f"--{err.field}"
+    return f"--{err.field}"
+
+
 def run_cli(cli_class: type[LightningCLI], args: list[str], description: str, *classes: Any, **kwargs: Any) -> None:
-    """Run ``cli_class`` over ``classes`` (model, data) on ``args``; its input errors end as one line."""
+    """Run ``cli_class`` over ``classes`` (model, data) on ``args``; its input errors end as one line, an option's
+    naming its flag."""
     try:
         cli_class(
             *classes,
@@ -68,6 +93,8 @@ def run_cli(cli_class: type[LightningCLI], args: list[str], description: str, *c
             args=None if list(args) == sys.argv[1:] else args,
             **kwargs,
         )
+    except OptionError as err:
+        raise err.for_flag(flag_of(err, getattr(cli_class, "CALLBACK_KEYS", {}))) from None
     except CrackLightningError as err:
         # Errors raised in DataLoader workers arrive wrapped in a traceback: keep the message's last line.
         prefix = f"{CrackLightningError.__module__}.{CrackLightningError.__name__}: "

@@ -31,7 +31,8 @@ class CommandParser(ArgumentParser):
 @contextmanager
 def flags(renamed: dict[str, str] | None = None) -> Iterator[None]:
     """The library's errors name an option's field (``tile: 0; ...``); raised in this block, they name the command's
-    flag instead: ``--tile``, or as ``renamed`` says (``{"batch_size": "--data.batch_size"}``)."""
+    flag instead: ``--tile``, or as ``renamed`` says (``{"batch_size": "--data.batch_size"}``). :func:`crack_lightning.cli.main`
+    runs each torch-free command in it, with the command module's ``FLAGS``."""
     try:
         yield
     except OptionError as err:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from crack_lightning.api import load_model
-from crack_lightning.cli.options import CommandParser, flags
+from crack_lightning.cli.options import CommandParser
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.io.images import MAX_PIXELS
 from crack_lightning.runtime.backends import BACKENDS, PRECISIONS, cpu_count
@@ -20,11 +20,14 @@ from crack_lightning.runtime.cuda import DEVICES
 from crack_lightning.runtime.exported import TTA
 from crack_lightning.runtime.labels import DEFAULT_THRESHOLD
 from crack_lightning.runtime.models import DEFAULT_MODEL
+from crack_lightning.runtime.options import RunOptions
+from crack_lightning.scanning.options import DEFAULT_BATCH as CPU_BATCH, GPU_BATCH
 from crack_lightning.scanning.predictions import PREDICTIONS_CSV, predict_to_csv
+from crack_lightning.tasks.classification import CLASSIFICATION
 
 TRAINER_OPTIONS = ("--trainer", "--config", "--model.", "--seed_everything", "--prediction.", "--data.root", "--data.num_workers")
 ENGINES = ("exported", "lightning")
-CPU_BATCH, GPU_BATCH = 32, 256  # a GPU needs large batches to be busy
+FLAGS = {"batch_size": "--data.batch_size", "max_pixels": "--data.max_pixels", "model": "--ckpt_path"}  # cli.main
 MODEL_HELP = f"A shipped model's name, a checkpoint of fit, or an .onnx written by export (default: the shipped {DEFAULT_MODEL})."
 
 
@@ -68,7 +71,7 @@ def refuse_trainer_options(argv: list[str]) -> None:
 def model_options(parser: CommandParser, default: str = DEFAULT_MODEL) -> None:
     """``--ckpt_path``, ``--backend``, ``--precision``, ``--device``, ``--tta``: which model runs, and how (predict and scan)."""
     parser.add_argument("--ckpt_path", type=Optional[str], default=None, help=MODEL_HELP.replace(DEFAULT_MODEL, default))
-    parser.add_argument("--backend", type=Literal[BACKENDS], default="auto",
+    parser.add_argument("--backend", type=Literal[BACKENDS], default=RunOptions.backend,
                         help="What runs the network: auto (OpenVINO for bf16 on CPUs with bf16 units, else ONNX Runtime), onnxruntime, openvino.")
     parser.add_argument("--precision", type=Literal[PRECISIONS], default="auto",
                         help="auto: bf16 where the CPU computes it natively (AMX, AVX512-BF16; OpenVINO), about 1.5x faster, "
@@ -76,7 +79,7 @@ def model_options(parser: CommandParser, default: str = DEFAULT_MODEL) -> None:
     parser.add_argument("--device", type=Literal[DEVICES], default="auto",
                         help="auto: the GPU where PyTorch sees one (the checkpoint beside the model, in bf16), else the CPU "
                              "runtimes without torch; cpu; cuda.")
-    parser.add_argument("--tta", type=Literal[TTA], default="none", help="hflip: average each image's (or window's) probabilities with its mirror image's (2x the compute); flips: with its three mirror images (4x).")
+    parser.add_argument("--tta", type=Literal[TTA], default=RunOptions.tta, help="hflip: average each image's (or window's) probabilities with its mirror image's (2x the compute); flips: with its three mirror images (4x).")
 
 
 def parser() -> CommandParser:
@@ -103,20 +106,19 @@ def run(argv: list[str]) -> None:
         raise CrackLightningError("predict: pass --input, a folder of images, an image or a .txt list of paths (see --help)")
     option = "--input" if options.input else "--data.predict_dir"
     require_writable(Path(options.output).expanduser().absolute().parent, "--output")  # before the model loads
-    classifier = load_model(options.ckpt_path or DEFAULT_MODEL, "--ckpt_path", options.device, backend=options.backend,
+    classifier = load_model(options.ckpt_path or DEFAULT_MODEL, device=options.device, backend=options.backend,
                             precision=options.precision, tta=options.tta)
-    if classifier.task != "classification":  # a segmenter's answer is a mask, not a label per image
+    if classifier.task != CLASSIFICATION.name:  # a segmenter's answer is a mask, not a label per image
         raise CrackLightningError(f"--ckpt_path: {options.ckpt_path} is a crack {classifier.task} model; predict labels "
                                   "patches with a classifier (concrete-v1), scan measures cracks with a segmenter")
     gpu = classifier.device == "cuda"
     batch_size = options.data.batch_size or (GPU_BATCH if gpu else CPU_BATCH)
     print(f"Model: {classifier.source}", file=sys.stderr)
     print(f"Inference: {classifier.describe()} (--engine exported)", file=sys.stderr)
-    with flags({"batch_size": "--data.batch_size"}):
-        counts = predict_to_csv(
-            classifier, source, options.output, options.threshold, options.overwrite,
-            batch_size, options.data.max_pixels, option, workers=cpu_count() if gpu else 2,  # a GPU waits for decoding otherwise
-        )
+    counts = predict_to_csv(
+        classifier, source, options.output, options.threshold, options.overwrite,
+        batch_size, options.data.max_pixels, option, workers=cpu_count() if gpu else 2,  # a GPU waits for decoding otherwise
+    )
     read = counts["images"] - counts["errors"]
     print(f"Predicted {read} images: {counts['cracks']} {classifier.crack_class} (crack probability >= {options.threshold:g}).", file=sys.stderr)
     if counts["errors"]:

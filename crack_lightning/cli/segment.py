@@ -70,7 +70,7 @@ class SegmentationCLI(CheckedCLI):
         config = self.config[subcommand]
         if config.get("ckpt_path"):
             config["ckpt_path"] = str(checkpoint_path(config["ckpt_path"]))  # a shipped segmenter by name
-            read_checkpoint(config["ckpt_path"], task=SEGMENTATION)  # before Lightning reads its hyperparameters
+            read_checkpoint(config["ckpt_path"], "--ckpt_path", SEGMENTATION)  # before Lightning reads its hyperparameters
             config["weights_only"] = True  # checkpoints hold tensors and plain data only
         elif subcommand != "fit":
             raise CrackLightningError(f"{subcommand}: pass --ckpt_path, a segmenter's checkpoint written by fit")

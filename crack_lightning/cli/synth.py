@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from crack_lightning.cli.options import CommandParser
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 
 
 def parser() -> CommandParser:
@@ -39,6 +39,8 @@ def run(argv: list[str]) -> None:
         backgrounds = find_backgrounds(o.backgrounds)
         spec = SampleSpec(seed=o.seed, size=o.size, sound_share=o.sound_share)
         written = write_dataset(spec, backgrounds, o.output, o.count, o.workers or len(os.sched_getaffinity(0)))
+    except OptionError:
+        raise  # named as a field: cli.main names the flag
     except ValueError as err:
         raise CrackLightningError(str(err)) from err
     print(f"Wrote {written} samples to {o.output} ({len(backgrounds)} backgrounds, seed {o.seed}).")

@@ -6,6 +6,7 @@ from typing import Optional
 
 from crack_lightning.cli.options import CommandParser
 from crack_lightning.results.tiling import GROUP_PATTERN
+from crack_lightning.scanning.labelled_tiles import DEFAULT_CRACK_FRACTION, cut_tiles
 
 
 def parser() -> CommandParser:
@@ -20,15 +21,13 @@ def parser() -> CommandParser:
     p.add_argument("--output", type=str, required=True, help="Folder for Positive/ and Negative/.")
     p.add_argument("--tile", type=int, required=True, help="Tile side in photo pixels.")
     p.add_argument("--stride", type=Optional[int], default=None, help="Step between tiles (default: the tile).")
-    p.add_argument("--crack_fraction", type=float, default=0.01, help="Share of crack pixels that makes a crack tile.")
+    p.add_argument("--crack_fraction", type=float, default=DEFAULT_CRACK_FRACTION, help="Share of crack pixels that makes a crack tile.")
     p.add_argument("--context", type=float, default=0.0, help="Photo around each tile also written into its image, as a share of the tile side on each side, as scan --context shows it; the label stays the tile's.")
     p.add_argument("--overwrite", type=bool, default=False, help="Write into an --output that holds tiles already.")
     return p
 
 
 def run(argv: list[str]) -> None:
-    from crack_lightning.scanning.labelled_tiles import cut_tiles
-
     o = parser().parse_args(argv)
     counts = cut_tiles(o.photos, o.masks, o.output, o.tile, o.stride, o.crack_fraction, o.context, overwrite=o.overwrite)
     print(

@@ -62,6 +62,9 @@ class CrackLightningCLI(CheckedCLI):
     """LightningCLI with the fine-tuning, early-stopping, checkpoint and logging callbacks always present,
     a CSV writer for ``predict`` and a report for ``test``."""
 
+    # the config keys of the callbacks, for the flags of their errors (the writer's options are predict's own)
+    CALLBACK_KEYS = {**{cls: key for key, cls in TRAINING_CALLBACKS.items()}, TestReport: "report", CSVPredictionWriter: ""}
+
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
         # Before Lightning reads the checkpoint's hyperparameters: a shipped model by name, the shipped model when
@@ -75,7 +78,7 @@ class CrackLightningCLI(CheckedCLI):
         if shipped is not None:
             config["ckpt_path"] = str(shipped.checkpoint)
             rank_zero_info(f"Model: {shipped.describe()}")
-        read_checkpoint(config["ckpt_path"])
+        read_checkpoint(config["ckpt_path"], "--ckpt_path")
         config["weights_only"] = True  # checkpoints hold tensors and plain data only
         if subcommand == "predict":
             config["return_predictions"] = False  # rows stream to the CSV; keep none in memory

@@ -16,7 +16,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from crack_lightning.errors import CrackLightningError, require
+from crack_lightning.errors import OptionError, require_option
 from crack_lightning.data.datasets import ImageSamples, PredictImages, default_workers, sample_root
 from crack_lightning.io.images import MAX_PIXELS, find_images
 from crack_lightning.data.splits import (
@@ -85,27 +85,25 @@ class CrackDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if not 0 <= val_fraction <= 1 or not 0 <= test_fraction <= 1 or val_fraction + test_fraction > 1:
-            raise CrackLightningError(
-                "--data.val_fraction and --data.test_fraction must each be in [0, 1] and add up to at most 1"
-            )
-        require(image_size >= 32, f"--data.image_size: {image_size} is too small; pass a side of at least 32 pixels (default {DEFAULT_IMAGE_SIZE})")
-        require(batch_size >= 1, f"--data.batch_size: {batch_size}; pass a whole number of at least 1 (default 32)")
-        require(num_workers is None or num_workers >= 0, f"--data.num_workers: {num_workers}; pass 0 or more, or null for one per core")
-        require(rotation_degrees >= 0, f"--data.rotation_degrees: {rotation_degrees}; pass 0 (no rotation) or a positive range in degrees")
+            raise OptionError("val_fraction", "and test_fraction must each be in [0, 1] and add up to at most 1")
+        require_option(image_size >= 32, "image_size", f"{image_size} is too small; pass a side of at least 32 pixels (default {DEFAULT_IMAGE_SIZE})")
+        require_option(batch_size >= 1, "batch_size", f"{batch_size}; pass a whole number of at least 1")
+        require_option(num_workers is None or num_workers >= 0, "num_workers", f"{num_workers}; pass 0 or more, or null for one per core")
+        require_option(rotation_degrees >= 0, "rotation_degrees", f"{rotation_degrees}; pass 0 (no rotation) or a positive range in degrees")
         if group_pattern:
             try:
                 re.compile(group_pattern)
             except re.error as err:
-                raise CrackLightningError(f"--data.group_pattern: {group_pattern!r} is not a regular expression ({err})") from err
-        require(max_pixels >= 1, f"--data.max_pixels: {max_pixels}; pass a pixel count of at least 1")
-        require(len(mean) == 3 and len(std) == 3 and all(s > 0 for s in std),
-                "--data.mean and --data.std: pass three values each (RGB), the std values above 0")
+                raise OptionError("group_pattern", f"{group_pattern!r} is not a regular expression ({err})") from err
+        require_option(max_pixels >= 1, "max_pixels", f"{max_pixels}; pass a pixel count of at least 1")
+        require_option(len(mean) == 3 and len(std) == 3 and all(s > 0 for s in std), "mean",
+                       "and std: pass three values each (RGB), the std values above 0")
         self.save_hyperparameters()
-        require(max_per_root is None or max_per_root >= 1, f"--data.max_per_root: {max_per_root}; pass 1 or more, or null")
+        require_option(max_per_root is None or max_per_root >= 1, "max_per_root", f"{max_per_root}; pass 1 or more, or null")
         roots = [root] if isinstance(root, str) else list(root) if root else [str(sample_root())]
         self.roots = [Path(r).expanduser() for r in roots]
         for folder in self.roots:
-            require(folder.is_dir(), f"--data.root: no folder {folder}; pass the folder that holds the class folders")
+            require_option(folder.is_dir(), "root", f"no folder {folder}; pass the folder that holds the class folders")
         self.root = self.roots[0] if len(self.roots) == 1 else Path("/")  # several roots: samples hold absolute paths
         self.num_workers = num_workers if num_workers is not None else default_workers()
         self.datasets: dict[str, ImageSamples] = {}
@@ -128,30 +126,30 @@ class CrackDataModule(L.LightningDataModule):
     def setup(self, stage: str) -> None:
         if stage == "predict":
             if self.hparams.predict_dir is None:
-                raise CrackLightningError("--data.predict_dir is missing; pass a folder of images, an image, or a .txt list")
-            paths = find_images(self.hparams.predict_dir, "--data.predict_dir")
+                raise OptionError("predict_dir", "missing; pass a folder of images, an image, or a .txt list")
+            paths = find_images(self.hparams.predict_dir, "predict_dir")
             if not paths:
-                raise CrackLightningError(f"--data.predict_dir: no images found in {self.hparams.predict_dir}")
+                raise OptionError("predict_dir", f"no images found in {self.hparams.predict_dir}")
             self.datasets["predict"] = PredictImages(paths, max_pixels=self.hparams.max_pixels)
             rank_zero_info(f"Predicting {len(paths)} images from {self.hparams.predict_dir}")
             return
         if not self.splits:
             self.splits, self._classes = self._make_splits()
             if len(self._classes) < 2:
-                raise CrackLightningError(
-                    f"--data.root: {self.root} has {len(self._classes)} class folder(s) {self._classes}; a classifier "
+                raise OptionError(
+                    "root", f"{self.root} has {len(self._classes)} class folder(s) {self._classes}; a classifier "
                     "needs at least two (Negative/ and Positive/)"
                 )
             self._drop_unreadable()
         if stage == "fit":
             for split in ("train", "val"):
                 if not self.splits[split]:
-                    raise CrackLightningError(
-                        f"--data.root: {self.root} gives no {split} images; add images or change --data.val_fraction"
+                    raise OptionError(
+                        "root", f"{self.root} gives no {split} images; add images or change val_fraction"
                     )
             self._write_split()
         if stage == "test" and not self.splits["test"]:
-            raise CrackLightningError(f"--data.root: {self.root} gives no test images; add a test/ folder or test_fraction")
+            raise OptionError("root", f"{self.root} gives no test images; add a test/ folder or test_fraction")
         for split in SPLITS:
             self.datasets[split] = ImageSamples(self.root, self.splits[split], max_pixels=self.hparams.max_pixels)
 
@@ -190,8 +188,8 @@ class CrackDataModule(L.LightningDataModule):
                     continue
                 found, splits[split] = scan_folder(self.root / split, self.root)
                 if found != classes:
-                    raise CrackLightningError(
-                        f"--data.root: {self.root / split} has class folders {found} but train/ has {classes}; "
+                    raise OptionError(
+                        "root", f"{self.root / split} has class folders {found} but train/ has {classes}; "
                         "give every split the same class folders"
                     )
         else:
@@ -215,8 +213,8 @@ class CrackDataModule(L.LightningDataModule):
         for folder in self.roots:
             found, samples = scan_folder(folder, folder)
             if classes is not None and found != classes:
-                raise CrackLightningError(
-                    f"--data.root: {folder} has class folders {found} but {self.roots[0]} has {classes}; "
+                raise OptionError(
+                    "root", f"{folder} has class folders {found} but {self.roots[0]} has {classes}; "
                     "give every root the same class folders"
                 )
             classes = found
@@ -242,9 +240,9 @@ class CrackDataModule(L.LightningDataModule):
         listed = "; ".join(f"{path}: {reason}" for path, reason in list(bad.items())[:3])
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         if self.hparams.strict:
-            raise CrackLightningError(
-                f"--data.strict: {len(bad)} unreadable image(s) in {self.root} ({listed}{more}); remove or replace "
-                "them, or pass --data.strict false to skip them"
+            raise OptionError(
+                "strict", f"{len(bad)} unreadable image(s) in {self.root} ({listed}{more}); remove or replace "
+                "them, or turn strict off to skip them"
             )
         for split in SPLITS:
             self.skipped += [(p, split, y, bad[p]) for p, y in self.splits[split] if p in bad]

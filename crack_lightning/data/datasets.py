@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image
 
 from crack_lightning.runtime.backends import cpu_count
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.io.images import MAX_PIXELS, image_header
 from crack_lightning.io.images import read_rgb as read_rgb_array
 from crack_lightning.data.splits import Sample
@@ -74,7 +74,7 @@ class ImageSamples(Dataset):
                 warnings.warn(f"skipped {err}", stacklevel=2)
                 continue
             return (self.transform(image) if self.transform else image), label
-        raise CrackLightningError(f"--data.root: none of the {len(self.samples)} images in {self.root} can be read")
+        raise OptionError("root", f"none of the {len(self.samples)} images in {self.root} can be read")
 
 
 class PredictImages(Dataset):

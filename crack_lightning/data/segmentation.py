@@ -18,7 +18,7 @@ from torchvision.transforms import v2
 from crack_lightning.data.datasets import default_workers, read_image_tensor
 from crack_lightning.io.images import IMG_EXTENSIONS, MAX_PIXELS
 from crack_lightning.data.splits import SPLITS, read_split_csv, split_samples, write_run_split
-from crack_lightning.errors import CrackLightningError, require
+from crack_lightning.errors import OptionError, require_option
 
 IGNORE = 2  # mask value of pixels the loss leaves out (listed in the optional ignore/NAME.png)
 PHOTO_CLASS = ["photo"]  # split.csv's class column: one class, every sample a photo
@@ -39,9 +39,9 @@ def read_crack_mask(path: Path, height: int, width: int) -> torch.Tensor:
     try:
         mask = decode_image(str(path), mode=ImageReadMode.GRAY)
     except RuntimeError as err:
-        raise CrackLightningError(f"--data.root: {path} cannot be read as an image ({err}); replace it") from err
-    require(tuple(mask.shape[1:]) == (height, width),
-            f"--data.root: {path} is {mask.shape[2]}x{mask.shape[1]} but its photo is {width}x{height}; "
+        raise OptionError("root", f"{path} cannot be read as an image ({err}); replace it") from err
+    require_option(tuple(mask.shape[1:]) == (height, width), "root",
+            f"{path} is {mask.shape[2]}x{mask.shape[1]} but its photo is {width}x{height}; "
             "give each photo a mask of its own size")
     return (mask > 127).to(torch.uint8)
 
@@ -50,12 +50,12 @@ def find_photos(root: Path) -> list[str]:
     """``images/NAME.ext`` paths (relative to ``root``) of every photo, after checking that each has a mask."""
     images, masks = root / "images", root / "masks"
     for folder in (images, masks):
-        require(folder.is_dir(), f"--data.root: no folder {folder}; pass a folder with images/ and masks/ "
+        require_option(folder.is_dir(), "root", f"no folder {folder}; pass a folder with images/ and masks/ "
                                  "(masks/NAME.png for each images/NAME.jpg, 255 = crack)")
     photos = sorted(p.name for p in images.iterdir() if p.suffix.lower() in IMG_EXTENSIONS)
-    require(bool(photos), f"--data.root: no images in {images}")
+    require_option(bool(photos), "root", f"no images in {images}")
     missing = [name for name in photos if not mask_path(root, name).is_file()]
-    require(not missing, f"--data.root: {len(missing)} photo(s) in {images} have no mask in {masks} "
+    require_option(not missing, "root", f"{len(missing)} photo(s) in {images} have no mask in {masks} "
                          f"({', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}); add masks/NAME.png for each")
     return [f"images/{name}" for name in photos]
 
@@ -136,20 +136,20 @@ class SegmentationDataModule(L.LightningDataModule):
         max_pixels: int = MAX_PIXELS,
     ) -> None:
         super().__init__()
-        require(crop_size >= 32 and crop_size % 32 == 0, f"--data.crop_size: {crop_size}; pass a multiple of 32")
-        require(batch_size >= 1 and val_batch_size >= 1 and crops_per_photo >= 1,
-                "--data.batch_size, val_batch_size and crops_per_photo: pass whole numbers of at least 1")
-        require(0 <= val_fraction and 0 <= test_fraction and val_fraction + test_fraction < 1,
-                "--data.val_fraction and --data.test_fraction: pass shares in [0, 1) that add up to less than 1")
-        require(colour_jitter >= 0, f"--data.colour_jitter: {colour_jitter}; pass 0 or more")
+        require_option(crop_size >= 32 and crop_size % 32 == 0, "crop_size", f"{crop_size}; pass a multiple of 32")
+        require_option(batch_size >= 1 and val_batch_size >= 1 and crops_per_photo >= 1, "batch_size",
+                       "val_batch_size and crops_per_photo: pass whole numbers of at least 1")
+        require_option(0 <= val_fraction and 0 <= test_fraction and val_fraction + test_fraction < 1, "val_fraction",
+                       "and test_fraction: pass shares in [0, 1) that add up to less than 1")
+        require_option(colour_jitter >= 0, "colour_jitter", f"{colour_jitter}; pass 0 or more")
         if group_pattern:
             try:
                 re.compile(group_pattern)
             except re.error as err:
-                raise CrackLightningError(f"--data.group_pattern: {group_pattern!r} is not a regular expression ({err})") from err
+                raise OptionError("group_pattern", f"{group_pattern!r} is not a regular expression ({err})") from err
         self.save_hyperparameters()
         self.root = Path(root).expanduser()
-        require(self.root.is_dir(), f"--data.root: no folder {self.root}; pass a folder with images/ and masks/")
+        require_option(self.root.is_dir(), "root", f"no folder {self.root}; pass a folder with images/ and masks/")
         self.num_workers = num_workers if num_workers is not None else default_workers()
         self.splits: dict[str, list[str]] = {}
 
@@ -166,8 +166,8 @@ class SegmentationDataModule(L.LightningDataModule):
             rank_zero_info(f"Segmentation data: {counts} photos from {self.root}")
         needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ())
         for split in needed:
-            require(bool(self.splits[split]), f"--data.root: {self.root} gives no {split} photos; add photos or change "
-                                              "--data.val_fraction / --data.test_fraction")
+            require_option(bool(self.splits[split]), "root", f"{self.root} gives no {split} photos; add photos or change "
+                                              "val_fraction / test_fraction")
         if stage == "fit":
             self._write_split()
 

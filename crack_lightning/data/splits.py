@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 from torchvision import datasets
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.io.images import IMG_EXTENSIONS, MAX_PIXELS, image_header
 
 SPLITS = ("train", "val", "test")
@@ -37,8 +37,8 @@ def scan_folder(folder: Path, root: Path) -> tuple[list[str], list[Sample]]:
         classes, class_to_idx = datasets.folder.find_classes(str(folder))
         found = datasets.ImageFolder.make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS)
     except (FileNotFoundError, NotADirectoryError) as err:
-        raise CrackLightningError(
-            f"--data.root: {folder} is not an image folder ({err}); point it at a folder with one sub-folder per "
+        raise OptionError(
+            "root", f"{folder} is not an image folder ({err}); point it at a folder with one sub-folder per "
             "class (Negative/, Positive/) or with train/, val/, test/ folders of class folders"
         ) from err
     samples = sorted((Path(p).relative_to(root).as_posix(), y) for p, y in found)
@@ -110,20 +110,20 @@ def write_split_csv(
 def read_split_csv(path: Path, root: Path, classes: Sequence[str]) -> dict[str, list[Sample]]:
     """Read a split written by :func:`write_split_csv`, checking every class and file."""
     if not path.is_file():
-        raise CrackLightningError(f"--data.split_file: no file {path}; pass the split.csv of an earlier run or null")
+        raise OptionError("split_file", f"no file {path}; pass the split.csv of an earlier run or null")
     class_to_idx = {c: i for i, c in enumerate(classes)}
     splits: dict[str, list[Sample]] = {s: [] for s in SPLITS}
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None or not {"path", "split", "class"} <= set(reader.fieldnames):
-            raise CrackLightningError(f"--data.split_file: {path} needs the columns path, split, class")
+            raise OptionError("split_file", f"{path} needs the columns path, split, class")
         for line, row in enumerate(reader, start=2):
             if row["split"] not in splits or row["class"] not in class_to_idx:
-                raise CrackLightningError(
-                    f"--data.split_file: {path} line {line}: split must be one of {SPLITS} and class one of {list(classes)}"
+                raise OptionError(
+                    "split_file", f"{path} line {line}: split must be one of {SPLITS} and class one of {list(classes)}"
                 )
             if not (root / row["path"]).is_file():
-                raise CrackLightningError(f"--data.split_file: {path} line {line}: no file {root / row['path']}")
+                raise OptionError("split_file", f"{path} line {line}: no file {root / row['path']}")
             splits[row["split"]].append((row["path"], class_to_idx[row["class"]]))
     return splits
 

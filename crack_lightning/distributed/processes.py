@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from lightning.fabric import Fabric
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.options import at_least
 from crack_lightning.runtime.backends import cpu_count
 from crack_lightning.scanning.shards import Shards
 
@@ -37,8 +37,8 @@ def launch(device: str, devices: int, num_nodes: int = 1) -> FabricShards:
     """Start ``devices`` processes on each of ``num_nodes`` machines (this one becomes the first) and return this
     process's place. With ``device`` ``cuda`` the processes share this machine's GPUs round-robin: more processes than
     GPUs keep a GPU busy while each process decodes, measures and draws its own photos on its own CPU cores."""
-    if devices < 1 or num_nodes < 1:
-        raise CrackLightningError(f"--devices {devices}, --num_nodes {num_nodes}: pass 1 or more of each")
+    at_least("devices", devices)
+    at_least("num_nodes", num_nodes)
     # The processes only tell each other which photos are done, a barrier and their counts: gloo on the CPU does
     # that also between GPU processes, and leaves them free to share a GPU (NCCL wants one GPU a process).
     fabric = Fabric(accelerator="cpu", devices=devices, num_nodes=num_nodes, strategy="ddp")

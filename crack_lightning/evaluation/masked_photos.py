@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.io.images import IMG_EXTENSIONS
 
 # A group: the name up to the first '-' or '.', so that crops of one photograph (11125-1.jpg, 11125-2.jpg) stay
@@ -40,13 +40,11 @@ def split_names(split_file: str | os.PathLike, split: str) -> set[str]:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
     except OSError as err:
-        raise CrackLightningError(
-            f"--split_file: cannot read {path} ({err.strerror}); pass the split.csv of a fit run"
+        raise OptionError(
+            "split_file", f"cannot read {path} ({err.strerror}); pass the split.csv of a fit run"
         ) from None
     if rows and not {"path", "split"} <= set(rows[0]):
-        raise CrackLightningError(
-            f"--split_file: {path} has no path and split columns; pass the split.csv of a fit run"
-        )
+        raise OptionError("split_file", f"{path} has no path and split columns; pass the split.csv of a fit run")
     return {Path(row["path"]).name for row in rows if row["split"] == split}
 
 
@@ -59,8 +57,8 @@ def masked_photos(
     images, masks = root / "images", root / "masks"
     for folder in (images, masks):
         if not folder.is_dir():
-            raise CrackLightningError(
-                f"--input: no folder {folder}; pass a folder with images/NAME.jpg and masks/NAME.png (255 = crack)"
+            raise OptionError(
+                "source", f"no folder {folder}; pass a folder with images/NAME.jpg and masks/NAME.png (255 = crack)"
             )
     files = sorted(p for p in images.iterdir() if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
     if split_file is not None:
@@ -68,7 +66,7 @@ def masked_photos(
         files = [p for p in files if p.name in chosen]
     files = files[:limit]
     if not files:
-        raise CrackLightningError(f"--input: no photos in {images}" + (f" of split {split!r}" if split_file else ""))
+        raise OptionError("source", f"no photos in {images}" + (f" of split {split!r}" if split_file else ""))
     for path in files:
         if not (masks / f"{path.stem}.png").is_file():
             raise CrackLightningError(

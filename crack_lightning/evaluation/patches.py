@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.evaluation.intervals import wilson
 from crack_lightning.io.images import find_images
 
@@ -30,10 +30,8 @@ def patch_shares(task: CrackTask, folder: str | os.PathLike, limit: int | None =
     shares: dict = {"folder": str(folder), "min_area": task.measuring.min_area}
     for kind in PATCH_CLASSES:
         if not (folder / kind).is_dir():
-            raise CrackLightningError(
-                f"--patches: no folder {folder / kind}; pass a folder with Positive/ and Negative/"
-            )
-        paths = find_images(folder / kind, option="--patches")[:limit]
+            raise OptionError("patches", f"no folder {folder / kind}; pass a folder with Positive/ and Negative/")
+        paths = find_images(folder / kind, option="patches")[:limit]
         found = 0
         for result in task.results((str(path), path) for path in paths):
             if result.error:

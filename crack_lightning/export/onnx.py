@@ -23,6 +23,8 @@ from crack_lightning import __version__
 from crack_lightning.data.transforms import normalisation
 from crack_lightning.runtime.onnx_file import with_metadata
 from crack_lightning.runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW
+from crack_lightning.tasks.classification import CLASSIFICATION
+from crack_lightning.tasks.segmentation import SEGMENTATION
 
 INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
 OPSET = 17
@@ -92,7 +94,7 @@ def classifier_metadata(model: Any) -> dict[str, Any]:
     """The metadata of a :class:`~crack_lightning.models.classifier.CrackClassifier`'s graph."""
     size, mean, std = model.preprocessing
     return {
-        "task": "classification",
+        "task": CLASSIFICATION.name,
         "class_names": list(model.class_names),
         "crack_class": model.hparams.crack_class,
         "image_size": int(size),
@@ -137,7 +139,7 @@ def segmenter_metadata(model: Any) -> dict[str, Any]:
     normalisation, and the window size that the windowed inference (:mod:`crack_lightning.runtime.windows`) uses."""
     hparams = model.hparams
     return {
-        "task": "segmentation",
+        "task": SEGMENTATION.name,
         "threshold": float(model.threshold),  # fixed, or chosen on validation
         "mean": [float(v) for v in hparams.mean],
         "std": [float(v) for v in hparams.std],
@@ -157,7 +159,7 @@ def export_segmenter(model: Any, extra_metadata: dict[str, Any] | None = None) -
     return with_metadata(graph, {**segmenter_metadata(model), **(extra_metadata or {})})
 
 
-def export_checkpoint(path: Any, option: str = "--ckpt_path") -> bytes:
+def export_checkpoint(path: Any, option: str = "checkpoint") -> bytes:
     """A checkpoint of ``fit``, a classifier's, a segmenter's or another task's (checked first, one line for each way
     it can be wrong), as ONNX bytes by its task's ``export``."""
     from crack_lightning.models.loading import load_checkpoint

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.io.formats import HEIF_EXTENSIONS, read_other_format, register_heif
 from crack_lightning.io.pixels import pil_to_rgb8
 
@@ -41,7 +41,7 @@ def check_pixels(path: str | os.PathLike, width: int, height: int, max_pixels: i
     if max_pixels is not None and width * height > max_pixels:
         raise CrackLightningError(
             f"{path}: {width}x{height} = {width * height / 1e6:.0f} MP is over the limit of {max_pixels / 1e6:.0f} MP; "
-            "shrink it, or raise the limit (--data.max_pixels / --max_pixels) if you trust the file"
+            "shrink it, or raise the limit (max_pixels) if you trust the file"
         )
 
 
@@ -139,7 +139,7 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
 
 
-def find_images(source: str | os.PathLike, option: str = "--input", every_file: bool = False) -> list[Path]:
+def find_images(source: str | os.PathLike, option: str = "source", every_file: bool = False) -> list[Path]:
     """Image files: a folder searched recursively, one image file, or a ``.txt`` file listing paths (one a line).
 
     ``every_file``: a folder's files of any type, so that the caller can say why it skips one (``scan``)."""
@@ -154,15 +154,13 @@ def find_images(source: str | os.PathLike, option: str = "--input", every_file: 
             text = source.read_text()
         except (OSError, UnicodeDecodeError) as err:
             why = err.strerror if isinstance(err, OSError) else "not a text file"
-            raise CrackLightningError(f"{option}: cannot read the list {source} ({why}); pass a .txt list of paths, one a line") from err
+            raise OptionError(option, f"cannot read the list {source} ({why}); pass a .txt list of paths, one a line") from err
         lines = (line.strip() for line in text.splitlines())
         # Relative paths in a list are relative to the list's folder, so a list travels with its images.
         return [source.parent / line for line in lines if line and not line.startswith("#")]
     if source.is_file():
         return [source]
-    raise CrackLightningError(
-        f"{option}: no file or folder {source}; pass a folder of images, an image, or a .txt list of paths"
-    )
+    raise OptionError(option, f"no file or folder {source}; pass a folder of images, an image, or a .txt list of paths")
 
 
 ImageInput = str | os.PathLike | Image.Image | np.ndarray  # what predict and scan take for one image

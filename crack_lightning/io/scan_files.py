@@ -49,7 +49,7 @@ def find_photos(source: str | os.PathLike) -> list[tuple[str, Path]]:
     """
     source = Path(source).expanduser()
     base = source if source.is_dir() else source.parent
-    paths = find_images(source, option="--input", every_file=True)
+    paths = find_images(source, option="source", every_file=True)
     if source.is_dir():
         scans = {p.parent for p in paths if p.name == LOCK and p.parent != source}
         paths = [p for p in paths if not scans.intersection(p.parents)]

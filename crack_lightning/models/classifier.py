@@ -25,7 +25,7 @@ from crack_lightning.runtime.exported import MIRRORS
 from crack_lightning.data.transforms import normalise
 from crack_lightning.models.checkpoints import read_checkpoint
 from crack_lightning.models.cpu_autocast import strided_depthwise_in_float32
-from crack_lightning.errors import CrackLightningError, require
+from crack_lightning.errors import CrackLightningError, OptionError, require_option
 from crack_lightning.models.pretrained import load_pretrained
 
 FEATURES = 1280  # channels of mobilenet_v2(width_mult=1.0).features' output
@@ -94,10 +94,10 @@ class CrackClassifier(L.LightningModule):
         tta: str | None = None,
     ) -> None:
         super().__init__()
-        require(lr > 0, f"--model.lr: {lr}; pass a learning rate above 0 (default 1e-3)")
-        require(0 <= dropout < 1, f"--model.dropout: {dropout}; pass a probability in [0, 1) (default 0.3)")
-        require(weight_decay >= 0, f"--model.weight_decay: {weight_decay}; pass 0 or more")
-        require(0 <= label_smoothing < 1, f"--model.label_smoothing: {label_smoothing}; pass a value in [0, 1) (default 0)")
+        require_option(lr > 0, "lr", f"{lr}; pass a learning rate above 0")
+        require_option(0 <= dropout < 1, "dropout", f"{dropout}; pass a probability in [0, 1)")
+        require_option(weight_decay >= 0, "weight_decay", f"{weight_decay}; pass 0 or more")
+        require_option(0 <= label_smoothing < 1, "label_smoothing", f"{label_smoothing}; pass a value in [0, 1)")
         self.save_hyperparameters(ignore=["inference_backend", "tta"])
         self.backbone = mobilenet_v2(weights=None).features
         strided_depthwise_in_float32(self.backbone)
@@ -115,8 +115,8 @@ class CrackClassifier(L.LightningModule):
 
     def _build_head(self, class_names: Sequence[str]) -> None:
         if self.hparams.crack_class not in class_names:
-            raise CrackLightningError(
-                f"--model.crack_class: {self.hparams.crack_class!r} is not one of the classes {list(class_names)}; "
+            raise OptionError(
+                "crack_class", f"{self.hparams.crack_class!r} is not one of the classes {list(class_names)}; "
                 "pass the name of the class folder that holds the crack images"
             )
         self.hparams.class_names = list(class_names)
@@ -150,17 +150,17 @@ class CrackClassifier(L.LightningModule):
     def setup(self, stage: str) -> None:
         if stage == "predict":
             if self.head is None:
-                raise CrackLightningError("predict needs a trained model: pass --ckpt_path CKPT")
+                raise CrackLightningError("predict needs a trained model: pass the checkpoint of a fit run (ckpt_path)")
             return
         datamodule = getattr(self.trainer, "datamodule", None)
         classes = getattr(datamodule, "classes", None)
         if self.head is None:
             if classes is None:
-                raise CrackLightningError("model.class_names is null and the data gives no class folders; pass --data.root")
+                raise OptionError("class_names", "null and the data gives no class folders; pass the data's root")
             self._build_head(classes)
         elif classes is not None and list(classes) != self.class_names:
-            raise CrackLightningError(
-                f"--data.root: its class folders {list(classes)} differ from the model's classes {self.class_names}; "
+            raise OptionError(
+                "data.root", f"its class folders {list(classes)} differ from the model's classes {self.class_names}; "
                 "evaluate on folders named like the training data"
             )
         if stage == "fit" and self.preprocessing is None and datamodule is not None:
@@ -188,7 +188,7 @@ class CrackClassifier(L.LightningModule):
     def init_from_checkpoint(self, path: str | os.PathLike) -> None:
         """Load a trained checkpoint's backbone (or the shipped model's, by name), and its head when its class names
         are this model's."""
-        checkpoint = read_checkpoint(path, "--model.init_from")
+        checkpoint = read_checkpoint(path, "init_from")
         state = checkpoint["state_dict"]
         self.backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")})
         classes = checkpoint["hyper_parameters"].get("class_names")
@@ -197,12 +197,12 @@ class CrackClassifier(L.LightningModule):
             what = "backbone and head"
         else:
             what = f"backbone; its classes {classes} are not the data's {self.class_names}, so the head is new"
-        rank_zero_info(f"Starting from {path}: {what} (--model.weights {self.hparams.weights!r} is ignored)")
+        rank_zero_info(f"Starting from {path}: {what} (weights {self.hparams.weights!r} is ignored)")
         trained_size = checkpoint.get(PREPROCESSING_KEY, {}).get("image_size")
         if trained_size and self.preprocessing and trained_size != self.preprocessing[0]:
             rank_zero_warn(
-                f"--model.init_from: {path} was trained on {trained_size} px images and this run uses "
-                f"{self.preprocessing[0]} px; pass --data.image_size {trained_size} to keep the scale it learned"
+                f"init_from: {path} was trained on {trained_size} px images and this run uses "
+                f"{self.preprocessing[0]} px; set the data's image_size to {trained_size} to keep the scale it learned"
             )
 
     def load_pretrained(self) -> str:

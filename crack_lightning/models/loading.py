@@ -15,7 +15,7 @@ from crack_lightning.models.checkpoints import (
 from crack_lightning.tasks.registry import task_named
 
 
-def load_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> Any:
+def load_checkpoint(path: str | os.PathLike, option: str = "checkpoint") -> Any:
     """A trained LightningModule in eval mode, on the CPU, from its checkpoint (or a shipped model's, by name): a
     :class:`~crack_lightning.models.classifier.CrackClassifier`, a
     :class:`~crack_lightning.models.segmenter.CrackSegmenter`, or the ``module`` of the task its hyperparameters

@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torchvision.models import MobileNet_V2_Weights
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import OptionError
 
 IMAGENET_WEIGHTS = MobileNet_V2_Weights.IMAGENET1K_V2
 BUNDLED_BACKBONE = Path(__file__).resolve().parents[1] / "assets" / "weights" / "mobilenet_v2_features_partial_imagenet.pth"
@@ -45,17 +45,17 @@ def imagenet_state_dict(timeout: float = 30.0) -> dict[str, torch.Tensor]:
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Load a ``.pth`` state dict (or a Lightning checkpoint's ``state_dict``) safely, without unpickling code."""
     if not path.is_file():
-        raise CrackLightningError(f"--model.weights: no file {path}; pass {CHOICES}")
+        raise OptionError("weights", f"no file {path}; pass {CHOICES}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for files that are not state dicts
-        raise CrackLightningError(
-            f"--model.weights: {path} cannot be loaded as a torch state dict ({type(err).__name__}); pass {CHOICES}"
+        raise OptionError(
+            "weights", f"{path} cannot be loaded as a torch state dict ({type(err).__name__}); pass {CHOICES}"
         ) from err
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise CrackLightningError(f"--model.weights: {path} holds a {type(state).__name__}, not a state dict; pass {CHOICES}")
+        raise OptionError("weights", f"{path} holds a {type(state).__name__}, not a state dict; pass {CHOICES}")
     return state
 
 
@@ -66,8 +66,8 @@ def load_backbone(backbone: nn.Module, state: dict[str, torch.Tensor], source: s
         backbone.load_state_dict(features, strict=True)
     except RuntimeError as err:
         missing = len(set(backbone.state_dict()) - set(features))
-        raise CrackLightningError(
-            f"--model.weights: {source} is not a MobileNetV2 (width 1.0) state dict ({missing} backbone tensors "
+        raise OptionError(
+            "weights", f"{source} is not a MobileNetV2 (width 1.0) state dict ({missing} backbone tensors "
             f"missing or of another shape); pass {CHOICES}"
         ) from err
 
@@ -85,8 +85,9 @@ def load_pretrained(backbone: nn.Module, weights: str) -> str:
         except (OSError, RuntimeError) as err:  # no network (URLError is an OSError), timeout, bad download
             reason = f"{type(err).__name__}: {err}".splitlines()[0]
             if weights == "imagenet":
-                raise CrackLightningError(
-                    f"--model.weights imagenet: torchvision's MobileNet_V2 weights could not be loaded ({reason}); "
+                raise OptionError(
+                    "weights",
+                    f"imagenet: torchvision's MobileNet_V2 weights could not be loaded ({reason}); "
                     f"connect to the network, or pass auto, none or the path of a mobilenet_v2 .pth"
                 ) from err
             rank_zero_warn(f"torchvision's ImageNet weights are unavailable ({reason}); using {BUNDLED_DESCRIPTION}")

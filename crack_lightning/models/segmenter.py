@@ -15,12 +15,13 @@ from torchvision.models import mobilenet_v2
 from torchvision.utils import make_grid
 
 from crack_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
-from crack_lightning.errors import CrackLightningError, require
+from crack_lightning.errors import OptionError, require_option
 from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_path, import_saved_class, read_checkpoint
 from crack_lightning.models.cpu_autocast import strided_depthwise_in_float32
 from crack_lightning.models.crack_unet import STAGE_ENDS, CrackUNet
 from crack_lightning.models.pretrained import load_pretrained
 from crack_lightning.models.segmentation_metrics import stage_metrics
+from crack_lightning.runtime.labels import DEFAULT_THRESHOLD
 
 TASK = SEGMENTATION  # the task's name, crack_lightning.tasks.segmentation
 
@@ -83,19 +84,19 @@ class CrackSegmenter(L.LightningModule):
         task: Literal["segmentation"] = TASK,
     ) -> None:
         super().__init__()
-        require(lr > 0 and encoder_lr >= 0, f"--model.lr {lr} / encoder_lr {encoder_lr}: pass positive learning rates")
-        require(threshold is None or 0 < threshold < 1, f"--model.threshold: {threshold}; pass a probability in (0, 1)")
-        require(pos_weight > 0, f"--model.pos_weight: {pos_weight}; pass a weight above 0")
-        require(decoder_convs >= 1, f"--model.decoder_convs: {decoder_convs}; pass 1 or more")
-        require(distill_weight >= 0, f"--model.distill_weight: {distill_weight}; pass 0 or more")
-        require(len(mean) == 3 and len(std) == 3 and min(std) > 0, "--model.mean/std: pass three values each, std > 0")
+        require_option(lr > 0 and encoder_lr >= 0, "lr", f"{lr} / encoder_lr {encoder_lr}: pass positive learning rates")
+        require_option(threshold is None or 0 < threshold < 1, "threshold", f"{threshold}; pass a probability in (0, 1)")
+        require_option(pos_weight > 0, "pos_weight", f"{pos_weight}; pass a weight above 0")
+        require_option(decoder_convs >= 1, "decoder_convs", f"{decoder_convs}; pass 1 or more")
+        require_option(distill_weight >= 0, "distill_weight", f"{distill_weight}; pass 0 or more")
+        require_option(len(mean) == 3 and len(std) == 3 and min(std) > 0, "mean", "and std: pass three values each, std > 0")
         self.save_hyperparameters()
         self.net = CrackUNet(tuple(decoder_channels), decoder_convs, separable)
         strided_depthwise_in_float32(self.net.encoder)  # bf16 backward of these is very slow on the CPU
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
         # In the state dict, so that checkpoints and exports carry it; used where ``threshold`` is null.
-        self.register_buffer("chosen_threshold", torch.tensor(0.5))
+        self.register_buffer("chosen_threshold", torch.tensor(DEFAULT_THRESHOLD))
         self.metrics = nn.ModuleDict({stage: stage_metrics(stage) for stage in ("val", "test")})
         self.previews: list[torch.Tensor] = []
         self.teacher: tuple[CrackSegmenter, ...] = ()  # a tuple keeps it out of the state dict and checkpoints
@@ -108,7 +109,7 @@ class CrackSegmenter(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Checkpoints written before the threshold was chosen on validation hold their fixed one only.
-        fixed = checkpoint["hyper_parameters"].get("threshold") or 0.5
+        fixed = checkpoint["hyper_parameters"].get("threshold") or DEFAULT_THRESHOLD
         checkpoint["state_dict"].setdefault("chosen_threshold", torch.tensor(float(fixed)))
 
     def on_fit_start(self) -> None:
@@ -127,20 +128,20 @@ class CrackSegmenter(L.LightningModule):
 
     def init_from_checkpoint(self, path: str) -> None:
         """Start from a trained segmenter's network (the shipped one by name), its chosen threshold included."""
-        checkpoint = read_checkpoint(checkpoint_path(path), "--model.init_from", SEGMENTATION)
+        checkpoint = read_checkpoint(checkpoint_path(path), "init_from", SEGMENTATION)
         state = {k: v for k, v in checkpoint["state_dict"].items() if k.startswith("net.") or k == "chosen_threshold"}
-        hint = f"--model.init_from: {path} has another decoder (decoder_channels / decoder_convs); pass the options it was trained with"
+        hint = f"{path} has another decoder (decoder_channels / decoder_convs); pass the options it was trained with"
         try:
             loaded = self.load_state_dict(state, strict=False)
         except RuntimeError as err:  # same names, other shapes
-            raise CrackLightningError(hint) from err
+            raise OptionError("init_from", hint) from err
         if loaded.unexpected_keys or any(k.startswith("net.") for k in loaded.missing_keys):
-            raise CrackLightningError(hint)
-        rank_zero_info(f"Starting from {path}: encoder and decoder (--model.weights {self.hparams.weights!r} is ignored)")
+            raise OptionError("init_from", hint)
+        rank_zero_info(f"Starting from {path}: encoder and decoder (weights {self.hparams.weights!r} is ignored)")
 
     def load_teacher(self, path: str) -> CrackSegmenter:
         """The frozen segmenter whose probabilities :meth:`training_step` distils, on this module's device."""
-        import_saved_class(read_checkpoint(checkpoint_path(path), "--model.distill_from", SEGMENTATION))
+        import_saved_class(read_checkpoint(checkpoint_path(path), "distill_from", SEGMENTATION))
         teacher = CrackSegmenter.load_from_checkpoint(checkpoint_path(path), map_location="cpu", weights_only=True)
         rank_zero_info(f"Distilling from {path}")
         return teacher.eval().requires_grad_(False).to(self.device)

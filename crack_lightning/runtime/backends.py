@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 
 BACKENDS = ("auto", "onnxruntime", "openvino")
 PRECISIONS = ("auto", "32", "bf16")
@@ -45,7 +45,7 @@ def resolve_precision(precision: str) -> str:
     """``32`` or ``bf16``: ``auto`` is ``bf16`` where OpenVINO is installed and the CPU computes bf16 natively, as
     training's ``precision: null`` picks bf16-mixed; an error for anything else."""
     if precision not in PRECISIONS:
-        raise CrackLightningError(f"precision={precision!r}: pass one of {', '.join(PRECISIONS)}")
+        raise OptionError("precision", f"{precision!r}; pass one of {', '.join(PRECISIONS)}")
     if precision == "auto":
         return "bf16" if installed("openvino") and cpu_has_bf16() else "32"
     return precision
@@ -59,11 +59,11 @@ def choose_backend(backend: str = "auto", precision: str = "32") -> tuple[str, s
     is installed and the CPU computes bf16 natively (AMX, AVX512-BF16), else ``32``.
     """
     if backend not in BACKENDS:
-        raise CrackLightningError(f"backend={backend!r}: pass one of {', '.join(BACKENDS)}")
+        raise OptionError("backend", f"{backend!r}; pass one of {', '.join(BACKENDS)}")
     precision = resolve_precision(precision)
     if backend != "auto":
         if not installed(backend):
-            raise CrackLightningError(f"backend={backend!r}: it is not installed; pip install {backend}, or pass auto")
+            raise OptionError("backend", f"{backend!r}: it is not installed; pip install {backend}, or pass auto")
         bf16 = backend == "openvino" and precision == "bf16" and cpu_has_bf16()
         return backend, "asked for; " + ("bf16" if bf16 else "float32")
     if precision == "bf16" and installed("openvino") and cpu_has_bf16():

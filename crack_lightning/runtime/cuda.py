@@ -1,4 +1,4 @@
-"""``--device``: which device runs the network of ``predict`` and ``scan``, decided without importing torch where no
+"""``device``: which device runs the network of ``predict`` and ``scan``, decided without importing torch where no
 NVIDIA driver is loaded. The GPU session itself (the checkpoint's network through PyTorch) is
 :mod:`crack_lightning.export.gpu`; :func:`crack_lightning.load_model` puts them together.
 """
@@ -9,7 +9,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import OptionError
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -33,13 +33,13 @@ def cuda_available() -> bool:
 def resolve_device(device: str) -> str:
     """``cpu`` or ``cuda``: ``auto`` is ``cuda`` where PyTorch sees a CUDA device; one-line errors for the rest."""
     if device not in DEVICES:
-        raise CrackLightningError(f"--device: {device!r}; pass one of {', '.join(DEVICES)}")
+        raise OptionError("device", f"{device!r}; pass one of {', '.join(DEVICES)}")
     if device == "cpu":
         return "cpu"
     if cuda_available():
         return "cuda"
     if device == "cuda":
-        raise CrackLightningError("--device cuda: PyTorch sees no CUDA GPU on this machine; pass --device cpu or auto")
+        raise OptionError("device", "'cuda': PyTorch sees no CUDA GPU on this machine; pass cpu or auto")
     return "cpu"
 
 

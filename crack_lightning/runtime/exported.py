@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.runtime.backends import RUNTIME_NAMES, Session, choose_backend, open_session, resolve_precision
 from crack_lightning.runtime.onnx_file import read_metadata
 
@@ -72,7 +72,7 @@ class ExportedModel:
         session: tuple[Session, str] | None = None,
     ) -> None:
         if tta not in TTA:
-            raise CrackLightningError(f"tta={tta!r}: pass one of {', '.join(TTA)}")
+            raise OptionError("tta", f"{tta!r}; pass one of {', '.join(TTA)}")
         self.graph, self.source, self.metadata = graph, source, read_metadata(graph)
         self.tta, self.threads, self.device, self.checkpoint = tta, threads, device, checkpoint
         self._session: Session | None = None

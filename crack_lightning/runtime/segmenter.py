@@ -92,10 +92,15 @@ class Segmenter(ExportedModel):
     def windows(self, window: int | None = None, overlap: int | None = None, batch_size: int = 1) -> tuple[int, int]:
         """``(window, overlap)``: the model's where not given, checked."""
         window, overlap = self.window if window is None else window, self.overlap if overlap is None else overlap
-        if window < 1:
-            raise OptionError("window", f"{window}; pass a whole number of at least 1")
-        if not 0 <= overlap < window:
-            raise OptionError("overlap", f"{overlap}; pass 0 or more, smaller than the window ({window} px)")
-        if batch_size < 1:
-            raise OptionError("batch_size", f"{batch_size}; pass a whole number of at least 1")
+        check_windows(window, overlap, batch_size)
         return window, overlap
+
+
+def check_windows(window: int | None, overlap: int | None, batch_size: int | None = None) -> None:
+    """The checks of a segmenter's windows, each value where given (``None``: the model's, checked with it)."""
+    if window is not None and window < 1:
+        raise OptionError("window", f"{window}; pass a whole number of at least 1")
+    if overlap is not None and not 0 <= overlap < (overlap + 1 if window is None else window):
+        raise OptionError("overlap", f"{overlap}; pass 0 or more, smaller than the window ({window} px)")
+    if batch_size is not None and batch_size < 1:
+        raise OptionError("batch_size", f"{batch_size}; pass a whole number of at least 1")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import OptionError
 from crack_lightning.io.atomic import save_picture
 
 DICTIONARY = "DICT_4X4_50"  # 4x4 bits: the largest cells for a given marker size, so it reads from farthest away
@@ -35,9 +35,10 @@ TEXT_MM = 3.0  # letter height of the instruction
 def marker_number(size_mm: float) -> int:
     """The marker number that says ``size_mm``; an error for sizes the card does not come in."""
     if size_mm not in SIZES_MM:
-        raise CrackLightningError(
-            f"--size_mm: {size_mm:g}; pass a whole number of millimetres from {SIZES_MM[0]} to {SIZES_MM[-1]} in "
-            f"steps of {SIZE_STEP_MM} (the marker's number tells the scan its size)"
+        raise OptionError(
+            "size_mm",
+            f"{size_mm:g}; pass a whole number of millimetres from {SIZES_MM[0]} to {SIZES_MM[-1]} in "
+            f"steps of {SIZE_STEP_MM} (the marker's number tells the scan its size)",
         )
     return int(size_mm) // SIZE_STEP_MM - 1
 
@@ -158,11 +159,11 @@ def write_card(
     path = Path(output).expanduser()
     kind = {".pdf": "PDF", ".png": "PNG"}.get(path.suffix.lower())
     if kind is None:
-        raise CrackLightningError(f"--output: {path.name}; pass a file name ending in .pdf or .png")
+        raise OptionError("output", f"{path.name}; pass a file name ending in .pdf or .png")
     if path.exists() and not overwrite:
-        raise CrackLightningError(f"--output: {path} already exists; pass another name, or --overwrite true")
+        raise OptionError("output", f"{path} already exists; pass another name, or overwrite it")
     if not 150 <= dpi <= 2400:
-        raise CrackLightningError(f"--dpi: {dpi}; pass a printer resolution from 150 to 2400")
+        raise OptionError("dpi", f"{dpi}; pass a printer resolution from 150 to 2400")
     card = card_image(size_mm, dpi)
     if kind == "PDF":  # bilevel: the PDF holds it losslessly (CCITT G4), the marker's edges stay sharp
         card = card.point(lambda v: 255 if v >= 128 else 0).convert("1", dither=Image.Dither.NONE)

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import OptionError
 from crack_lightning.io.atomic import PARTIAL_GLOB, replacing, write_atomically
 from crack_lightning.io.scan_files import (
     LOCK,
@@ -56,8 +56,9 @@ def lock_output(folder: Path) -> Iterator[None]:
         except BlockingIOError:
             lock.seek(0)
             holder = lock.read().strip() or "another process"
-            raise CrackLightningError(
-                f"--output: {folder} is being written by another scan ({holder}); wait for it to end, or pass another --output"
+            raise OptionError(
+                "output",
+                f"{folder} is being written by another scan ({holder}); wait for it to end, or pass another folder",
             ) from None
         lock.seek(0)
         lock.truncate()
@@ -102,8 +103,8 @@ class ScanFolder:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._lock.__enter__()
         except OSError as err:
-            raise CrackLightningError(
-                f"--output: cannot write into {self.dir} ({err.strerror}); pass a writable folder"
+            raise OptionError(
+                "output", f"cannot write into {self.dir} ({err.strerror}); pass a writable folder"
             ) from err
         try:
             self._open(settings, overwrite, resume)
@@ -119,9 +120,10 @@ class ScanFolder:
             changed = [k for k in self.same_scan if k in previous and previous[k] != settings.get(k)]
             if changed:
                 was = ", ".join(f"{k} {previous[k]}" for k in changed)
-                raise CrackLightningError(
-                    f"--resume: the scan in {self.dir} was made with {was}; resume it with the same options, or pass "
-                    "--overwrite true to start again"
+                raise OptionError(
+                    "resume",
+                    f"the scan in {self.dir} was made with {was}; resume it with the same options, or overwrite it to "
+                    "start again",
                 )
             self.done = self._resume()
         elif ours and overwrite:
@@ -129,9 +131,10 @@ class ScanFolder:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
             previous = {}
         elif ours:
-            raise CrackLightningError(
-                f"--output: {self.dir} already holds scan results; pass another --output, --resume true to "
-                "finish that scan, or --overwrite true to replace it"
+            raise OptionError(
+                "output",
+                f"{self.dir} already holds scan results; pass another folder, resume to finish that scan, or "
+                "overwrite to replace it",
             )
         self.settings = {**settings, "started": previous.get("started", now()), "finished": ""}
         try:
@@ -139,8 +142,8 @@ class ScanFolder:
             self._details = open(self.dir / self.details_csv, "a", newline="")
             self._photos = open(self.dir / PHOTOS_CSV, "a", newline="")
         except OSError as err:
-            raise CrackLightningError(
-                f"--output: cannot write into {self.dir} ({err.strerror}); pass a writable folder"
+            raise OptionError(
+                "output", f"cannot write into {self.dir} ({err.strerror}); pass a writable folder"
             ) from err
         self.rows = ResultWriter(self.dir, self._details, self._photos, self.overlay_max_side, self.masks)
         if self._details.tell() == 0:

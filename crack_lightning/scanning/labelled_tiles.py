@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from crack_lightning.errors import CrackLightningError, require
+from crack_lightning.errors import OptionError
 from crack_lightning.io.images import find_images, own_pixel_limit, read_rgb
+from crack_lightning.options import at_least
 from crack_lightning.results.tiling import context_window, tile_boxes
 
 TILE_NAME = "{photo}_x{x}_y{y}.jpg"
+DEFAULT_CRACK_FRACTION = 0.01  # share of a tile's mask pixels that makes it a crack tile
 
 
 def read_mask(path: Path, width: int, height: int) -> np.ndarray:
@@ -21,11 +23,12 @@ def read_mask(path: Path, width: int, height: int) -> np.ndarray:
         with own_pixel_limit(), Image.open(path) as im:
             mask = np.asarray(ImageOps.exif_transpose(im).convert("L")) > 127
     except OSError as err:
-        raise CrackLightningError(f"--masks: {path} cannot be read as an image ({err}); replace it") from err
-    require(
-        tuple(mask.shape) == (height, width),
-        f"--masks: {path} is {mask.shape[1]}x{mask.shape[0]} but its photo is {width}x{height}; give each photo a mask of its size",
-    )
+        raise OptionError("masks", f"{path} cannot be read as an image ({err}); replace it") from err
+    if tuple(mask.shape) != (height, width):
+        raise OptionError(
+            "masks",
+            f"{path} is {mask.shape[1]}x{mask.shape[0]} but its photo is {width}x{height}; give each photo a mask of its size",
+        )
     return mask
 
 
@@ -45,7 +48,7 @@ def cut_tiles(
     output: str | os.PathLike,
     tile: int,
     stride: int | None = None,
-    crack_fraction: float = 0.01,
+    crack_fraction: float = DEFAULT_CRACK_FRACTION,
     context: float = 0.0,
     crack_class: str = "Positive",
     sound_class: str = "Negative",
@@ -59,20 +62,25 @@ def cut_tiles(
     Tile names carry the photo's name (:data:`TILE_NAME`), so :data:`GROUP_PATTERN` keeps a photo's tiles on one
     side of a split. Returns counts of photos, tiles per class and left-out tiles.
     """
-    require(tile >= 1 and (stride is None or stride >= 1), "--tile and --stride must be positive pixel counts")
-    require(0 < crack_fraction <= 1, f"--crack_fraction: {crack_fraction}; pass a share of pixels in (0, 1]")
-    require(context >= 0, f"--context: {context}; pass 0 (the tile alone) or a positive share of the tile side")
+    at_least("tile", tile)
+    at_least("stride", stride, none=True)
+    if not 0 < crack_fraction <= 1:
+        raise OptionError("crack_fraction", f"{crack_fraction}; pass a share of pixels in (0, 1]")
+    if context < 0:
+        raise OptionError("context", f"{context}; pass 0 (the tile alone) or a positive share of the tile side")
     margin = round(context * tile)
     photos, masks, output = Path(photos).expanduser(), Path(masks).expanduser(), Path(output).expanduser()
-    require(photos.is_dir(), f"--photos: no folder {photos}; pass the folder of photos")
-    require(masks.is_dir(), f"--masks: no folder {masks}; pass the folder of masks (same names, .png)")
+    if not photos.is_dir():
+        raise OptionError("photos", f"no folder {photos}; pass the folder of photos")
+    if not masks.is_dir():
+        raise OptionError("masks", f"no folder {masks}; pass the folder of masks (same names, .png)")
     folders = [output / crack_class, output / sound_class]
     if any(f.is_dir() and any(f.iterdir()) for f in folders) and not overwrite:
-        raise CrackLightningError(f"--output: {output} already holds tiles; pass another --output or --overwrite true")
+        raise OptionError("output", f"{output} already holds tiles; pass another folder, or overwrite it")
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
     counts = {"photos": 0, crack_class: 0, sound_class: 0, "left_out": 0}
-    for path in find_images(photos, option="--photos"):
+    for path in find_images(photos, option="photos"):
         relative = path.relative_to(photos)
         image = read_rgb(path)
         height, width = image.shape[:2]

@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TypeVar
 
-from crack_lightning.errors import CrackLightningError, SharedError
+from crack_lightning.errors import CrackLightningError, OptionError, SharedError
 from crack_lightning.io.images import count_reasons, skip_reason
 from crack_lightning.io.scan_files import MAX_SIDE, REPORT, find_photos, picture_names
 from crack_lightning.io.threads import WriteBehind
@@ -70,7 +70,7 @@ def scan_to_folder(
     def listed() -> list[tuple[str, Path]]:
         photos = list(dict(find_photos(source)).items())  # a name listed twice is scanned once
         if not photos:
-            raise CrackLightningError(f"--input: no images found in {source}")
+            raise OptionError("source", f"no images found in {source}")
         return photos
 
     # Every process scans from the first one's list: a folder listed by each could change while they start (this

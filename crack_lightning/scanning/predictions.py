@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crack_lightning.errors import CrackLightningError, require_writable
+from crack_lightning.errors import OptionError, require_writable
 from crack_lightning.io.atomic import replacing
 from crack_lightning.io.images import MAX_PIXELS, find_images
 from crack_lightning.runtime.labels import DEFAULT_THRESHOLD, check_threshold, decide_labels
+from crack_lightning.scanning.options import DEFAULT_BATCH
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.classifier import Classifier
@@ -60,9 +61,9 @@ def predict_to_csv(
     output: str | os.PathLike = PREDICTIONS_CSV,
     threshold: float = DEFAULT_THRESHOLD,
     overwrite: bool = False,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH,
     max_pixels: int | None = MAX_PIXELS,
-    option: str = "--input",
+    option: str = "source",
     workers: int = 2,
 ) -> dict[str, int]:
     """Classify every image of ``source`` (folder, image or ``.txt`` list) into the CSV ``output``; returns counts.
@@ -72,12 +73,12 @@ def predict_to_csv(
     """
     check_threshold(threshold)
     output = Path(output).expanduser()
-    require_writable(output.absolute().parent, "--output")
+    require_writable(output.absolute().parent, "output")
     if output.exists() and not overwrite:
-        raise CrackLightningError(f"--output: {output} exists; pass another --output or --overwrite true")
+        raise OptionError("output", f"{output} exists; pass another file, or overwrite it")
     paths = find_images(source, option)
     if not paths:
-        raise CrackLightningError(f"{option}: no images found in {source}")
+        raise OptionError(option, f"no images found in {source}")
     if output.parent.is_dir():
         remove_stale_partials(output)
     names = classifier.class_names
@@ -97,5 +98,5 @@ def predict_to_csv(
                 counts["cracks"] += labels.count(classifier.crack_class)
                 counts["errors"] += len(errors)
     except OSError as err:
-        raise CrackLightningError(f"--output: cannot write {output} ({err.strerror}); pass a writable path") from err
+        raise OptionError("output", f"cannot write {output} ({err.strerror}); pass a writable path") from err
     return counts

@@ -10,27 +10,23 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from crack_lightning.errors import OptionError
-from crack_lightning.io.images import MAX_PIXELS, ImageInput
+from crack_lightning.io.images import ImageInput
 from crack_lightning.io.scan_files import CRACKS_CSV, CRACKS_GEOJSON, MAX_SIDE, TILES_CSV, TILES_GEOJSON
 from crack_lightning.measure.hysteresis import hysteresis_on
-from crack_lightning.measure.measuring import Measuring, scale_option
 from crack_lightning.report.crack_page import CRACK_PAGE
 from crack_lightning.report.pages import Page
 from crack_lightning.report.tile_page import TILE_PAGE
 from crack_lightning.results.maps import CrackMap, PhotoResult, TileMap
-from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH, crack_level
+from crack_lightning.runtime.segmenter import crack_level
 from crack_lightning.scanning.crack_map import segment_photos
 from crack_lightning.scanning.geojson import Feature, crack_feature, tile_feature
-from crack_lightning.scanning.options import TileOptions
+from crack_lightning.scanning.options import CrackOptions, TileOptions, workers_for
 from crack_lightning.scanning.tile_map import scan_photos
 from crack_lightning.tasks.registry import task_named
 
 if TYPE_CHECKING:
     from crack_lightning.runtime.classifier import Classifier
     from crack_lightning.runtime.segmenter import Segmenter
-
-MEASURING_OPTIONS = ("mm_per_px", "min_area", "width_limits_mm", "width_classes", "scale", "marker_mm")
 
 
 class ScanTask:
@@ -46,10 +42,13 @@ class ScanTask:
     map_feature: Feature | None = None  # a details_csv row's map feature: staticmethod(feature(row, georeference))
     preview_side: int = MAX_SIDE  # the longest side of an orthomosaic's pictures (the pipeline sets its overlays')
 
+    options_type: type[TileOptions | CrackOptions]  # what its options are
+
     @classmethod
     def of(cls, model: Any, **options: Any) -> ScanTask:
-        """The task of ``model`` with ``options`` (the keyword arguments of its ``__init__``)."""
-        return cls(model, **options)
+        """The task of ``model`` with ``options`` (the fields of its :attr:`options_type`; another name is an error
+        naming it)."""
+        return cls(model, cls.options_type.of(f"a {model.task} model's scan", **options))
 
     def settings(self) -> dict[str, Any]:
         """The scan's options and model, for ``scan.json`` and the report."""
@@ -72,31 +71,17 @@ def sha256(graph: bytes) -> str:
 
 
 class TileTask(ScanTask):
-    """A classifier's scan: tiles as ``options`` say (:class:`~crack_lightning.scanning.options.TileOptions`);
-    ``masks`` also writes the probability map."""
+    """A classifier's scan: tiles as ``options`` say (:class:`~crack_lightning.scanning.options.TileOptions`)."""
 
-    details_csv, unit, page, result = TILES_CSV, "tiles", TILE_PAGE, TileMap
+    details_csv, unit, page, result, options_type = TILES_CSV, "tiles", TILE_PAGE, TileMap, TileOptions
     geojson, map_feature = TILES_GEOJSON, staticmethod(tile_feature)
     same_scan = ("tile", "stride", "context", "threshold", "model_sha256")
 
-    def __init__(
-        self,
-        classifier: Classifier,
-        options: TileOptions = TileOptions(),
-        masks: bool = False,
-        max_pixels: int | None = MAX_PIXELS,
-        workers: int = 0,
-    ) -> None:
-        self.model, self.options, self.masks, self.max_pixels = classifier, options, masks, max_pixels
+    def __init__(self, classifier: Classifier, options: TileOptions = TileOptions()) -> None:
+        self.model, self.options, self.masks, self.max_pixels = classifier, options, options.masks, options.max_pixels
         self.tile, self.stride, self.context = options.tile, options.stride, options.context
-        self.threshold, self.batch_size = options.threshold, options.batch_size
-        self.workers = workers  # threads decoding and cutting photos ahead (for a GPU)
-
-    @classmethod
-    def of(cls, classifier: Classifier, **options: Any) -> TileTask:
-        """``options``: :class:`~crack_lightning.scanning.options.TileOptions`' fields and ``__init__``'s others."""
-        tiles = {k: options.pop(k) for k in TileOptions.names() if k in options}
-        return cls(classifier, TileOptions(**tiles), **options)
+        self.threshold, self.batch_size = options.threshold, options.batch_for(classifier.device)
+        self.workers = workers_for(classifier, options.workers)  # threads decoding and cutting photos ahead
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -130,12 +115,10 @@ class TileTask(ScanTask):
 
 
 class CrackTask(ScanTask):
-    """A segmenter's scan: windows of ``window`` px overlapping by ``overlap`` (default: the model's), crack pixels
-    from ``threshold`` (default: the model's) and, by hysteresis, down to ``low_threshold`` where they touch them
-    (default: the model's ``low_threshold``; a value at or above ``threshold`` turns it off), cracks measured as
-    ``measuring`` says."""
+    """A segmenter's scan as ``options`` say (:class:`~crack_lightning.scanning.options.CrackOptions`), the model's
+    threshold, low threshold and windows where they give none."""
 
-    details_csv, unit, page, result = CRACKS_CSV, "cracks", CRACK_PAGE, CrackMap
+    details_csv, unit, page, result, options_type = CRACKS_CSV, "cracks", CRACK_PAGE, CrackMap, CrackOptions
     geojson, map_feature = CRACKS_GEOJSON, staticmethod(crack_feature)
     # "task" tells a segmenter's scan from a classifier's
     same_scan = (
@@ -153,44 +136,17 @@ class CrackTask(ScanTask):
         "model_sha256",
     )
 
-    def __init__(
-        self,
-        segmenter: Segmenter,
-        threshold: float | None = None,
-        measuring: Measuring = Measuring(),
-        window: int | None = None,
-        overlap: int | None = None,
-        batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
-        max_pixels: int | None = MAX_PIXELS,
-        workers: int = 0,
-        low_threshold: float | None = None,
-    ) -> None:
-        threshold = segmenter.threshold if threshold is None else threshold
-        low_threshold = segmenter.low_threshold if low_threshold is None else low_threshold
-        if not 0.0 < threshold <= 1.0:
-            raise OptionError("threshold", f"{threshold}; pass a probability in (0, 1]")
-        if low_threshold is not None and not 0.0 < low_threshold <= 1.0:
-            raise OptionError("low_threshold", f"{low_threshold}; pass a probability in (0, 1]")
-        self.window, self.overlap = segmenter.windows(window, overlap, batch_size)
-        self.model, self.threshold, self.measuring = segmenter, threshold, measuring
-        self.batch_size, self.max_pixels, self.workers = batch_size, max_pixels, workers
+    def __init__(self, segmenter: Segmenter, options: CrackOptions = CrackOptions()) -> None:
+        threshold = segmenter.threshold if options.threshold is None else options.threshold
+        low_threshold = segmenter.low_threshold if options.low_threshold is None else options.low_threshold
+        self.batch_size = options.batch_for(segmenter.device)
+        self.window, self.overlap = segmenter.windows(options.window, options.overlap, self.batch_size)
+        self.model, self.options, self.threshold, self.measuring = segmenter, options, threshold, options.measuring
+        self.max_pixels, self.workers = options.max_pixels, workers_for(segmenter, options.workers)
         self.level = crack_level(threshold)
         # off (None) where it would add no pixel: the scan is then the plain threshold's, file for file
         on = low_threshold is not None and hysteresis_on(self.level, crack_level(low_threshold))
         self.low_threshold = low_threshold if on else None
-
-    @classmethod
-    def of(cls, segmenter: Segmenter, **options: Any) -> CrackTask:
-        """``options`` as ``__init__``'s, with :class:`~crack_lightning.measure.measuring.Measuring`'s fields given
-        flat: ``scale`` (``"auto"``: each photo's from a marker card, a GeoTIFF or drone metadata; ``"none"``; or mm
-        per pixel, as ``mm_per_px``, which wins), ``marker_mm``, ``min_area``, ``width_limits_mm``,
-        ``width_classes``."""
-        measuring = {k: options.pop(k) for k in MEASURING_OPTIONS if k in options}
-        measuring["scale"], measuring["mm_per_px"] = scale_option(measuring.get("scale"), measuring.get("mm_per_px"))
-        for key in ("width_limits_mm", "width_classes"):
-            if key in measuring:
-                measuring[key] = tuple(measuring[key])
-        return cls(segmenter, measuring=Measuring(**measuring), **options)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -228,7 +184,7 @@ class CrackTask(ScanTask):
 
 def scan_task(model: Any, **options: Any) -> ScanTask:
     """How :func:`crack_lightning.scan` and a model's ``scan`` scan photos with ``model``: the ``scan`` of its task
-    (:mod:`crack_lightning.tasks`) with ``options`` (a classifier's: ``tile``, ``stride``, ``context``,
-    ``threshold``...; a segmenter's: ``threshold``, ``low_threshold``, ``window``, ``overlap``, ``scale``,
-    ``mm_per_px``, ``min_area``...)."""
+    (:mod:`crack_lightning.tasks`) with ``options``, the fields of the task's options object (a classifier's
+    :class:`~crack_lightning.scanning.options.TileOptions`, a segmenter's
+    :class:`~crack_lightning.scanning.options.CrackOptions`)."""
     return task_named(model.task, model.source).part("scan").of(model, **options)

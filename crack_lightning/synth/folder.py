@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from crack_lightning.synth.sample import SYNTH_VERSION, SampleSpec, synthesise
+from crack_lightning.errors import OptionError
 
 MANIFEST = "synth.json"
 
@@ -59,7 +60,7 @@ def write_dataset(spec: SampleSpec, backgrounds: Sequence[Path], output: str | P
     """Write samples ``0 .. count - 1`` into ``output`` (those not there yet); return how many were written."""
     output = Path(output).expanduser()
     if count < 1:
-        raise ValueError(f"--count: {count}; pass 1 or more")
+        raise OptionError("count", f"{count}; pass 1 or more")
     manifest = {"synth_version": SYNTH_VERSION, **asdict(spec),
                 "backgrounds": len(backgrounds), "backgrounds_sha256": backgrounds_digest(backgrounds)}
     path = output / MANIFEST
@@ -67,11 +68,11 @@ def write_dataset(spec: SampleSpec, backgrounds: Sequence[Path], output: str | P
         earlier = json.loads(path.read_text())
         earlier_count = earlier.pop("count", 0)
         if earlier != manifest:
-            raise ValueError(f"--output: {output} holds another synthetic data set ({path} differs: seed, size, "
+            raise OptionError("output", f"{output} holds another synthetic data set ({path} differs: seed, size, "
                              "backgrounds or synthesiser version); pass a new folder")
         count = max(count, earlier_count)
     elif output.exists() and any(output.iterdir()):
-        raise ValueError(f"--output: {output} is not empty and holds no {MANIFEST}; pass a new or empty folder")
+        raise OptionError("output", f"{output} is not empty and holds no {MANIFEST}; pass a new or empty folder")
     for folder in ("images", "masks"):
         (output / folder).mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**manifest, "count": count}, indent=2) + "\n")

@@ -10,6 +10,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from crack_lightning.synth.cracks import field
+from crack_lightning.errors import OptionError
 
 
 def find_backgrounds(folders: Sequence[str | Path]) -> list[Path]:
@@ -18,11 +19,11 @@ def find_backgrounds(folders: Sequence[str | Path]) -> list[Path]:
     for folder in folders:
         folder = Path(folder).expanduser()
         if not folder.is_dir():
-            raise ValueError(f"--backgrounds: no folder {folder}; pass folders of photos of sound concrete "
+            raise OptionError("backgrounds", f"no folder {folder}; pass folders of photos of sound concrete "
                              "(e.g. the Negative/ folders of the concrete-crack data)")
         found += sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not found:
-        raise ValueError(f"--backgrounds: no .jpg or .png images in {', '.join(map(str, folders))}")
+        raise OptionError("backgrounds", f"no .jpg or .png images in {', '.join(map(str, folders))}")
     return found
 
 

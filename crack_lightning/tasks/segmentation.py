@@ -7,11 +7,12 @@ SEGMENTATION = Task(
     what="crack segmenter",
     predictor="crack_lightning.scanning.models:Segmenter",
     scan="crack_lightning.scanning.tasks:CrackTask",
-    command="crack_lightning.cli.scan:run_segmenter",
+    command="crack_lightning.cli.scan:segmenter_summary",
     module="crack_lightning.models.segmenter:CrackSegmenter",
     datamodule="crack_lightning.data.segmentation:SegmentationDataModule",
     lightning_cli="crack_lightning.cli.segment:run",
     check_checkpoint="crack_lightning.models.checkpoints:check_segmenter",
     export="crack_lightning.export.onnx:export_segmenter",
+    gpu_network="crack_lightning.export.gpu:segmenter_network",
     metadata="crack_lightning.export.onnx:segmenter_metadata",
 )

@@ -33,7 +33,7 @@ class Task:
             a runtime predictor (:mod:`crack_lightning.runtime`) with ``task``, ``source`` and ``graph``, and ``scan``.
         scan: its :class:`~crack_lightning.scanning.tasks.ScanTask` (``ScanTask.of(model, **options)``), which names
             its result type (CSV columns, pictures, ``to_dict``), its second CSV, its report page and its map.
-        command: the ``scan`` command's part for a model of this task, ``(flags, model, shards, workers, say)``.
+        command: the ``scan`` command's summary of a scan with a model of this task, ``(flags, counts, options)``.
     Torch parts, for training and export:
         module, datamodule: its LightningModule and LightningDataModule.
         lightning_cli: ``run(argv)``: its LightningCLI, which ``fit``, ``validate`` and ``test`` run when a config,
@@ -42,6 +42,7 @@ class Task:
             this task's (``crack_lightning.models.checkpoints.read_checkpoint`` calls it).
         export: ``(module, extra_metadata) -> bytes``: a trained ``module`` as an ONNX graph with its metadata.
         metadata: ``(module) -> dict``: the metadata of that graph (``task`` included).
+        gpu_network: ``(module) -> torch.nn.Module``: its network as the graph runs it (``uint8`` in), for the GPU.
     """
 
     name: str  # as the graph's metadata, the checkpoint and the model card say it
@@ -55,6 +56,7 @@ class Task:
     check_checkpoint: Ref | None = None
     export: Ref | None = None
     metadata: Ref | None = None
+    gpu_network: Ref | None = None
 
     @property
     def module_name(self) -> str:

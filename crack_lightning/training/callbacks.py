@@ -14,7 +14,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 from torchvision.utils import make_grid
 
-from crack_lightning.errors import require
+from crack_lightning.errors import require_option
 from crack_lightning.models.classifier import BACKBONE_BLOCKS
 
 
@@ -56,15 +56,16 @@ class TwoPhaseFinetuning(BaseFinetuning):
     ) -> None:
         super().__init__()
         blocks = BACKBONE_BLOCKS
-        require(unfreeze_at_epoch >= 0, f"--finetuning.unfreeze_at_epoch: {unfreeze_at_epoch}; pass an epoch of 0 or more")
-        require(
+        require_option(unfreeze_at_epoch >= 0, "unfreeze_at_epoch", f"{unfreeze_at_epoch}; pass an epoch of 0 or more")
+        require_option(
             0 <= unfreeze_from < blocks,
-            f"--finetuning.unfreeze_from: {unfreeze_from} is not a block of the backbone; pass 0 to {blocks - 1} "
+            "unfreeze_from",
+            f"{unfreeze_from} is not a block of the backbone; pass 0 to {blocks - 1} "
             "(12 = the original's choice, 0 = the whole backbone)",
         )
-        require(backbone_lr > 0, f"--finetuning.backbone_lr: {backbone_lr}; pass a learning rate above 0 (default 1e-4)")
-        require(patience is None or patience >= 0, f"--finetuning.patience: {patience}; pass 0 or more, or null")
-        require(warmup_steps >= 0, f"--finetuning.warmup_steps: {warmup_steps}; pass 0 (none) or more steps")
+        require_option(backbone_lr > 0, "backbone_lr", f"{backbone_lr}; pass a learning rate above 0")
+        require_option(patience is None or patience >= 0, "patience", f"{patience}; pass 0 or more, or null")
+        require_option(warmup_steps >= 0, "warmup_steps", f"{warmup_steps}; pass 0 (none) or more steps")
         self.unfreeze_at_epoch = unfreeze_at_epoch
         self.unfreeze_from = unfreeze_from
         self.backbone_lr = backbone_lr
@@ -106,9 +107,9 @@ class TwoPhaseFinetuning(BaseFinetuning):
             if patience is not None and patience + 1 < max_epochs else ""
         )
         return (
-            f"--finetuning.unfreeze_at_epoch {self.unfreeze_at_epoch} is not below --trainer.max_epochs {max_epochs}: "
+            f"finetuning's unfreeze_at_epoch {self.unfreeze_at_epoch} is not below the trainer's max_epochs {max_epochs}: "
             f"the fine-tune phase will not run{unless}, only the head trains; for a full run pass a larger "
-            "--trainer.max_epochs or a smaller --finetuning.unfreeze_at_epoch"
+            "max_epochs or a smaller unfreeze_at_epoch"
         )
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

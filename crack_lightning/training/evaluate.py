@@ -28,7 +28,7 @@ from torchmetrics.functional.classification import (
 )
 
 from crack_lightning.data.datasets import read_image_tensor
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import OptionError
 
 REPORT_JSON = "test_report.json"
 
@@ -126,7 +126,7 @@ class TestReport(Callback):
             return
         self.dir = Path(self.output_dir) if self.output_dir else Path(trainer.log_dir or ".") / "test_report"
         if (self.dir / REPORT_JSON).exists():
-            raise CrackLightningError(f"--report.output_dir: {self.dir} holds a report already; pass another folder")
+            raise OptionError("output_dir", f"{self.dir} holds a report already; pass another folder")
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.probabilities: list[torch.Tensor] = []

@@ -16,7 +16,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import OptionError
 from crack_lightning.runtime.backends import BACKENDS, choose_backend, open_session
 from crack_lightning.export.onnx import folded_copy, onnx_graph
 
@@ -53,7 +53,7 @@ class FrozenBlocksRuntime(Callback):
 
     def __init__(self, backend: str = "auto") -> None:
         if backend not in (*BACKENDS, "torch"):
-            raise CrackLightningError(f"--frozen_blocks.backend: {backend!r}; pass one of {', '.join((*BACKENDS, 'torch'))}")
+            raise OptionError("backend", f"{backend!r}; pass one of {', '.join((*BACKENDS, 'torch'))}")
         self.backend = backend
         self.built_for: int | None = None
 

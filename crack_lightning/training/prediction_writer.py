@@ -14,7 +14,7 @@ import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
-from crack_lightning.errors import CrackLightningError
+from crack_lightning.errors import OptionError
 from crack_lightning.runtime.labels import DEFAULT_THRESHOLD, decide_labels
 from crack_lightning.scanning.predictions import PREDICTIONS_CSV, format_row, header
 
@@ -30,7 +30,7 @@ class CSVPredictionWriter(BasePredictionWriter):
     def __init__(self, output: str | None = None, threshold: float = DEFAULT_THRESHOLD, overwrite: bool = False) -> None:
         super().__init__(write_interval="batch")
         if not 0.0 <= threshold <= 1.0:
-            raise CrackLightningError(f"--threshold: {threshold} is not a probability in [0, 1]")
+            raise OptionError("threshold", f"{threshold} is not a probability in [0, 1]")
         self.output = output
         self.threshold = threshold
         self.overwrite = overwrite
@@ -44,7 +44,7 @@ class CSVPredictionWriter(BasePredictionWriter):
             return
         self.path = Path(self.output) if self.output else Path(trainer.log_dir or ".") / PREDICTIONS_CSV
         if self.path.exists() and not self.overwrite:
-            raise CrackLightningError(f"--output: {self.path} exists; pass another --output or --overwrite true")
+            raise OptionError("output", f"{self.path} exists; pass another file, or overwrite it")
 
     def _part(self, rank: int) -> Path:
         assert self.path is not None
