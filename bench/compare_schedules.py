@@ -34,7 +34,9 @@ from crack_lightning.evaluation.intervals import wilson
 REPO = Path(__file__).resolve().parents[1]
 
 
-def folds_of(samples: list[tuple[str, int]], k: int, seed: int, group_pattern: str | None) -> list[list[tuple[str, int]]]:
+def folds_of(
+    samples: list[tuple[str, int]], k: int, seed: int, group_pattern: str | None
+) -> list[list[tuple[str, int]]]:
     """``k`` folds: stratified by class, or whole groups dealt in turn (seeded) when ``group_pattern`` is given."""
     # fit's own grouping (--data.group_pattern), so that a group's images share a fold as they share a split there
     from crack_lightning.data.splits import sample_group
@@ -89,9 +91,22 @@ def run_fold(root: Path, config: str, fold: int, folds: list, classes: list[str]
         configs += ["--config", str(Path(config).resolve())]
     log = out / "log.txt"
     start = time.perf_counter()
-    cli("fit", *configs, "--data.root", str(root), "--data.split_file", str(split), "--model.weights", args.weights,
-        "--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.enable_progress_bar", "false",
-        *args.fit_args, log=log)
+    cli(
+        "fit",
+        *configs,
+        "--data.root",
+        str(root),
+        "--data.split_file",
+        str(split),
+        "--model.weights",
+        args.weights,
+        "--trainer.logger.init_args.save_dir",
+        str(out / "runs"),
+        "--trainer.enable_progress_bar",
+        "false",
+        *args.fit_args,
+        log=log,
+    )
     minutes = (time.perf_counter() - start) / 60
     run_dir = max((out / "runs" / "crack").iterdir(), key=lambda p: int(p.name.split("_")[1]))
     best = next((run_dir / "checkpoints").glob("best-*.ckpt"))
@@ -100,18 +115,35 @@ def run_fold(root: Path, config: str, fold: int, folds: list, classes: list[str]
     return {"fold": fold, "epochs": epochs, "minutes": minutes, "checkpoint": str(best), "images": images}
 
 
-def predict_fold(root: Path, checkpoint: str, held_out: list, classes: list[str], args, out: Path, *flags: str) -> list[dict]:
+def predict_fold(
+    root: Path, checkpoint: str, held_out: list, classes: list[str], args, out: Path, *flags: str
+) -> list[dict]:
     """Per-image results of predicting the held-out images with ``checkpoint`` (and extra predict ``flags``)."""
     listing = out / "test.txt"
     listing.write_text("".join(f"{root / p}\n" for p, _ in held_out))
-    cli("predict", "--ckpt_path", checkpoint, "--data.predict_dir", str(listing), "--output", str(out / "test.csv"),
-        "--overwrite", "true", *flags, log=out / "log.txt")
+    cli(
+        "predict",
+        "--ckpt_path",
+        checkpoint,
+        "--data.predict_dir",
+        str(listing),
+        "--output",
+        str(out / "test.csv"),
+        "--overwrite",
+        "true",
+        *flags,
+        log=out / "log.txt",
+    )
     with open(out / "test.csv", newline="") as f:
         rows = {r["path"]: r for r in csv.DictReader(f)}
     crack = classes.index(args.crack_class)
     return [
-        {"path": p, "crack": y == crack, "p": float(rows[str(root / p)]["crack_probability"]),
-         "correct": (rows[str(root / p)]["label"] == classes[y])}
+        {
+            "path": p,
+            "crack": y == crack,
+            "p": float(rows[str(root / p)]["crack_probability"]),
+            "correct": (rows[str(root / p)]["label"] == classes[y]),
+        }
         for p, y in held_out
     ]
 
@@ -156,12 +188,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--val_fraction", type=float, default=0.2, help="share of the training folds for validation")
     parser.add_argument("--group_pattern", help="regular expression giving a file's group (as --data.group_pattern)")
-    parser.add_argument("--max_per_class", type=int, help="a seeded subset of this many images per class, for a quick look")
-    parser.add_argument("--weights", default=str(REPO.parent / "shared" / "weights" / "mobilenet_v2_features_partial_imagenet.pth"))
+    parser.add_argument(
+        "--max_per_class", type=int, help="a seeded subset of this many images per class, for a quick look"
+    )
+    parser.add_argument(
+        "--weights", default=str(REPO.parent / "shared" / "weights" / "mobilenet_v2_features_partial_imagenet.pth")
+    )
     parser.add_argument("--crack_class", default="Positive")
     parser.add_argument("--workdir", default="compare_schedules", help="results, kept after each fold (resumable)")
     parser.add_argument("--report", action="store_true", help="print the results of the folds done so far; run nothing")
-    parser.add_argument("--tta", action="store_true", help="also predict each fold with predict --tta hflip: rows NAME+hflip")
+    parser.add_argument(
+        "--tta", action="store_true", help="also predict each fold with predict --tta hflip: rows NAME+hflip"
+    )
     parser.add_argument("--fit_args", nargs=argparse.REMAINDER, default=[], help="more fit flags for every run (last)")
     args = parser.parse_args()
     # fit's own listing of a class-folder root (torchvision's ImageFolder): the folds hold the images fit would see
@@ -193,17 +231,30 @@ def main() -> None:
                 result = run_fold(root, config, fold, folds, classes, args, work / name / f"fold{fold}")
                 done.write_text(json.dumps(result))
             result = json.loads(done.read_text())
-            if args.tta and "images_hflip" not in result and not args.report:  # the same checkpoints, predicted with mirror images too
+            if (
+                args.tta and "images_hflip" not in result and not args.report
+            ):  # the same checkpoints, predicted with mirror images too
                 print(f"{name}: fold {fold + 1}/{args.folds} with predict --tta hflip ...", flush=True)
                 result["images_hflip"] = predict_fold(
-                    root, result["checkpoint"], folds[fold], classes, args, work / name / f"fold{fold}", "--tta", "hflip"
+                    root,
+                    result["checkpoint"],
+                    folds[fold],
+                    classes,
+                    args,
+                    work / name / f"fold{fold}",
+                    "--tta",
+                    "hflip",
                 )
                 done.write_text(json.dumps(result))
             results[name].append(result)
         if args.tta:
-            results[f"{name}+hflip"] = [{**r, "images": r["images_hflip"]} for r in results[name] if "images_hflip" in r]
+            results[f"{name}+hflip"] = [
+                {**r, "images": r["images_hflip"]} for r in results[name] if "images_hflip" in r
+            ]
     results = {name: done for name, done in results.items() if done}
-    print(f"\n{len(samples)} images of {root}, {args.folds} folds (seed {args.seed}); each image tested at most once per config\n")
+    print(
+        f"\n{len(samples)} images of {root}, {args.folds} folds (seed {args.seed}); each image tested at most once per config\n"
+    )
     print("| config | folds | epochs (mean) | minutes per fold | accuracy | 95% interval | errors | AUROC | log loss |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, folds_done in results.items():
@@ -212,9 +263,11 @@ def main() -> None:
         low, high = wilson(right, len(images))
         epochs = sum(r["epochs"] for r in folds_done) / len(folds_done)
         minutes = sum(r["minutes"] for r in folds_done) / len(folds_done)
-        print(f"| {name} | {len(folds_done)} | {epochs:.1f} | {minutes:.1f} | {right / len(images):.4f} | "
-              f"{low:.4f}-{high:.4f} | {len(images) - right} | {auroc([i['p'] for i in images], [i['crack'] for i in images]):.5f} | "
-              f"{log_loss(images):.4f} |")
+        print(
+            f"| {name} | {len(folds_done)} | {epochs:.1f} | {minutes:.1f} | {right / len(images):.4f} | "
+            f"{low:.4f}-{high:.4f} | {len(images) - right} | {auroc([i['p'] for i in images], [i['crack'] for i in images]):.5f} | "
+            f"{log_loss(images):.4f} |"
+        )
     names = list(results)
     for a in range(len(names)):
         for b in range(a + 1, len(names)):
@@ -223,8 +276,10 @@ def main() -> None:
             both = ca.keys() & cb.keys()
             only_a = sum(ca[p] and not cb[p] for p in both)
             only_b = sum(cb[p] and not ca[p] for p in both)
-            print(f"\nMcNemar {names[a]} vs {names[b]} on {len(both)} images: {only_a} right only by {names[a]}, "
-                  f"{only_b} right only by {names[b]}; exact p = {mcnemar(only_a, only_b):.4f}")
+            print(
+                f"\nMcNemar {names[a]} vs {names[b]} on {len(both)} images: {only_a} right only by {names[a]}, "
+                f"{only_b} right only by {names[b]}; exact p = {mcnemar(only_a, only_b):.4f}"
+            )
 
 
 if __name__ == "__main__":

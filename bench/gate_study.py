@@ -41,14 +41,22 @@ def main() -> None:
         gated = np.where(tiles >= args.tile_threshold, probability, 0).astype(probability.dtype)
         counts["plain"][i], counts["gated"][i] = pixel_counts(probability, truth), pixel_counts(gated, truth)
     at = int(np.argmin(np.abs(ODS_THRESHOLDS - segmenter.threshold)))
-    print(f"{len(names)} photos; segmenter {segmenter.source}, threshold {segmenter.threshold:.2f}; "
-          f"classifier {classifier.source}, tiles {tile}, gate at {args.tile_threshold}")
+    print(
+        f"{len(names)} photos; segmenter {segmenter.source}, threshold {segmenter.threshold:.2f}; "
+        f"classifier {classifier.source}, tiles {tile}, gate at {args.tile_threshold}"
+    )
     print("| photos | way | ODS F1 (threshold) | P | R | F1 |\n| --- | --- | --- | --- | --- | --- |")
-    for label, subset in (("all", range(len(names))), ("half 1", range(0, len(names), 2)), ("half 2", range(1, len(names), 2))):
+    for label, subset in (
+        ("all", range(len(names))),
+        ("half 1", range(0, len(names), 2)),
+        ("half 2", range(1, len(names), 2)),
+    ):
         for way in ("plain", "gated"):
             f1, precision, recall = f1_scores(sum(counts[way][i] for i in subset))
-            print(f"| {label} | {way} | {f1.max():.4f} ({ODS_THRESHOLDS[f1.argmax()]:.2f}) | {precision[at]:.4f} "
-                  f"| {recall[at]:.4f} | {f1[at]:.4f} |")
+            print(
+                f"| {label} | {way} | {f1.max():.4f} ({ODS_THRESHOLDS[f1.argmax()]:.2f}) | {precision[at]:.4f} "
+                f"| {recall[at]:.4f} | {f1[at]:.4f} |"
+            )
 
 
 if __name__ == "__main__":

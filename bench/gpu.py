@@ -118,8 +118,17 @@ class GpuBusy:
         if shutil.which("nvidia-smi"):
             self.source = "nvidia-smi utilization.gpu, 100 ms samples"
             self.process = subprocess.Popen(
-                ["nvidia-smi", f"--id={index}", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "100"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                [
+                    "nvidia-smi",
+                    f"--id={index}",
+                    "--query-gpu=utilization.gpu",
+                    "--format=csv,noheader,nounits",
+                    "-lms",
+                    "100",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
             )
             threading.Thread(target=self._read, daemon=True).start()
         else:
@@ -207,7 +216,9 @@ def trainer_options(section: dict[str, Any], quick: bool) -> dict[str, Any]:
     if quick:
         precision, _ = auto_precision("cpu")
         return {"accelerator": "cpu", "devices": 1, "precision": precision, "deterministic": False}
-    options = {k: section[k] for k in ("accelerator", "devices", "precision", "deterministic", "benchmark") if k in section}
+    options = {
+        k: section[k] for k in ("accelerator", "devices", "precision", "deterministic", "benchmark") if k in section
+    }
     if options.get("precision") is None:
         options["precision"], _ = auto_precision(str(options.get("accelerator", "auto")))
     return options
@@ -239,8 +250,13 @@ def classifier_fit(args, work: Path, finetuning: dict[str, Any] | None = None):
         # the config's whole schedule (6 epochs): the last epoch's val_acc is the held-out accuracy of each schedule
         **trainer_options(config["trainer"], args.quick),
         max_epochs=finetune_options["unfreeze_at_epoch"] + 2 if args.quick else config["trainer"].get("max_epochs", 6),
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, default_root_dir=str(work), callbacks=[TwoPhaseFinetuning(**finetune_options), recorder],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(work),
+        callbacks=[TwoPhaseFinetuning(**finetune_options), recorder],
     )
     trainer.fit(model, data)
     return recorder, data, model, finetune_options["unfreeze_at_epoch"], trainer
@@ -263,10 +279,12 @@ def unfreeze_rows(table: Table, label: str, recorder, unfreeze: int) -> None:
     losses = ", ".join(f"{e['train_loss']:.3f}" for _, e in sorted(recorder.epochs.items()))
     accs = ", ".join(f"{e.get('val_acc', float('nan')):.4f}" for _, e in sorted(recorder.epochs.items()))
     last = recorder.epochs[max(recorder.epochs)]
-    table.add(f"unfreeze, {label}: train loss epoch {unfreeze - 1} -> {unfreeze}",
-              f"{before['train_loss']:.3f} -> {at['train_loss']:.3f} ({ratio:.2f}x)",
-              f"held-out val_acc after the last epoch {last.get('val_acc', float('nan')):.4f}; "
-              f"train loss by epoch {losses}; val_acc by epoch {accs}")
+    table.add(
+        f"unfreeze, {label}: train loss epoch {unfreeze - 1} -> {unfreeze}",
+        f"{before['train_loss']:.3f} -> {at['train_loss']:.3f} ({ratio:.2f}x)",
+        f"held-out val_acc after the last epoch {last.get('val_acc', float('nan')):.4f}; "
+        f"train loss by epoch {losses}; val_acc by epoch {accs}",
+    )
 
 
 def classifier_rows(table: Table, args, work: Path, busy: GpuBusy) -> None:
@@ -276,18 +294,26 @@ def classifier_rows(table: Table, args, work: Path, busy: GpuBusy) -> None:
     device = str(trainer.strategy.root_device)
     for phase, epoch in (("frozen", unfreeze - 1), ("fine-tune", unfreeze + 1)):
         e = epochs[epoch]
-        table.add(f"classifier fit img/s, {phase} phase (epoch {epoch}, training part)", e["images"] / e["train_s"],
-                  f"{device}, {trainer.precision}, batch {data.hparams.batch_size}, {data.hparams.image_size} px, "
-                  f"{data.num_workers} workers; validation {e['val_s']:.2f} s")
+        table.add(
+            f"classifier fit img/s, {phase} phase (epoch {epoch}, training part)",
+            e["images"] / e["train_s"],
+            f"{device}, {trainer.precision}, batch {data.hparams.batch_size}, {data.hparams.image_size} px, "
+            f"{data.num_workers} workers; validation {e['val_s']:.2f} s",
+        )
     # epoch 0 holds cuDNN's warm-up; the busy share is the training parts of the later epochs
     intervals = [(e["start"], e["start"] + e["train_s"]) for k, e in epochs.items() if k > 0]
     share = busy.share(intervals) if len(busy.samples) > busy_start else None
-    table.add("GPU busy share during fit (training parts, epochs 1+)", "n/a" if share is None else f"{share:.0%}", busy.source)
+    table.add(
+        "GPU busy share during fit (training parts, epochs 1+)", "n/a" if share is None else f"{share:.0%}", busy.source
+    )
     unfreeze_rows(table, "this code", recorder, unfreeze)
     rate = loader_alone(data)
     fine = epochs[unfreeze + 1]
-    table.add("classifier loader alone img/s", rate,
-              f"{data.num_workers} workers; fit fine-tune phase = {fine['images'] / fine['train_s'] / rate:.2f}x of it")
+    table.add(
+        "classifier loader alone img/s",
+        rate,
+        f"{data.num_workers} workers; fit fine-tune phase = {fine['images'] / fine['train_s'] / rate:.2f}x of it",
+    )
 
 
 def unfreeze_before_fix_row(table: Table, args, work: Path) -> None:
@@ -330,10 +356,17 @@ def segmenter_fit(args, work: Path, label: str, files: tuple[str, ...], epochs: 
     profiler = SimpleProfiler(dirpath=str(args.profile), filename=f"segment-{label}") if args.profile else None
     recorder = epoch_recorder()
     trainer = L.Trainer(
-        **trainer_options(config["trainer"], args.quick), max_epochs=epochs,
-        max_time={"minutes": minutes} if minutes else None, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(work),
-        callbacks=[recorder], profiler=profiler,
+        **trainer_options(config["trainer"], args.quick),
+        max_epochs=epochs,
+        max_time={"minutes": minutes} if minutes else None,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(work),
+        callbacks=[recorder],
+        profiler=profiler,
     )
     trainer.fit(model, data)
     checkpoint = work / f"segment-{label}.ckpt"
@@ -344,8 +377,17 @@ def segmenter_fit(args, work: Path, label: str, files: tuple[str, ...], epochs: 
     return recorder, trainer, data, checkpoint
 
 
-def segmenter_rows(table: Table, args, work: Path, label: str, files: tuple[str, ...], epochs: int,
-                   minutes: float | None, state: dict[str, Any], busy: GpuBusy) -> None:
+def segmenter_rows(
+    table: Table,
+    args,
+    work: Path,
+    label: str,
+    files: tuple[str, ...],
+    epochs: int,
+    minutes: float | None,
+    state: dict[str, Any],
+    busy: GpuBusy,
+) -> None:
     first = len(busy.samples)
     recorder, trainer, data, checkpoint = segmenter_fit(args, work / f"segment-{label}", label, files, epochs, minutes)
     timed = [e for k, e in sorted(recorder.epochs.items()) if k > 0] or list(recorder.epochs.values())
@@ -354,15 +396,24 @@ def segmenter_rows(table: Table, args, work: Path, label: str, files: tuple[str,
     best = max((e.get("val_ods_f1", float("nan")) for e in recorder.epochs.values()), default=float("nan"))
     hp = data.hparams
     share = busy.share([(e["start"], e["start"] + e["train_s"]) for e in timed]) if len(busy.samples) > first else None
-    table.add(f"GPU busy share, segmenter {label} (training parts)", "n/a" if share is None else f"{share:.0%}", busy.source)
-    table.add(f"segmenter epoch s, {label} ({' + '.join(files)})", mean,
-              f"train {train:.2f} s + val {mean - train:.2f} s, mean of epochs {[k for k in recorder.epochs if k > 0] or [0]}; "
-              f"{len(data.splits['train'])} train / {len(data.splits['val'])} val photos, batch {hp.batch_size}, "
-              f"{hp.crops_per_photo} crop(s) of {hp.crop_size} px a photo, {trainer.precision}, {data.num_workers} workers"
-              + (f"; profile: {args.profile}/fit-segment-{label}.txt" if args.profile else ""))
-    table.add(f"segmenter held-out ODS F1, {label}", best,
-              f"best of {len(recorder.epochs)} epoch(s) of max_epochs {trainer.max_epochs}"
-              + (f" (cut at {minutes} min)" if minutes else "") + "; the CPU recipe's 40 epochs: 0.796")
+    table.add(
+        f"GPU busy share, segmenter {label} (training parts)", "n/a" if share is None else f"{share:.0%}", busy.source
+    )
+    table.add(
+        f"segmenter epoch s, {label} ({' + '.join(files)})",
+        mean,
+        f"train {train:.2f} s + val {mean - train:.2f} s, mean of epochs {[k for k in recorder.epochs if k > 0] or [0]}; "
+        f"{len(data.splits['train'])} train / {len(data.splits['val'])} val photos, batch {hp.batch_size}, "
+        f"{hp.crops_per_photo} crop(s) of {hp.crop_size} px a photo, {trainer.precision}, {data.num_workers} workers"
+        + (f"; profile: {args.profile}/fit-segment-{label}.txt" if args.profile else ""),
+    )
+    table.add(
+        f"segmenter held-out ODS F1, {label}",
+        best,
+        f"best of {len(recorder.epochs)} epoch(s) of max_epochs {trainer.max_epochs}"
+        + (f" (cut at {minutes} min)" if minutes else "")
+        + "; the CPU recipe's 40 epochs: 0.796",
+    )
     state["segmenter"] = checkpoint
 
 
@@ -404,7 +455,11 @@ def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> 
     def cpu_path() -> None:
         cpu = load_model(model_path, precision="auto", device="cpu")
         rates["cpu"], seconds = scan_rate(cpu, photos)
-        table.add(f"scan MP/s, {kind}, CPU path", rates["cpu"], f"{cpu.describe()}; {len(photos)} photos in {seconds:.1f} s, {cores} cores")
+        table.add(
+            f"scan MP/s, {kind}, CPU path",
+            rates["cpu"],
+            f"{cpu.describe()}; {len(photos)} photos in {seconds:.1f} s, {cores} cores",
+        )
 
     def gpu_path() -> None:
         import torch
@@ -417,11 +472,16 @@ def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> 
         first = len(busy.samples)
         start = time.perf_counter()
         rates["gpu"], seconds = scan_rate(gpu, photos, batch_size=batch, workers=workers)
-        share = busy.share([(time.perf_counter() - seconds, time.perf_counter())]) if len(busy.samples) > first else None
+        share = (
+            busy.share([(time.perf_counter() - seconds, time.perf_counter())]) if len(busy.samples) > first else None
+        )
         ratio = f"; {rates['gpu'] / rates['cpu']:.2f}x the CPU path" if "cpu" in rates else ""
-        table.add(f"scan MP/s, {kind}, GPU path", rates["gpu"],
-                  f"{gpu.describe()}; batch {batch}, {workers} decoding threads; {len(photos)} photos in {seconds:.1f} s"
-                  f"{ratio}; GPU busy {'n/a' if share is None else f'{share:.0%}'} (warm-up {time.perf_counter() - start - seconds:.1f} s)")
+        table.add(
+            f"scan MP/s, {kind}, GPU path",
+            rates["gpu"],
+            f"{gpu.describe()}; batch {batch}, {workers} decoding threads; {len(photos)} photos in {seconds:.1f} s"
+            f"{ratio}; GPU busy {'n/a' if share is None else f'{share:.0%}'} (warm-up {time.perf_counter() - start - seconds:.1f} s)",
+        )
 
     table.guarded(f"scan MP/s, {kind}, CPU path", cpu_path)
     table.guarded(f"scan MP/s, {kind}, GPU path", gpu_path)
@@ -430,17 +490,19 @@ def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> 
 def scan_command_rows(table: Table, args) -> None:
     """The whole ``scan`` command (files written) on the CPU path, on the GPU in one process and in several sharing
     it (``--devices``): what a user's scan takes, start-up included (bench/scan_processes.py)."""
-    from scan_processes import timed_scans
-
     import torch
+    from scan_processes import timed_scans
 
     photos = sorted((Path(args.photos) / "images").glob("*.jpg"))[: 4 if args.quick else args.scan_photos]
     most = max(args.scan_processes)  # the CPU path with as many processes too: a fair comparison of the devices
     runs = ["cpu:1", f"cpu:{most}"] + ([f"cuda:{n}" for n in args.scan_processes] if torch.cuda.is_available() else [])
     for r in timed_scans(photos, runs):
-        table.add(f"scan command MP/s, segmenter concrete-seg-v1, --device {r['run'].replace(':', ' --devices ')}",
-                  r["mp_per_s"], f"{r['photos']} photos in {r['seconds']} s (start-up included), {r['x_first']}x the "
-                  f"CPU path; same rows as it: {r['same_rows_as_first']}")
+        table.add(
+            f"scan command MP/s, segmenter concrete-seg-v1, --device {r['run'].replace(':', ' --devices ')}",
+            r["mp_per_s"],
+            f"{r['photos']} photos in {r['seconds']} s (start-up included), {r['x_first']}x the "
+            f"CPU path; same rows as it: {r['same_rows_as_first']}",
+        )
 
 
 # --------------------------------------------------------------------------------------------------------- main
@@ -455,26 +517,52 @@ def machine() -> dict[str, Any]:
         pass
     return {
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "lightning": lightning.__version__,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
         "python": platform.python_version(),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--patches", type=Path, required=True, help="ImageFolder of patches (Negative/, Positive/).")
-    parser.add_argument("--photos", type=Path, required=True, help="Folder with images/ and masks/ (the segmenter's data).")
+    parser.add_argument(
+        "--photos", type=Path, required=True, help="Folder with images/ and masks/ (the segmenter's data)."
+    )
     parser.add_argument("--json", type=Path, default=None, help="Write the table and the machine here as JSON.")
-    parser.add_argument("--profile", type=Path, default=None, help="Profile each segmenter fit (SimpleProfiler) into this folder.")
-    parser.add_argument("--quick", action="store_true", help="On the CPU, a few images and photos: checks the script (1-3 min).")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="Profile each segmenter fit (SimpleProfiler) into this folder."
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="On the CPU, a few images and photos: checks the script (1-3 min)."
+    )
     parser.add_argument("--max_patches", type=int, default=None, help="At most this many patches of each class.")
     parser.add_argument("--segment_minutes", type=float, default=2.0, help="Time cap of the GPU recipe's 40-epoch fit.")
     parser.add_argument("--scan_photos", type=int, default=300, help="Photos each scan row scans.")
-    parser.add_argument("--scan_processes", type=int, nargs="+", default=[1, 4, 8], help="scan --device cuda --devices N for each N (the scan command rows).")
-    parser.add_argument("--unfreeze_variant", action="append", default=None,
-                        help="NAME=JSON of fine-tuning options: a whole classifier fit each, its unfreeze epoch and val_acc "
-                             f"(default: {' and '.join(UNFREEZE_VARIANTS)}).")
-    parser.add_argument("--skip", type=str, default="", help="Comma-separated rows to skip: fit,before,variants,segment_cpu,segment_gpu,scan,scan_segmenter,scan_command.")
+    parser.add_argument(
+        "--scan_processes",
+        type=int,
+        nargs="+",
+        default=[1, 4, 8],
+        help="scan --device cuda --devices N for each N (the scan command rows).",
+    )
+    parser.add_argument(
+        "--unfreeze_variant",
+        action="append",
+        default=None,
+        help="NAME=JSON of fine-tuning options: a whole classifier fit each, its unfreeze epoch and val_acc "
+        f"(default: {' and '.join(UNFREEZE_VARIANTS)}).",
+    )
+    parser.add_argument(
+        "--skip",
+        type=str,
+        default="",
+        help="Comma-separated rows to skip: fit,before,variants,segment_cpu,segment_gpu,scan,scan_segmenter,scan_command.",
+    )
     args = parser.parse_args(argv)
     args.unfreeze_variant = args.unfreeze_variant or UNFREEZE_VARIANTS
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -497,12 +585,27 @@ def main(argv: list[str] | None = None) -> int:
             for variant in args.unfreeze_variant:
                 table.guarded(f"unfreeze {variant}", lambda v=variant: unfreeze_variant_row(table, args, work, v))
         if "segment_cpu" not in skip:
-            table.guarded("segmenter, CPU recipe", lambda: segmenter_rows(
-                table, args, work, "cpu-recipe", ("segment.yaml",), quick_epochs or 3, None, state, busy))
+            table.guarded(
+                "segmenter, CPU recipe",
+                lambda: segmenter_rows(
+                    table, args, work, "cpu-recipe", ("segment.yaml",), quick_epochs or 3, None, state, busy
+                ),
+            )
         if "segment_gpu" not in skip:
-            table.guarded("segmenter, GPU recipe", lambda: segmenter_rows(
-                table, args, work, "gpu-recipe", ("segment.yaml", "segment-gpu.yaml"), quick_epochs or 40,
-                None if args.quick else args.segment_minutes, state, busy))
+            table.guarded(
+                "segmenter, GPU recipe",
+                lambda: segmenter_rows(
+                    table,
+                    args,
+                    work,
+                    "gpu-recipe",
+                    ("segment.yaml", "segment-gpu.yaml"),
+                    quick_epochs or 40,
+                    None if args.quick else args.segment_minutes,
+                    state,
+                    busy,
+                ),
+            )
         if "scan" not in skip:
             scan_rows(table, args, "classifier concrete-v1", "concrete-v1", busy)
         if "scan_segmenter" not in skip and state.get("segmenter"):
@@ -511,13 +614,16 @@ def main(argv: list[str] | None = None) -> int:
             table.guarded("scan command", lambda: scan_command_rows(table, args))
     busy.stop()
     total = time.perf_counter() - started
-    print(f"\nbench/gpu.py on {info['gpu'] or 'no GPU'} / {info['cpu']} ({info['cores']} cores), torch {info['torch']}, "
-          f"lightning {info['lightning']}, {total:.0f} s{' (--quick: CPU check, not a measurement)' if args.quick else ''}\n")
+    print(
+        f"\nbench/gpu.py on {info['gpu'] or 'no GPU'} / {info['cpu']} ({info['cores']} cores), torch {info['torch']}, "
+        f"lightning {info['lightning']}, {total:.0f} s{' (--quick: CPU check, not a measurement)' if args.quick else ''}\n"
+    )
     print(table.markdown(), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": info, "quick": args.quick, "seconds": round(total, 1),
-                                         "rows": table.rows}, indent=2))
+        args.json.write_text(
+            json.dumps({"machine": info, "quick": args.quick, "seconds": round(total, 1), "rows": table.rows}, indent=2)
+        )
         print(f"\nJSON: {args.json}")
     return 0
 

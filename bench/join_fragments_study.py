@@ -19,7 +19,6 @@ from scipy import ndimage
 from skimage.draw import line as draw_line
 from skimage.morphology import skeletonize
 
-
 import crack_lightning
 from crack_lightning.evaluation.masked_photos import masked_photos, read_truth
 from crack_lightning.measure.cracks import f1_scores, pixel_counts

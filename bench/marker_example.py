@@ -61,8 +61,10 @@ def accuracy(mm_per_px: float, tilts=(0, 15, 30, 45, 60), turns=(0, 10, 35)) -> 
     t = np.linspace(0, 1, 60)
     path = np.c_[-20 + 110 * t, 35 + 15 * np.sin(5 * t)]  # on the surface, right of and below the card
     length = np.hypot(*np.diff(path, axis=0).T).sum()
-    print(f"| tilt | marker side (px) | scale at the marker | line across the photo | crack {length:.0f} mm, "
-          "1.0 / 0.5 mm wide: length, mean width | the same at the marker's one scale |")
+    print(
+        f"| tilt | marker side (px) | scale at the marker | line across the photo | crack {length:.0f} mm, "
+        "1.0 / 0.5 mm wide: length, mean width | the same at the marker's one scale |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for tilt in tilts:
         camera = Camera((1000, 750), mm_per_px, tilt)
@@ -98,7 +100,9 @@ def accuracy(mm_per_px: float, tilts=(0, 15, 30, 45, 60), turns=(0, 10, 35)) -> 
             f"{worst[6]:.1%}, {worst[7]:.1%} | {worst[5]:.0%} / {worst[8]:.0%} |"
             + ("" if len(done) == len(rows) else f" ({len(rows) - len(done)} of {len(rows)} not found)")
         )
-    print(f"\nWorst of in-plane turns {list(turns)} degrees; 1000 x 750 px photos, {mm_per_px} mm/px face-on at the centre.\n")
+    print(
+        f"\nWorst of in-plane turns {list(turns)} degrees; 1000 x 750 px photos, {mm_per_px} mm/px face-on at the centre.\n"
+    )
 
 
 def pictures() -> None:
@@ -112,7 +116,9 @@ def pictures() -> None:
     Image.fromarray(shot.photo).save(photo, quality=90)
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run([*run, "scan", "--input", str(photo), "--output", folder, "--progress", "false"], check=True)
-        Image.open(Path(folder) / "overlays" / "marker-photo.jpg.png").convert("RGB").save(IMAGES / "marker-scan.jpg", quality=85)
+        Image.open(Path(folder) / "overlays" / "marker-photo.jpg.png").convert("RGB").save(
+            IMAGES / "marker-scan.jpg", quality=85
+        )
         with open(Path(folder) / "photos.csv", newline="") as f:
             (row,) = csv.DictReader(f)
         with open(Path(folder) / "cracks.csv", newline="") as f:

@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-
 import crack_lightning
 from crack_lightning.evaluation.remembered import RememberedMaps
 

@@ -25,7 +25,9 @@ def main() -> None:
         started = time.perf_counter()
         bad = check_images(root, samples)
         seconds = time.perf_counter() - started
-        print(f"{attempt}: {len(samples)} images, {len(bad)} unreadable, {seconds:.2f} s ({seconds / len(samples) * 1e3:.2f} ms per image)")
+        print(
+            f"{attempt}: {len(samples)} images, {len(bad)} unreadable, {seconds:.2f} s ({seconds / len(samples) * 1e3:.2f} ms per image)"
+        )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from crack_lightning import load_model
-from crack_lightning import scan
+from crack_lightning import load_model, scan
 
 PATCH = 227
 SAMPLE = Path(__file__).resolve().parents[1] / "crack_lightning" / "assets" / "sample"
@@ -38,7 +37,10 @@ REPORT_PHOTOS = [
 
 def patches():
     """The last sample images of each class, newest first: the test fixtures train on the first ones."""
-    return (iter(sorted((SAMPLE / "Positive").glob("*.jpg"))[::-1]), iter(sorted((SAMPLE / "Negative").glob("*.jpg"))[::-1]))
+    return (
+        iter(sorted((SAMPLE / "Positive").glob("*.jpg"))[::-1]),
+        iter(sorted((SAMPLE / "Negative").glob("*.jpg"))[::-1]),
+    )
 
 
 def make_photo(path: Path, columns: int, rows: int, cracks: set, crack, sound) -> Path:
@@ -87,7 +89,11 @@ def segment_example(segmenter, output: Path, count: int) -> Path:
         mine = [c for c in cracks if c["photo"].endswith(name)]
         length = sum(float(c["length_px"]) for c in mine)
         widest = max((float(c["max_width_px"]) for c in mine), default=0.0)
-        draw.text((x + 2, 2 * PATCH + gap + 2), f"{len(mine)} crack{'s' if len(mine) != 1 else ''}, {length:.0f} px long", fill="black")
+        draw.text(
+            (x + 2, 2 * PATCH + gap + 2),
+            f"{len(mine)} crack{'s' if len(mine) != 1 else ''}, {length:.0f} px long",
+            fill="black",
+        )
         draw.text((x + 2, 2 * PATCH + gap + 15), f"widest {widest:.1f} px", fill="black")
     path = output / "segment_example.png"
     picture.save(path)
@@ -110,8 +116,16 @@ def main() -> None:
         return
     crack, sound = patches()
     path = make_photo(args.output / "photo.jpg", 8, 5, CRACK_PATH, crack, sound)
-    counts = scan(path, args.output / "scan", model=classifier, tile=args.tile, stride=args.stride, masks=True,
-                  overwrite=True, report=False)
+    counts = scan(
+        path,
+        args.output / "scan",
+        model=classifier,
+        tile=args.tile,
+        stride=args.stride,
+        masks=True,
+        overwrite=True,
+        report=False,
+    )
     print(f"{counts['tiles']} tiles; overlay in {args.output / 'scan' / 'overlays' / 'photo.jpg.png'}")
     if args.report:
         photos = args.output / "report_photos"

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 from PIL import Image
+from scan_scale import cpu_name
 
 from crack_lightning.io.images import find_images
 from crack_lightning.runtime.backends import cpu_count
-from scan_scale import cpu_name
 
 
 def rows(path: Path) -> list[list[str]]:

@@ -31,7 +31,9 @@ def evaluate(classifier, photos: list[Path], masks: Path, tile: int, stride: int
     started, tiles = time.perf_counter(), 0
     named = ((p.name, p) for p in photos)
     # The scan command's own scan of these tiles (batches across photos), its pictures kept for the failures figure.
-    for scan in classifier.scan_task(tile=tile, stride=stride, context=context, batch_size=args.batch_size).results(named):
+    for scan in classifier.scan_task(tile=tile, stride=stride, context=context, batch_size=args.batch_size).results(
+        named
+    ):
         mask = read_mask(masks / (Path(scan.name).stem + ".png"), scan.width, scan.height)
         truth = torch.from_numpy(tile_truth(mask, scan.boxes, args.crack_fraction))
         p = torch.from_numpy(scan.crack_probability.copy())
@@ -55,10 +57,19 @@ def evaluate(classifier, photos: list[Path], masks: Path, tile: int, stride: int
     recall = (predicted & (t == 1)).sum().item() / max(1, (t == 1).sum().item())
     specificity = (~predicted & (t == 0)).sum().item() / max(1, (t == 0).sum().item())
     return {
-        "tile": tile, "stride": stride, "context": context, "crack": int((t == 1).sum()), "sound": int((t == 0).sum()),
-        "ambiguous": int((~keep).sum()), "auroc": binary_auroc(p, t).item(), "balanced": (recall + specificity) / 2,
-        "recall": recall, "specificity": specificity, "map_auroc": binary_auroc(torch.cat(map_probabilities), torch.cat(map_truths)).item(),
-        "tiles_per_s": tiles / seconds, "failures": failures,
+        "tile": tile,
+        "stride": stride,
+        "context": context,
+        "crack": int((t == 1).sum()),
+        "sound": int((t == 0).sum()),
+        "ambiguous": int((~keep).sum()),
+        "auroc": binary_auroc(p, t).item(),
+        "balanced": (recall + specificity) / 2,
+        "recall": recall,
+        "specificity": specificity,
+        "map_auroc": binary_auroc(torch.cat(map_probabilities), torch.cat(map_truths)).item(),
+        "tiles_per_s": tiles / seconds,
+        "failures": failures,
     }
 
 
@@ -76,7 +87,9 @@ def failure_figure(failures: list, tile: int, stride: int, path: Path) -> None:
     for ax, (_, crop, truth, q, name) in zip(axes.flat, failures):
         ax.imshow(crop)
         ax.set_title(f"{name}\n{'crack' if truth else 'sound'}, p={q:.2f}", fontsize=6)
-    fig.suptitle(f"Most confident tile mistakes, tile {tile} px stride {stride} (title: true class, p(crack))", fontsize=9)
+    fig.suptitle(
+        f"Most confident tile mistakes, tile {tile} px stride {stride} (title: true class, p(crack))", fontsize=9
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -86,19 +99,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("ckpt", help="checkpoint written by fit, an .onnx written by export, or a shipped model's name")
     parser.add_argument("photos", type=Path, help="folder with images/ and masks/")
-    parser.add_argument("--configs", nargs="+", default=["64:32", "96:48", "128:64", "192:96", "256:128"],
-                        help="TILE:STRIDE or TILE:STRIDE:CONTEXT (context: share of the tile seen around it, default 0)")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=["64:32", "96:48", "128:64", "192:96", "256:128"],
+        help="TILE:STRIDE or TILE:STRIDE:CONTEXT (context: share of the tile seen around it, default 0)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos (quick looks)")
-    parser.add_argument("--half", type=int, choices=(1, 2), default=None,
-                        help="only the photos of every other group (a group: the name before '-'), 1 or 2: "
-                        "to check that a setting chosen on all photos holds on each half")
+    parser.add_argument(
+        "--half",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="only the photos of every other group (a group: the name before '-'), 1 or 2: "
+        "to check that a setting chosen on all photos holds on each half",
+    )
     parser.add_argument("--crack_fraction", type=float, default=0.01)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--precision", default="32", choices=("32", "bf16"))
-    parser.add_argument("--failures", type=Path, default=None, help="PNG of the worst tile mistakes of the first config")
-    parser.add_argument("--json", type=Path, default=None,
-                        help="also record the rows in this JSON file, under 'all', 'half1' or 'half2' (kept across runs)")
+    parser.add_argument(
+        "--failures", type=Path, default=None, help="PNG of the worst tile mistakes of the first config"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="also record the rows in this JSON file, under 'all', 'half1' or 'half2' (kept across runs)",
+    )
     args = parser.parse_args()
     classifier = load_model(args.ckpt, precision=args.precision)
     photos = sorted((args.photos / "images").glob("*.jpg"))[: args.limit]
@@ -106,9 +134,13 @@ def main() -> None:
         groups = sorted({p.stem.split("-")[0] for p in photos})
         kept = set(groups[args.half - 1 :: 2])
         photos = [p for p in photos if p.stem.split("-")[0] in kept]
-    print(f"{len(photos)} photos from {args.photos}, {classifier.source}, {classifier.describe()}, {os.cpu_count()} cores",
-          file=sys.stderr)
-    print("| tile | stride | context | crack / sound tiles (ambiguous left out) | tile AUROC | balanced accuracy | recall | specificity | map AUROC (pixels) | tiles/s |")
+    print(
+        f"{len(photos)} photos from {args.photos}, {classifier.source}, {classifier.describe()}, {os.cpu_count()} cores",
+        file=sys.stderr,
+    )
+    print(
+        "| tile | stride | context | crack / sound tiles (ambiguous left out) | tile AUROC | balanced accuracy | recall | specificity | map AUROC (pixels) | tiles/s |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for i, config in enumerate(args.configs):
         tile, stride, context = (config.split(":") + ["0"])[:3]
@@ -122,8 +154,14 @@ def main() -> None:
         if args.json:
             record = json.loads(args.json.read_text()) if args.json.is_file() else {}
             key = f"half{args.half}" if args.half else "all"
-            row = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k not in ("failures", "tiles_per_s")}
-            record.setdefault(key, {"photos": len(photos), "threshold": args.threshold, "configs": []})["configs"].append(row)
+            row = {
+                k: (round(v, 4) if isinstance(v, float) else v)
+                for k, v in r.items()
+                if k not in ("failures", "tiles_per_s")
+            }
+            record.setdefault(key, {"photos": len(photos), "threshold": args.threshold, "configs": []})[
+                "configs"
+            ].append(row)
             args.json.write_text(json.dumps(record, indent=2) + "\n")
         if args.failures and i == 0:
             failure_figure(r["failures"][:32], tile, stride, args.failures)

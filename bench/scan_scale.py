@@ -87,28 +87,74 @@ def main() -> None:
         if not args.skip_memory:
             (tmp / "big").mkdir()
             photo = big_photo(tmp / "big" / "photo_50mp.jpg")
-            seconds, rss = run([*cli, "scan", "--ckpt_path", args.ckpt, "--input", str(photo), "--output",
-                                str(tmp / "scan_big"), "--masks", "true", *tile, *common])
+            seconds, rss = run(
+                [
+                    *cli,
+                    "scan",
+                    "--ckpt_path",
+                    args.ckpt,
+                    "--input",
+                    str(photo),
+                    "--output",
+                    str(tmp / "scan_big"),
+                    "--masks",
+                    "true",
+                    *tile,
+                    *common,
+                ]
+            )
             with Image.open(tmp / "scan_big" / "overlays" / "photo_50mp.jpg.png") as im:
                 overlay = im.size
             tiles = sum(1 for _ in open(tmp / "scan_big" / "tiles.csv")) - 1
-            print(f"memory: scan of one 8660x5773 photo (50.0 MP), {tiles} tiles, masks on: peak RSS {rss:.0f} MB, "
-                  f"{seconds:.0f} s; overlay {overlay[0]}x{overlay[1]}")
+            print(
+                f"memory: scan of one 8660x5773 photo (50.0 MP), {tiles} tiles, masks on: peak RSS {rss:.0f} MB, "
+                f"{seconds:.0f} s; overlay {overlay[0]}x{overlay[1]}"
+            )
 
         photos = tmp / "photos.txt"
         photos.write_text("\n".join(str(p.resolve()) for p in find_images(args.photos)[: args.photos_count]) + "\n")
         patches = tmp / "patches.txt"
-        patches.write_text("\n".join(str(p.resolve()) for p in find_images(args.patches)[:: 2][: args.patches_count]) + "\n")
-        scan_s, scan_rss = run([*cli, "scan", "--ckpt_path", args.ckpt, "--input", str(photos), "--output",
-                                str(tmp / "scan"), *tile, *common])
+        patches.write_text(
+            "\n".join(str(p.resolve()) for p in find_images(args.patches)[::2][: args.patches_count]) + "\n"
+        )
+        scan_s, scan_rss = run(
+            [
+                *cli,
+                "scan",
+                "--ckpt_path",
+                args.ckpt,
+                "--input",
+                str(photos),
+                "--output",
+                str(tmp / "scan"),
+                *tile,
+                *common,
+            ]
+        )
         tiles = sum(1 for _ in open(tmp / "scan" / "tiles.csv")) - 1
         # torch-free predict, as scan runs: the same exported graph in the same runtime
-        predict_s, predict_rss = run([*cli, "predict", "--ckpt_path", args.ckpt, "--data.predict_dir", str(patches),
-                                      "--output", str(tmp / "predictions.csv"), "--data.batch_size", str(args.batch_size)])
+        predict_s, predict_rss = run(
+            [
+                *cli,
+                "predict",
+                "--ckpt_path",
+                args.ckpt,
+                "--data.predict_dir",
+                str(patches),
+                "--output",
+                str(tmp / "predictions.csv"),
+                "--data.batch_size",
+                str(args.batch_size),
+            ]
+        )
         images = sum(1 for _ in open(tmp / "predictions.csv")) - 1
-    print(f"scan:    {tiles} tiles of {args.photos_count} photos in {scan_s:.1f} s = {tiles / scan_s:.1f} tiles/s "
-          f"(peak RSS {scan_rss:.0f} MB)")
-    print(f"predict: {images} patches in {predict_s:.1f} s = {images / predict_s:.1f} img/s (peak RSS {predict_rss:.0f} MB)")
+    print(
+        f"scan:    {tiles} tiles of {args.photos_count} photos in {scan_s:.1f} s = {tiles / scan_s:.1f} tiles/s "
+        f"(peak RSS {scan_rss:.0f} MB)"
+    )
+    print(
+        f"predict: {images} patches in {predict_s:.1f} s = {images / predict_s:.1f} img/s (peak RSS {predict_rss:.0f} MB)"
+    )
     print(f"scan tiles/s / predict img/s = {(tiles / scan_s) / (images / predict_s):.2f}  (both from process start)")
 
 

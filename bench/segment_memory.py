@@ -36,19 +36,48 @@ def main() -> None:
             folder = tmp / label.replace(" ", "")
             folder.mkdir()
             photo = big_photo(folder / "photo.jpg", width, height)
-            seconds, rss = run([sys.executable, "-m", "crack_lightning", "scan", "--ckpt_path", args.ckpt, "--input",
-                                str(photo), "--output", str(tmp / f"out{label.replace(' ', '')}"), "--progress", "false",
-                                "--batch_size", str(args.batch_size), "--precision", args.precision])
+            seconds, rss = run(
+                [
+                    sys.executable,
+                    "-m",
+                    "crack_lightning",
+                    "scan",
+                    "--ckpt_path",
+                    args.ckpt,
+                    "--input",
+                    str(photo),
+                    "--output",
+                    str(tmp / f"out{label.replace(' ', '')}"),
+                    "--progress",
+                    "false",
+                    "--batch_size",
+                    str(args.batch_size),
+                    "--precision",
+                    args.precision,
+                ]
+            )
             cracks = sum(1 for _ in open(tmp / f"out{label.replace(' ', '')}" / "cracks.csv")) - 1
             results[label] = rss
             rates[label] = width * height / 1e6 / seconds
-            print(f"| {label} ({width} x {height}) | peak RSS {rss:.0f} MB | {seconds:.1f} s from process start "
-                  f"| {width * height / 1e6 / seconds:.2f} MP/s | {cracks} cracks |")
+            print(
+                f"| {label} ({width} x {height}) | peak RSS {rss:.0f} MB | {seconds:.1f} s from process start "
+                f"| {width * height / 1e6 / seconds:.2f} MP/s | {cracks} cracks |"
+            )
     print(f"50 MP over 1 MP: +{results['50 MP'] - results['1 MP']:.0f} MB")
     if args.json:
-        args.json.write_text(json.dumps({"cpu": cpu_name(), "cores": os.cpu_count(), "peak_rss_mb": results,
-                                         "mp_per_s_from_process_start": rates,
-                                         "over_small_mb": results["50 MP"] - results["1 MP"]}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "cpu": cpu_name(),
+                    "cores": os.cpu_count(),
+                    "peak_rss_mb": results,
+                    "mp_per_s_from_process_start": rates,
+                    "over_small_mb": results["50 MP"] - results["1 MP"],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

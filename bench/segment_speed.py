@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from scan_scale import cpu_name  # bench/: the scripts import each other
 
 import crack_lightning

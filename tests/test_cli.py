@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from crack_lightning.cli import main
@@ -25,15 +25,25 @@ def plain_argv(monkeypatch):
 def run_fit(tmp_path: Path, root: Path, *extra: str) -> Path:
     main(
         [
-            "fit", "--config", CONFIG,
-            "--data.root", str(root),
-            "--data.num_workers", "0",
-            "--data.batch_size", "16",
-            "--model.weights", str(REPO / "crack_lightning/assets/weights/mobilenet_v2_features_partial_imagenet.pth"),
-            "--trainer.max_epochs", "2",
-            "--finetuning.unfreeze_at_epoch", "1",
-            "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
-            "--trainer.enable_progress_bar", "false",
+            "fit",
+            "--config",
+            CONFIG,
+            "--data.root",
+            str(root),
+            "--data.num_workers",
+            "0",
+            "--data.batch_size",
+            "16",
+            "--model.weights",
+            str(REPO / "crack_lightning/assets/weights/mobilenet_v2_features_partial_imagenet.pth"),
+            "--trainer.max_epochs",
+            "2",
+            "--finetuning.unfreeze_at_epoch",
+            "1",
+            "--trainer.logger.init_args.save_dir",
+            str(tmp_path / "runs"),
+            "--trainer.enable_progress_bar",
+            "false",
             *extra,
         ]
     )
@@ -71,14 +81,37 @@ def test_fit_end_to_end_through_the_cli(tmp_path):
 
 def test_second_run_never_overwrites_the_first(tmp_path):
     root = copy_images(tmp_path / "images", 10)
-    first = run_fit(tmp_path, root, "--trainer.max_epochs", "1", "--finetuning.unfreeze_at_epoch", "0",
-                    "--sample_grid.images_per_class", "0")
+    first = run_fit(
+        tmp_path,
+        root,
+        "--trainer.max_epochs",
+        "1",
+        "--finetuning.unfreeze_at_epoch",
+        "0",
+        "--sample_grid.images_per_class",
+        "0",
+    )
     before = {p: p.read_bytes() for p in first.rglob("*") if p.is_file()}
     main(
-        ["fit", "--config", CONFIG, "--data.root", str(root), "--data.num_workers", "0",
-         "--model.weights", "none", "--trainer.max_epochs", "1", "--finetuning.unfreeze_at_epoch", "0",
-         "--trainer.enable_progress_bar", "false",
-         "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
+        [
+            "fit",
+            "--config",
+            CONFIG,
+            "--data.root",
+            str(root),
+            "--data.num_workers",
+            "0",
+            "--model.weights",
+            "none",
+            "--trainer.max_epochs",
+            "1",
+            "--finetuning.unfreeze_at_epoch",
+            "0",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.logger.init_args.save_dir",
+            str(tmp_path / "runs"),
+        ]
     )
     assert sorted(p.name for p in (tmp_path / "runs" / "crack").iterdir()) == ["version_0", "version_1"]
     assert all(p.read_bytes() == content for p, content in before.items())
@@ -95,8 +128,20 @@ def test_second_run_never_overwrites_the_first(tmp_path):
 def test_bad_input_is_one_line_on_stderr(tmp_path, capsys, args, message):
     root = copy_images(tmp_path / "images", 5)
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--config", CONFIG, "--data.root", str(root), "--trainer.logger.init_args.save_dir",
-              str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false", *args])
+        main(
+            [
+                "fit",
+                "--config",
+                CONFIG,
+                "--data.root",
+                str(root),
+                "--trainer.logger.init_args.save_dir",
+                str(tmp_path / "runs"),
+                "--trainer.enable_progress_bar",
+                "false",
+                *args,
+            ]
+        )
     assert exit_info.value.code == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("crack_lightning: error:")]
     assert len(lines) == 1 and message in lines[0]
@@ -107,7 +152,9 @@ def test_print_config_shows_the_defaults(capsys):
         main(["fit", "--config", CONFIG, "--print_config"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "unfreeze_at_epoch: 2" in out and "patience: 3" in out and "weights: auto" in out and "image_size: 227" in out
+    assert (
+        "unfreeze_at_epoch: 2" in out and "patience: 3" in out and "weights: auto" in out and "image_size: 227" in out
+    )
 
 
 def printed_config(capsys, *configs: str) -> dict:
@@ -122,9 +169,12 @@ def test_default_yaml_holds_the_built_in_defaults_and_original_yaml_the_keras_re
         assert built_in[section] == default[section], section
     assert built_in["trainer"]["max_epochs"] == default["trainer"]["max_epochs"] == 6
     original = printed_config(capsys, "default.yaml", "original.yaml")
-    assert (original["data"]["image_size"], original["model"]["lr"], original["trainer"]["max_epochs"]) == (160, 1e-4, 20)
+    assert (original["data"]["image_size"], original["model"]["lr"], original["trainer"]["max_epochs"]) == (
+        160,
+        1e-4,
+        20,
+    )
     assert (original["finetuning"]["unfreeze_at_epoch"], original["finetuning"]["backbone_lr"]) == (10, 1e-5)
-
 
 
 def test_resume_from_last_checkpoint_continues_the_fine_tune_phase(tmp_path, caplog):
@@ -134,10 +184,29 @@ def test_resume_from_last_checkpoint_continues_the_fine_tune_phase(tmp_path, cap
     assert torch.load(last, weights_only=False)["epoch"] == 1
     caplog.clear()
     main(
-        ["fit", "--config", CONFIG, "--data.root", str(root), "--data.num_workers", "0", "--data.batch_size", "16",
-         "--trainer.max_epochs", "3", "--finetuning.unfreeze_at_epoch", "1", "--sample_grid.images_per_class", "0",
-         "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false",
-         "--ckpt_path", str(last)]
+        [
+            "fit",
+            "--config",
+            CONFIG,
+            "--data.root",
+            str(root),
+            "--data.num_workers",
+            "0",
+            "--data.batch_size",
+            "16",
+            "--trainer.max_epochs",
+            "3",
+            "--finetuning.unfreeze_at_epoch",
+            "1",
+            "--sample_grid.images_per_class",
+            "0",
+            "--trainer.logger.init_args.save_dir",
+            str(tmp_path / "runs"),
+            "--trainer.enable_progress_bar",
+            "false",
+            "--ckpt_path",
+            str(last),
+        ]
     )
     assert "unfreezing" not in caplog.text  # the fine-tune phase was restored, not started again
     resumed = torch.load(tmp_path / "runs" / "crack" / "version_1" / "checkpoints" / "last.ckpt", weights_only=False)
@@ -150,7 +219,10 @@ SEGMENTER_OVERLAYS = ("configs/concrete-seg-v1.yaml", "configs/concrete-seg-v2.y
 
 
 @pytest.mark.parametrize(
-    "config", sorted(str(p.relative_to(REPO)) for folder in ("configs", "bench/schedules") for p in (REPO / folder).glob("*.yaml"))
+    "config",
+    sorted(
+        str(p.relative_to(REPO)) for folder in ("configs", "bench/schedules") for p in (REPO / folder).glob("*.yaml")
+    ),
 )
 def test_every_shipped_config_parses(config, capsys):
     from crack_lightning.cli import config_task
@@ -158,7 +230,10 @@ def test_every_shipped_config_parses(config, capsys):
     if getattr(config_task(str(REPO / config)), "name", "") == "segmentation":  # the segmenter's configs stand alone
         args, expected = ["--config", str(REPO / config)], "CrackSegmenter"
     elif config in SEGMENTER_OVERLAYS:  # on top of segment.yaml, as their headers say
-        args, expected = ["--config", str(REPO / "configs" / "segment.yaml"), "--config", str(REPO / config)], "CrackSegmenter"
+        args, expected = (
+            ["--config", str(REPO / "configs" / "segment.yaml"), "--config", str(REPO / config)],
+            "CrackSegmenter",
+        )
     else:  # the classifier's: on top of default.yaml, as the docs show them
         args, expected = ["--config", CONFIG, "--config", str(REPO / config)], "finetuning:"
     with pytest.raises(SystemExit) as exit_info:

@@ -15,7 +15,11 @@ spec.loader.exec_module(compare)
 
 
 def samples(photos: int = 13, tiles: int = 3) -> list[tuple[str, int]]:
-    return [(f"{'Positive' if p % 3 else 'Negative'}/photo{p}_tile{t}.jpg", int(p % 3 > 0)) for p in range(photos) for t in range(tiles)]
+    return [
+        (f"{'Positive' if p % 3 else 'Negative'}/photo{p}_tile{t}.jpg", int(p % 3 > 0))
+        for p in range(photos)
+        for t in range(tiles)
+    ]
 
 
 def test_stratified_folds_test_every_image_once_with_both_classes_in_each():

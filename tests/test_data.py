@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torchvision.transforms import v2
 from PIL import Image
+from torchvision.transforms import v2
 
 from crack_lightning.data.classification import CrackDataModule
 from crack_lightning.data.datasets import read_image_tensor, sample_root
 from crack_lightning.data.splits import SPLITS, read_split_csv, write_split_csv
-from crack_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, augment_batch, train_transform
+from crack_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD, augment_batch, eval_transform, train_transform
 from crack_lightning.errors import CrackLightningError
 from tests.conftest import copy_images
 

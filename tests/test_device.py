@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from crack_lightning.errors import CrackLightningError
 from crack_lightning import load_model
+from crack_lightning.errors import CrackLightningError
 from crack_lightning.export.gpu import torch_session
 from crack_lightning.runtime.cuda import checkpoint_beside, cuda_available, resolve_device
 from crack_lightning.runtime.models import shipped_model
@@ -60,8 +60,10 @@ def test_shipped_graph_has_its_checkpoint_beside_it(tmp_path):
 
 @pytest.mark.skipif(GPU, reason="on a GPU machine auto picks CUDA")
 def test_auto_without_gpu_is_the_torch_free_cpu_path():
-    code = ("import sys; from crack_lightning import load_model; m = load_model(device='auto'); "
-            "assert m.device == 'cpu' and m.backend != 'cuda'; assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; from crack_lightning import load_model; m = load_model(device='auto'); "
+        "assert m.device == 'cpu' and m.backend != 'cuda'; assert 'torch' not in sys.modules, 'torch imported'"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
 
@@ -109,7 +111,9 @@ def test_scan_with_worker_threads_equals_the_sequential_scan(tmp_path, monkeypat
     (tmp_path / "bad.jpg").write_bytes(b"not an image")
     photos.insert(1, ("bad.jpg", tmp_path / "bad.jpg"))
     classifier = load_model("concrete-v1", backend="onnxruntime", precision="32")
-    monkeypatch.setattr(scan_module, "PRECUT_TILES", 6)  # the largest photo takes the other path: cut in the batch's threads
+    monkeypatch.setattr(
+        scan_module, "PRECUT_TILES", 6
+    )  # the largest photo takes the other path: cut in the batch's threads
     one = list(scan_photos(classifier, photos, 64, 48, batch_size=7, keep_images=False))
     threads = list(scan_photos(classifier, photos, 64, 48, batch_size=7, keep_images=False, workers=3))
     assert [s.name for s in threads] == [s.name for s in one] == ["p0.png", "bad.jpg", "p1.png", "p2.png"]
@@ -181,8 +185,27 @@ def test_scan_command_on_the_gpu_path_writes_what_the_cpu_path_writes(cuda_on_th
         Image.fromarray(rng.integers(0, 256, (200, 260, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
     rows = {}
     for device in ("cpu", "cuda"):
-        main(["scan", "--ckpt_path", "concrete-v1", "--input", str(folder), "--output", str(tmp_path / device), "--progress", "false", "--report",
-              "false", "--device", device, "--precision", "32", "--backend", "onnxruntime"])
+        main(
+            [
+                "scan",
+                "--ckpt_path",
+                "concrete-v1",
+                "--input",
+                str(folder),
+                "--output",
+                str(tmp_path / device),
+                "--progress",
+                "false",
+                "--report",
+                "false",
+                "--device",
+                device,
+                "--precision",
+                "32",
+                "--backend",
+                "onnxruntime",
+            ]
+        )
         with open(tmp_path / device / "tiles.csv") as f:
             rows[device] = list(csv.DictReader(f))
     assert len(rows["cpu"]) == len(rows["cuda"]) > 0

@@ -25,8 +25,9 @@ DDP = ["--trainer.accelerator", "cpu", "--trainer.strategy", "ddp", "--trainer.d
 def run(*args: str, cwd: Path) -> None:
     """``python -m crack_lightning ARGS`` in a process of its own, as a user (or torchrun) would start it."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "crack_lightning", *args], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=420)
+    result = subprocess.run(
+        [sys.executable, "-m", "crack_lightning", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=420
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -37,10 +38,28 @@ def read_csv(path: Path) -> list[dict]:
 
 def test_two_process_fit_writes_one_run_that_resumes(tmp_path):
     root = copy_images(tmp_path / "images", 12)
-    fit = ["fit", "--config", str(REPO / "configs" / "default.yaml"), "--data.root", str(root),
-           "--model.weights", str(BUNDLED_BACKBONE), "--data.image_size", "64", "--data.batch_size", "4",
-           "--finetuning.unfreeze_at_epoch", "1", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
-           "--sample_grid.images_per_class", "4", "--trainer.enable_progress_bar", "false", *DDP]
+    fit = [
+        "fit",
+        "--config",
+        str(REPO / "configs" / "default.yaml"),
+        "--data.root",
+        str(root),
+        "--model.weights",
+        str(BUNDLED_BACKBONE),
+        "--data.image_size",
+        "64",
+        "--data.batch_size",
+        "4",
+        "--finetuning.unfreeze_at_epoch",
+        "1",
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path / "runs"),
+        "--sample_grid.images_per_class",
+        "4",
+        "--trainer.enable_progress_bar",
+        "false",
+        *DDP,
+    ]
     run(*fit, "--trainer.max_epochs", "2", cwd=tmp_path)
     runs = sorted((tmp_path / "runs" / "crack").iterdir())
     assert [r.name for r in runs] == ["version_0"]  # one run folder, not one per process
@@ -73,13 +92,45 @@ def test_two_process_predict_csv_equals_one_process(trained, tmp_path):
         shutil.copy(src, folder / f"{i:02d}_{src.name}")
     (folder / "05_broken.jpg").write_bytes(b"not an image")  # 11 files: shares of 6 and 5
     # float32: the default precision is bf16-mixed on CPUs with bf16 units, and the torch-free path's is float32
-    common = ["predict", "--engine", "lightning", "--ckpt_path", str(trained["ckpt"]), "--data.predict_dir", str(folder),
-              "--data.batch_size", "2", "--trainer.enable_progress_bar", "false", "--trainer.precision", "32-true"]
-    run(*common, "--output", str(tmp_path / "one.csv"), "--trainer.accelerator", "cpu", "--trainer.devices", "1", cwd=tmp_path)
+    common = [
+        "predict",
+        "--engine",
+        "lightning",
+        "--ckpt_path",
+        str(trained["ckpt"]),
+        "--data.predict_dir",
+        str(folder),
+        "--data.batch_size",
+        "2",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.precision",
+        "32-true",
+    ]
+    run(
+        *common,
+        "--output",
+        str(tmp_path / "one.csv"),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "1",
+        cwd=tmp_path,
+    )
     run(*common, "--output", str(tmp_path / "two.csv"), *DDP, cwd=tmp_path)
     # and the torch-free path in float32 (ONNX Runtime) writes the same file
-    run("predict", "--ckpt_path", str(trained["ckpt"]), "--data.predict_dir", str(folder), "--output",
-        str(tmp_path / "free.csv"), "--precision", "32", cwd=tmp_path)
+    run(
+        "predict",
+        "--ckpt_path",
+        str(trained["ckpt"]),
+        "--data.predict_dir",
+        str(folder),
+        "--output",
+        str(tmp_path / "free.csv"),
+        "--precision",
+        "32",
+        cwd=tmp_path,
+    )
     one, two, free = read_csv(tmp_path / "one.csv"), read_csv(tmp_path / "two.csv"), read_csv(tmp_path / "free.csv")
     assert len(one) == 11 and [r["path"] for r in two] == [r["path"] for r in one] == [r["path"] for r in free]
     for a, b in [*zip(one, two), *zip(one, free)]:
@@ -90,11 +141,33 @@ def test_two_process_predict_csv_equals_one_process(trained, tmp_path):
 
 
 def test_two_process_test_report_equals_one_process(trained, tmp_path):
-    common = ["test", "--ckpt_path", str(trained["ckpt"]), "--data.root", str(trained["root"]),
-              "--data.val_fraction", "0.1", "--data.test_fraction", "0.4", "--data.batch_size", "4",
-              "--trainer.enable_progress_bar", "false", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
-    run(*common, "--report.output_dir", str(tmp_path / "one"), "--trainer.accelerator", "cpu", "--trainer.devices", "1",
-        cwd=tmp_path)
+    common = [
+        "test",
+        "--ckpt_path",
+        str(trained["ckpt"]),
+        "--data.root",
+        str(trained["root"]),
+        "--data.val_fraction",
+        "0.1",
+        "--data.test_fraction",
+        "0.4",
+        "--data.batch_size",
+        "4",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path / "runs"),
+    ]
+    run(
+        *common,
+        "--report.output_dir",
+        str(tmp_path / "one"),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "1",
+        cwd=tmp_path,
+    )
     run(*common, "--report.output_dir", str(tmp_path / "two"), *DDP, cwd=tmp_path)
     one = json.loads((tmp_path / "one" / "test_report.json").read_text())
     two = json.loads((tmp_path / "two" / "test_report.json").read_text())

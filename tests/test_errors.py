@@ -28,10 +28,30 @@ def plain_argv(monkeypatch, tmp_path):
 
 def fit_args(tmp_path: Path, root: Path, *extra: str) -> list[str]:
     return [
-        "fit", "--config", CONFIG, "--data.root", str(root), "--data.num_workers", "0", "--data.batch_size", "16",
-        "--data.image_size", "64", "--model.weights", str(BUNDLED_BACKBONE), "--trainer.max_epochs", "2",
-        "--finetuning.unfreeze_at_epoch", "1", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
-        "--trainer.enable_progress_bar", "false", "--sample_grid.images_per_class", "0", *extra,
+        "fit",
+        "--config",
+        CONFIG,
+        "--data.root",
+        str(root),
+        "--data.num_workers",
+        "0",
+        "--data.batch_size",
+        "16",
+        "--data.image_size",
+        "64",
+        "--model.weights",
+        str(BUNDLED_BACKBONE),
+        "--trainer.max_epochs",
+        "2",
+        "--finetuning.unfreeze_at_epoch",
+        "1",
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path / "runs"),
+        "--trainer.enable_progress_bar",
+        "false",
+        "--sample_grid.images_per_class",
+        "0",
+        *extra,
     ]
 
 
@@ -55,15 +75,26 @@ def bad_files(folder: Path) -> dict[str, str]:
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
     (folder / "text.jpg").write_text("this is not an image\n")
-    (folder / "random.png").write_bytes(torch.randint(0, 256, (2000,), generator=torch.Generator().manual_seed(0)).to(torch.uint8).numpy().tobytes())
+    (folder / "random.png").write_bytes(
+        torch.randint(0, 256, (2000,), generator=torch.Generator().manual_seed(0)).to(torch.uint8).numpy().tobytes()
+    )
     Image.new("L", (1200, 1000)).save(folder / "huge.png")  # 1.2 MP: over the 1 MP limit the tests set
-    return {"empty.jpg": "empty file", "text.jpg": "cannot be read", "random.png": "cannot be read", "huge.png": "over the limit"}
+    return {
+        "empty.jpg": "empty file",
+        "text.jpg": "cannot be read",
+        "random.png": "cannot be read",
+        "huge.png": "over the limit",
+    }
 
 
 def test_fit_skips_bad_files_names_them_and_uses_every_good_one(tmp_path, capsys, recwarn):
     root = copy_images(tmp_path / "images", 12)
     refused = bad_files(root / "Positive")
-    main(fit_args(tmp_path, root, "--data.max_pixels", "1000000", "--data.val_fraction", "0.25", "--data.test_fraction", "0"))
+    main(
+        fit_args(
+            tmp_path, root, "--data.max_pixels", "1000000", "--data.val_fraction", "0.25", "--data.test_fraction", "0"
+        )
+    )
     (run_dir,) = (tmp_path / "runs" / "crack").iterdir()
     with open(run_dir / "skipped.csv", newline="") as f:
         skipped = {Path(r["path"]).name: r for r in csv.DictReader(f)}
@@ -79,7 +110,9 @@ def test_fit_skips_bad_files_names_them_and_uses_every_good_one(tmp_path, capsys
     assert any("Skipping 4 unreadable image(s)" in w for w in warned)
     assert any("skipped" in w and "truncated.jpg: cannot be read as an image" in w for w in warned)
     assert not any("No positive samples" in w or "No negative samples" in w for w in warned)
-    assert "Training finished after 2 epoch(s)" in out.out and "python -m crack_lightning predict --ckpt_path" in out.out
+    assert (
+        "Training finished after 2 epoch(s)" in out.out and "python -m crack_lightning predict --ckpt_path" in out.out
+    )
 
 
 def test_strict_stops_before_training(tmp_path, capsys):
@@ -125,21 +158,28 @@ def test_a_smoke_run_shorter_than_the_frozen_phase_trains_the_head_with_a_warnin
     with pytest.warns(UserWarning, match="the fine-tune phase will not run") as warned:
         main(fit_args(tmp_path, root, "--trainer.max_epochs", "1", "--finetuning.unfreeze_at_epoch", "2"))
     (message,) = [str(w.message) for w in warned if "fine-tune phase" in str(w.message)]
-    assert message.startswith("finetuning's unfreeze_at_epoch 2 is not below the trainer's max_epochs 1") and "\n" not in message
+    assert (
+        message.startswith("finetuning's unfreeze_at_epoch 2 is not below the trainer's max_epochs 1")
+        and "\n" not in message
+    )
     captured = capsys.readouterr()
     assert "crack_lightning: error" not in captured.err and "fine-tune phase: not reached" in captured.out
     (run_dir,) = (tmp_path / "runs" / "crack").iterdir()
     trained = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     pretrained = torch.load(BUNDLED_BACKBONE, map_location="cpu", weights_only=True)
     assert trained["epoch"] == 0
-    assert all(torch.equal(trained["state_dict"][f"backbone.{k.removeprefix('features.')}"], v) for k, v in pretrained.items())
+    assert all(
+        torch.equal(trained["state_dict"][f"backbone.{k.removeprefix('features.')}"], v) for k, v in pretrained.items()
+    )
 
 
 def test_unwritable_log_dir(tmp_path, capsys):
     root = copy_images(tmp_path / "images", 4)
     blocker = tmp_path / "a_file"
     blocker.write_text("in the way")
-    line = one_line_error(capsys, fit_args(tmp_path, root, "--trainer.logger.init_args.save_dir", str(blocker / "runs")))
+    line = one_line_error(
+        capsys, fit_args(tmp_path, root, "--trainer.logger.init_args.save_dir", str(blocker / "runs"))
+    )
     assert "--trainer.logger.init_args.save_dir: cannot write into" in line
     assert blocker.read_text() == "in the way"
 
@@ -155,8 +195,19 @@ def test_unwritable_predict_output(tmp_path, capsys, trained, path):
     root = copy_images(tmp_path / "images", 2)
     blocker = tmp_path / "a_file"
     blocker.write_text("in the way")
-    line = one_line_error(capsys, ["predict", "--ckpt_path", str(trained["ckpt"]), "--data.predict_dir", str(root),
-                                   "--output", str(blocker / "p.csv"), *path])
+    line = one_line_error(
+        capsys,
+        [
+            "predict",
+            "--ckpt_path",
+            str(trained["ckpt"]),
+            "--data.predict_dir",
+            str(root),
+            "--output",
+            str(blocker / "p.csv"),
+            *path,
+        ],
+    )
     assert "--output: cannot write into" in line
     assert blocker.read_text() == "in the way"
 
@@ -171,11 +222,16 @@ def test_bad_checkpoints(tmp_path, capsys, trained):
     assert "is cut short or damaged" in one_line_error(capsys, ["predict", "--ckpt_path", str(cut), *data])
     text = tmp_path / "notes.ckpt"
     text.write_text("not a checkpoint")
-    assert "is not a PyTorch checkpoint" in one_line_error(capsys, ["test", "--ckpt_path", str(text), "--data.root", str(images)])
+    assert "is not a PyTorch checkpoint" in one_line_error(
+        capsys, ["test", "--ckpt_path", str(text), "--data.root", str(images)]
+    )
     other = tmp_path / "other.ckpt"
     torch.save({"state_dict": {"layer.weight": torch.zeros(2)}, "epoch": 3}, other)
     assert "not a crack_lightning checkpoint" in one_line_error(capsys, ["predict", "--ckpt_path", str(other), *data])
-    for command in (["scan", "--input", str(images), "--output", str(tmp_path / "s")], ["export", "--output", str(tmp_path / "m.onnx")]):
+    for command in (
+        ["scan", "--input", str(images), "--output", str(tmp_path / "s")],
+        ["export", "--output", str(tmp_path / "m.onnx")],
+    ):
         assert "is cut short" in one_line_error(capsys, [command[0], "--ckpt_path", str(cut), *command[1:]])
 
 
@@ -191,8 +247,25 @@ def test_predict_refuses_oversized_images_from_the_header(tmp_path, trained):
     folder.mkdir()
     Image.new("RGB", (1500, 1000)).save(folder / "big.png")
     shutil.copy(next((sample_root() / "Positive").glob("*.jpg")), folder / "patch.jpg")
-    main(["predict", "--engine", "lightning", "--ckpt_path", str(trained["ckpt"]), "--data.predict_dir", str(folder), "--data.num_workers", "0",
-          "--data.max_pixels", "1000000", "--output", str(tmp_path / "p.csv"), "--trainer.enable_progress_bar", "false"])
+    main(
+        [
+            "predict",
+            "--engine",
+            "lightning",
+            "--ckpt_path",
+            str(trained["ckpt"]),
+            "--data.predict_dir",
+            str(folder),
+            "--data.num_workers",
+            "0",
+            "--data.max_pixels",
+            "1000000",
+            "--output",
+            str(tmp_path / "p.csv"),
+            "--trainer.enable_progress_bar",
+            "false",
+        ]
+    )
     with open(tmp_path / "p.csv", newline="") as f:
         rows = {Path(r["path"]).name: r for r in csv.DictReader(f)}
     assert "1500x1000 = 2 MP is over the limit of 1 MP" in rows["big.png"]["error"] and rows["big.png"]["label"] == ""
@@ -207,19 +280,41 @@ def shipped_predict(*extra: str) -> list[str]:
 # Issue 23, round 2: every path the user gives, checked up front; {tmp} is the test's folder, in which `a_file` is a
 # file, `images/` a folder of 2 images per class and `binary.txt` a list that is not text.
 PATH_CASES = [
-    pytest.param(lambda t: fit_args(t, t / "images", "--trainer.logger.init_args.save_dir", "/proc/nope"),
-                 "--trainer.logger.init_args.save_dir: cannot write into /proc/nope (cannot create a folder in /proc",
-                 id="log dir cannot be created"),
-    pytest.param(lambda t: shipped_predict("--data.predict_dir", str(t / "images"), "--output", "/proc/nope/p.csv"),
-                 "--output: cannot write into /proc/nope (cannot create a folder in /proc", id="predict output folder, torch-free"),
-    pytest.param(lambda t: shipped_predict("--data.predict_dir", str(t / "images"), "--output", "/proc/nope/p.csv",
-                                           "--engine", "lightning", "--trainer.accelerator", "cpu"),
-                 "--output: cannot write into /proc/nope (cannot create a folder in /proc", id="predict output folder, lightning"),
-    pytest.param(lambda t: ["scan", "--input", str(t / "images"), "--output", str(t / "a_file")],
-                 "is not a folder", id="scan output is a file"),
+    pytest.param(
+        lambda t: fit_args(t, t / "images", "--trainer.logger.init_args.save_dir", "/proc/nope"),
+        "--trainer.logger.init_args.save_dir: cannot write into /proc/nope (cannot create a folder in /proc",
+        id="log dir cannot be created",
+    ),
+    pytest.param(
+        lambda t: shipped_predict("--data.predict_dir", str(t / "images"), "--output", "/proc/nope/p.csv"),
+        "--output: cannot write into /proc/nope (cannot create a folder in /proc",
+        id="predict output folder, torch-free",
+    ),
+    pytest.param(
+        lambda t: shipped_predict(
+            "--data.predict_dir",
+            str(t / "images"),
+            "--output",
+            "/proc/nope/p.csv",
+            "--engine",
+            "lightning",
+            "--trainer.accelerator",
+            "cpu",
+        ),
+        "--output: cannot write into /proc/nope (cannot create a folder in /proc",
+        id="predict output folder, lightning",
+    ),
+    pytest.param(
+        lambda t: ["scan", "--input", str(t / "images"), "--output", str(t / "a_file")],
+        "is not a folder",
+        id="scan output is a file",
+    ),
     pytest.param(lambda t: fit_args(t, t / "a_file"), "--data.root: no folder", id="data root is a file"),
-    pytest.param(lambda t: shipped_predict("--data.predict_dir", str(t / "binary.txt")),
-                 "--data.predict_dir: cannot read the list", id="list file is not text"),
+    pytest.param(
+        lambda t: shipped_predict("--data.predict_dir", str(t / "binary.txt")),
+        "--data.predict_dir: cannot read the list",
+        id="list file is not text",
+    ),
 ]
 
 
@@ -259,9 +354,23 @@ def test_predict_killed_leaves_the_previous_csv_and_the_next_run_removes_its_par
     output.write_bytes(previous)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "crack_lightning", "predict", "--data.predict_dir", str(photos), "--output", str(output),
-         "--overwrite", "true", "--data.batch_size", "4"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "crack_lightning",
+            "predict",
+            "--data.predict_dir",
+            str(photos),
+            "--output",
+            str(output),
+            "--overwrite",
+            "true",
+            "--data.batch_size",
+            "4",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     partial = output.with_name(f"p.csv.{process.pid}.partial")
     deadline = time.monotonic() + 60
@@ -289,7 +398,9 @@ def test_a_training_image_deleted_during_fit_is_skipped_with_a_warning_naming_it
     from crack_lightning.data.classification import CrackDataModule
 
     root = copy_images(tmp_path / "images", 4)
-    data = CrackDataModule(root=str(root), batch_size=4, num_workers=0, image_size=64, val_fraction=0.25, test_fraction=0)
+    data = CrackDataModule(
+        root=str(root), batch_size=4, num_workers=0, image_size=64, val_fraction=0.25, test_fraction=0
+    )
     data.setup("fit")
     train = data.datasets["train"]
     gone, _ = train.samples[0]
@@ -297,7 +408,9 @@ def test_a_training_image_deleted_during_fit_is_skipped_with_a_warning_naming_it
     with pytest.warns(UserWarning) as warned:
         items = [train[i] for i in range(len(train))]
     assert [str(w.message) for w in warned if Path(gone).name in str(w.message)]
-    assert len(items) == len(train) and all(isinstance(image, torch.Tensor) and image.shape[0] == 3 for image, _ in items)
+    assert len(items) == len(train) and all(
+        isinstance(image, torch.Tensor) and image.shape[0] == 3 for image, _ in items
+    )
 
 
 @pytest.mark.slow
@@ -310,8 +423,12 @@ def test_fit_killed_in_the_fine_tune_phase_resumes_to_the_same_phase(tmp_path):
     import time
 
     root = copy_images(tmp_path / "images", 60)
-    args = [sys.executable, "-m", "crack_lightning", *fit_args(tmp_path, root, "--trainer.max_epochs", "3", "--data.image_size", "96",
-                                                                "--data.batch_size", "8")]
+    args = [
+        sys.executable,
+        "-m",
+        "crack_lightning",
+        *fit_args(tmp_path, root, "--trainer.max_epochs", "3", "--data.image_size", "96", "--data.batch_size", "8"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     first = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     last = tmp_path / "runs" / "crack" / "version_0" / "checkpoints" / "last.ckpt"
@@ -326,10 +443,14 @@ def test_fit_killed_in_the_fine_tune_phase_resumes_to_the_same_phase(tmp_path):
     first.send_signal(signal.SIGKILL)
     log = first.communicate()[0].decode()
     assert "Epoch 1: unfreezing backbone" in log and "Training finished" not in log
-    resumed = subprocess.run([*args, "--ckpt_path", str(last)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [*args, "--ckpt_path", str(last)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
     out = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, out
     assert "unfreezing backbone" not in out  # the fine-tune phase was restored, not started again
     assert "Training finished after 3 epoch(s)." in out and "fine-tune phase: from epoch 1" in out
-    final = torch.load(tmp_path / "runs" / "crack" / "version_1" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    final = torch.load(
+        tmp_path / "runs" / "crack" / "version_1" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True
+    )
     assert final["epoch"] == 2

@@ -40,8 +40,17 @@ def test_report_with_one_class_has_no_auroc():
 
 
 def test_test_command_writes_report_pictures_and_tensorboard(trained, tmp_path, capsys):
-    args = ["test", "--ckpt_path", str(trained["ckpt"]), "--data.root", str(trained["root"]),
-            "--data.num_workers", "0", "--trainer.enable_progress_bar", "false"]
+    args = [
+        "test",
+        "--ckpt_path",
+        str(trained["ckpt"]),
+        "--data.root",
+        str(trained["root"]),
+        "--data.num_workers",
+        "0",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
     main(args)
     out = capsys.readouterr().out
     assert "Test report:" in out and "true \\ predicted" in out
@@ -68,16 +77,43 @@ def test_report_dir_with_a_report_is_refused(trained, tmp_path, capsys):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "test_report.json").write_text("{}")
     with pytest.raises(SystemExit):
-        main(["test", "--ckpt_path", str(trained["ckpt"]), "--data.root", str(trained["root"]),
-              "--data.num_workers", "0", "--report.output_dir", str(tmp_path / "mine")])
+        main(
+            [
+                "test",
+                "--ckpt_path",
+                str(trained["ckpt"]),
+                "--data.root",
+                str(trained["root"]),
+                "--data.num_workers",
+                "0",
+                "--report.output_dir",
+                str(tmp_path / "mine"),
+            ]
+        )
     assert "holds a report already" in capsys.readouterr().err
     assert (tmp_path / "mine" / "test_report.json").read_text() == "{}"
 
 
 def test_evaluating_all_of_an_unseen_folder(trained, tmp_path):
-    main(["test", "--ckpt_path", str(trained["ckpt"]), "--data.root", str(trained["root"]),
-          "--data.val_fraction", "0", "--data.test_fraction", "1", "--data.num_workers", "0",
-          "--trainer.enable_progress_bar", "false", "--report.output_dir", str(tmp_path / "all")])
+    main(
+        [
+            "test",
+            "--ckpt_path",
+            str(trained["ckpt"]),
+            "--data.root",
+            str(trained["root"]),
+            "--data.val_fraction",
+            "0",
+            "--data.test_fraction",
+            "1",
+            "--data.num_workers",
+            "0",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--report.output_dir",
+            str(tmp_path / "all"),
+        ]
+    )
     assert json.loads((tmp_path / "all" / "test_report.json").read_text())["images"] == 60
 
 
@@ -94,8 +130,18 @@ def test_tta_is_an_option_of_test_and_old_model_flags_are_ignored(trained, tmp_p
     checkpoint = torch.load(trained["ckpt"], map_location="cpu", weights_only=True)
     checkpoint["hyper_parameters"].update(tta="hflip", inference_backend="torch")
     torch.save(checkpoint, old)
-    common = ["--data.root", str(trained["root"]), "--data.val_fraction", "0", "--data.test_fraction", "1",
-              "--data.num_workers", "0", "--trainer.enable_progress_bar", "false"]
+    common = [
+        "--data.root",
+        str(trained["root"]),
+        "--data.val_fraction",
+        "0",
+        "--data.test_fraction",
+        "1",
+        "--data.num_workers",
+        "0",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
     runs = {
         "plain": ["--ckpt_path", str(trained["ckpt"])],
         "hflip": ["--ckpt_path", str(trained["ckpt"]), "--tta", "hflip"],

@@ -11,9 +11,9 @@ import torch
 
 from crack_lightning.cli import main
 from crack_lightning.data.classification import sample_root
+from crack_lightning.models.loading import load_checkpoint
 from crack_lightning.runtime.classifier import Classifier
 from crack_lightning.runtime.onnx_file import read_metadata
-from crack_lightning.models.loading import load_checkpoint
 
 onnxruntime = pytest.importorskip("onnxruntime")
 
@@ -102,12 +102,26 @@ def test_export_refuses_to_overwrite_unless_asked(trained, tmp_path, capsys):
     line = one_line_error(capsys, ["export", "--ckpt_path", str(trained["ckpt"]), "--output", str(target)])
     assert f"--output: {target} exists; pass another file, or overwrite it" in line
     assert target.read_text() == "keep me"
-    main(["export", "--ckpt_path", str(trained["ckpt"]), "--output", str(target), "--overwrite", "true", "--check", "false"])
+    main(
+        [
+            "export",
+            "--ckpt_path",
+            str(trained["ckpt"]),
+            "--output",
+            str(target),
+            "--overwrite",
+            "true",
+            "--check",
+            "false",
+        ]
+    )
     assert json.loads(read_metadata(target.read_bytes())["class_names"]) == ["Negative", "Positive"]
 
 
 def test_export_errors_are_one_line(trained, tmp_path, capsys):
-    missing = one_line_error(capsys, ["export", "--ckpt_path", str(tmp_path / "nope.ckpt"), "--output", str(tmp_path / "m.onnx")])
+    missing = one_line_error(
+        capsys, ["export", "--ckpt_path", str(tmp_path / "nope.ckpt"), "--output", str(tmp_path / "m.onnx")]
+    )
     assert "--ckpt_path: no file" in missing and "nope.ckpt" in missing
     text = tmp_path / "notes.ckpt"
     text.write_text("not a checkpoint")

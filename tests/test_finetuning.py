@@ -8,12 +8,12 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.data import DataLoader, TensorDataset
 
-from crack_lightning.training.callbacks import PhaseAwareEarlyStopping, TwoPhaseFinetuning
 from crack_lightning.data.classification import CrackDataModule
 from crack_lightning.models.classifier import CrackClassifier
+from crack_lightning.training.callbacks import PhaseAwareEarlyStopping, TwoPhaseFinetuning
 
 
 class Probe(Callback):
@@ -49,9 +49,15 @@ def fit(root, tmp_path, finetuning, max_epochs=2, **trainer_kwargs):
     data = CrackDataModule(root=str(root), batch_size=8, num_workers=0, image_size=64)
     probe = Probe()
     options = dict(
-        max_epochs=max_epochs, limit_train_batches=2, limit_val_batches=1, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[finetuning, probe], default_root_dir=tmp_path,
+        max_epochs=max_epochs,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[finetuning, probe],
+        default_root_dir=tmp_path,
     )
     trainer = L.Trainer(**{**options, **trainer_kwargs})
     trainer.fit(model, data)
@@ -60,7 +66,9 @@ def fit(root, tmp_path, finetuning, max_epochs=2, **trainer_kwargs):
 
 def test_backbone_frozen_then_unfrozen_from_block_12(image_root, tmp_path):
     # warmup_steps=0: the group's own rate at once (the warm-up is tested in test_unfreeze_jump.py)
-    model, probe, _ = fit(image_root, tmp_path, TwoPhaseFinetuning(unfreeze_at_epoch=1, unfreeze_from=12, warmup_steps=0))
+    model, probe, _ = fit(
+        image_root, tmp_path, TwoPhaseFinetuning(unfreeze_at_epoch=1, unfreeze_from=12, warmup_steps=0)
+    )
     frozen, tuned = probe.epochs[0], probe.epochs[1]
 
     assert frozen["trainable_blocks"] == [] and frozen["head_trains"]
@@ -94,8 +102,13 @@ def test_resume_after_unfreezing_restores_the_backbone_group(image_root, tmp_pat
     data = CrackDataModule(root=str(image_root), batch_size=8, num_workers=0, image_size=64)
     probe = Probe()
     trainer = L.Trainer(
-        max_epochs=3, limit_train_batches=2, limit_val_batches=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False,
+        max_epochs=3,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=1, warmup_steps=0), probe],
         default_root_dir=tmp_path / "resumed",
     )
@@ -143,8 +156,14 @@ def scripted_run(losses, *callbacks, tmp_path, max_epochs=None, ckpt_path=None, 
     """Fit on ``losses``; returns the model (``validated``: the epochs that ran) and the trainer."""
     model = model or ScriptedLosses(losses)
     trainer = L.Trainer(
-        max_epochs=max_epochs or len(losses), logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, callbacks=list(callbacks), default_root_dir=tmp_path,
+        max_epochs=max_epochs or len(losses),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=list(callbacks),
+        default_root_dir=tmp_path,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Lightning's advice on workers and log intervals
@@ -212,7 +231,9 @@ def test_a_loss_that_is_not_finite_stops_the_frozen_phase_too(tmp_path):
 def test_a_resumed_run_keeps_counting_the_frozen_plateau(tmp_path):
     losses = [1.0, 1.1, 1.2, 1.3, 1.4, 1.5]
     checkpoint = tmp_path / "epoch1.ckpt"
-    _, trainer = scripted_run(losses, TwoPhaseFinetuning(unfreeze_at_epoch=10, patience=2), tmp_path=tmp_path, max_epochs=2)
+    _, trainer = scripted_run(
+        losses, TwoPhaseFinetuning(unfreeze_at_epoch=10, patience=2), tmp_path=tmp_path, max_epochs=2
+    )
     trainer.save_checkpoint(checkpoint)  # after epoch 1: 1 epoch of 2 without improvement
     finetuning = TwoPhaseFinetuning(unfreeze_at_epoch=10, patience=2)
     scripted_run(losses, finetuning, tmp_path=tmp_path, max_epochs=4, ckpt_path=checkpoint)
@@ -223,8 +244,12 @@ def test_a_resumed_run_keeps_counting_the_frozen_plateau(tmp_path):
     "max_epochs, patience, expected",
     [
         (3, 3, None),
-        (1, 3, "finetuning's unfreeze_at_epoch 2 is not below the trainer's max_epochs 1: the fine-tune phase will not run, "
-               "only the head trains"),
+        (
+            1,
+            3,
+            "finetuning's unfreeze_at_epoch 2 is not below the trainer's max_epochs 1: the fine-tune phase will not run, "
+            "only the head trains",
+        ),
         (2, None, "the fine-tune phase will not run, only the head trains"),
         (2, 0, "the fine-tune phase will not run unless val_loss stops improving for 0 epochs first"),
         (-1, 3, None),  # no epoch limit
@@ -243,8 +268,15 @@ def test_a_run_too_short_to_fine_tune_trains_the_head_only_with_a_warning(tmp_pa
     backbone = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     head = {k: v.clone() for k, v in model.head.state_dict().items()}
     finetuning = TwoPhaseFinetuning(unfreeze_at_epoch=2)
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[finetuning], default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[finetuning],
+        default_root_dir=tmp_path,
+    )
     with pytest.warns(UserWarning, match="the fine-tune phase will not run, only the head trains"):
         trainer.fit(model)
     assert not finetuning.unfrozen and trainer.current_epoch == 1
@@ -266,8 +298,14 @@ def test_early_stopping_in_a_real_run_unfreezes_before_stopping(image_root, tmp_
     finetuning = TwoPhaseFinetuning(unfreeze_at_epoch=9, backbone_lr=1e-12)
     stopping = PhaseAwareEarlyStopping(monitor="val_loss", patience=1)
     trainer = L.Trainer(
-        max_epochs=10, limit_train_batches=1, limit_val_batches=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[finetuning, stopping],
+        max_epochs=10,
+        limit_train_batches=1,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[finetuning, stopping],
         default_root_dir=tmp_path,
     )
     trainer.fit(model, data)

@@ -13,19 +13,19 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 
 from crack_lightning.data import datasets as datasets_module
-from crack_lightning.training import precision as precision_module
-from crack_lightning.training.callbacks import TwoPhaseFinetuning
 from crack_lightning.data.classification import CrackDataModule, sample_root
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime
-from crack_lightning.runtime.classifier import Classifier
-from crack_lightning.runtime.labels import decide_labels
+from crack_lightning.export.onnx import export_classifier
+from crack_lightning.models.classifier import CrackClassifier
+from crack_lightning.models.loading import load_checkpoint
+from crack_lightning.models.pretrained import BUNDLED_BACKBONE
 from crack_lightning.runtime import backends
 from crack_lightning.runtime.backends import choose_backend
-from crack_lightning.export.onnx import export_classifier
-from crack_lightning.models.loading import load_checkpoint
-from crack_lightning.models.classifier import CrackClassifier
-from crack_lightning.models.pretrained import BUNDLED_BACKBONE
+from crack_lightning.runtime.classifier import Classifier
+from crack_lightning.runtime.labels import decide_labels
+from crack_lightning.training import precision as precision_module
+from crack_lightning.training.callbacks import TwoPhaseFinetuning
+from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime
 
 
 def sample_images(step: int = 60) -> list:
@@ -107,7 +107,9 @@ def test_bf16_without_openvino_says_why_in_the_log_line(monkeypatch):
 def test_onnxruntime_and_openvino_give_pytorchs_probabilities(model, graph):
     paths = sample_images()
     ort, openvino = Classifier(graph, backend="onnxruntime"), Classifier(graph, backend="openvino")
-    assert ort.describe() == "ONNX Runtime (asked for; float32)" and openvino.describe() == "OpenVINO (asked for; float32)"
+    assert (
+        ort.describe() == "ONNX Runtime (asked for; float32)" and openvino.describe() == "OpenVINO (asked for; float32)"
+    )
     batch = uint8_batch(ort, paths)
     expected = torch_probabilities(model, batch)
     assert np.abs(ort.probabilities(batch) - expected).max() < 1e-5
@@ -126,7 +128,9 @@ def test_bf16_asked_for_on_a_cpu_without_bf16_computes_float32(graph, monkeypatc
         assert np.abs(classifier.probabilities(batch) - exact).max() < 1e-5, classifier.describe()
 
 
-@pytest.mark.skipif(not backends.cpu_has_bf16() or not backends.installed("openvino"), reason="no bf16 units on this CPU")
+@pytest.mark.skipif(
+    not backends.cpu_has_bf16() or not backends.installed("openvino"), reason="no bf16 units on this CPU"
+)
 def test_bf16_in_openvino_comes_close_to_float32(graph):
     batch = uint8_batch(Classifier(graph, backend="onnxruntime"), sample_images(30))
     exact = Classifier(graph, backend="onnxruntime").probabilities(batch)
@@ -202,8 +206,16 @@ def short_fit(root, tmp_path, runtime: FrozenBlocksRuntime, precision: str = "32
     data = CrackDataModule(root=str(root), batch_size=8, num_workers=0, image_size=64)
     steps = StepLosses()
     trainer = L.Trainer(
-        max_epochs=2, limit_train_batches=3, limit_val_batches=2, precision=precision, deterministic=True, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+        max_epochs=2,
+        limit_train_batches=3,
+        limit_val_batches=2,
+        precision=precision,
+        deterministic=True,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
         callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=1), runtime, steps],
     )
     trainer.fit(model, data)
@@ -256,9 +268,14 @@ def test_auto_precision_follows_the_cpu(monkeypatch, has_bf16, expected):
     assert precision_module.auto_precision("cpu")[0] == expected
 
 
-@pytest.mark.parametrize("has_bf16, openvino, expected", [
-    (True, True, ("openvino", "bf16")), (True, False, ("onnxruntime", "float32")), (False, True, ("onnxruntime", "float32")),
-])
+@pytest.mark.parametrize(
+    "has_bf16, openvino, expected",
+    [
+        (True, True, ("openvino", "bf16")),
+        (True, False, ("onnxruntime", "float32")),
+        (False, True, ("onnxruntime", "float32")),
+    ],
+)
 def test_auto_inference_precision_follows_the_cpu(monkeypatch, has_bf16, openvino, expected):
     """predict and scan default to --precision auto: bf16 only where the CPU computes it natively and OpenVINO runs it."""
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: has_bf16)

@@ -91,7 +91,9 @@ def test_jagged_mask_gains_no_length_from_spurs():
         mask[34 - top : 34, x : x + 2] = mask[40 : 40 + bottom, x : x + 2] = True
     (crack,) = measure_cracks(mask)
     assert 220 - 8 <= crack.length_px <= 220
-    assert crack.mean_width_px == pytest.approx(6 + 2 * 1.5 * 2 / 3, abs=0.5)  # bumps of 1.5 px on average, 2 px of 3, each side
+    assert crack.mean_width_px == pytest.approx(
+        6 + 2 * 1.5 * 2 / 3, abs=0.5
+    )  # bumps of 1.5 px on average, 2 px of 3, each side
     from skimage.morphology import skeletonize
 
     graph = SkeletonGraph.of(skeletonize(mask))

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torchvision.models import mobilenet_v2, resnet18
 
-from crack_lightning.models import pretrained
 from crack_lightning.data.classification import CrackDataModule
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.models.cpu_autocast import Float32Conv2d
+from crack_lightning.models import pretrained
 from crack_lightning.models.classifier import CrackClassifier
+from crack_lightning.models.cpu_autocast import Float32Conv2d
 from crack_lightning.models.pretrained import BUNDLED_BACKBONE, IMAGENET_WEIGHTS
 
 CLASSES = ["Negative", "Positive"]
@@ -119,8 +119,14 @@ def test_checkpoint_round_trip_is_offline_and_exact(image_root, tmp_path, monkey
     model = CrackClassifier(weights=str(backbone_file))
     data = CrackDataModule(root=str(image_root), batch_size=8, num_workers=0, image_size=96)
     trainer = L.Trainer(
-        max_epochs=1, limit_train_batches=2, limit_val_batches=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
     )
     trainer.fit(model, data)
     trainer.save_checkpoint(tmp_path / "model.ckpt")
@@ -163,10 +169,21 @@ class _Snapshot(L.Callback):
 
 def _fit_from(ckpt, root, tmp_path):
     snapshot = _Snapshot()
-    model = CrackClassifier(init_from=str(ckpt), weights="imagenet", crack_class=sorted(p.name for p in root.iterdir())[1])
+    model = CrackClassifier(
+        init_from=str(ckpt), weights="imagenet", crack_class=sorted(p.name for p in root.iterdir())[1]
+    )
     data = CrackDataModule(root=str(root), batch_size=8, num_workers=0, image_size=64)
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, callbacks=[snapshot])
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=1,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[snapshot],
+    )
     trainer.fit(model, data)  # weights="imagenet" would download: init_from must win, offline
     return snapshot
 
@@ -174,7 +191,9 @@ def _fit_from(ckpt, root, tmp_path):
 def test_init_from_starts_from_a_checkpoint_and_rebuilds_a_mismatched_head(trained, image_root, tmp_path, monkeypatch):
     forbid_pretrained(monkeypatch)
     state = torch.load(trained["ckpt"], map_location="cpu", weights_only=True)["state_dict"]
-    with pytest.warns(UserWarning, match="trained on 96 px images and this run uses 64 px; set the data's image_size to 96"):
+    with pytest.warns(
+        UserWarning, match="trained on 96 px images and this run uses 64 px; set the data's image_size to 96"
+    ):
         same = _fit_from(trained["ckpt"], image_root, tmp_path)
     assert all(torch.equal(v, state[f"backbone.{k}"]) for k, v in same.backbone.items())
     assert all(torch.equal(v, state[f"head.{k}"]) for k, v in same.head.items())
@@ -190,14 +209,21 @@ def test_strided_depthwise_convolutions_compute_float32_under_cpu_autocast():
     strided = [m for m in model.backbone.modules() if isinstance(m, Float32Conv2d)]
     # the four stride-2 depthwise convolutions of MobileNetV2 after the stem (blocks 2, 4, 7, 14)
     assert len(strided) == 4 and all(m.stride == (2, 2) and m.groups == m.in_channels for m in strided)
-    assert model.state_dict().keys() == {**{f"backbone.{k}": 0 for k in mobilenet_v2().features.state_dict()},
-                                         **{f"head.{k}": 0 for k in model.head.state_dict()}}.keys()
+    assert (
+        model.state_dict().keys()
+        == {
+            **{f"backbone.{k}": 0 for k in mobilenet_v2().features.state_dict()},
+            **{f"head.{k}": 0 for k in model.head.state_dict()},
+        }.keys()
+    )
     conv, images = strided[-1], torch.randn(2, strided[-1].in_channels, 10, 10)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = conv(images.bfloat16())
         other = model.backbone[14].conv[0](torch.randn(2, 96, 10, 10))  # a pointwise convolution: bf16
     assert out.dtype == torch.float32 and other.dtype == torch.bfloat16
-    assert torch.allclose(out, torch.nn.functional.conv2d(images.bfloat16().float(), conv.weight, None, 2, 1, 1, conv.groups))
+    assert torch.allclose(
+        out, torch.nn.functional.conv2d(images.bfloat16().float(), conv.weight, None, 2, 1, 1, conv.groups)
+    )
 
 
 def test_package_exports_its_classes_lazily():

@@ -14,9 +14,9 @@ import pytest
 import tifffile
 from PIL import Image, ImageDraw
 
-from crack_lightning.measure.components import BandComponents
 from crack_lightning.io.preview import CHECKER_GREYS
 from crack_lightning.io.tiff_windows import TiffWindows, windowed_tiff
+from crack_lightning.measure.components import BandComponents
 from tests.test_photo_formats import sample_photo
 from tests.test_scan import bright, brightness_model, plain_argv, read_rows, scan  # noqa: F401  (bright, plain_argv: the scan tests' fixtures)
 from tests.test_segment_scan import darkness_model

@@ -26,7 +26,7 @@ from crack_lightning.io.scan_files import OVERLAYS, PHOTOS_CSV, THUMBNAILS
 from crack_lightning.options import Options
 from crack_lightning.report.html import PHOTO_COLUMN, Column, ReportPhoto
 from crack_lightning.report.pages import Page
-from crack_lightning.results.photo_result import JPEG, PNG, Picture, PhotoResult
+from crack_lightning.results.photo_result import JPEG, PNG, PhotoResult, Picture
 from crack_lightning.results.pictures import thumbnail
 from crack_lightning.runtime.exported import ExportedModel
 from crack_lightning.runtime.onnx_file import with_metadata

@@ -11,10 +11,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from crack_lightning.io import images
-from crack_lightning.data.datasets import read_image_tensor
-from crack_lightning.data.datasets import sample_root
+from crack_lightning.data.datasets import read_image_tensor, sample_root
 from crack_lightning.data.splits import scan_folder
+from crack_lightning.io import images
 from tests.test_scan import bright, brightness_model, plain_argv, read_rows, scan  # noqa: F401  (bright, plain_argv: the scan tests' fixtures)
 
 

@@ -16,16 +16,29 @@ import pytest
 import torch
 from PIL import Image
 
+from crack_lightning import load_model
 from crack_lightning.cli import main
 from crack_lightning.io.images import read_rgb, resize
-from crack_lightning import load_model
-from crack_lightning.runtime.labels import decide_labels
 from crack_lightning.models.loading import load_checkpoint
+from crack_lightning.runtime.labels import decide_labels
 from tests.conftest import REPO
 
-LIGHTNING = ["--engine", "lightning", "--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false",
-             "--data.num_workers", "0"]
-FLOAT32 = ("--precision", "32")  # the default auto computes bf16 on CPUs with bf16 units: compared with PyTorch, float32
+LIGHTNING = [
+    "--engine",
+    "lightning",
+    "--trainer.accelerator",
+    "cpu",
+    "--trainer.precision",
+    "32-true",
+    "--trainer.enable_progress_bar",
+    "false",
+    "--data.num_workers",
+    "0",
+]
+FLOAT32 = (
+    "--precision",
+    "32",
+)  # the default auto computes bf16 on CPUs with bf16 units: compared with PyTorch, float32
 HEAVY = ("torch", "torchvision", "lightning", "pytorch_lightning", "torchmetrics")
 
 
@@ -71,9 +84,19 @@ def test_predict_folder_without_torch_gives_pytorchs_answers(trained, unseen, tm
     predict(trained["ckpt"], unseen, "--output", str(out), *FLOAT32)
     rows = read_rows(out)
     assert [Path(r["path"]).relative_to(unseen).as_posix() for r in rows] == [
-        "b.png", "broken.jpg", "wall A/IMG_1.JPG", "wall A/deep/crack.jpeg"
+        "b.png",
+        "broken.jpg",
+        "wall A/IMG_1.JPG",
+        "wall A/deep/crack.jpeg",
     ]
-    assert list(rows[0]) == ["path", "label", "crack_probability", "probability_Negative", "probability_Positive", "error"]
+    assert list(rows[0]) == [
+        "path",
+        "label",
+        "crack_probability",
+        "probability_Negative",
+        "probability_Positive",
+        "error",
+    ]
     broken = rows[1]
     assert "broken.jpg: cannot be read as an image" in broken["error"] and broken["label"] == ""
     good = [rows[0], rows[2], rows[3]]
@@ -191,8 +214,24 @@ def test_predict_from_a_cached_checkpoint_graph_does_not_import_torch(trained, u
     again = load_model(trained["ckpt"])
     assert "cached in" in again.source and again.graph == first.graph
     out = tmp_path / "p.csv"
-    result = run_python(["-X", "importtime", "-m", "crack_lightning", "predict", "--ckpt_path", str(trained["ckpt"]),
-                         "--data.predict_dir", str(unseen), "--output", str(out), "--precision", "32"], cwd=tmp_path)
+    result = run_python(
+        [
+            "-X",
+            "importtime",
+            "-m",
+            "crack_lightning",
+            "predict",
+            "--ckpt_path",
+            str(trained["ckpt"]),
+            "--data.predict_dir",
+            str(unseen),
+            "--output",
+            str(out),
+            "--precision",
+            "32",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     modules = imported(result.stderr)
     assert "onnxruntime" in modules and "crack_lightning" in modules  # the parse found the imports
@@ -247,8 +286,10 @@ for _ in range(40):
 def test_cache_writes_are_atomic_under_two_writers_and_a_reader(tmp_path):
     target = tmp_path / "graphs" / "model.onnx"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(target), str(value)], env=env, stderr=subprocess.PIPE)
-               for value in (1, 2)]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(target), str(value)], env=env, stderr=subprocess.PIPE)
+        for value in (1, 2)
+    ]
     seen = set()
     while any(w.poll() is None for w in writers):
         try:
@@ -268,8 +309,14 @@ def test_two_processes_exporting_one_checkpoint_at_once_both_succeed(trained, tm
     image = str(next(trained["root"].rglob("*.jpg")))
     go = tmp_path / "go"
     processes = [
-        subprocess.Popen([sys.executable, "-c", RACE, str(trained["ckpt"]), str(tmp_path / f"ready{i}"), str(go), image],
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, str(trained["ckpt"]), str(tmp_path / f"ready{i}"), str(go), image],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
     ]
     try:
@@ -295,9 +342,21 @@ def test_two_processes_exporting_one_checkpoint_at_once_both_succeed(trained, tm
 def test_predict_with_a_segmenter_is_a_one_line_hint(tmp_path):
     out = tmp_path / "p.csv"
     done = subprocess.run(
-        [sys.executable, "-m", "crack_lightning", "predict", "--ckpt_path", "concrete-seg-v2", "--input",
-         str(REPO / "crack_lightning" / "assets" / "sample" / "Positive"), "--output", str(out)],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "crack_lightning",
+            "predict",
+            "--ckpt_path",
+            "concrete-seg-v2",
+            "--input",
+            str(REPO / "crack_lightning" / "assets" / "sample" / "Positive"),
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert done.returncode != 0 and not out.exists()
     assert "concrete-seg-v2 is a crack segmentation model" in done.stderr and "Traceback" not in done.stderr

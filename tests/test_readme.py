@@ -17,11 +17,11 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from crack_lightning.training.callbacks import AugmentedSamplesGrid, TwoPhaseFinetuning
 from crack_lightning.cli import main
 from crack_lightning.cli.train import FIT_DEFAULTS
 from crack_lightning.data.classification import CrackDataModule
 from crack_lightning.models.classifier import CrackClassifier
+from crack_lightning.training.callbacks import AugmentedSamplesGrid, TwoPhaseFinetuning
 from tests.conftest import REPO
 
 START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
@@ -78,7 +78,16 @@ def config_table(capsys) -> str:
     config = yaml.safe_load(capsys.readouterr().out)
     config = {k: v for k, v in config.items() if k not in ("ckpt_path", "weights_only")}
     lines = ["| option | default | meaning |", "| --- | --- | --- |"]
-    order = ["data", "model", "finetuning", "early_stopping", "checkpoint", "lr_monitor", "sample_grid", "seed_everything"]
+    order = [
+        "data",
+        "model",
+        "finetuning",
+        "early_stopping",
+        "checkpoint",
+        "lr_monitor",
+        "sample_grid",
+        "seed_everything",
+    ]
     rank = {name: i for i, name in enumerate(order)}
     # Our own classes' options, and the Lightning options whose defaults we set; `fit --help` lists the rest.
     ours = ("data.", "model.", "finetuning.", "sample_grid.", "seed_everything")
@@ -100,7 +109,9 @@ def test_configuration_doc_lists_every_config_option_with_its_default(capsys, mo
     if os.environ.get("UPDATE_README"):
         CONFIG_DOC.write_text(doc[:start] + "\n" + table + "\n" + doc[end:])
         return
-    assert doc[start:end].strip() == table, "docs/configuration.md config table is stale: run UPDATE_README=1 pytest tests/test_readme.py"
+    assert doc[start:end].strip() == table, (
+        "docs/configuration.md config table is stale: run UPDATE_README=1 pytest tests/test_readme.py"
+    )
 
 
 def test_readme_commands_use_files_that_exist():
@@ -144,4 +155,6 @@ def test_readme_and_docs_link_to_headings_that_exist():
     for page in pages:
         for target in re.findall(r"\]\(([^)\s]+\.md)?#([^)\s]+)\)", page.read_text()):
             path = (page.parent / target[0]).resolve() if target[0] else page
-            assert target[1] in heading_anchors(path.read_text()), f"{page.name} links to {'#'.join(target)}: no such heading"
+            assert target[1] in heading_anchors(path.read_text()), (
+                f"{page.name} links to {'#'.join(target)}: no such heading"
+            )

@@ -11,8 +11,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from crack_lightning.cli import main
-from crack_lightning.runtime.models import shipped_model
 from crack_lightning.report.html import PHOTO_COLUMN, Column, ReportPhoto, render_page
+from crack_lightning.runtime.models import shipped_model
 from tests.test_scan import blocks, bright, brightness_model, mosaic, plain_argv  # noqa: F401  (bright, plain_argv: the scan tests' fixtures)
 
 

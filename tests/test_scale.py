@@ -20,8 +20,8 @@ from crack_lightning.errors import CrackLightningError
 from crack_lightning.measure.bands import measure_photo_cracks
 from crack_lightning.measure.measuring import Measuring
 from crack_lightning.measure.plane import Plane
-from crack_lightning.scale.card import card_layout, marker_number, page_size_mm
 from crack_lightning.scale import marker as detection
+from crack_lightning.scale.card import card_layout, marker_number, page_size_mm
 from crack_lightning.scale.marker import find_markers, marker_scale
 from crack_lightning.scale.photo_scale import photo_scale
 from crack_lightning.synth.card_photo import Camera, Card, card_photo, stroke_mask

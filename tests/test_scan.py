@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from crack_lightning import load_model
 from crack_lightning.cli import main
 from crack_lightning.data.classification import sample_root
-from crack_lightning.runtime.classifier import Classifier
-from crack_lightning import load_model
-from crack_lightning.runtime.onnx_file import with_metadata
-from crack_lightning.scanning.tile_map import scan_photo, scan_photos
 from crack_lightning.io.scan_files import picture_names
-from crack_lightning.scanning.folder import lock_output
 from crack_lightning.results.tiling import context_window, probability_map, tile_boxes, tile_positions
+from crack_lightning.runtime.classifier import Classifier
+from crack_lightning.runtime.onnx_file import with_metadata
+from crack_lightning.scanning.folder import lock_output
+from crack_lightning.scanning.tile_map import scan_photo, scan_photos
 from tests.conftest import REPO, copy_images
 
 PATCH = 227
@@ -60,15 +60,25 @@ def brightness_model(path: Path, size: int = 32) -> Path:
         helper.make_node("Sub", ["one", "crack_column"], ["sound_column"]),
         helper.make_node("Concat", ["sound_column", "crack_column"], ["probabilities"], axis=1),
     ]
-    constants = [numpy_helper.from_array(np.array(255.0, np.float32), "white"),
-                 numpy_helper.from_array(np.array(1.0, np.float32), "one"),
-                 numpy_helper.from_array(np.array([1], np.int64), "axis")]
+    constants = [
+        numpy_helper.from_array(np.array(255.0, np.float32), "white"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis"),
+    ]
     graph = helper.make_graph(
-        nodes, "brightness", [helper.make_tensor_value_info("images", TensorProto.UINT8, ["batch", 3, size, size])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 2])], constants,
+        nodes,
+        "brightness",
+        [helper.make_tensor_value_info("images", TensorProto.UINT8, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 2])],
+        constants,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    metadata = {"task": "classification", "class_names": ["Negative", "Positive"], "crack_class": "Positive", "image_size": size}
+    metadata = {
+        "task": "classification",
+        "class_names": ["Negative", "Positive"],
+        "crack_class": "Positive",
+        "image_size": size,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(with_metadata(model.SerializeToString(), metadata))
     return path
@@ -85,20 +95,27 @@ def scan_model(tmp_path_factory) -> Path:
     to map), exported as scan runs it."""
     import lightning as L
 
-    from crack_lightning.training.callbacks import TwoPhaseFinetuning
     from crack_lightning.data.classification import CrackDataModule
     from crack_lightning.export.onnx import export_checkpoint
     from crack_lightning.models.classifier import CrackClassifier
     from crack_lightning.models.pretrained import BUNDLED_BACKBONE
+    from crack_lightning.training.callbacks import TwoPhaseFinetuning
 
     tmp = tmp_path_factory.mktemp("scan_model")
     root = copy_images(tmp / "images", 80)
     L.seed_everything(0)
     model = CrackClassifier(weights=str(BUNDLED_BACKBONE), lr=1e-2)
-    data = CrackDataModule(root=str(root), batch_size=32, num_workers=0, image_size=96, val_fraction=0.1, test_fraction=0)
+    data = CrackDataModule(
+        root=str(root), batch_size=32, num_workers=0, image_size=96, val_fraction=0.1, test_fraction=0
+    )
     trainer = L.Trainer(
-        max_epochs=4, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        default_root_dir=tmp, callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=3, backbone_lr=1e-5)],
+        max_epochs=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp,
+        callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=3, backbone_lr=1e-5)],
     )
     trainer.fit(model, data)
     trainer.save_checkpoint(tmp / "model.ckpt")
@@ -108,12 +125,16 @@ def scan_model(tmp_path_factory) -> Path:
 
 def mosaic(path: Path, pattern: list[list[int]] = PATTERN, first: int = 150) -> Path:
     """A photo made of never-trained sample patches laid out as ``pattern`` (1 = crack patch)."""
-    sources = {c: sorted((sample_root() / name).glob("*.jpg"))[first:] for c, name in ((0, "Negative"), (1, "Positive"))}
+    sources = {
+        c: sorted((sample_root() / name).glob("*.jpg"))[first:] for c, name in ((0, "Negative"), (1, "Positive"))
+    }
     used = {0: 0, 1: 0}
     photo = Image.new("RGB", (PATCH * len(pattern[0]), PATCH * len(pattern)))
     for r, row in enumerate(pattern):
         for c, value in enumerate(row):
-            photo.paste(Image.open(sources[value][used[value]]).convert("RGB").resize((PATCH, PATCH)), (c * PATCH, r * PATCH))
+            photo.paste(
+                Image.open(sources[value][used[value]]).convert("RGB").resize((PATCH, PATCH)), (c * PATCH, r * PATCH)
+            )
             used[value] += 1
     path.parent.mkdir(parents=True, exist_ok=True)
     photo.save(path, quality=95)
@@ -130,8 +151,22 @@ def blocks(path: Path, grey: list[list[int]], side: int = 64) -> Path:
 
 def scan(model: Path, source: Path, output: Path, *extra: str) -> None:
     # Context 0: the mosaics' patches are the tiles, and a neighbour's edge is no crack of theirs.
-    main(["scan", "--ckpt_path", str(model), "--input", str(source), "--output", str(output), "--progress", "false",
-          "--context", "0", *extra])
+    main(
+        [
+            "scan",
+            "--ckpt_path",
+            str(model),
+            "--input",
+            str(source),
+            "--output",
+            str(output),
+            "--progress",
+            "false",
+            "--context",
+            "0",
+            *extra,
+        ]
+    )
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -191,7 +226,9 @@ def test_batches_across_photos_give_each_tile_its_own_probability(bright, tmp_pa
     assert "missing.png" in scans[1].error and scans[1].boxes == []
     for s in (scans[0], scans[2], scans[3]):
         grey = np.array(greys[s.name])
-        assert [(b[0], b[1]) for b in s.boxes] == [(x * 64, y * 64) for y in range(grey.shape[0]) for x in range(grey.shape[1])]
+        assert [(b[0], b[1]) for b in s.boxes] == [
+            (x * 64, y * 64) for y in range(grey.shape[0]) for x in range(grey.shape[1])
+        ]
         assert np.allclose(s.crack_probability, grey.flatten() / 255, atol=1e-6)
         assert s.image.shape == (grey.shape[0] * 64, grey.shape[1] * 64, 3)
 
@@ -232,7 +269,10 @@ def test_small_photo_corrupt_file_and_no_overwrite(bright, tmp_path, capsys):
     assert set(rows) == {"small.png", "broken.jpg", "notes.txt"}  # nothing under --input is left out unsaid
     assert "broken.jpg: cannot be read as an image" in rows["broken.jpg"]["error"]
     assert "notes.txt: unsupported type (.txt)" in rows["notes.txt"]["error"]
-    assert rows["small.png"]["tiles"] == "1" and (rows["small.png"]["width"], rows["small.png"]["height"]) == ("90", "60")
+    assert rows["small.png"]["tiles"] == "1" and (rows["small.png"]["width"], rows["small.png"]["height"]) == (
+        "90",
+        "60",
+    )
     (tile,) = read_rows(out / "tiles.csv")
     assert (tile["x"], tile["y"], tile["width"], tile["height"]) == ("0", "0", "90", "60")
     assert Image.open(out / "overlays" / "small.png.png").size == (90, 60)
@@ -271,12 +311,21 @@ def test_huge_photo_overlay_is_drawn_smaller(bright, tmp_path):
 
 
 def test_picture_names_are_short_and_unique():
-    names = picture_names(["site 1/wall.jpg", "/data/site-12/photo.jpg", "/data/site-13/photo.jpg",
-                           "/data/site-13/IMG.JPG", "/elsewhere/img.jpg", "../up/lone.jpg"])
+    names = picture_names(
+        [
+            "site 1/wall.jpg",
+            "/data/site-12/photo.jpg",
+            "/data/site-13/photo.jpg",
+            "/data/site-13/IMG.JPG",
+            "/elsewhere/img.jpg",
+            "../up/lone.jpg",
+        ]
+    )
     assert names["site 1/wall.jpg"] == "site 1/wall.jpg"  # a name under the input folder stays as it is
     assert names["../up/lone.jpg"] == "lone.jpg"
     assert {names["/data/site-12/photo.jpg"], names["/data/site-13/photo.jpg"]} == {
-        n for n in names.values() if n.startswith("photo-")}  # the same file name twice: a hash of each path
+        n for n in names.values() if n.startswith("photo-")
+    }  # the same file name twice: a hash of each path
     assert names["/data/site-13/IMG.JPG"].startswith("IMG-") and names["/elsewhere/img.jpg"].startswith("img-")
     assert len({n.lower() for n in names.values()}) == len(names)
     assert all(len(n) <= 20 for n in names.values() if "/" not in n)
@@ -355,7 +404,9 @@ def test_an_output_that_cannot_be_written_is_one_line(bright, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         scan(bright, path, blocker / "out")
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and f"--output: cannot write into {blocker / 'out'}" in err and "Traceback" not in err
+    assert (
+        exit_info.value.code == 2 and f"--output: cannot write into {blocker / 'out'}" in err and "Traceback" not in err
+    )
     assert blocker.read_text() == "in the way"
 
 
@@ -373,9 +424,29 @@ def test_missing_input_and_checkpoint(bright, tmp_path, capsys):
 
 
 def cli(model: Path, photos: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "crack_lightning", "scan", "--ckpt_path", str(model), "--input", str(photos),
-            "--output", str(out), "--tile", "48", "--stride", "40", "--batch_size", "7", "--masks", "true",
-            "--progress", "false", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "crack_lightning",
+        "scan",
+        "--ckpt_path",
+        str(model),
+        "--input",
+        str(photos),
+        "--output",
+        str(out),
+        "--tile",
+        "48",
+        "--stride",
+        "40",
+        "--batch_size",
+        "7",
+        "--masks",
+        "true",
+        "--progress",
+        "false",
+        *extra,
+    ]
 
 
 def run_cli(args: list[str]) -> subprocess.CompletedProcess:
@@ -390,7 +461,9 @@ def test_a_second_scan_of_the_same_folder_is_refused(bright, tmp_path):
     with lock_output(out):  # as a scan running in another process holds it
         refused = run_cli(cli(bright, photos, out))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert refused.stderr.splitlines()[-1].startswith(f"crack_lightning: error: --output: {out} is being written by another scan")
+    assert refused.stderr.splitlines()[-1].startswith(
+        f"crack_lightning: error: --output: {out} is being written by another scan"
+    )
     assert not (out / "photos.csv").exists()
     assert run_cli(cli(bright, photos, out)).returncode == 0  # released
 
@@ -421,8 +494,13 @@ def kill_and_resume(model: Path, photos: Path, out: Path, kills: int, rng: rando
     each time; returns how many runs were killed before finishing."""
     killed = 0
     for k in range(kills + 1):
-        process = subprocess.Popen(cli(model, photos, out, "--resume", "true"), cwd=REPO,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            cli(model, photos, out, "--resume", "true"),
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if k < kills:
             target = min(total, rows_in(out / "photos.csv") + rng.randint(0, max(1, total // (kills + 1))))
             while process.poll() is None and rows_in(out / "photos.csv") < target:
@@ -486,10 +564,14 @@ def test_mosaic_pattern_is_recovered(scan_model, tmp_path):
 
     (photo,) = read_rows(out / "photos.csv")
     assert photo == {
-        "photo": "site 1/wall.jpg", "width": str(6 * PATCH), "height": str(6 * PATCH), "tiles": "36",
+        "photo": "site 1/wall.jpg",
+        "width": str(6 * PATCH),
+        "height": str(6 * PATCH),
+        "tiles": "36",
         "crack_tiles": str(sum(t["label"] == "Positive" for t in tiles)),
         "max_crack_probability": f"{max(float(t['crack_probability']) for t in tiles):.6f}",
-        "label": "Positive", "error": "",
+        "label": "Positive",
+        "error": "",
     }
     overlay = Image.open(out / "overlays" / "site 1" / "wall.jpg.png")
     assert overlay.size == (6 * PATCH, 6 * PATCH) and overlay.mode == "RGB"
@@ -511,9 +593,29 @@ def test_scan_gives_the_classifiers_probabilities_of_its_windows(scan_model, tmp
     windows = [context_window(box, margin, 2 * PATCH, 2 * PATCH) for box in boxes]
     direct = classifier.predict([image[y : y + h, x : x + w] for x, y, w, h in windows]).crack_probability
     assert np.abs(direct - crack_probability).max() < 1e-5
-    main(["scan", "--ckpt_path", str(scan_model), "--input", str(path), "--output", str(tmp_path / "out"),
-          "--progress", "false", "--tile", "300", "--stride", "150", "--batch_size", "3", "--context", str(context),
-          "--precision", "32"])
+    main(
+        [
+            "scan",
+            "--ckpt_path",
+            str(scan_model),
+            "--input",
+            str(path),
+            "--output",
+            str(tmp_path / "out"),
+            "--progress",
+            "false",
+            "--tile",
+            "300",
+            "--stride",
+            "150",
+            "--batch_size",
+            "3",
+            "--context",
+            str(context),
+            "--precision",
+            "32",
+        ]
+    )
     rows = read_rows(tmp_path / "out" / "tiles.csv")
     assert [(int(r["x"]), int(r["y"])) for r in rows] == [(x, y) for x, y, _, _ in boxes]
     assert np.abs(np.array([float(r["crack_probability"]) for r in rows]) - crack_probability).max() < 1e-5
@@ -528,5 +630,7 @@ def test_bf16_scan_runs_openvino_close_to_float32(scan_model, tmp_path, monkeypa
     path = mosaic(tmp_path / "m.jpg", [[1, 0], [0, 1]])
     scan(scan_model, path, tmp_path / "f32", "--tile", "300", "--stride", "150")
     scan(scan_model, path, tmp_path / "bf16", "--tile", "300", "--stride", "150", "--precision", "bf16")
-    f32, bf16 = ([float(r["crack_probability"]) for r in read_rows(tmp_path / d / "tiles.csv")] for d in ("f32", "bf16"))
+    f32, bf16 = (
+        [float(r["crack_probability"]) for r in read_rows(tmp_path / d / "tiles.csv")] for d in ("f32", "bf16")
+    )
     assert len(f32) == len(bf16) == 9 and max(abs(a - b) for a, b in zip(f32, bf16)) < 0.1

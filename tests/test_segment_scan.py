@@ -18,13 +18,13 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from crack_lightning import load_model
 from crack_lightning.cli import main
 from crack_lightning.errors import CrackLightningError
-from crack_lightning import load_model
+from crack_lightning.measure.bands import measure_photo_cracks
+from crack_lightning.measure.cracks import CRACK_FIELDS, measure_cracks
 from crack_lightning.runtime.onnx_file import with_metadata
 from crack_lightning.runtime.segmenter import Segmenter
-from crack_lightning.measure.cracks import CRACK_FIELDS, measure_cracks
-from crack_lightning.measure.bands import measure_photo_cracks
 from tests.conftest import REPO
 from tests.test_predict import HEAVY, imported, run_python
 from tests.test_report import chromium, page_rows
@@ -32,8 +32,21 @@ from tests.test_scan import brightness_model
 from tests.test_segmentation import synthetic_root
 
 DARK, SIZE = 40, (200, 300)  # line grey level; photo height, width
-CRACK_COLUMNS = ["photo", "crack", "x", "y", "width", "height", "length_px", "mean_width_px", "max_width_px",
-                 "length_mm", "mean_width_mm", "max_width_mm", "width_class"]
+CRACK_COLUMNS = [
+    "photo",
+    "crack",
+    "x",
+    "y",
+    "width",
+    "height",
+    "length_px",
+    "mean_width_px",
+    "max_width_px",
+    "length_mm",
+    "mean_width_mm",
+    "max_width_mm",
+    "width_class",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -54,15 +67,27 @@ def darkness_model(path: Path, window: int = 128, overlap: int = 32, **metadata)
         helper.make_node("Mul", ["dark", "half"], ["logit"]),
         helper.make_node("Sigmoid", ["logit"], ["probabilities"]),
     ]
-    constants = [numpy_helper.from_array(np.array(100.0, np.float32), "hundred"),
-                 numpy_helper.from_array(np.array(0.5, np.float32), "half")]
+    constants = [
+        numpy_helper.from_array(np.array(100.0, np.float32), "hundred"),
+        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+    ]
     graph = helper.make_graph(
-        nodes, "darkness", [helper.make_tensor_value_info("images", TensorProto.UINT8, ["batch", 3, "height", "width"])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 1, "height", "width"])], constants,
+        nodes,
+        "darkness",
+        [helper.make_tensor_value_info("images", TensorProto.UINT8, ["batch", 3, "height", "width"])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 1, "height", "width"])],
+        constants,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    metadata = {"task": "segmentation", "threshold": 0.5, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                "window": window, "overlap": overlap, **metadata}
+    metadata = {
+        "task": "segmentation",
+        "threshold": 0.5,
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+        "window": window,
+        "overlap": overlap,
+        **metadata,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(with_metadata(model.SerializeToString(), metadata))
     return path
@@ -101,7 +126,20 @@ def photos(tmp_path) -> dict[str, np.ndarray]:
 
 
 def scan(model: Path, source: Path, output: Path, *extra: str) -> None:
-    main(["scan", "--ckpt_path", str(model), "--input", str(source), "--output", str(output), "--progress", "false", *extra])
+    main(
+        [
+            "scan",
+            "--ckpt_path",
+            str(model),
+            "--input",
+            str(source),
+            "--output",
+            str(output),
+            "--progress",
+            "false",
+            *extra,
+        ]
+    )
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -120,10 +158,17 @@ def test_scan_writes_masks_overlays_and_one_row_per_crack(darkness, photos, tmp_
     assert header(out / "cracks.csv") == CRACK_COLUMNS == list(CRACK_FIELDS)
     cracks = read_csv(out / "cracks.csv")
     assert sorted((r["photo"], r["crack"]) for r in cracks) == [
-        ("diagonal.png", "1"), ("horizontal.png", "1"), ("vertical.png", "1")]  # the 3-px speck is under --min_area
+        ("diagonal.png", "1"),
+        ("horizontal.png", "1"),
+        ("vertical.png", "1"),
+    ]  # the 3-px speck is under --min_area
     assert all(r[k] == "" for r in cracks for k in ("length_mm", "mean_width_mm", "max_width_mm", "width_class"))
     rows = {r["photo"]: r for r in read_csv(out / "photos.csv")}
-    assert {k: rows["sound.png"][k] for k in ("cracks", "total_length_px", "label")} == {"cracks": "0", "total_length_px": "0.00", "label": "no crack"}
+    assert {k: rows["sound.png"][k] for k in ("cracks", "total_length_px", "label")} == {
+        "cracks": "0",
+        "total_length_px": "0.00",
+        "label": "no crack",
+    }
     assert rows["horizontal.png"]["label"] == "crack" and rows["horizontal.png"]["total_length_mm"] == ""
     for name, truth in photos.items():
         with Image.open(out / "masks" / f"{name}.png") as mask:
@@ -157,14 +202,28 @@ def test_lengths_and_widths_of_known_lines_through_the_scan_path(darkness, photo
         assert float(row["max_width_mm"]) == pytest.approx(true.max_width_mm, abs=0.0005)
         assert row["width_class"] == true.width_class != ""
     totals = {r["photo"]: r for r in read_csv(out / "photos.csv")}
-    assert float(totals["diagonal.png"]["total_length_px"]) == pytest.approx(float(cracks["diagonal.png"]["length_px"]), abs=0.01)
-    scan(darkness, tmp_path / "photos", tmp_path / "classes", "--mm_per_px", "0.05", "--width_limits_mm", "0.18",
-         "--width_classes", "thin,thick")
+    assert float(totals["diagonal.png"]["total_length_px"]) == pytest.approx(
+        float(cracks["diagonal.png"]["length_px"]), abs=0.01
+    )
+    scan(
+        darkness,
+        tmp_path / "photos",
+        tmp_path / "classes",
+        "--mm_per_px",
+        "0.05",
+        "--width_limits_mm",
+        "0.18",
+        "--width_classes",
+        "thin,thick",
+    )
     classes = {r["photo"]: r["width_class"] for r in read_csv(tmp_path / "classes" / "cracks.csv")}
     # by the widest point: 3 px = 0.15 mm is thin, 4 px = 0.2 mm thick
     assert classes["horizontal.png"] == "thin" and classes["vertical.png"] == "thick"
-    assert classes == {name: measure_cracks(truth, name, 0.05, 10, (0.18,), ("thin", "thick"))[0].width_class
-                       for name, truth in photos.items() if truth.any()}
+    assert classes == {
+        name: measure_cracks(truth, name, 0.05, 10, (0.18,), ("thin", "thick"))[0].width_class
+        for name, truth in photos.items()
+        if truth.any()
+    }
 
 
 def test_report_lists_each_photos_cracks_worst_first(darkness, photos, tmp_path):
@@ -197,7 +256,8 @@ def test_crack_report_in_a_browser(darkness, photos, tmp_path):
             page.goto((out / "report.html").as_uri(), wait_until="load")
             widths = page.eval_on_selector_all("img", "images => images.map(i => i.naturalWidth)")
             names = lambda: page.locator("#photos > tbody > tr").evaluate_all(
-                "rows => rows.map(r => r.cells[2].querySelector('.name').textContent)")
+                "rows => rows.map(r => r.cells[2].querySelector('.name').textContent)"
+            )
             worst_first = names()
             page.click("th:has-text('Widest crack')")  # widest first: vertical (4 px) before horizontal (3 px)
             widest_first = names()
@@ -232,7 +292,9 @@ def test_resume_overwrite_and_lock_as_for_the_classifier(darkness, photos, tmp_p
     lines = (out / "photos.csv").read_text().splitlines(keepends=True)
     (out / "photos.csv").write_text("".join(lines[:-1]))
     scan(darkness, tmp_path / "photos", out, "--resume", "true")
-    assert sorted(map(tuple, (r.values() for r in read_csv(out / "cracks.csv")))) == sorted(map(tuple, (r.values() for r in first)))
+    assert sorted(map(tuple, (r.values() for r in read_csv(out / "cracks.csv")))) == sorted(
+        map(tuple, (r.values() for r in first))
+    )
     assert len(read_csv(out / "photos.csv")) == 4 and len(page_rows(out / "report.html")) == 4
     with pytest.raises(SystemExit):
         scan(darkness, tmp_path / "photos", out, "--resume", "true", "--min_area", "3")
@@ -245,16 +307,24 @@ def test_classifier_scan_refuses_segmenter_options(tmp_path, photos, capsys):
     bright = brightness_model(tmp_path / "bright.onnx")
     with pytest.raises(SystemExit):
         scan(bright, tmp_path / "photos", tmp_path / "out", "--mm_per_px", "0.2")
-    assert "--mm_per_px: not an option of a classification model's scan; its options: tile, stride" in capsys.readouterr().err
+    assert (
+        "--mm_per_px: not an option of a classification model's scan; its options: tile, stride"
+        in capsys.readouterr().err
+    )
     scan(bright, tmp_path / "photos", tmp_path / "out", "--tile", "64")
     assert header(tmp_path / "out" / "photos.csv")[:5] == ["photo", "width", "height", "tiles", "crack_tiles"]
     assert not (tmp_path / "out" / "cracks.csv").exists()
 
 
-@pytest.mark.parametrize("bad, message", [
-    (["--mm_per_px", "0"], "--mm_per_px"), (["--width_limits_mm", "0.3,0.1"], "increasing"),
-    (["--width_classes", "a,b"], "3 width limits need 4 class names"), (["--window", "32", "--overlap", "32"], "--overlap"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["--mm_per_px", "0"], "--mm_per_px"),
+        (["--width_limits_mm", "0.3,0.1"], "increasing"),
+        (["--width_classes", "a,b"], "3 width limits need 4 class names"),
+        (["--window", "32", "--overlap", "32"], "--overlap"),
+    ],
+)
 def test_bad_measuring_options_are_one_line_errors(darkness, photos, tmp_path, capsys, bad, message):
     with pytest.raises(SystemExit):
         scan(darkness, tmp_path / "photos", tmp_path / "out", *bad)
@@ -273,13 +343,23 @@ def test_measuring_in_bands_equals_measure_cracks():
         mask = ndimage.binary_dilation(rng.random(shape) < rng.uniform(0.002, 0.05), iterations=int(rng.integers(0, 6)))
         mask |= ndimage.gaussian_filter(rng.random(shape), 3) > 0.52 if trial % 3 == 0 else False
         probability = np.clip(ndimage.gaussian_filter(mask.astype(float), 1.0) + rng.normal(0, 0.05, shape), 0, 1)
-        for scale, min_area, p in ((None, 0, None), (0.2, 10, None), (None, 5, probability), (None, 0, (probability * 255).astype(np.uint8))):
+        for scale, min_area, p in (
+            (None, 0, None),
+            (0.2, 10, None),
+            (None, 5, probability),
+            (None, 0, (probability * 255).astype(np.uint8)),
+        ):
             expected = measure_cracks(mask, "p", scale, min_area, probability=p)
-            got = measure_photo_cracks(mask, "p", scale, min_area, band_rows=int(rng.integers(3, 40)), margin=2, probability=p)
-            assert [(c.crack, c.x, c.y, c.width, c.height, c.width_class) for c in got] == \
-                   [(c.crack, c.x, c.y, c.width, c.height, c.width_class) for c in expected]
+            got = measure_photo_cracks(
+                mask, "p", scale, min_area, band_rows=int(rng.integers(3, 40)), margin=2, probability=p
+            )
+            assert [(c.crack, c.x, c.y, c.width, c.height, c.width_class) for c in got] == [
+                (c.crack, c.x, c.y, c.width, c.height, c.width_class) for c in expected
+            ]
             for a, b in zip(got, expected):
-                assert (a.length_px, a.mean_width_px, a.max_width_px) == pytest.approx((b.length_px, b.mean_width_px, b.max_width_px))
+                assert (a.length_px, a.mean_width_px, a.max_width_px) == pytest.approx(
+                    (b.length_px, b.mean_width_px, b.max_width_px)
+                )
 
 
 @pytest.fixture(scope="module")
@@ -308,24 +388,25 @@ def test_a_checkpoint_naming_a_module_path_before_0_3_is_a_one_line_hint(segment
     checkpoint = torch.load(segmenter_checkpoint, map_location="cpu", weights_only=False)
     checkpoint["hyper_parameters"].update(  # as LightningCLI's fit saved it
         _class_path="crack_lightning.segmentation_model.CrackSegmenter",
-        _instantiator="lightning.pytorch.cli.instantiate_module")
+        _instantiator="lightning.pytorch.cli.instantiate_module",
+    )
     old = tmp_path / "old.ckpt"
     torch.save(checkpoint, old)
-    code = ("from crack_lightning.models.loading import load_checkpoint; "
-            f"load_checkpoint({str(old)!r})")
+    code = f"from crack_lightning.models.loading import load_checkpoint; load_checkpoint({str(old)!r})"
     result = run_python(["-c", code], tmp_path)
     assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].endswith(
         f"checkpoint: {old} names the class crack_lightning.segmentation_model.CrackSegmenter of crack_lightning "
         "before 0.3; re-save it naming crack_lightning.models.segmenter.CrackSegmenter (torch.load it, set "
-        "checkpoint['hyper_parameters']['_class_path'], torch.save it)"), result.stderr[-500:]
+        "checkpoint['hyper_parameters']['_class_path'], torch.save it)"
+    ), result.stderr[-500:]
     with pytest.raises(SystemExit):
         main(["scan", "--ckpt_path", str(old), "--input", str(tmp_path), "--output", str(tmp_path / "out")])
     assert f"crack_lightning: error: --ckpt_path: {old} names the class" in capsys.readouterr().err
 
 
 def test_torch_free_segmenter_equals_pytorch(segmenter_checkpoint, tmp_path):
-    from crack_lightning.models.segmenter import CrackSegmenter
     from crack_lightning.export.onnx import segmenter_network, torch_runner
+    from crack_lightning.models.segmenter import CrackSegmenter
     from crack_lightning.runtime.windows import flip_averaged, segment_photo
 
     segmenter = load_model(segmenter_checkpoint, backend="onnxruntime")
@@ -356,17 +437,54 @@ def test_export_command_and_a_scan_without_torch(segmenter_checkpoint, photos, t
     main(["export", "--ckpt_path", str(segmenter_checkpoint), "--output", str(onnx)])
     assert isinstance(load_model(onnx), Segmenter)
     out = tmp_path / "out"
-    result = run_python(["-X", "importtime", "-m", "crack_lightning", "scan", "--ckpt_path", str(onnx), "--input",
-                         str(tmp_path / "photos"), "--output", str(out), "--progress", "false", "--precision", "32"], cwd=tmp_path)
+    result = run_python(
+        [
+            "-X",
+            "importtime",
+            "-m",
+            "crack_lightning",
+            "scan",
+            "--ckpt_path",
+            str(onnx),
+            "--input",
+            str(tmp_path / "photos"),
+            "--output",
+            str(out),
+            "--progress",
+            "false",
+            "--precision",
+            "32",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     modules = imported(result.stderr)
     assert {"onnxruntime", "skimage", "crack_lightning"} <= modules and not modules & set(HEAVY), modules & set(HEAVY)
     assert len(read_csv(out / "photos.csv")) == 4 and (out / "masks" / "sound.png.png").is_file()
 
 
-FAST_FIT = ["--trainer.precision", "32-true", "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar",
-            "false", "--trainer.enable_model_summary", "false", "--model.weights", "none", "--model.warmup_steps", "1",
-            "--data.crop_size", "64", "--data.batch_size", "2", "--data.val_fraction", "0.5", "--data.num_workers", "0"]
+FAST_FIT = [
+    "--trainer.precision",
+    "32-true",
+    "--trainer.limit_val_batches",
+    "1",
+    "--trainer.enable_progress_bar",
+    "false",
+    "--trainer.enable_model_summary",
+    "false",
+    "--model.weights",
+    "none",
+    "--model.warmup_steps",
+    "1",
+    "--data.crop_size",
+    "64",
+    "--data.batch_size",
+    "2",
+    "--data.val_fraction",
+    "0.5",
+    "--data.num_workers",
+    "0",
+]
 
 
 @pytest.mark.slow
@@ -375,21 +493,72 @@ FAST_FIT = ["--trainer.precision", "32-true", "--trainer.limit_val_batches", "1"
 def test_fit_validate_resume_from_the_cli_and_scan_with_the_checkpoint(tmp_path, capsys):
     data = synthetic_root(tmp_path / "data")
     runs = ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
-    main(["fit", "--config", str(REPO / "configs" / "segment.yaml"), "--data.root", str(data), "--trainer.max_steps", "2",
-          *runs, *FAST_FIT])
+    main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / "segment.yaml"),
+            "--data.root",
+            str(data),
+            "--trainer.max_steps",
+            "2",
+            *runs,
+            *FAST_FIT,
+        ]
+    )
     checkpoints = tmp_path / "runs" / "segment" / "version_0" / "checkpoints"
     assert (checkpoints / "last.ckpt").is_file() and any(p.name.startswith("best-epoch") for p in checkpoints.iterdir())
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["hyper_parameters"]["task"] == "segmentation"
     # validate from the checkpoint alone: its hyperparameters say segmentation, so the segmenter's CLI runs it
-    main(["validate", "--ckpt_path", str(checkpoints / "last.ckpt"), "--data.root", str(data), "--trainer.logger", "false",
-          "--trainer.default_root_dir", str(tmp_path), *FAST_FIT[:6], "--data.val_fraction", "0.5", "--data.num_workers", "0"])
+    main(
+        [
+            "validate",
+            "--ckpt_path",
+            str(checkpoints / "last.ckpt"),
+            "--data.root",
+            str(data),
+            "--trainer.logger",
+            "false",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            *FAST_FIT[:6],
+            "--data.val_fraction",
+            "0.5",
+            "--data.num_workers",
+            "0",
+        ]
+    )
     assert "val_ods_f1" in capsys.readouterr().out
     # resume: one more epoch from the last one
-    main(["fit", "--config", str(REPO / "configs" / "segment.yaml"), "--data.root", str(data), "--trainer.max_epochs", "1",
-          *runs, *FAST_FIT])
+    main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / "segment.yaml"),
+            "--data.root",
+            str(data),
+            "--trainer.max_epochs",
+            "1",
+            *runs,
+            *FAST_FIT,
+        ]
+    )
     last = tmp_path / "runs" / "segment" / "version_1" / "checkpoints" / "last.ckpt"
-    main(["fit", "--config", str(REPO / "configs" / "segment.yaml"), "--data.root", str(data), "--trainer.max_epochs", "2",
-          "--ckpt_path", str(last), *runs, *FAST_FIT])
+    main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / "segment.yaml"),
+            "--data.root",
+            str(data),
+            "--trainer.max_epochs",
+            "2",
+            "--ckpt_path",
+            str(last),
+            *runs,
+            *FAST_FIT,
+        ]
+    )
     resumed = torch.load(tmp_path / "runs" / "segment" / "version_2" / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["epoch"] == 1 and resumed["global_step"] == 2 * torch.load(last, weights_only=True)["global_step"]
     scan(checkpoints / "last.ckpt", data / "images", tmp_path / "scan", "--mm_per_px", "0.1")

@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
+from crack_lightning.data.segmentation import SegmentationDataModule
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.export.onnx import segmenter_network, torch_runner
-from crack_lightning.data.segmentation import SegmentationDataModule
 from crack_lightning.models.segmenter import TASK, CrackSegmenter
 from crack_lightning.runtime.windows import flip_averaged, segment_photo, window_tiling
 
@@ -62,8 +62,13 @@ def test_tiny_fit_and_checkpoint_round_trip(photo_root, tmp_path):
     data = SegmentationDataModule(str(photo_root), crop_size=64, batch_size=2, val_fraction=0.5, colour_jitter=0.1)
     segmenter = CrackSegmenter(weights="none", warmup_steps=1, preview_images=1)  # threshold chosen on validation
     trainer = L.Trainer(
-        max_steps=2, limit_val_batches=1, num_sanity_val_steps=0, log_every_n_steps=1, enable_progress_bar=False,
-        enable_model_summary=False, logger=L.pytorch.loggers.TensorBoardLogger(tmp_path, name="seg"),
+        max_steps=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=L.pytorch.loggers.TensorBoardLogger(tmp_path, name="seg"),
         enable_checkpointing=False,
     )
     trainer.fit(segmenter, data)
@@ -133,8 +138,8 @@ def test_windows_cover_the_photo_evenly_with_the_overlap(length):
 
 def test_the_exported_graph_matches_torch_and_carries_the_chosen_threshold(model):
     pytest.importorskip("onnxruntime")
-    from crack_lightning.runtime.backends import open_session
     from crack_lightning.export.onnx import export_segmenter
+    from crack_lightning.runtime.backends import open_session
     from crack_lightning.runtime.onnx_file import read_metadata
 
     model = copy.deepcopy(model)
@@ -167,7 +172,9 @@ def test_group_split_and_one_line_errors(tmp_path):
     root = synthetic_root(tmp_path / "photos", count=4)
     data = SegmentationDataModule(str(root), val_fraction=0.5, group_pattern=r"^([^-.]+)")
     data.setup("validate")
-    assert sorted(data.splits["train"] + data.splits["val"]) == sorted(f"images/{p.name}" for p in (root / "images").iterdir())
+    assert sorted(data.splits["train"] + data.splits["val"]) == sorted(
+        f"images/{p.name}" for p in (root / "images").iterdir()
+    )
     (root / "masks" / "p3-1.png").unlink()
     with pytest.raises(CrackLightningError, match=r"1 photo\(s\) .* have no mask .*p3-1.jpg") as err:
         SegmentationDataModule(str(root)).setup("fit")
@@ -185,8 +192,14 @@ def test_init_from_starts_from_a_trained_segmenter(tmp_path):
     trained = CrackSegmenter(weights="none", decoder_convs=2)
     trained.chosen_threshold.fill_(0.7)
     ckpt = tmp_path / "trained.ckpt"
-    torch.save({"state_dict": trained.state_dict(), "hyper_parameters": dict(trained.hparams),
-                "pytorch-lightning_version": lightning.__version__}, ckpt)
+    torch.save(
+        {
+            "state_dict": trained.state_dict(),
+            "hyper_parameters": dict(trained.hparams),
+            "pytorch-lightning_version": lightning.__version__,
+        },
+        ckpt,
+    )
     torch.manual_seed(1)
     fresh = CrackSegmenter(weights="none", decoder_convs=2, init_from=str(ckpt))
     fresh.init_from_checkpoint(str(ckpt))
@@ -213,8 +226,9 @@ def test_tolerance_metric_on_the_batch_device_counts_as_the_measure_module(toler
     metric = ToleranceCounts(tolerance)
     metric.update(probabilities[:2], masks[:2])
     metric.update(probabilities[2:], masks[2:])
-    expected = sum(pixel_counts(p[0].numpy(), m[0].numpy() == 1, ODS_THRESHOLDS, tolerance)
-                   for p, m in zip(probabilities, masks))
+    expected = sum(
+        pixel_counts(p[0].numpy(), m[0].numpy() == 1, ODS_THRESHOLDS, tolerance) for p, m in zip(probabilities, masks)
+    )
     assert (metric.counts.numpy() == expected).all()
     # the GPU's way (shifted maxima, bucketize), here run on the CPU
     on_device = tolerant_counts(probabilities, masks == 1, metric.thresholds, tolerance)

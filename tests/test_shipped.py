@@ -13,9 +13,9 @@ import torch
 
 from crack_lightning import load_model
 from crack_lightning.data.classification import sample_root
+from crack_lightning.models.loading import load_checkpoint
 from crack_lightning.runtime.models import DEFAULT_MODEL, MODELS_DIR, sha256_of, shipped_models
 from crack_lightning.runtime.onnx_file import read_metadata
-from crack_lightning.models.loading import load_checkpoint
 from tests.conftest import REPO
 
 CARD = json.loads((MODELS_DIR / f"{DEFAULT_MODEL}.json").read_text())
@@ -71,8 +71,19 @@ def test_shipped_model_classifies_the_bundled_sample():
 def test_predict_without_a_checkpoint_uses_the_shipped_model_and_says_so(tmp_path):
     images = sample_root() / "Positive"
     done = subprocess.run(
-        [sys.executable, "-m", "crack_lightning", "predict", "--data.predict_dir", str(images), "--output", str(tmp_path / "p.csv")],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "crack_lightning",
+            "predict",
+            "--data.predict_dir",
+            str(images),
+            "--output",
+            str(tmp_path / "p.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert f"Model: the shipped model {DEFAULT_MODEL}" in done.stderr
@@ -86,8 +97,14 @@ def test_retraining_the_shipped_model_reaches_its_accuracy(tmp_path):
     if not (data / "concrete-crack-extra").is_dir():
         pytest.skip("the 17,000 training images are not beside the repository (../shared/data)")
     roots = f"[{data / 'concrete-crack'}, {data / 'concrete-crack-extra'}]"
-    command = CARD["command"].split() + ["--data.root", roots, "--trainer.logger.init_args.save_dir", str(tmp_path),
-                                         "--trainer.enable_progress_bar", "false"]
+    command = CARD["command"].split() + [
+        "--data.root",
+        roots,
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path),
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
     subprocess.run([sys.executable, *command[1:]], check=True, cwd=REPO)
     run = next((tmp_path / DEFAULT_MODEL).glob("version_*"))
     subprocess.run([sys.executable, "bench/ship_model.py", str(run), "--check"], check=True, cwd=REPO)

@@ -56,10 +56,17 @@ def test_graph_and_checkpoint_agree(name):
     graph = read_metadata((MODELS_DIR / f"{name}.onnx").read_bytes())
     network = load_checkpoint(name)
     assert graph["task"] == "segmentation"
-    assert abs(float(graph["threshold"]) - network.threshold) < 1e-6 and abs(network.threshold - card(name)["threshold"]) < 1e-4
+    assert (
+        abs(float(graph["threshold"]) - network.threshold) < 1e-6
+        and abs(network.threshold - card(name)["threshold"]) < 1e-4
+    )
     segmenter = load_model(name, backend="onnxruntime", precision="32")
-    patch = np.stack([np.asarray(__import__("PIL.Image").Image.open(p).convert("RGB").resize((224, 224))).transpose(2, 0, 1)
-                      for p in sorted((SAMPLE / "Positive").glob("*.jpg"))[:2]])
+    patch = np.stack(
+        [
+            np.asarray(__import__("PIL.Image").Image.open(p).convert("RGB").resize((224, 224))).transpose(2, 0, 1)
+            for p in sorted((SAMPLE / "Positive").glob("*.jpg"))[:2]
+        ]
+    )
     with torch.no_grad():
         expected = torch.sigmoid(network(network.normalise(torch.from_numpy(patch)))).numpy()
     assert np.abs(segmenter.probabilities(patch) - expected).max() < 1e-4
@@ -69,8 +76,10 @@ def test_graph_and_checkpoint_agree(name):
 def test_cracks_found_in_crack_patches_and_not_in_sound_ones(name):
     # The bundled sample comes from concrete-crack, which the segmenters never trained on.
     segmenter = load_model(name)
-    found = {kind: sum(bool(segmenter.scan(p).cracks) for p in sorted((SAMPLE / kind).glob("*.jpg"))[:40])
-             for kind in ("Positive", "Negative")}
+    found = {
+        kind: sum(bool(segmenter.scan(p).cracks) for p in sorted((SAMPLE / kind).glob("*.jpg"))[:40])
+        for kind in ("Positive", "Negative")
+    }
     assert found["Positive"] >= 38 and found["Negative"] <= 2, found
 
 
@@ -80,8 +89,25 @@ def test_scan_measures_with_the_shipped_segmenter_by_default(tmp_path):
     for path in sorted((SAMPLE / "Positive").glob("*.jpg"))[:3]:
         (photos / path.name).write_bytes(path.read_bytes())
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "crack_lightning", "scan", "--input", str(photos), "--output", str(out),
-                           "--progress", "false", "--mm_per_px", "0.5"], capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crack_lightning",
+            "scan",
+            "--input",
+            str(photos),
+            "--output",
+            str(out),
+            "--progress",
+            "false",
+            "--mm_per_px",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert f"Model: the shipped model {DEFAULT_SCAN_MODEL}" in done.stderr
     with open(out / "cracks.csv", newline="") as f:
@@ -89,7 +115,22 @@ def test_scan_measures_with_the_shipped_segmenter_by_default(tmp_path):
     assert {c["photo"] for c in cracks} == {p.name for p in photos.iterdir()}
     assert all(float(c["length_mm"]) > 0 and c["width_class"] for c in cracks)
     assert (out / "report.html").is_file() and len(list((out / "masks").iterdir())) == 3
-    tiles = subprocess.run([sys.executable, "-m", "crack_lightning", "scan", "--input", str(photos), "--output",
-                            str(tmp_path / "t"), "--tile", "64"], capture_output=True, text=True, cwd=tmp_path)
+    tiles = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crack_lightning",
+            "scan",
+            "--input",
+            str(photos),
+            "--output",
+            str(tmp_path / "t"),
+            "--tile",
+            "64",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert tiles.returncode == 2 and "--ckpt_path concrete-v1" in tiles.stderr
     assert len(tiles.stderr.strip().splitlines()) == 1

@@ -86,8 +86,21 @@ def test_the_folder_resumes_and_refuses_another_data_set(backgrounds, tmp_path):
 
 
 def test_synth_command_and_its_one_line_errors(tmp_path, capsys):
-    main(["synth", "--backgrounds", str(SAMPLE / "Negative"), "--output", str(tmp_path / "s"), "--count", "2",
-          "--size", "96", "--workers", "1"])
+    main(
+        [
+            "synth",
+            "--backgrounds",
+            str(SAMPLE / "Negative"),
+            "--output",
+            str(tmp_path / "s"),
+            "--count",
+            "2",
+            "--size",
+            "96",
+            "--workers",
+            "1",
+        ]
+    )
     assert "Wrote 2 samples" in capsys.readouterr().out
     assert len(list((tmp_path / "s" / "images").glob("*.jpg"))) == 2
     for argv, words in (
@@ -122,8 +135,14 @@ def test_self_training_labels_sure_pixels_and_skips_photos_without_a_sure_crack(
     torch.manual_seed(0)
     model = CrackSegmenter(weights="none", threshold=0.5)
     ckpt = tmp_path / "seg.ckpt"
-    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
-                "pytorch-lightning_version": L.__version__}, ckpt)
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "hyper_parameters": dict(model.hparams),
+            "pytorch-lightning_version": L.__version__,
+        },
+        ckpt,
+    )
     photos = SAMPLE / "Positive"
     count = 3
     folder = tmp_path / "few"

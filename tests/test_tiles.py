@@ -12,8 +12,7 @@ from PIL import Image
 from crack_lightning.cli import main
 from crack_lightning.data.classification import CrackDataModule
 from crack_lightning.data.splits import sample_group, split_samples
-from crack_lightning.results.tiling import GROUP_PATTERN
-from crack_lightning.results.tiling import tile_boxes
+from crack_lightning.results.tiling import GROUP_PATTERN, tile_boxes
 
 
 @pytest.fixture(autouse=True)
@@ -37,21 +36,58 @@ def test_tiles_labels_by_the_one_percent_rule(tmp_path, capsys):
     photo_with_mask(tmp_path, "wall-1")
     photo_with_mask(tmp_path, "wall-2")
     out = tmp_path / "tiles"
-    main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(out), "--tile", "100"])
+    main(
+        [
+            "tiles",
+            "--photos",
+            str(tmp_path / "images"),
+            "--masks",
+            str(tmp_path / "masks"),
+            "--output",
+            str(out),
+            "--tile",
+            "100",
+        ]
+    )
     assert sorted(p.name for p in (out / "Positive").iterdir()) == ["wall-1_x0_y0.jpg", "wall-2_x0_y0.jpg"]
     negatives = sorted(p.name for p in (out / "Negative").iterdir())
     assert len(negatives) == 8 and "wall-1_x100_y0.jpg" not in negatives and "wall-1_x200_y100.jpg" in negatives
     assert Image.open(out / "Positive" / "wall-1_x0_y0.jpg").size == (100, 100)
     assert "2 Positive and 8 Negative" in capsys.readouterr().out
     with pytest.raises(SystemExit):  # tiles already there
-        main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(out), "--tile", "100"])
+        main(
+            [
+                "tiles",
+                "--photos",
+                str(tmp_path / "images"),
+                "--masks",
+                str(tmp_path / "masks"),
+                "--output",
+                str(out),
+                "--tile",
+                "100",
+            ]
+        )
 
 
 def test_tiles_with_context_hold_the_photo_around_them_and_keep_their_labels(tmp_path):
     photo_with_mask(tmp_path, "wall-1")
     out = tmp_path / "tiles"
-    main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(out),
-          "--tile", "100", "--context", "0.2"])
+    main(
+        [
+            "tiles",
+            "--photos",
+            str(tmp_path / "images"),
+            "--masks",
+            str(tmp_path / "masks"),
+            "--output",
+            str(out),
+            "--tile",
+            "100",
+            "--context",
+            "0.2",
+        ]
+    )
     assert sorted(p.name for p in (out / "Positive").iterdir()) == ["wall-1_x0_y0.jpg"]
     assert len(list((out / "Negative").iterdir())) == 4
     # 20 px of photo on each side, the window shifted to stay inside the 300x200 photo
@@ -67,8 +103,21 @@ def test_tiles_are_cut_where_scan_classifies(tmp_path):
     """tiles and scan share one tiling: the tiles written are scan's boxes (the last one shifted in at the edge)."""
     photo_with_mask(tmp_path, "wall-1")
     out = tmp_path / "tiles"
-    main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(out),
-          "--tile", "80", "--stride", "60"])
+    main(
+        [
+            "tiles",
+            "--photos",
+            str(tmp_path / "images"),
+            "--masks",
+            str(tmp_path / "masks"),
+            "--output",
+            str(out),
+            "--tile",
+            "80",
+            "--stride",
+            "60",
+        ]
+    )
     written = sorted((int(x), int(y)) for p in out.rglob("*.jpg") for x, y in [p.stem.split("_x")[1].split("_y")])
     expected = [(x, y) for x, y, _, _ in tile_boxes(300, 200, 80, 60)]
     assert (220, 120) in expected  # the last column and row end at the photo's edges
@@ -78,11 +127,19 @@ def test_tiles_are_cut_where_scan_classifies(tmp_path):
 
 
 def test_group_split_never_puts_a_group_on_both_sides():
-    samples = [(f"{c}/photo{g}_x{x}_y0.jpg", c == "Positive") for g in range(20) for x in range(0, 500, 100)
-               for c in ("Negative", "Positive")]
+    samples = [
+        (f"{c}/photo{g}_x{x}_y0.jpg", c == "Positive")
+        for g in range(20)
+        for x in range(0, 500, 100)
+        for c in ("Negative", "Positive")
+    ]
     splits = split_samples(samples, ["Negative", "Positive"], 0.2, 0.2, seed=3, group_pattern=GROUP_PATTERN)
     groups = {s: {sample_group(p, GROUP_PATTERN) for p, _ in splits[s]} for s in splits}
-    assert not (groups["train"] & groups["val"]) and not (groups["train"] & groups["test"]) and not (groups["val"] & groups["test"])
+    assert (
+        not (groups["train"] & groups["val"])
+        and not (groups["train"] & groups["test"])
+        and not (groups["val"] & groups["test"])
+    )
     assert sum(len(v) for v in splits.values()) == len(samples)
     assert len(splits["test"]) == 40 and len(splits["val"]) == 40  # whole groups of 10 reach the shares exactly here
     assert splits == split_samples(samples, ["Negative", "Positive"], 0.2, 0.2, seed=3, group_pattern=GROUP_PATTERN)
@@ -91,7 +148,19 @@ def test_group_split_never_puts_a_group_on_both_sides():
 def test_group_column_in_split_csv_and_a_pattern_that_does_not_match(tmp_path):
     photo_with_mask(tmp_path, "a")
     photo_with_mask(tmp_path, "b")
-    main(["tiles", "--photos", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--output", str(tmp_path / "t"), "--tile", "100"])
+    main(
+        [
+            "tiles",
+            "--photos",
+            str(tmp_path / "images"),
+            "--masks",
+            str(tmp_path / "masks"),
+            "--output",
+            str(tmp_path / "t"),
+            "--tile",
+            "100",
+        ]
+    )
     dm = CrackDataModule(root=str(tmp_path / "t"), group_pattern=GROUP_PATTERN, val_fraction=0.5, test_fraction=0)
     dm.setup("validate")
     from crack_lightning.data.splits import write_split_csv

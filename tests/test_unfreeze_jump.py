@@ -11,10 +11,10 @@ import lightning as L
 import pytest
 from lightning.pytorch.callbacks import Callback
 
-from crack_lightning.training.callbacks import TwoPhaseFinetuning
 from crack_lightning.data.classification import CrackDataModule
 from crack_lightning.models.classifier import CrackClassifier
 from crack_lightning.models.pretrained import BUNDLED_BACKBONE
+from crack_lightning.training.callbacks import TwoPhaseFinetuning
 
 
 class EpochLoss(Callback):
@@ -39,9 +39,17 @@ def unfreeze_ratio(tmp_path, **finetuning) -> float:
     model = CrackClassifier(weights=str(BUNDLED_BACKBONE), lr=2e-3)
     losses = EpochLoss()
     trainer = L.Trainer(
-        max_epochs=2, precision="32-true", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, limit_train_batches=8,
-        default_root_dir=tmp_path, callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=1, backbone_lr=2e-4, **finetuning), losses],
+        max_epochs=2,
+        precision="32-true",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        limit_train_batches=8,
+        default_root_dir=tmp_path,
+        callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=1, backbone_lr=2e-4, **finetuning), losses],
     )
     trainer.fit(model, data)
     return losses.mean(1) / losses.mean(0)
@@ -75,11 +83,22 @@ def test_backbone_rate_rises_linearly_over_the_warm_up_and_resumes_in_it(tmp_pat
         L.seed_everything(0)
         rates = BackboneRates()
         trainer = L.Trainer(
-            max_epochs=max_epochs, limit_train_batches=3, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
-            enable_checkpointing=checkpoints, enable_progress_bar=False, enable_model_summary=False,
-            default_root_dir=tmp_path, callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=1, backbone_lr=1e-4, warmup_steps=5), rates],
+            max_epochs=max_epochs,
+            limit_train_batches=3,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            logger=False,
+            enable_checkpointing=checkpoints,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+            callbacks=[TwoPhaseFinetuning(unfreeze_at_epoch=1, backbone_lr=1e-4, warmup_steps=5), rates],
         )
-        trainer.fit(CrackClassifier(weights="none"), CrackDataModule(batch_size=8, num_workers=0, image_size=64), ckpt_path=ckpt_path)
+        trainer.fit(
+            CrackClassifier(weights="none"),
+            CrackDataModule(batch_size=8, num_workers=0, image_size=64),
+            ckpt_path=ckpt_path,
+        )
         return rates.rates
 
     assert run(2, checkpoints=True) == pytest.approx([2e-5, 4e-5, 6e-5])  # the unfreeze epoch: 3 of 5 steps

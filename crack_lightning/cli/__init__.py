@@ -26,7 +26,9 @@ COMMANDS = {
     "synth": ("synth", "synthetic cracks with exact masks on photos of sound concrete, to train a segmenter"),
     "marker": ("marker", "a printable marker card: scan then measures in millimetres without --mm_per_px"),
 }
-USAGE = "usage: python -m crack_lightning {" + ",".join(COMMANDS) + "} [options]; python -m crack_lightning COMMAND --help"
+USAGE = (
+    "usage: python -m crack_lightning {" + ",".join(COMMANDS) + "} [options]; python -m crack_lightning COMMAND --help"
+)
 
 
 def option_values(argv: list[str], *names: str) -> list[str]:

@@ -22,7 +22,9 @@ class CommandParser(ArgumentParser):
         super().__init__(prog=f"python -m crack_lightning {command}", description=description, default_meta=False)
         self.command = command
         if config:
-            self.add_argument("--config", action=ActionConfigFile, help="A YAML file of these options (--print_config writes one).")
+            self.add_argument(
+                "--config", action=ActionConfigFile, help="A YAML file of these options (--print_config writes one)."
+            )
 
     def error(self, message: str, ex: Exception | None = None) -> None:  # type: ignore[override]
         raise CrackLightningError(f"{self.command}: {one_line(message)} (see --help)") from ex

@@ -12,19 +12,27 @@ from crack_lightning.cli.predict import model_options
 from crack_lightning.errors import CrackLightningError
 from crack_lightning.io.images import not_scanned
 from crack_lightning.io.scan_files import (
-    CRACKS_CSV, CRACKS_GEOJSON, MASKS, MAX_SIDE, OVERLAYS, PHOTOS_CSV, REPORT, TILES_CSV, TILES_GEOJSON,
+    CRACKS_CSV,
+    CRACKS_GEOJSON,
+    MASKS,
+    MAX_SIDE,
+    OVERLAYS,
+    PHOTOS_CSV,
+    REPORT,
+    TILES_CSV,
+    TILES_GEOJSON,
 )
 from crack_lightning.runtime.models import DEFAULT_MODEL, DEFAULT_SCAN_MODEL
 from crack_lightning.scanning.geojson import map_line
-from crack_lightning.tasks.registry import TASKS
 from crack_lightning.scanning.options import (
     DEFAULT_BATCH,
+    DEFAULT_WINDOWS_PER_BATCH,
     GPU_BATCH,
     GPU_WINDOWS,
     CrackOptions,
-    DEFAULT_WINDOWS_PER_BATCH,
     TileOptions,
 )
+from crack_lightning.tasks.registry import TASKS
 
 # The options of one task only (the others' flags are refused by the library, naming the flag).
 CLASSIFIER_OPTIONS = ("tile", "stride", "context", "masks")

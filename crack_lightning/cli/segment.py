@@ -18,13 +18,15 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningArgumentParser
 
-from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_path, read_checkpoint
 from crack_lightning.cli.lightning_cli import CheckedCLI, run_cli
-from crack_lightning.errors import CrackLightningError
 from crack_lightning.data.segmentation import SegmentationDataModule
+from crack_lightning.errors import CrackLightningError
+from crack_lightning.models.checkpoints import SEGMENTATION, checkpoint_path, read_checkpoint
 from crack_lightning.models.segmenter import CrackSegmenter
 
-DESCRIPTION = "Train, validate and test a crack segmenter (a crack probability per pixel): --config configs/segment.yaml."
+DESCRIPTION = (
+    "Train, validate and test a crack segmenter (a crack probability per pixel): --config configs/segment.yaml."
+)
 MODEL_CLASS = f"{CrackSegmenter.__module__}.{CrackSegmenter.__name__}"
 DATA_CLASS = f"{SegmentationDataModule.__module__}.{SegmentationDataModule.__name__}"
 ODS = {"monitor": "val_ods_f1", "mode": "max"}  # the best single threshold's F1 over the validation set
@@ -45,7 +47,12 @@ SEGMENT_DEFAULTS = {
         "init_args": {"save_dir": "runs", "name": "segment", "default_hp_metric": False},
     },
     "trainer.callbacks": [
-        callback("ModelCheckpoint", filename="best-epoch{epoch:02d}-ods{val_ods_f1:.4f}", auto_insert_metric_name=False, **ODS),
+        callback(
+            "ModelCheckpoint",
+            filename="best-epoch{epoch:02d}-ods{val_ods_f1:.4f}",
+            auto_insert_metric_name=False,
+            **ODS,
+        ),
         callback("ModelCheckpoint", filename="last", monitor=None, enable_version_counter=False),  # to resume from
         callback("EarlyStopping", patience=10, **ODS),
         callback("LearningRateMonitor", logging_interval="epoch"),
@@ -70,7 +77,9 @@ class SegmentationCLI(CheckedCLI):
         config = self.config[subcommand]
         if config.get("ckpt_path"):
             config["ckpt_path"] = str(checkpoint_path(config["ckpt_path"]))  # a shipped segmenter by name
-            read_checkpoint(config["ckpt_path"], "--ckpt_path", SEGMENTATION)  # before Lightning reads its hyperparameters
+            read_checkpoint(
+                config["ckpt_path"], "--ckpt_path", SEGMENTATION
+            )  # before Lightning reads its hyperparameters
             config["weights_only"] = True  # checkpoints hold tensors and plain data only
         elif subcommand != "fit":
             raise CrackLightningError(f"{subcommand}: pass --ckpt_path, a segmenter's checkpoint written by fit")
@@ -78,5 +87,12 @@ class SegmentationCLI(CheckedCLI):
 
 def run(args: list[str]) -> None:
     """Run the segmenter's LightningCLI."""
-    run_cli(SegmentationCLI, args, DESCRIPTION, CrackSegmenter, SegmentationDataModule,
-            subclass_mode_model=True, subclass_mode_data=True)
+    run_cli(
+        SegmentationCLI,
+        args,
+        DESCRIPTION,
+        CrackSegmenter,
+        SegmentationDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+    )

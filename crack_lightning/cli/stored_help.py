@@ -31,8 +31,13 @@ def live_help(command: str) -> str:
     # This package, whatever the working folder (another checkout may be installed in the environment)
     path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, LIVE: "1", "COLUMNS": COLUMNS, "PYTHONWARNINGS": "ignore", "PYTHONPATH": path}
-    done = subprocess.run([sys.executable, "-m", "crack_lightning", command, "--help"], env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "crack_lightning", command, "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout
 
 

@@ -18,7 +18,9 @@ def parser() -> CommandParser:
     p.add_argument("--backgrounds", type=str, nargs="+", required=True, help="Folders of photos of sound surfaces.")
     p.add_argument("--output", type=str, required=True, help="Folder for images/, masks/ and synth.json.")
     p.add_argument("--count", type=int, default=4000, help="Number of samples.")
-    p.add_argument("--seed", type=int, default=0, help="Seed: sample i depends only on the seed, i and the backgrounds.")
+    p.add_argument(
+        "--seed", type=int, default=0, help="Seed: sample i depends only on the seed, i and the backgrounds."
+    )
     p.add_argument("--size", type=int, default=384, help="Side of each square sample in pixels.")
     p.add_argument("--sound_share", type=float, default=0.15, help="Share of samples with look-alikes and no crack.")
     p.add_argument("--workers", type=int, default=0, help="Processes (0: one per CPU core).")

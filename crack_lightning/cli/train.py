@@ -10,17 +10,18 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities import rank_zero_info
 
-from crack_lightning.training.callbacks import AugmentedSamplesGrid, FitSummary, PhaseAwareEarlyStopping, TwoPhaseFinetuning
 from crack_lightning.cli.lightning_cli import CheckedCLI, run_cli
 from crack_lightning.data.classification import CrackDataModule
 from crack_lightning.errors import require_writable
-from crack_lightning.training.evaluate import TestReport
-from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime
-from crack_lightning.runtime.models import DEFAULT_MODEL, shipped_model
 from crack_lightning.models.checkpoints import read_checkpoint
 from crack_lightning.models.classifier import CrackClassifier
 from crack_lightning.runtime.exported import TTA
 from crack_lightning.runtime.labels import DEFAULT_THRESHOLD
+from crack_lightning.runtime.models import DEFAULT_MODEL, shipped_model
+from crack_lightning.training.callbacks import AugmentedSamplesGrid, PhaseAwareEarlyStopping, TwoPhaseFinetuning
+from crack_lightning.training.evaluate import TestReport
+from crack_lightning.training.fit_summary import FitSummary
+from crack_lightning.training.frozen_blocks import FrozenBlocksRuntime
 from crack_lightning.training.prediction_writer import CSVPredictionWriter
 
 DESCRIPTION = "Train, validate and test a MobileNetV2 concrete-crack classifier (python -m crack_lightning --help lists every command)."
@@ -63,7 +64,11 @@ class CrackLightningCLI(CheckedCLI):
     a CSV writer for ``predict`` and a report for ``test``."""
 
     # the config keys of the callbacks, for the flags of their errors (the writer's options are predict's own)
-    CALLBACK_KEYS = {**{cls: key for key, cls in TRAINING_CALLBACKS.items()}, TestReport: "report", CSVPredictionWriter: ""}
+    CALLBACK_KEYS = {
+        **{cls: key for key, cls in TRAINING_CALLBACKS.items()},
+        TestReport: "report",
+        CSVPredictionWriter: "",
+    }
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
@@ -100,11 +105,26 @@ class CrackLightningCLI(CheckedCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         if self.asked == "test":
             parser.add_lightning_class_args(TestReport, "report")
-            parser.add_argument("--tta", type=Literal[TTA], default="none", help="hflip: average each image's probabilities with its mirror image's; flips: with its three mirror images (as predict's --tta).")
+            parser.add_argument(
+                "--tta",
+                type=Literal[TTA],
+                default="none",
+                help="hflip: average each image's probabilities with its mirror image's; flips: with its three mirror images (as predict's --tta).",
+            )
         if self.asked == "predict":
             parser.add_lightning_class_args(CSVPredictionWriter, "prediction")
-            parser.add_argument("--output", type=Optional[str], default=None, help="CSV file for the predictions; default: predictions.csv in the run's log directory.")
-            parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="Crack probability from which an image is labelled crack.")
+            parser.add_argument(
+                "--output",
+                type=Optional[str],
+                default=None,
+                help="CSV file for the predictions; default: predictions.csv in the run's log directory.",
+            )
+            parser.add_argument(
+                "--threshold",
+                type=float,
+                default=DEFAULT_THRESHOLD,
+                help="Crack probability from which an image is labelled crack.",
+            )
             parser.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --output file.")
             for key in ("output", "threshold", "overwrite"):
                 parser.link_arguments(key, f"prediction.{key}")

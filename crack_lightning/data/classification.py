@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import random
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,20 +11,32 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from crack_lightning.errors import OptionError, require_option
 from crack_lightning.data.datasets import ImageSamples, PredictImages, default_workers, sample_root
-from crack_lightning.io.images import MAX_PIXELS, find_images
 from crack_lightning.data.splits import (
-    SKIPPED_CSV, SPLITS, Sample, check_images, read_split_csv, scan_folder, split_samples, write_run_split,
+    SKIPPED_CSV,
+    SPLITS,
+    Sample,
+    drop_unreadable,
+    read_split_csv,
+    scan_folder,
+    scan_roots,
+    split_samples,
+    write_run_split,
 )
 from crack_lightning.data.transforms import (
-    DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, augment_batch, eval_transform, train_transform,
+    DEFAULT_IMAGE_SIZE,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    augment_batch,
+    eval_transform,
+    train_transform,
 )
-
+from crack_lightning.errors import OptionError, require_option
+from crack_lightning.io.images import MAX_PIXELS, find_images
 
 
 class CrackDataModule(L.LightningDataModule):
@@ -86,20 +97,37 @@ class CrackDataModule(L.LightningDataModule):
         super().__init__()
         if not 0 <= val_fraction <= 1 or not 0 <= test_fraction <= 1 or val_fraction + test_fraction > 1:
             raise OptionError("val_fraction", "and test_fraction must each be in [0, 1] and add up to at most 1")
-        require_option(image_size >= 32, "image_size", f"{image_size} is too small; pass a side of at least 32 pixels (default {DEFAULT_IMAGE_SIZE})")
+        require_option(
+            image_size >= 32,
+            "image_size",
+            f"{image_size} is too small; pass a side of at least 32 pixels (default {DEFAULT_IMAGE_SIZE})",
+        )
         require_option(batch_size >= 1, "batch_size", f"{batch_size}; pass a whole number of at least 1")
-        require_option(num_workers is None or num_workers >= 0, "num_workers", f"{num_workers}; pass 0 or more, or null for one per core")
-        require_option(rotation_degrees >= 0, "rotation_degrees", f"{rotation_degrees}; pass 0 (no rotation) or a positive range in degrees")
+        require_option(
+            num_workers is None or num_workers >= 0,
+            "num_workers",
+            f"{num_workers}; pass 0 or more, or null for one per core",
+        )
+        require_option(
+            rotation_degrees >= 0,
+            "rotation_degrees",
+            f"{rotation_degrees}; pass 0 (no rotation) or a positive range in degrees",
+        )
         if group_pattern:
             try:
                 re.compile(group_pattern)
             except re.error as err:
                 raise OptionError("group_pattern", f"{group_pattern!r} is not a regular expression ({err})") from err
         require_option(max_pixels >= 1, "max_pixels", f"{max_pixels}; pass a pixel count of at least 1")
-        require_option(len(mean) == 3 and len(std) == 3 and all(s > 0 for s in std), "mean",
-                       "and std: pass three values each (RGB), the std values above 0")
+        require_option(
+            len(mean) == 3 and len(std) == 3 and all(s > 0 for s in std),
+            "mean",
+            "and std: pass three values each (RGB), the std values above 0",
+        )
         self.save_hyperparameters()
-        require_option(max_per_root is None or max_per_root >= 1, "max_per_root", f"{max_per_root}; pass 1 or more, or null")
+        require_option(
+            max_per_root is None or max_per_root >= 1, "max_per_root", f"{max_per_root}; pass 1 or more, or null"
+        )
         roots = [root] if isinstance(root, str) else list(root) if root else [str(sample_root())]
         self.roots = [Path(r).expanduser() for r in roots]
         for folder in self.roots:
@@ -137,16 +165,15 @@ class CrackDataModule(L.LightningDataModule):
             self.splits, self._classes = self._make_splits()
             if len(self._classes) < 2:
                 raise OptionError(
-                    "root", f"{self.root} has {len(self._classes)} class folder(s) {self._classes}; a classifier "
-                    "needs at least two (Negative/ and Positive/)"
+                    "root",
+                    f"{self.root} has {len(self._classes)} class folder(s) {self._classes}; a classifier "
+                    "needs at least two (Negative/ and Positive/)",
                 )
             self._drop_unreadable()
         if stage == "fit":
             for split in ("train", "val"):
                 if not self.splits[split]:
-                    raise OptionError(
-                        "root", f"{self.root} gives no {split} images; add images or change val_fraction"
-                    )
+                    raise OptionError("root", f"{self.root} gives no {split} images; add images or change val_fraction")
             self._write_split()
         if stage == "test" and not self.splits["test"]:
             raise OptionError("root", f"{self.root} gives no test images; add a test/ folder or test_fraction")
@@ -189,16 +216,21 @@ class CrackDataModule(L.LightningDataModule):
                 found, splits[split] = scan_folder(self.root / split, self.root)
                 if found != classes:
                     raise OptionError(
-                        "root", f"{self.root / split} has class folders {found} but train/ has {classes}; "
-                        "give every split the same class folders"
+                        "root",
+                        f"{self.root / split} has class folders {found} but train/ has {classes}; "
+                        "give every split the same class folders",
                     )
         else:
-            classes, samples = self._scan_roots()
+            classes, samples = scan_roots(self.roots, self.hparams.max_per_root, self.hparams.split_seed)
             if self.hparams.split_file:
                 splits = read_split_csv(Path(self.hparams.split_file), self.root, classes)
             else:
                 splits = split_samples(
-                    samples, classes, self.hparams.val_fraction, self.hparams.test_fraction, self.hparams.split_seed,
+                    samples,
+                    classes,
+                    self.hparams.val_fraction,
+                    self.hparams.test_fraction,
+                    self.hparams.split_seed,
                     self.hparams.group_pattern,
                 )
         counts = ", ".join(f"{len(splits[s])} {s}" for s in SPLITS)
@@ -206,48 +238,9 @@ class CrackDataModule(L.LightningDataModule):
         rank_zero_info(f"Data: {counts} images from {where} (classes: {', '.join(classes)})")
         return splits, classes
 
-    def _scan_roots(self) -> tuple[list[str], list[Sample]]:
-        """Classes and samples of every root (merged by class name), each capped at ``max_per_root`` per class."""
-        classes: list[str] | None = None
-        merged: list[Sample] = []
-        for folder in self.roots:
-            found, samples = scan_folder(folder, folder)
-            if classes is not None and found != classes:
-                raise OptionError(
-                    "root", f"{folder} has class folders {found} but {self.roots[0]} has {classes}; "
-                    "give every root the same class folders"
-                )
-            classes = found
-            cap = self.hparams.max_per_root
-            if cap is not None:
-                capped = []
-                for index, name in enumerate(classes):
-                    items = sorted(p for p, y in samples if y == index)
-                    random.Random(f"{self.hparams.split_seed}/{folder.name}/{name}").shuffle(items)
-                    capped += [(p, index) for p in items[:cap]]
-                samples = sorted(capped)
-            if len(self.roots) > 1:
-                samples = [((folder / p).absolute().as_posix(), y) for p, y in samples]
-            merged += samples
-        assert classes is not None
-        return classes, sorted(merged)
-
     def _drop_unreadable(self) -> None:
         """Read every image's header once before training; skip (or, when strict, refuse) the bad ones."""
-        bad = check_images(self.root, [s for split in SPLITS for s in self.splits[split]], self.hparams.max_pixels)
-        if not bad:
-            return
-        listed = "; ".join(f"{path}: {reason}" for path, reason in list(bad.items())[:3])
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        if self.hparams.strict:
-            raise OptionError(
-                "strict", f"{len(bad)} unreadable image(s) in {self.root} ({listed}{more}); remove or replace "
-                "them, or turn strict off to skip them"
-            )
-        for split in SPLITS:
-            self.skipped += [(p, split, y, bad[p]) for p, y in self.splits[split] if p in bad]
-            self.splits[split] = [(p, y) for p, y in self.splits[split] if p not in bad]
-        rank_zero_warn(f"Skipping {len(bad)} unreadable image(s) in {self.root}: {listed}{more}")
+        self.skipped += drop_unreadable(self.root, self.splits, self.hparams.max_pixels, self.hparams.strict)
 
     def _write_split(self) -> None:
         path = write_run_split(self.trainer, self.splits, self._classes, self.hparams.group_pattern)

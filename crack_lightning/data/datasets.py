@@ -12,12 +12,12 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image
 
-from crack_lightning.runtime.backends import cpu_count
+from crack_lightning.data.splits import Sample
+from crack_lightning.data.transforms import DEFAULT_IMAGE_SIZE
 from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.io.images import MAX_PIXELS, image_header
 from crack_lightning.io.images import read_rgb as read_rgb_array
-from crack_lightning.data.splits import Sample
-from crack_lightning.data.transforms import DEFAULT_IMAGE_SIZE
+from crack_lightning.runtime.backends import cpu_count
 
 
 def sample_root() -> Path:
@@ -55,7 +55,11 @@ class ImageSamples(Dataset):
     """
 
     def __init__(
-        self, root: Path, samples: Sequence[Sample], transform: Callable | None = None, max_pixels: int | None = MAX_PIXELS
+        self,
+        root: Path,
+        samples: Sequence[Sample],
+        transform: Callable | None = None,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> None:
         self.root = root
         self.samples = list(samples)
@@ -81,7 +85,9 @@ class PredictImages(Dataset):
     """``(image, path, error)`` for each path: the image ``uint8`` ``(3, S, S)``, read and resized as the torch-free
     path does (:mod:`crack_lightning.io.images`); an unreadable file gives a blank image and its error."""
 
-    def __init__(self, paths: Sequence[Path], image_size: int = DEFAULT_IMAGE_SIZE, max_pixels: int | None = MAX_PIXELS) -> None:
+    def __init__(
+        self, paths: Sequence[Path], image_size: int = DEFAULT_IMAGE_SIZE, max_pixels: int | None = MAX_PIXELS
+    ) -> None:
         self.paths = list(paths)
         self.image_size = image_size
         self.max_pixels = max_pixels

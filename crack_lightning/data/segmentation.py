@@ -16,9 +16,9 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
 from crack_lightning.data.datasets import default_workers, read_image_tensor
-from crack_lightning.io.images import IMG_EXTENSIONS, MAX_PIXELS
 from crack_lightning.data.splits import SPLITS, read_split_csv, split_samples, write_run_split
 from crack_lightning.errors import OptionError, require_option
+from crack_lightning.io.images import IMG_EXTENSIONS, MAX_PIXELS
 
 IGNORE = 2  # mask value of pixels the loss leaves out (listed in the optional ignore/NAME.png)
 PHOTO_CLASS = ["photo"]  # split.csv's class column: one class, every sample a photo
@@ -40,9 +40,12 @@ def read_crack_mask(path: Path, height: int, width: int) -> torch.Tensor:
         mask = decode_image(str(path), mode=ImageReadMode.GRAY)
     except RuntimeError as err:
         raise OptionError("root", f"{path} cannot be read as an image ({err}); replace it") from err
-    require_option(tuple(mask.shape[1:]) == (height, width), "root",
-            f"{path} is {mask.shape[2]}x{mask.shape[1]} but its photo is {width}x{height}; "
-            "give each photo a mask of its own size")
+    require_option(
+        tuple(mask.shape[1:]) == (height, width),
+        "root",
+        f"{path} is {mask.shape[2]}x{mask.shape[1]} but its photo is {width}x{height}; "
+        "give each photo a mask of its own size",
+    )
     return (mask > 127).to(torch.uint8)
 
 
@@ -50,13 +53,21 @@ def find_photos(root: Path) -> list[str]:
     """``images/NAME.ext`` paths (relative to ``root``) of every photo, after checking that each has a mask."""
     images, masks = root / "images", root / "masks"
     for folder in (images, masks):
-        require_option(folder.is_dir(), "root", f"no folder {folder}; pass a folder with images/ and masks/ "
-                                 "(masks/NAME.png for each images/NAME.jpg, 255 = crack)")
+        require_option(
+            folder.is_dir(),
+            "root",
+            f"no folder {folder}; pass a folder with images/ and masks/ "
+            "(masks/NAME.png for each images/NAME.jpg, 255 = crack)",
+        )
     photos = sorted(p.name for p in images.iterdir() if p.suffix.lower() in IMG_EXTENSIONS)
     require_option(bool(photos), "root", f"no images in {images}")
     missing = [name for name in photos if not mask_path(root, name).is_file()]
-    require_option(not missing, "root", f"{len(missing)} photo(s) in {images} have no mask in {masks} "
-                         f"({', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}); add masks/NAME.png for each")
+    require_option(
+        not missing,
+        "root",
+        f"{len(missing)} photo(s) in {images} have no mask in {masks} "
+        f"({', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}); add masks/NAME.png for each",
+    )
     return [f"images/{name}" for name in photos]
 
 
@@ -77,8 +88,14 @@ def train_transform(crop_size: int, jitter: float) -> v2.Compose:
 class PhotoMasks(Dataset):
     """``(image uint8 (3, H, W), mask uint8 (1, H, W))`` pairs, transformed together; ``repeat`` passes per epoch."""
 
-    def __init__(self, root: Path, photos: Sequence[str], transform: Callable | None = None, repeat: int = 1,
-                 max_pixels: int | None = MAX_PIXELS) -> None:
+    def __init__(
+        self,
+        root: Path,
+        photos: Sequence[str],
+        transform: Callable | None = None,
+        repeat: int = 1,
+        max_pixels: int | None = MAX_PIXELS,
+    ) -> None:
         self.root, self.photos, self.transform = root, list(photos), transform
         self.repeat, self.max_pixels = repeat, max_pixels
 
@@ -137,10 +154,16 @@ class SegmentationDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         require_option(crop_size >= 32 and crop_size % 32 == 0, "crop_size", f"{crop_size}; pass a multiple of 32")
-        require_option(batch_size >= 1 and val_batch_size >= 1 and crops_per_photo >= 1, "batch_size",
-                       "val_batch_size and crops_per_photo: pass whole numbers of at least 1")
-        require_option(0 <= val_fraction and 0 <= test_fraction and val_fraction + test_fraction < 1, "val_fraction",
-                       "and test_fraction: pass shares in [0, 1) that add up to less than 1")
+        require_option(
+            batch_size >= 1 and val_batch_size >= 1 and crops_per_photo >= 1,
+            "batch_size",
+            "val_batch_size and crops_per_photo: pass whole numbers of at least 1",
+        )
+        require_option(
+            0 <= val_fraction and 0 <= test_fraction and val_fraction + test_fraction < 1,
+            "val_fraction",
+            "and test_fraction: pass shares in [0, 1) that add up to less than 1",
+        )
         require_option(colour_jitter >= 0, "colour_jitter", f"{colour_jitter}; pass 0 or more")
         if group_pattern:
             try:
@@ -159,32 +182,53 @@ class SegmentationDataModule(L.LightningDataModule):
             if self.hparams.split_file:
                 found = read_split_csv(Path(self.hparams.split_file), self.root, PHOTO_CLASS)
             else:
-                found = split_samples([(p, 0) for p in photos], PHOTO_CLASS, self.hparams.val_fraction,
-                                      self.hparams.test_fraction, self.hparams.split_seed, self.hparams.group_pattern)
+                found = split_samples(
+                    [(p, 0) for p in photos],
+                    PHOTO_CLASS,
+                    self.hparams.val_fraction,
+                    self.hparams.test_fraction,
+                    self.hparams.split_seed,
+                    self.hparams.group_pattern,
+                )
             self.splits = {split: [p for p, _ in found[split]] for split in SPLITS}
             counts = ", ".join(f"{len(self.splits[s])} {s}" for s in SPLITS)
             rank_zero_info(f"Segmentation data: {counts} photos from {self.root}")
         needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ())
         for split in needed:
-            require_option(bool(self.splits[split]), "root", f"{self.root} gives no {split} photos; add photos or change "
-                                              "val_fraction / test_fraction")
+            require_option(
+                bool(self.splits[split]),
+                "root",
+                f"{self.root} gives no {split} photos; add photos or change val_fraction / test_fraction",
+            )
         if stage == "fit":
             self._write_split()
 
     def _write_split(self) -> None:
-        path = write_run_split(self.trainer, {s: [(p, 0) for p in v] for s, v in self.splits.items()}, PHOTO_CLASS,
-                               self.hparams.group_pattern)
+        path = write_run_split(
+            self.trainer,
+            {s: [(p, 0) for p in v] for s, v in self.splits.items()},
+            PHOTO_CLASS,
+            self.hparams.group_pattern,
+        )
         if path is not None:
             rank_zero_info(f"Split written to {path}")
 
     def _loader(self, split: str) -> DataLoader:
         train = split == "train"
         transform = train_transform(self.hparams.crop_size, self.hparams.colour_jitter) if train else None
-        dataset = PhotoMasks(self.root, self.splits[split], transform, self.hparams.crops_per_photo if train else 1,
-                             self.hparams.max_pixels)
+        dataset = PhotoMasks(
+            self.root,
+            self.splits[split],
+            transform,
+            self.hparams.crops_per_photo if train else 1,
+            self.hparams.max_pixels,
+        )
         return DataLoader(
-            dataset, batch_size=self.hparams.batch_size if train else self.hparams.val_batch_size, shuffle=train,
-            drop_last=train and len(dataset) > self.hparams.batch_size, num_workers=self.num_workers,
+            dataset,
+            batch_size=self.hparams.batch_size if train else self.hparams.val_batch_size,
+            shuffle=train,
+            drop_last=train and len(dataset) > self.hparams.batch_size,
+            num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
 

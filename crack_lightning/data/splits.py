@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
+from lightning.pytorch.utilities import rank_zero_warn
 from torchvision import datasets
 
 from crack_lightning.errors import CrackLightningError, OptionError
@@ -38,8 +39,9 @@ def scan_folder(folder: Path, root: Path) -> tuple[list[str], list[Sample]]:
         found = datasets.ImageFolder.make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS)
     except (FileNotFoundError, NotADirectoryError) as err:
         raise OptionError(
-            "root", f"{folder} is not an image folder ({err}); point it at a folder with one sub-folder per "
-            "class (Negative/, Positive/) or with train/, val/, test/ folders of class folders"
+            "root",
+            f"{folder} is not an image folder ({err}); point it at a folder with one sub-folder per "
+            "class (Negative/, Positive/) or with train/, val/, test/ folders of class folders",
         ) from err
     samples = sorted((Path(p).relative_to(root).as_posix(), y) for p, y in found)
     return classes, samples
@@ -128,7 +130,9 @@ def read_split_csv(path: Path, root: Path, classes: Sequence[str]) -> dict[str, 
     return splits
 
 
-def write_run_split(trainer, splits: dict[str, list[Sample]], classes: Sequence[str], group_pattern: str | None = None) -> Path | None:
+def write_run_split(
+    trainer, splits: dict[str, list[Sample]], classes: Sequence[str], group_pattern: str | None = None
+) -> Path | None:
     """Write ``split.csv`` into the run's log folder, by the main process only; the path, or None where there is
     no run folder (no trainer, no logger) or this is another process."""
     if trainer is None:
@@ -139,3 +143,54 @@ def write_run_split(trainer, splits: dict[str, list[Sample]], classes: Sequence[
     path = Path(log_dir) / SPLIT_CSV
     write_split_csv(path, splits, classes, group_pattern)
     return path
+
+
+def scan_roots(roots: Sequence[Path], max_per_root: int | None, seed: int) -> tuple[list[str], list[Sample]]:
+    """Classes and samples of every root (merged by class name), each capped at ``max_per_root`` per class (a seeded
+    choice); with several roots, samples are absolute paths."""
+    classes: list[str] | None = None
+    merged: list[Sample] = []
+    for folder in roots:
+        found, samples = scan_folder(folder, folder)
+        if classes is not None and found != classes:
+            raise OptionError(
+                "root",
+                f"{folder} has class folders {found} but {roots[0]} has {classes}; give every root the same class folders",
+            )
+        classes = found
+        if max_per_root is not None:
+            capped = []
+            for index, name in enumerate(classes):
+                items = sorted(p for p, y in samples if y == index)
+                random.Random(f"{seed}/{folder.name}/{name}").shuffle(items)
+                capped += [(p, index) for p in items[:max_per_root]]
+            samples = sorted(capped)
+        if len(roots) > 1:
+            samples = [((folder / p).absolute().as_posix(), y) for p, y in samples]
+        merged += samples
+    assert classes is not None
+    return classes, sorted(merged)
+
+
+def drop_unreadable(
+    root: Path, splits: dict[str, list[Sample]], max_pixels: int | None, strict: bool
+) -> list[tuple[str, str, int, str]]:
+    """Read every image's header once before training: the unreadable ones leave ``splits`` (in place) and are
+    returned as ``(path, split, class index, reason)``; with ``strict``, they are a one-line error instead."""
+    bad = check_images(root, [s for split in SPLITS for s in splits[split]], max_pixels)
+    if not bad:
+        return []
+    listed = "; ".join(f"{path}: {reason}" for path, reason in list(bad.items())[:3])
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    if strict:
+        raise OptionError(
+            "strict",
+            f"{len(bad)} unreadable image(s) in {root} ({listed}{more}); remove or replace them, or turn strict off "
+            "to skip them",
+        )
+    skipped = []
+    for split in SPLITS:
+        skipped += [(p, split, y, bad[p]) for p, y in splits[split] if p in bad]
+        splits[split] = [(p, y) for p, y in splits[split] if p not in bad]
+    rank_zero_warn(f"Skipping {len(bad)} unreadable image(s) in {root}: {listed}{more}")
+    return skipped

@@ -46,7 +46,9 @@ class Normalise(torch.nn.Module):
 def train_transform(image_size: int, hflip: bool = True) -> v2.Compose:
     """Per image, in the loader: resize and random horizontal flip, ``uint8`` in and out. Rotation and
     normalisation follow per batch (``augment_batch``)."""
-    return v2.Compose([v2.Resize((image_size, image_size), antialias=True), v2.RandomHorizontalFlip(0.5 if hflip else 0.0)])
+    return v2.Compose(
+        [v2.Resize((image_size, image_size), antialias=True), v2.RandomHorizontalFlip(0.5 if hflip else 0.0)]
+    )
 
 
 def augment_batch(

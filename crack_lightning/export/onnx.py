@@ -51,8 +51,13 @@ class Normalised(nn.Module):
     (softmax over dim 1: class probabilities; sigmoid: pixel probabilities): normalising whole batches is 2.5x
     cheaper than image by image in a loader."""
 
-    def __init__(self, network: nn.Module, mean: Sequence[float], std: Sequence[float],
-                 activation: Literal["softmax", "sigmoid", "none"] = "softmax") -> None:
+    def __init__(
+        self,
+        network: nn.Module,
+        mean: Sequence[float],
+        std: Sequence[float],
+        activation: Literal["softmax", "sigmoid", "none"] = "softmax",
+    ) -> None:
         super().__init__()
         self.network = network
         self.activation = activation
@@ -67,7 +72,9 @@ class Normalised(nn.Module):
         return torch.sigmoid(out) if self.activation == "sigmoid" else out
 
 
-def onnx_graph(network: nn.Module, shape: Sequence[int], dtype: torch.dtype = torch.float32, dynamic_sides: bool = False) -> bytes:
+def onnx_graph(
+    network: nn.Module, shape: Sequence[int], dtype: torch.dtype = torch.float32, dynamic_sides: bool = False
+) -> bytes:
     """``network`` exported to ONNX in memory (float32 compute), with a dynamic batch (and sides if asked)."""
     axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
     if dynamic_sides:  # a fixed image size lets the runtime plan every layer: 6-9% faster
@@ -79,8 +86,14 @@ def onnx_graph(network: nn.Module, shape: Sequence[int], dtype: torch.dtype = to
         # The TorchScript exporter: 0.4 s against 13 s for the dynamo one, which a first start cannot afford.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            network.cpu().eval(), (torch.zeros(*shape, dtype=dtype),), buffer, input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME], dynamic_axes=axes, opset_version=OPSET, dynamo=False,
+            network.cpu().eval(),
+            (torch.zeros(*shape, dtype=dtype),),
+            buffer,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
         )
     return buffer.getvalue()
 
@@ -146,7 +159,7 @@ def segmenter_metadata(model: Any) -> dict[str, Any]:
         "window": DEFAULT_WINDOW,
         "overlap": DEFAULT_OVERLAP,
         "input": f"{INPUT_NAME}: uint8 (batch, 3, height, width), RGB, any size (photos run in windows of "
-                 f"{DEFAULT_WINDOW} px); normalisation is inside",
+        f"{DEFAULT_WINDOW} px); normalisation is inside",
         "output": f"{OUTPUT_NAME}: float32 (batch, 1, height, width), the crack probability of each pixel",
         "producer": f"crack-lightning {__version__}",
     }

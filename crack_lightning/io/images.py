@@ -154,7 +154,9 @@ def find_images(source: str | os.PathLike, option: str = "source", every_file: b
             text = source.read_text()
         except (OSError, UnicodeDecodeError) as err:
             why = err.strerror if isinstance(err, OSError) else "not a text file"
-            raise OptionError(option, f"cannot read the list {source} ({why}); pass a .txt list of paths, one a line") from err
+            raise OptionError(
+                option, f"cannot read the list {source} ({why}); pass a .txt list of paths, one a line"
+            ) from err
         lines = (line.strip() for line in text.splitlines())
         # Relative paths in a list are relative to the list's folder, so a list travels with its images.
         return [source.parent / line for line in lines if line and not line.startswith("#")]
@@ -175,6 +177,7 @@ def as_rgb(image: ImageInput, max_pixels: int | None = MAX_PIXELS) -> np.ndarray
     if isinstance(image, Image.Image):
         return to_rgb_array(image)
     if not isinstance(image, (str, os.PathLike)):
-        raise CrackLightningError(f"cannot read a {type(image).__name__} as an image; pass a path, a PIL image or a "
-                                  "uint8 (H, W, 3) array")
+        raise CrackLightningError(
+            f"cannot read a {type(image).__name__} as an image; pass a path, a PIL image or a uint8 (H, W, 3) array"
+        )
     return read_rgb(image, max_pixels)

@@ -19,7 +19,13 @@ from scipy import ndimage
 from skimage.morphology import skeletonize
 
 from crack_lightning.measure.cracks import (
-    DEFAULT_WIDTH_LIMITS_MM, HOLE_AREA, WIDTH_CLASSES, Crack, edge_depth, fill_small_holes, width_class,
+    DEFAULT_WIDTH_LIMITS_MM,
+    HOLE_AREA,
+    WIDTH_CLASSES,
+    Crack,
+    edge_depth,
+    fill_small_holes,
+    width_class,
 )
 from crack_lightning.measure.plane import Plane, crack_millimetres
 from crack_lightning.measure.profile import NORMAL_RADIUS, as_probability, profile_widths, reach, skeleton_normals
@@ -30,8 +36,9 @@ BAND_ROWS = 256
 MARGIN = 32
 
 
-def band_depths(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray, start: int, stop: int,
-                margin: int = MARGIN) -> np.ndarray:
+def band_depths(
+    mask: np.ndarray, rows: np.ndarray, cols: np.ndarray, start: int, stop: int, margin: int = MARGIN
+) -> np.ndarray:
     """The distance to the mask's edge at pixels ``(rows, cols)`` of rows ``start:stop``, as over the whole mask."""
     height = mask.shape[0]
     while True:
@@ -83,7 +90,9 @@ def measure_photo_cracks(
     bounds = np.searchsorted(graph.rows, np.arange(0, height + band_rows, band_rows))  # the nodes of each band
     for band, start in enumerate(range(0, height, band_rows)):
         nodes = slice(bounds[band], bounds[band + 1])
-        depth[nodes] = band_depths(mask, graph.rows[nodes], graph.cols[nodes], start, min(height, start + band_rows), margin)
+        depth[nodes] = band_depths(
+            mask, graph.rows[nodes], graph.cols[nodes], start, min(height, start + band_rows), margin
+        )
     keep = pruned(graph, depth) & kept[labels[graph.rows, graph.cols]]  # small cracks must not turn the normals
     graph, depth = graph.kept(keep), depth[keep]
     owners = labels[graph.rows, graph.cols]
@@ -104,25 +113,53 @@ def measure_photo_cracks(
         thin[graph.rows[inside] - top, graph.cols[inside]] = True
         normal_y[nodes], normal_x[nodes] = skeleton_normals(thin, rows - top, cols)
         values = kept[labels[top:bottom]] if probability is None else probability[top:bottom]
-        widths[nodes] = profile_widths(as_probability(values), (rows - top).astype(np.float64), cols.astype(np.float64),
-                                       normal_y[nodes], normal_x[nodes], reaches)
+        widths[nodes] = profile_widths(
+            as_probability(values),
+            (rows - top).astype(np.float64),
+            cols.astype(np.float64),
+            normal_y[nodes],
+            normal_x[nodes],
+            reaches,
+        )
     points = np.bincount(owners, minlength=bins)
     mean_widths = np.bincount(owners, weights=widths, minlength=bins) / np.maximum(points, 1)
     width_max = np.zeros(bins)
     np.maximum.at(width_max, owners, widths)
     mm = [v * mm_per_px for v in (lengths, mean_widths, width_max)] if mm_per_px is not None else [[None] * bins] * 3
     if plane is not None:
-        mm = crack_millimetres(plane, graph.rows, graph.cols, smoothed_positions(graph), graph.first, graph.second,
-                               owners, widths, normal_y, normal_x, bins)
+        mm = crack_millimetres(
+            plane,
+            graph.rows,
+            graph.cols,
+            smoothed_positions(graph),
+            graph.first,
+            graph.second,
+            owners,
+            widths,
+            normal_y,
+            normal_x,
+            bins,
+        )
     cracks: list[Crack] = []
     for index, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
         if not kept[index]:
             continue
         length_mm, mean_mm, max_mm = (None if v[index] is None else float(v[index]) for v in mm)
-        cracks.append(Crack(
-            photo=photo, crack=len(cracks) + 1, x=cols.start, y=rows.start, width=cols.stop - cols.start,
-            height=rows.stop - rows.start, length_px=float(lengths[index]), mean_width_px=float(mean_widths[index]),
-            max_width_px=float(width_max[index]), length_mm=length_mm, mean_width_mm=mean_mm, max_width_mm=max_mm,
-            width_class=width_class(max_mm, width_limits_mm, width_classes),
-        ))
+        cracks.append(
+            Crack(
+                photo=photo,
+                crack=len(cracks) + 1,
+                x=cols.start,
+                y=rows.start,
+                width=cols.stop - cols.start,
+                height=rows.stop - rows.start,
+                length_px=float(lengths[index]),
+                mean_width_px=float(mean_widths[index]),
+                max_width_px=float(width_max[index]),
+                length_mm=length_mm,
+                mean_width_mm=mean_mm,
+                max_width_mm=max_mm,
+                width_class=width_class(max_mm, width_limits_mm, width_classes),
+            )
+        )
     return cracks

@@ -93,8 +93,14 @@ def skeleton_measures(
     thin = np.zeros(skeleton.shape, dtype=bool)
     thin[graph.rows, graph.cols] = True
     normal_y, normal_x = skeleton_normals(thin, graph.rows, graph.cols)
-    widths = profile_widths(probability, graph.rows.astype(np.float64), graph.cols.astype(np.float64), normal_y,
-                            normal_x, reach(depth[graph.rows, graph.cols]))
+    widths = profile_widths(
+        probability,
+        graph.rows.astype(np.float64),
+        graph.cols.astype(np.float64),
+        normal_y,
+        normal_x,
+        reach(depth[graph.rows, graph.cols]),
+    )
     return graph, smoothed_steps(graph), widths
 
 
@@ -131,8 +137,9 @@ def _scale(mm_per_px: float | None):
     return (lambda v: float(v) * mm_per_px) if mm_per_px is not None else (lambda v: None)
 
 
-def width_class(width_mm: float | None, limits_mm: Sequence[float] = DEFAULT_WIDTH_LIMITS_MM,
-                names: Sequence[str] = WIDTH_CLASSES) -> str:
+def width_class(
+    width_mm: float | None, limits_mm: Sequence[float] = DEFAULT_WIDTH_LIMITS_MM, names: Sequence[str] = WIDTH_CLASSES
+) -> str:
     """The class of a width: ``names[i]`` for the first limit it is below, the last name above all; "" for None."""
     if width_mm is None:
         return ""
@@ -184,18 +191,29 @@ def measure_cracks(
     scale = _scale(mm_per_px)
     cracks = []
     for index, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
-        cracks.append(Crack(
-            photo=photo, crack=index, x=cols.start, y=rows.start, width=cols.stop - cols.start,
-            height=rows.stop - rows.start, length_px=float(lengths[index]), mean_width_px=float(mean_widths[index]),
-            max_width_px=float(max_widths[index]), length_mm=scale(lengths[index]),
-            mean_width_mm=scale(mean_widths[index]), max_width_mm=scale(max_widths[index]),
-            width_class=width_class(scale(max_widths[index]), width_limits_mm, width_classes),
-        ))
+        cracks.append(
+            Crack(
+                photo=photo,
+                crack=index,
+                x=cols.start,
+                y=rows.start,
+                width=cols.stop - cols.start,
+                height=rows.stop - rows.start,
+                length_px=float(lengths[index]),
+                mean_width_px=float(mean_widths[index]),
+                max_width_px=float(max_widths[index]),
+                length_mm=scale(lengths[index]),
+                mean_width_mm=scale(mean_widths[index]),
+                max_width_mm=scale(max_widths[index]),
+                width_class=width_class(scale(max_widths[index]), width_limits_mm, width_classes),
+            )
+        )
     return cracks
 
 
-def summarise(cracks: Sequence[Crack], photo: str = "", mm_per_px: float | None = None,
-              own_mm: bool = False) -> PhotoSummary:
+def summarise(
+    cracks: Sequence[Crack], photo: str = "", mm_per_px: float | None = None, own_mm: bool = False
+) -> PhotoSummary:
     """A photo's summary from its cracks; the mean width weighs each crack by its length. Millimetres at
     ``mm_per_px``, or with ``own_mm`` from the cracks' own (measured through a plane, each at its own scale)."""
     total = sum(c.length_px for c in cracks)
@@ -210,8 +228,14 @@ def summarise(cracks: Sequence[Crack], photo: str = "", mm_per_px: float | None 
         mean_mm = float(np.average([c.mean_width_mm for c in cracks], weights=weights)) if cracks else 0.0
         max_mm = max((c.max_width_mm for c in cracks), default=0.0)
     return PhotoSummary(
-        photo=photo, cracks=len(cracks), total_length_px=float(total), mean_width_px=mean, max_width_px=maximum,
-        widest_crack=widest.crack if widest else None, total_length_mm=total_mm, mean_width_mm=mean_mm,
+        photo=photo,
+        cracks=len(cracks),
+        total_length_px=float(total),
+        mean_width_px=mean,
+        max_width_px=maximum,
+        widest_crack=widest.crack if widest else None,
+        total_length_mm=total_mm,
+        mean_width_mm=mean_mm,
         max_width_mm=max_mm,
     )
 
@@ -249,10 +273,14 @@ def pixel_counts(
         near_prediction = ndimage.maximum_filter(p, footprint=disk(tolerance), mode="constant", cval=0.0)
     else:
         near_truth, near_prediction = truth, p
-    return np.stack([
-        predicted_at(p[near_truth]), predicted_at(p), predicted_at(near_prediction[truth]),
-        np.full(len(thresholds), truth.sum()),
-    ]).astype(np.int64)
+    return np.stack(
+        [
+            predicted_at(p[near_truth]),
+            predicted_at(p),
+            predicted_at(near_prediction[truth]),
+            np.full(len(thresholds), truth.sum()),
+        ]
+    ).astype(np.int64)
 
 
 def f1_scores(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,7 +5,6 @@ be wrong, and which kind of model one holds (its ``task`` hyperparameter: a regi
 from __future__ import annotations
 
 import importlib
-
 import os
 from pathlib import Path
 from typing import Any
@@ -85,16 +84,20 @@ def read_checkpoint(path: str | os.PathLike, option: str = "checkpoint", task: s
 def check_segmenter(checkpoint: dict[str, Any], path: Path, option: str) -> None:
     """A one-line error unless ``checkpoint`` is a crack segmenter's."""
     if task_of(checkpoint) != SEGMENTATION or not any(key.startswith("net.") for key in checkpoint["state_dict"]):
-        raise OptionError(option, f"{path} is not a crack segmenter's checkpoint; "
-                                  "pass one written by `fit --config configs/segment.yaml`")
+        raise OptionError(
+            option,
+            f"{path} is not a crack segmenter's checkpoint; pass one written by `fit --config configs/segment.yaml`",
+        )
 
 
 def check_classifier(checkpoint: dict[str, Any], path: Path, option: str) -> None:
     """A one-line error unless ``checkpoint`` is a trained crack classifier's."""
     state, hparams = checkpoint["state_dict"], checkpoint["hyper_parameters"]
     if task_of(checkpoint) != CLASSIFICATION:
-        raise OptionError(option, f"{path} holds a crack {task_of(checkpoint)} model, not a classifier; "
-                                  "pass a classifier's checkpoint")
+        raise OptionError(
+            option,
+            f"{path} holds a crack {task_of(checkpoint)} model, not a classifier; pass a classifier's checkpoint",
+        )
     if "crack_class" not in hparams or not any(key.startswith("backbone.") for key in state):
         raise OptionError(option, f"{path} is not a crack_lightning checkpoint (another program's file?); {FIT_HINT}")
     if not hparams.get("class_names") or not any(key.startswith("head.") for key in state):

@@ -21,12 +21,12 @@ from torchmetrics.classification import (
 )
 from torchvision.models import mobilenet_v2
 
-from crack_lightning.runtime.exported import MIRRORS
 from crack_lightning.data.transforms import normalise
+from crack_lightning.errors import CrackLightningError, OptionError, require_option
 from crack_lightning.models.checkpoints import read_checkpoint
 from crack_lightning.models.cpu_autocast import strided_depthwise_in_float32
-from crack_lightning.errors import CrackLightningError, OptionError, require_option
 from crack_lightning.models.pretrained import load_pretrained
+from crack_lightning.runtime.exported import MIRRORS
 
 FEATURES = 1280  # channels of mobilenet_v2(width_mult=1.0).features' output
 BACKBONE_BLOCKS = 19  # len(mobilenet_v2().features)
@@ -116,8 +116,9 @@ class CrackClassifier(L.LightningModule):
     def _build_head(self, class_names: Sequence[str]) -> None:
         if self.hparams.crack_class not in class_names:
             raise OptionError(
-                "crack_class", f"{self.hparams.crack_class!r} is not one of the classes {list(class_names)}; "
-                "pass the name of the class folder that holds the crack images"
+                "crack_class",
+                f"{self.hparams.crack_class!r} is not one of the classes {list(class_names)}; "
+                "pass the name of the class folder that holds the crack images",
             )
         self.hparams.class_names = list(class_names)
         linear = nn.Linear(FEATURES, len(class_names))
@@ -160,8 +161,9 @@ class CrackClassifier(L.LightningModule):
             self._build_head(classes)
         elif classes is not None and list(classes) != self.class_names:
             raise OptionError(
-                "data.root", f"its class folders {list(classes)} differ from the model's classes {self.class_names}; "
-                "evaluate on folders named like the training data"
+                "data.root",
+                f"its class folders {list(classes)} differ from the model's classes {self.class_names}; "
+                "evaluate on folders named like the training data",
             )
         if stage == "fit" and self.preprocessing is None and datamodule is not None:
             hp = datamodule.hparams
@@ -190,7 +192,9 @@ class CrackClassifier(L.LightningModule):
         are this model's."""
         checkpoint = read_checkpoint(path, "init_from")
         state = checkpoint["state_dict"]
-        self.backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")})
+        self.backbone.load_state_dict(
+            {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
+        )
         classes = checkpoint["hyper_parameters"].get("class_names")
         if classes == self.class_names:
             self.head.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
@@ -242,7 +246,9 @@ class CrackClassifier(L.LightningModule):
             images = images.float()
             views = MIRRORS[self.test_tta] if stage == "test" else ((),)
             if len(views) > 1:  # test-time augmentation: every mirror image in one batch, as predict runs it
-                mirrored = self(torch.cat([images.flip(axes) if axes else images for axes in views])).float().softmax(dim=1)
+                mirrored = (
+                    self(torch.cat([images.flip(axes) if axes else images for axes in views])).float().softmax(dim=1)
+                )
                 probabilities = mirrored.unflatten(0, (len(views), -1)).mean(dim=0)
                 loss = F.nll_loss(probabilities.clamp_min(torch.finfo(torch.float32).tiny).log(), labels)
             else:

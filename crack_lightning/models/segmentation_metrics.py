@@ -47,8 +47,9 @@ def tolerant_counts(
         return torch.bincount(levels, minlength=len(thresholds) + 1).flip(0).cumsum(0).flip(0)[1:]
 
     true_pixels = truth.sum().expand(len(thresholds))
-    return torch.stack([predicted_at(p[near_truth]), predicted_at(p.flatten()), predicted_at(near_prediction[truth]),
-                        true_pixels]).long()
+    return torch.stack(
+        [predicted_at(p[near_truth]), predicted_at(p.flatten()), predicted_at(near_prediction[truth]), true_pixels]
+    ).long()
 
 
 class ToleranceCounts(Metric):
@@ -79,9 +80,16 @@ class ToleranceCounts(Metric):
 def stage_metrics(stage: str) -> nn.ModuleDict:
     """Pixel precision, recall, F1, IoU (at the model's threshold, set each epoch), the binned precision-recall
     curve of ODS F1, and the counts of ODS F1 with a 2-px tolerance."""
-    scores = {"precision": BinaryPrecision(), "recall": BinaryRecall(), "f1": BinaryF1Score(), "iou": BinaryJaccardIndex()}
-    return nn.ModuleDict({
-        "scores": MetricCollection(scores, prefix=f"{stage}_"),
-        "curve": BinaryPrecisionRecallCurve(thresholds=torch.from_numpy(ODS_THRESHOLDS).float()),
-        "tolerant": ToleranceCounts(2),
-    })
+    scores = {
+        "precision": BinaryPrecision(),
+        "recall": BinaryRecall(),
+        "f1": BinaryF1Score(),
+        "iou": BinaryJaccardIndex(),
+    }
+    return nn.ModuleDict(
+        {
+            "scores": MetricCollection(scores, prefix=f"{stage}_"),
+            "curve": BinaryPrecisionRecallCurve(thresholds=torch.from_numpy(ODS_THRESHOLDS).float()),
+            "tolerant": ToleranceCounts(2),
+        }
+    )

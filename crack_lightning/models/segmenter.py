@@ -84,12 +84,18 @@ class CrackSegmenter(L.LightningModule):
         task: Literal["segmentation"] = TASK,
     ) -> None:
         super().__init__()
-        require_option(lr > 0 and encoder_lr >= 0, "lr", f"{lr} / encoder_lr {encoder_lr}: pass positive learning rates")
-        require_option(threshold is None or 0 < threshold < 1, "threshold", f"{threshold}; pass a probability in (0, 1)")
+        require_option(
+            lr > 0 and encoder_lr >= 0, "lr", f"{lr} / encoder_lr {encoder_lr}: pass positive learning rates"
+        )
+        require_option(
+            threshold is None or 0 < threshold < 1, "threshold", f"{threshold}; pass a probability in (0, 1)"
+        )
         require_option(pos_weight > 0, "pos_weight", f"{pos_weight}; pass a weight above 0")
         require_option(decoder_convs >= 1, "decoder_convs", f"{decoder_convs}; pass 1 or more")
         require_option(distill_weight >= 0, "distill_weight", f"{distill_weight}; pass 0 or more")
-        require_option(len(mean) == 3 and len(std) == 3 and min(std) > 0, "mean", "and std: pass three values each, std > 0")
+        require_option(
+            len(mean) == 3 and len(std) == 3 and min(std) > 0, "mean", "and std: pass three values each, std > 0"
+        )
         self.save_hyperparameters()
         self.net = CrackUNet(tuple(decoder_channels), decoder_convs, separable)
         strided_depthwise_in_float32(self.net.encoder)  # bf16 backward of these is very slow on the CPU
@@ -196,8 +202,15 @@ class CrackSegmenter(L.LightningModule):
         metrics["tolerant"].update(probabilities * (masks <= 1), truth)
         if stage == "val" and len(self.previews) < self.hparams.preview_images:
             for image, p, m in zip(images, probabilities, masks):
-                self.previews.append(torch.stack([image.float() / 255 if image.dtype == torch.uint8 else image,
-                                                  p.expand(3, -1, -1), (m == 1).float().expand(3, -1, -1)]).cpu())
+                self.previews.append(
+                    torch.stack(
+                        [
+                            image.float() / 255 if image.dtype == torch.uint8 else image,
+                            p.expand(3, -1, -1),
+                            (m == 1).float().expand(3, -1, -1),
+                        ]
+                    ).cpu()
+                )
         return probabilities
 
     def _start_epoch(self, stage: Literal["val", "test"]) -> None:
@@ -257,7 +270,9 @@ class CrackSegmenter(L.LightningModule):
         self.net.encoder.requires_grad_(self.hparams.encoder_lr > 0)
         ids = {id(p) for p in encoder}
         rest = [p for p in self.parameters() if id(p) not in ids]
-        groups = [{"params": encoder, "lr": self.hparams.encoder_lr, "name": "encoder"}] if self.hparams.encoder_lr else []
+        groups = (
+            [{"params": encoder, "lr": self.hparams.encoder_lr, "name": "encoder"}] if self.hparams.encoder_lr else []
+        )
         groups.append({"params": rest, "lr": self.hparams.lr, "name": "decoder"})
         optimizer = torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))

@@ -76,7 +76,9 @@ def choose_backend(backend: str = "auto", precision: str = "32") -> tuple[str, s
     return "onnxruntime", f"float32: {why}"
 
 
-def open_session(graph: bytes | str | os.PathLike, backend: str, precision: str = "32", threads: int | None = None) -> Session:
+def open_session(
+    graph: bytes | str | os.PathLike, backend: str, precision: str = "32", threads: int | None = None
+) -> Session:
     """A function ``array -> array`` running the ONNX ``graph`` (bytes or a file) with ``backend`` on the CPU; safe to
     call from several threads at once (ONNX Runtime's ``run`` is; OpenVINO's calls take a request each)."""
     threads, precision = threads or cpu_count(), resolve_precision(precision)

@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 
 from crack_lightning.errors import CrackLightningError
-from crack_lightning.io.threads import bounded_map
 from crack_lightning.io.images import MAX_PIXELS, ImageInput, as_rgb, find_images, read_rgb, resize
+from crack_lightning.io.threads import bounded_map
 from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
 from crack_lightning.runtime.labels import DEFAULT_THRESHOLD, check_threshold, decide_labels
 from crack_lightning.tasks.classification import CLASSIFICATION
@@ -59,7 +59,9 @@ class Classifier(ExportedModel):
         super().__init__(graph, source, **options)
         meta = self.metadata
         if meta.get("task", self.task) != self.task or "class_names" not in meta:
-            raise CrackLightningError(f"{source}: not a crack_lightning classifier graph (no class_names in its metadata)")
+            raise CrackLightningError(
+                f"{source}: not a crack_lightning classifier graph (no class_names in its metadata)"
+            )
         self.class_names: list[str] = json.loads(meta["class_names"])
         self.crack_class: str = meta["crack_class"]
         self.crack_index = self.class_names.index(self.crack_class)

@@ -13,6 +13,7 @@ from crack_lightning.errors import CrackLightningError, OptionError
 from crack_lightning.runtime.backends import RUNTIME_NAMES, Session, choose_backend, open_session, resolve_precision
 from crack_lightning.runtime.onnx_file import read_metadata
 
+
 def cuda_precision(precision: str) -> str:
     """A GPU's precision: ``32``, else ``bf16`` (``auto`` included); a one-line error for anything else."""
     resolve_precision(precision)  # the same one-line error for a wrong value
@@ -67,8 +68,15 @@ class ExportedModel:
     """
 
     def __init__(
-        self, graph: bytes, source: str = "", backend: str = "auto", precision: str = "32", tta: str = "none",
-        threads: int | None = None, device: str = "cpu", checkpoint: str | os.PathLike | None = None,
+        self,
+        graph: bytes,
+        source: str = "",
+        backend: str = "auto",
+        precision: str = "32",
+        tta: str = "none",
+        threads: int | None = None,
+        device: str = "cpu",
+        checkpoint: str | os.PathLike | None = None,
         session: tuple[Session, str] | None = None,
     ) -> None:
         if tta not in TTA:
@@ -79,7 +87,9 @@ class ExportedModel:
         self._opening = threading.Lock()
         if device == "cuda":
             if session is None:
-                raise CrackLightningError(f"{source}: device cuda needs its session; load it with crack_lightning.load_model")
+                raise CrackLightningError(
+                    f"{source}: device cuda needs its session; load it with crack_lightning.load_model"
+                )
             self.precision = cuda_precision(precision)
             self._session, why = session
             self.backend, self.backend_reason = "cuda", why
@@ -98,7 +108,10 @@ class ExportedModel:
 
     def describe(self) -> str:
         """One line: which runtime computes what, for the log."""
-        mirrored = {"hflip": ", averaged with the mirror image", "flips": ", averaged with the three mirror images"}.get(self.tta, "")
+        mirrored = {
+            "hflip": ", averaged with the mirror image",
+            "flips": ", averaged with the three mirror images",
+        }.get(self.tta, "")
         return f"{RUNTIME_NAMES[self.backend]} ({self.backend_reason}){self.details()}{mirrored}"
 
     def session(self) -> Session:

@@ -39,7 +39,9 @@ def with_metadata(graph: bytes, metadata: dict[str, Any]) -> bytes:
     """``graph`` (a serialised ModelProto) with ``metadata`` appended as ``metadata_props`` (values as JSON text
     unless they are strings): protobuf concatenates repeated fields, so appending is a valid message."""
     entries = b"".join(
-        _field(METADATA_FIELD, _field(1, key.encode()) + _field(2, (v if isinstance(v, str) else json.dumps(v)).encode()))
+        _field(
+            METADATA_FIELD, _field(1, key.encode()) + _field(2, (v if isinstance(v, str) else json.dumps(v)).encode())
+        )
         for key, v in metadata.items()
     )
     return graph + entries

@@ -10,7 +10,6 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, shift
 
 
-
 def field(rng: np.random.Generator, size: tuple[int, int], scale: float) -> np.ndarray:
     """Smooth 2-D noise in about [-1, 1] with features of about ``scale`` px."""
     noise = gaussian_filter(rng.standard_normal(size).astype(np.float32), scale)

@@ -116,6 +116,11 @@ def paint(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
 
 
 DISTRACTORS: dict[str, Callable[[np.random.Generator, np.ndarray], np.ndarray]] = {
-    "formwork_line": formwork_line, "joint": joint, "stain": stain, "shadow": shadow,
-    "hair": hair, "twig": twig, "paint": paint,
+    "formwork_line": formwork_line,
+    "joint": joint,
+    "stain": stain,
+    "shadow": shadow,
+    "hair": hair,
+    "twig": twig,
+    "paint": paint,
 }

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from crack_lightning.synth.sample import SYNTH_VERSION, SampleSpec, synthesise
 from crack_lightning.errors import OptionError
+from crack_lightning.synth.sample import SYNTH_VERSION, SampleSpec, synthesise
 
 MANIFEST = "synth.json"
 
@@ -55,31 +55,45 @@ def _write_chunk(args: tuple[SampleSpec, list[int], list[Path], Path]) -> int:
     return len(indices)
 
 
-def write_dataset(spec: SampleSpec, backgrounds: Sequence[Path], output: str | Path, count: int,
-                  workers: int = 1) -> int:
+def write_dataset(
+    spec: SampleSpec, backgrounds: Sequence[Path], output: str | Path, count: int, workers: int = 1
+) -> int:
     """Write samples ``0 .. count - 1`` into ``output`` (those not there yet); return how many were written."""
     output = Path(output).expanduser()
     if count < 1:
         raise OptionError("count", f"{count}; pass 1 or more")
-    manifest = {"synth_version": SYNTH_VERSION, **asdict(spec),
-                "backgrounds": len(backgrounds), "backgrounds_sha256": backgrounds_digest(backgrounds)}
+    manifest = {
+        "synth_version": SYNTH_VERSION,
+        **asdict(spec),
+        "backgrounds": len(backgrounds),
+        "backgrounds_sha256": backgrounds_digest(backgrounds),
+    }
     path = output / MANIFEST
     if path.is_file():
         earlier = json.loads(path.read_text())
         earlier_count = earlier.pop("count", 0)
         if earlier != manifest:
-            raise OptionError("output", f"{output} holds another synthetic data set ({path} differs: seed, size, "
-                             "backgrounds or synthesiser version); pass a new folder")
+            raise OptionError(
+                "output",
+                f"{output} holds another synthetic data set ({path} differs: seed, size, "
+                "backgrounds or synthesiser version); pass a new folder",
+            )
         count = max(count, earlier_count)
     elif output.exists() and any(output.iterdir()):
         raise OptionError("output", f"{output} is not empty and holds no {MANIFEST}; pass a new or empty folder")
     for folder in ("images", "masks"):
         (output / folder).mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**manifest, "count": count}, indent=2) + "\n")
-    todo = [i for i in range(count) if not ((output / "images" / (sample_name(i) + ".jpg")).is_file()
-                                            and (output / "masks" / (sample_name(i) + ".png")).is_file())]
+    todo = [
+        i
+        for i in range(count)
+        if not (
+            (output / "images" / (sample_name(i) + ".jpg")).is_file()
+            and (output / "masks" / (sample_name(i) + ".png")).is_file()
+        )
+    ]
     if workers <= 1:
         return _write_chunk((spec, todo, list(backgrounds), output))
-    chunks = [(spec, todo[k::workers * 4], list(backgrounds), output) for k in range(workers * 4)]
+    chunks = [(spec, todo[k :: workers * 4], list(backgrounds), output) for k in range(workers * 4)]
     with ProcessPoolExecutor(workers) as pool:
         return sum(pool.map(_write_chunk, chunks))

@@ -23,12 +23,13 @@ class Stroke:
 
 def smooth_noise(rng: np.random.Generator, n: int, scale: float) -> np.ndarray:
     """Zero-mean noise of unit spread whose features span about ``scale`` samples."""
-    noise = gaussian_filter1d(rng.standard_normal(n + 64), max(scale, 0.5), mode="wrap")[32:32 + n]
+    noise = gaussian_filter1d(rng.standard_normal(n + 64), max(scale, 0.5), mode="wrap")[32 : 32 + n]
     return noise / (noise.std() + 1e-8)
 
 
-def wander(rng: np.random.Generator, start: np.ndarray, heading: float, length: float,
-           zigzag: float, step: float = 1.5) -> np.ndarray:
+def wander(
+    rng: np.random.Generator, start: np.ndarray, heading: float, length: float, zigzag: float, step: float = 1.5
+) -> np.ndarray:
     """A centre line from ``start``: a slow drift of direction plus piecewise-constant zig-zag offsets."""
     n = max(int(length / step), 3)
     drift = np.cumsum(rng.normal(0, 0.04, n)) + 0.25 * smooth_noise(rng, n, n / 4)
@@ -90,4 +91,4 @@ def smooth_curve(rng: np.random.Generator, size: tuple[int, int], length: float,
     p1 = p0 + (p3 - p0) / 3 + normal * rng.normal(0, bend * length)
     p2 = p0 + 2 * (p3 - p0) / 3 + normal * rng.normal(0, bend * length)
     t = np.linspace(0, 1, max(int(length / 1.5), 4))[:, None]
-    return (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t ** 2 * p2 + t ** 3 * p3
+    return (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t**2 * p2 + t**3 * p3

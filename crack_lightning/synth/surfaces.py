@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from crack_lightning.synth.cracks import field
 from crack_lightning.errors import OptionError
+from crack_lightning.synth.cracks import field
 
 
 def find_backgrounds(folders: Sequence[str | Path]) -> list[Path]:
@@ -19,8 +19,11 @@ def find_backgrounds(folders: Sequence[str | Path]) -> list[Path]:
     for folder in folders:
         folder = Path(folder).expanduser()
         if not folder.is_dir():
-            raise OptionError("backgrounds", f"no folder {folder}; pass folders of photos of sound concrete "
-                             "(e.g. the Negative/ folders of the concrete-crack data)")
+            raise OptionError(
+                "backgrounds",
+                f"no folder {folder}; pass folders of photos of sound concrete "
+                "(e.g. the Negative/ folders of the concrete-crack data)",
+            )
         found += sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not found:
         raise OptionError("backgrounds", f"no .jpg or .png images in {', '.join(map(str, folders))}")
@@ -55,21 +58,23 @@ def surface(rng: np.random.Generator, backgrounds: Sequence[Path], size: int) ->
                 mean_tone = patch.mean(axis=(0, 1))
             elif not hard:  # neighbouring patches of one surface share a tone
                 patch = patch - patch.mean(axis=(0, 1)) + mean_tone
-            patch = np.asarray(Image.fromarray(np.clip(patch, 0, 255).astype(np.uint8)).resize((tile, tile), Image.BILINEAR),
-                               dtype=np.float32)
+            patch = np.asarray(
+                Image.fromarray(np.clip(patch, 0, 255).astype(np.uint8)).resize((tile, tile), Image.BILINEAR),
+                dtype=np.float32,
+            )
             if rng.random() < 0.5:
                 patch = patch[:, ::-1]
             patch = np.rot90(patch, int(rng.integers(4)))
             y, x = row * (tile - overlap), col * (tile - overlap)
             if hard:
-                canvas[y:y + tile, x:x + tile] = patch
-                weight[y:y + tile, x:x + tile] = 1
+                canvas[y : y + tile, x : x + tile] = patch
+                weight[y : y + tile, x : x + tile] = 1
             else:
-                canvas[y:y + tile, x:x + tile] += patch * window
-                weight[y:y + tile, x:x + tile] += window
+                canvas[y : y + tile, x : x + tile] += patch * window
+                weight[y : y + tile, x : x + tile] += window
     canvas = canvas / np.maximum(weight, 1e-6)
     y, x = (int(rng.integers(0, span - size + 1)) for _ in range(2))
-    return tone(rng, canvas[y:y + size, x:x + size])
+    return tone(rng, canvas[y : y + size, x : x + size])
 
 
 def tone(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:

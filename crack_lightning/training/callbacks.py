@@ -1,4 +1,5 @@
-"""Callbacks: two-phase fine-tuning, early stopping that respects it, and a TensorBoard grid of training images."""
+"""Callbacks: two-phase fine-tuning, early stopping that respects it, and a TensorBoard grid of training images (the
+summary at the end of fit: fit_summary)."""
 
 from __future__ import annotations
 
@@ -104,7 +105,8 @@ class TwoPhaseFinetuning(BaseFinetuning):
         # A plateau of `patience` epochs after the first can still start it, at epoch patience + 1.
         unless = (
             f" unless val_loss stops improving for {patience} epochs first"
-            if patience is not None and patience + 1 < max_epochs else ""
+            if patience is not None and patience + 1 < max_epochs
+            else ""
         )
         return (
             f"finetuning's unfreeze_at_epoch {self.unfreeze_at_epoch} is not below the trainer's max_epochs {max_epochs}: "
@@ -143,7 +145,9 @@ class TwoPhaseFinetuning(BaseFinetuning):
             if isinstance(module, _BatchNorm):
                 module.train(self.train_bn and module.weight.requires_grad)
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         """The backbone's warm-up: its rate is ``backbone_lr * k / warmup_steps`` at the k-th step after the unfreeze."""
         if self.unfrozen_step is None or self.warmup_steps <= 0:
             return
@@ -252,49 +256,3 @@ class AugmentedSamplesGrid(Callback):
             grid = make_grid(images.clamp(0, 1), nrow=8, padding=2, pad_value=1.0)
             for logger in loggers:
                 logger.experiment.add_image(f"augmented_train_images/{name}", grid, trainer.global_step)
-
-
-class FitSummary(Callback):
-    """At the end of ``fit``, one block: the best checkpoint, its epoch and validation metrics, and what to run next."""
-
-    METRICS = ("val_loss", "val_acc", "val_precision", "val_recall", "val_f1", "val_auroc")
-
-    def __init__(self) -> None:
-        self.history: dict[int, dict[str, float]] = {}
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            metrics = trainer.callback_metrics
-            self.history[trainer.current_epoch] = {k: float(metrics[k]) for k in self.METRICS if k in metrics}
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask
-        if not trainer.is_global_zero:
-            return
-        best = next((c for c in trainer.checkpoint_callbacks if c.monitor and c.best_model_path), None)
-        finetuning = next((c for c in trainer.callbacks if isinstance(c, TwoPhaseFinetuning)), None)
-        lines = [f"Training finished after {trainer.current_epoch} epoch(s)."]
-        if finetuning is not None:
-            lines.append(
-                f"  fine-tune phase: from epoch {finetuning.unfrozen_epoch}" if finetuning.unfrozen
-                else "  fine-tune phase: not reached (the backbone stayed frozen)"
-            )
-        if best is not None:
-            epoch = next((e for e, m in self.history.items() if m.get(best.monitor) == float(best.best_model_score)), None)
-            lines.append(f"  best checkpoint: {best.best_model_path}")
-            if epoch is not None:
-                scores = ", ".join(f"{k} {v:.4f}" for k, v in self.history[epoch].items())
-                lines.append(f"  best epoch: {epoch} ({scores})")
-        if log_dir:
-            lines.append(f"  run folder: {log_dir}")
-        lines.append("Next:")
-        save_dir = getattr(trainer.logger, "save_dir", None) if trainer.logger else None
-        if save_dir:
-            lines.append(f"  tensorboard --logdir {save_dir}")
-        if best is not None:
-            roots = [str(r) for r in getattr(trainer.datamodule, "roots", [])]
-            data = f" --data.root {roots[0]}" if len(roots) == 1 else f" --data.root '[{','.join(roots)}]'" if roots else ""
-            lines.append(f"  python -m crack_lightning test --ckpt_path {best.best_model_path}{data}")
-            lines.append(f"  python -m crack_lightning predict --ckpt_path {best.best_model_path} --data.predict_dir IMAGES")
-            lines.append(f"  python -m crack_lightning scan --ckpt_path {best.best_model_path} --input PHOTOS --output SCAN_DIR")
-        print("\n".join(lines), flush=True)

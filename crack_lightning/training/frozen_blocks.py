@@ -17,8 +17,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from crack_lightning.errors import OptionError
-from crack_lightning.runtime.backends import BACKENDS, choose_backend, open_session
 from crack_lightning.export.onnx import folded_copy, onnx_graph
+from crack_lightning.runtime.backends import BACKENDS, choose_backend, open_session
 
 
 def frozen_blocks(backbone: nn.Sequential) -> int:
@@ -31,7 +31,9 @@ def frozen_blocks(backbone: nn.Sequential) -> int:
     return len(backbone)
 
 
-def exported_blocks(blocks: nn.Module, image_size: int, backend: str, precision: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def exported_blocks(
+    blocks: nn.Module, image_size: int, backend: str, precision: str
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """``blocks`` folded and exported, run by ``backend`` at ``precision``: float32 tensor in, float32 tensor out."""
     graph = onnx_graph(folded_copy(blocks), (2, 3, image_size, image_size))
     run = open_session(graph, backend, precision, threads=torch.get_num_threads())

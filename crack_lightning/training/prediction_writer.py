@@ -18,6 +18,7 @@ from crack_lightning.errors import OptionError
 from crack_lightning.runtime.labels import DEFAULT_THRESHOLD, decide_labels
 from crack_lightning.scanning.predictions import PREDICTIONS_CSV, format_row, header
 
+
 class CSVPredictionWriter(BasePredictionWriter):
     """Write one CSV row per image: path, label, crack probability, one probability per class, error.
 
@@ -27,7 +28,9 @@ class CSVPredictionWriter(BasePredictionWriter):
         overwrite: Replace an existing output file (otherwise an existing file is an error).
     """
 
-    def __init__(self, output: str | None = None, threshold: float = DEFAULT_THRESHOLD, overwrite: bool = False) -> None:
+    def __init__(
+        self, output: str | None = None, threshold: float = DEFAULT_THRESHOLD, overwrite: bool = False
+    ) -> None:
         super().__init__(write_interval="batch")
         if not 0.0 <= threshold <= 1.0:
             raise OptionError("threshold", f"{threshold} is not a probability in [0, 1]")
@@ -115,7 +118,9 @@ class CSVPredictionWriter(BasePredictionWriter):
             f"(crack probability >= {self.threshold:g})."
         )
         if self.errors:
-            shown = ", ".join(self.errors[:10]) + (f" and {len(self.errors) - 10} more" if len(self.errors) > 10 else "")
+            shown = ", ".join(self.errors[:10]) + (
+                f" and {len(self.errors) - 10} more" if len(self.errors) > 10 else ""
+            )
             rank_zero_info(f"{len(self.errors)} files could not be read as images (see the error column): {shown}")
         rank_zero_info(f"Predictions written to {self.path}")
 

@@ -37,8 +37,16 @@ def mirrored_probability(model: torch.nn.Module, images: torch.Tensor) -> torch.
     return (total / 4)[..., :h, :w]
 
 
-def pseudo_label(checkpoint: str, folders: Sequence[str | Path], output: str | Path, high: float = 0.7,
-                 low: float = 0.3, min_area: int = 40, batch_size: int = 64, device: str | None = None) -> dict[str, int]:
+def pseudo_label(
+    checkpoint: str,
+    folders: Sequence[str | Path],
+    output: str | Path,
+    high: float = 0.7,
+    low: float = 0.3,
+    min_area: int = 40,
+    batch_size: int = 64,
+    device: str | None = None,
+) -> dict[str, int]:
     """Label every image in ``folders`` with the segmenter ``checkpoint``; write ``output/images``, ``masks`` and
     ``ignore`` (names ``pseudo-<folder index>-<stem>``). Returns counts of labelled and skipped photos."""
     if not 0 <= low < high <= 1:
@@ -49,16 +57,22 @@ def pseudo_label(checkpoint: str, folders: Sequence[str | Path], output: str | P
     output = Path(output)
     for sub in ("images", "masks", "ignore"):
         (output / sub).mkdir(parents=True, exist_ok=True)
-    files = [(k, p) for k, folder in enumerate(folders) for p in sorted(Path(folder).iterdir())
-             if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    files = [
+        (k, p)
+        for k, folder in enumerate(folders)
+        for p in sorted(Path(folder).iterdir())
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+    ]
     counts = {"labelled": 0, "skipped": 0}
     for start in range(0, len(files), batch_size):
-        chunk = files[start:start + batch_size]
+        chunk = files[start : start + batch_size]
         images = [decode_image(str(p), mode=ImageReadMode.RGB) for _, p in chunk]
         sizes = {tuple(i.shape) for i in images}
         batches = [torch.stack(images)] if len(sizes) == 1 else [i[None] for i in images]
         with torch.inference_mode(), torch.autocast(device.split(":")[0], torch.bfloat16, enabled=device != "cpu"):
-            probabilities = torch.cat([mirrored_probability(model, b.to(device)) for b in batches]).float().cpu().numpy()
+            probabilities = (
+                torch.cat([mirrored_probability(model, b.to(device)) for b in batches]).float().cpu().numpy()
+            )
         for (k, path), p in zip(chunk, probabilities[:, 0]):
             crack, background = p >= high, p <= low
             if crack.sum() < min_area:
