@@ -53,16 +53,19 @@ def tiled_photo(megapixels: float) -> np.ndarray:
 
 
 @functools.cache  # once per model, not per backend
-def multiply_adds_per_mp(name: str, window: int, overlap: int) -> float | None:
-    """Multiply-adds per megapixel of the photo: a window's, times the windows that cover a megapixel."""
+def multiply_adds_per_mp(name: str, window: int, overlap: int, height: int, width: int) -> float | None:
+    """Multiply-adds per megapixel of a ``height`` x ``width`` photo: those of the windows the scan runs over it
+    (:func:`crack_lightning.runtime.windows.window_tiling`), overlaps included."""
     try:
         from crack_lightning.models.crack_unet import multiply_adds
         from crack_lightning.models.loading import load_checkpoint
     except ImportError:  # no torch
         return None
+    from crack_lightning.runtime.windows import window_tiling
+
     net = load_checkpoint(name).net
-    step = window - overlap
-    return multiply_adds(net, window, window) * 1e6 / (step * step)
+    (rows, side_y), (columns, side_x) = window_tiling(height, window, overlap), window_tiling(width, window, overlap)
+    return multiply_adds(net, side_y, side_x) * len(rows) * len(columns) * 1e6 / (height * width)
 
 
 def best_time(run, rounds: int) -> float:
@@ -112,7 +115,7 @@ def main() -> None:
     rows = []
     for (name, backend), seconds in network.items():
         model = loaded[(name, backend)]
-        macs = multiply_adds_per_mp(name, *model.windows())
+        macs = multiply_adds_per_mp(name, *model.windows(), *photo.shape[:2])
         gflops = 2 * macs / 1e9 if macs else None
         rows.append(
             {
