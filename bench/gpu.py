@@ -468,7 +468,7 @@ def scan_rows(table: Table, args, kind: str, model_path: str, busy: GpuBusy) -> 
             table.add(f"scan MP/s, {kind}, GPU path", "n/a", "no CUDA device")
             return
         gpu = load_model(model_path, device="cuda", precision="auto")  # bf16 on the GPU, as scan --device cuda does
-        batch, workers = (8 if gpu.task == "segmentation" else 256), min(8, cores)  # what scan --device cuda uses
+        batch, workers = gpu.scan_task().batch_size, min(8, cores)  # what scan --device cuda uses
         first = len(busy.samples)
         start = time.perf_counter()
         rates["gpu"], seconds = scan_rate(gpu, photos, batch_size=batch, workers=workers)

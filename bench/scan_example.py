@@ -23,6 +23,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from crack_lightning import load_model, scan
+from crack_lightning.tasks.segmentation import SEGMENTATION
 
 PATCH = 227
 SAMPLE = Path(__file__).resolve().parents[1] / "crack_lightning" / "assets" / "sample"
@@ -110,7 +111,7 @@ def main() -> None:
     parser.add_argument("--patches", type=int, default=5, help="segmenter: crack patches to show")
     args = parser.parse_args()
     classifier = load_model(args.model or "concrete-v1")
-    if classifier.task == "segmentation":
+    if classifier.task == SEGMENTATION.name:
         output = args.output.parent / "segment_example" if args.output.name == "scan_example" else args.output
         print(f"picture in {segment_example(classifier, output, args.patches)}")
         return
