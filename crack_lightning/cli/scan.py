@@ -288,5 +288,6 @@ def classifier_summary(o, counts: dict[str, int], options: dict) -> None:
 
 def files_line(o, counts: dict[str, int], files: str, geojson: str) -> None:
     print(f"Results in {o.output}: {files}" + (f", {REPORT} (open it in a browser)" if o.report else ""))
-    if map_line(counts, geojson):
-        print(map_line(counts, geojson))
+    mapped = map_line(counts, geojson)
+    if mapped:
+        print(mapped)

@@ -23,9 +23,8 @@ from crack_lightning.runtime.exported import ExportedModel, mirrored_mean
 from crack_lightning.runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, segment_photo
 from crack_lightning.tasks.segmentation import SEGMENTATION
 
-DEFAULT_WINDOWS_PER_BATCH = (
-    1  # a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
-)
+# a 512-px window is ~300 MB of activations in ONNX Runtime; more a batch is no faster on a CPU
+DEFAULT_WINDOWS_PER_BATCH = 1
 # hysteresis from strong into weak crack pixels, for a model whose metadata names no low_threshold: off, as measured
 # on our synthetic photos (docs/segmentation.md#hysteresis-recall-at-the-operating-point)
 DEFAULT_LOW_THRESHOLD: float | None = None
