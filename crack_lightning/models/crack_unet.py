@@ -52,6 +52,9 @@ class CrackUNet(nn.Module):
 
     ``decoder_channels`` are the decoder's channels at strides 16, 8, 4, 2 and 1; the last is also the channels the
     full-resolution stem takes from the image. ``separable`` makes the decoder's 3x3 convolutions depthwise-separable.
+    ``context_scale`` 2: the encoder sees the image at half size (a quarter of its work) and every decoder stage is
+    one stride coarser (32 to 2); the stem sees the full-size image as its 2x2 blocks (12 channels at half size), and
+    the head predicts each block's four pixels (a learned upsampling), so nothing runs at full resolution.
     """
 
     def __init__(
@@ -59,26 +62,39 @@ class CrackUNet(nn.Module):
         decoder_channels: tuple[int, int, int, int, int] = (96, 64, 32, 24, 16),
         decoder_convs: int = 1,
         separable: bool = False,
+        context_scale: int = 1,
     ) -> None:
         super().__init__()
+        if context_scale not in (1, 2):
+            raise ValueError(f"context_scale is 1 or 2, not {context_scale}")
+        self.context_scale = context_scale
         self.encoder = nn.Sequential(*mobilenet_v2(weights=None).features[: STAGE_ENDS[-1]])
         # Full resolution gets a few channels of its own from the image: cracks are 1-10 px wide, finer than the
         # encoder's first stride-2 map. The stem stays a full 3x3: on 3 input channels it is cheap either way.
-        self.stem = conv_bn_relu(3, decoder_channels[-1])
+        # At context_scale 2 it is the path that still sees one-pixel cracks whole (the encoder's image is halved).
+        stem_in = 3 * context_scale**2
+        self.stem = conv_bn_relu(stem_in, decoder_channels[-1])
+        if context_scale > 1:
+            self.stem.extend(separable_bn_relu(decoder_channels[-1], decoder_channels[-1]))
         ups, cin = [], STAGE_CHANNELS[-1]
         for skip, cout in zip((*STAGE_CHANNELS[-2::-1], decoder_channels[-1]), decoder_channels):
             ups.append(UpBlock(cin, skip, cout, decoder_convs, separable))
             cin = cout
         self.decoder = nn.ModuleList(ups)
-        self.head = nn.Conv2d(cin, 1, 1)
+        self.head = nn.Conv2d(cin, context_scale**2, 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         height, width = images.shape[-2:]
         # Always padded (maybe by 0) and without a Python branch on the size, so that an ONNX trace keeps the
         # padding dynamic; replicate works for any size (reflect needs a pad smaller than the side).
-        pad_h, pad_w = (MULTIPLE - height % MULTIPLE) % MULTIPLE, (MULTIPLE - width % MULTIPLE) % MULTIPLE
+        multiple, scale = MULTIPLE * self.context_scale, self.context_scale
+        pad_h, pad_w = (multiple - height % multiple) % multiple, (multiple - width % multiple) % multiple
         x = F.pad(images, (0, pad_w, 0, pad_h), mode="replicate")
-        skips, start = [self.stem(x)], 0
+        if scale > 1:
+            skips, x = [self.stem(F.pixel_unshuffle(x, scale))], F.avg_pool2d(x, scale)
+        else:
+            skips = [self.stem(x)]
+        start = 0
         for end in STAGE_ENDS:
             x = self.encoder[start:end](x)
             skips.append(x)
@@ -86,7 +102,8 @@ class CrackUNet(nn.Module):
         x = skips.pop()
         for block in self.decoder:
             x = block(x, skips.pop())
-        return self.head(x)[..., :height, :width]
+        logits = self.head(x)
+        return (F.pixel_shuffle(logits, scale) if scale > 1 else logits)[..., :height, :width]
 
 
 def multiply_adds(net: nn.Module, height: int, width: int) -> int:
