@@ -147,14 +147,16 @@ def crack_overlay(
         image = np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
         probability = max_pooled(probability, size)
         mask = None if mask is None else max_pooled(mask.view(np.uint8), size).view(bool)
-    lut = colour_table()
-    drawn = np.empty((*size, 3), np.uint8)
+    lut = colour_table().astype(np.float32)
+    drawn = np.array(image, np.uint8)  # a pixel of probability 0 is the photo's: most of a photo, left as it is
     for start in range(0, size[0], 256):  # a block of rows at a time: float32 copies of one block only
         p = probability[start : start + 256]
         crack = p >= level if mask is None else mask[start : start + 256]
-        alpha = np.where(crack, 1.0, p.astype(np.float32) / 510)[..., None]
-        photo = image[start : start + 256].astype(np.float32)
-        drawn[start : start + 256] = np.round(photo * (1 - alpha) + lut[p].astype(np.float32) * alpha).astype(np.uint8)
+        tinted = (p > 0) | crack
+        p = p[tinted]
+        alpha = np.where(crack[tinted], 1.0, p.astype(np.float32) / 510)[..., None]
+        photo = drawn[start : start + 256][tinted].astype(np.float32)
+        drawn[start : start + 256][tinted] = np.round(photo * (1 - alpha) + lut[p] * alpha).astype(np.uint8)
     return Image.fromarray(drawn)
 
 
