@@ -34,6 +34,24 @@ def test_separable_decoder_needs_far_fewer_multiply_adds():
     assert CrackUNet((96, 64, 32, 16, 8), 2, separable=True)(torch.zeros(1, 3, 70, 45)).shape == (1, 1, 70, 45)
 
 
+def test_half_size_context_runs_nothing_at_full_resolution_and_keeps_every_pixel():
+    torch.manual_seed(0)
+    light = multiply_adds(CrackUNet((96, 64, 32, 16, 8), 2, separable=True), 256, 256)
+    context = CrackUNet((96, 64, 32, 16, 16), 2, separable=True, context_scale=2).eval()
+    assert multiply_adds(context, 256, 256) < light / 2.5
+    with torch.no_grad():
+        image = torch.randn(1, 3, 70, 45)
+        logits = context(image)
+        assert logits.shape == (1, 1, 70, 45)
+        # each output pixel is its own: a one-pixel change in the image changes the logits right there
+        poked = image.clone()
+        poked[0, :, 33, 21] += 5.0
+        changed = (context(poked) - logits).abs()[0, 0]
+        assert changed[33, 21] > 0 and changed[33, 21] >= changed.max() * 0.1
+    with pytest.raises(ValueError, match="context_scale"):
+        CrackUNet(context_scale=3)
+
+
 def test_distilled_fit_starts_from_the_teacher_encoder_keeps_it_frozen_and_saves_no_teacher(tmp_path):
     seed_everything(0)
     teacher = CrackSegmenter(weights="none", decoder_convs=2)
