@@ -26,6 +26,7 @@ from pathlib import Path
 import crack_lightning
 
 REPO = Path(__file__).resolve().parents[1]
+KEYS = ("precision", "recall", "f1", "ods_f1", "length_error", "width_error")
 
 
 def group(name: str) -> str:
@@ -53,8 +54,7 @@ def link_folder(photos: Path, names: list[str], target: Path) -> Path:
 def scores(model: str, folder: Path) -> dict:
     result = crack_lightning.evaluate(folder, model=model, backend="onnxruntime", precision="32").to_dict()
     row = result["sets"]["all"]
-    keys = ("precision", "recall", "f1", "ods_f1", "length_error", "width_error")
-    return {k: row[k] for k in keys}
+    return {k: row[k] for k in KEYS}
 
 
 def main() -> None:
@@ -67,7 +67,13 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=400, help="training crops per run, whatever N")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--lr", type=float, default=3e-4, help="the decoder's learning rate")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--encoder_lr", type=float, default=0.0, help="the encoder's learning rate (0: frozen)")
+    parser.add_argument(
+        "--keep_threshold",
+        action="store_true",
+        help="keep the model's threshold instead of choosing one on the adaptation photos' validation split",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="draws of the N photos (and fit seeds)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     args.photos = args.photos.resolve()  # the links below point at it from another folder
@@ -75,68 +81,87 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         held_out = link_folder(args.photos, evaluation, Path(tmp) / "evaluation")
-        rows.append({"photos": 0, **scores(args.model, held_out)})
+        rows.append({"photos": 0, "seed": None, **scores(args.model, held_out)})
         print(f"{len(adapt)} adaptation / {len(evaluation)} evaluation photos; zero-shot: {rows[-1]}", flush=True)
         for count in args.counts:
-            chosen = sorted(random.Random(args.seed).sample(adapt, count))
-            root = link_folder(args.photos, chosen, Path(tmp) / f"train-{count}")
-            per_photo = max(1, math.ceil(args.crops / (args.epochs * max(1, round(count * 0.8)))))
-            runs = Path(tmp) / "runs"
-            command = [
-                sys.executable,
-                "-m",
-                "crack_lightning",
-                "fit",
-                "--config",
-                str(REPO / "configs" / "segment.yaml"),
-                "--config",
-                str(REPO / "configs" / f"{args.model}.yaml"),
-                "--model.init_args.init_from",
-                args.model,
-                "--model.init_args.distill_from",
-                "null",
-                "--model.init_args.encoder_lr",
-                "0",
-                "--model.init_args.lr",
-                str(args.lr),
-                "--model.init_args.warmup_steps",
-                "0",
-                "--data.root",
-                str(root),
-                "--data.init_args.crop_size",
-                "256",
-                "--data.init_args.batch_size",
-                "4",
-                "--data.init_args.crops_per_photo",
-                str(per_photo),
-                "--data.init_args.val_fraction",
-                "0.2",
-                "--data.init_args.group_pattern",
-                "^([^-.]+)",
-                "--trainer.max_epochs",
-                str(args.epochs),
-                "--trainer.enable_progress_bar",
-                "false",
-                "--trainer.logger.init_args.save_dir",
-                str(runs),
-                "--trainer.logger.init_args.name",
-                f"n{count}",
-            ]
-            subprocess.run(command, check=True)
-            last = next((runs / f"n{count}").glob("version_*/checkpoints/last.ckpt"))
-            rows.append({"photos": count, **scores(str(last), held_out)})
-            print(rows[-1], flush=True)
-    print(f"\n{args.model} on {len(evaluation)} photos of other groups; {args.crops} crops of 256 px, lr {args.lr}\n")
-    print("| trained on | precision | recall | F1 at its threshold | ODS F1 | length error | width error |")
+            for seed in args.seeds:
+                chosen = sorted(random.Random(seed).sample(adapt, count))
+                root = link_folder(args.photos, chosen, Path(tmp) / f"train-{count}-{seed}")
+                last = adapted(args, root, count, seed, Path(tmp) / "runs")
+                rows.append({"photos": count, "seed": seed, **scores(str(last), held_out)})
+                print(rows[-1], flush=True)
+    recipe = (
+        f"{args.crops} crops of 256 px in {args.epochs} epochs, lr {args.lr:g}, encoder "
+        + (f"lr {args.encoder_lr:g}" if args.encoder_lr else "frozen")
+        + (", the model's threshold" if args.keep_threshold else ", threshold chosen on the photos")
+    )
+    print(f"\n{args.model} on {len(evaluation)} photos of other groups; {recipe}; seeds {args.seeds}\n")
+    print("| trained on | precision | recall | F1 at its threshold (each seed) | ODS F1 | length error | width error |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        label = "zero-shot" if r["photos"] == 0 else f"{r['photos']} photos"
+    for count in [0, *args.counts]:
+        group = [r for r in rows if r["photos"] == count]
+        mean = {k: sum(r[k] for r in group) / len(group) for k in KEYS}
+        each = " / ".join(f"{r['f1']:.3f}" for r in group) if len(group) > 1 else ""
+        label = "zero-shot" if count == 0 else f"{count} photos"
         print(
-            f"| {label} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['ods_f1']:.3f} | "
-            f"{r['length_error']:.1%} | {r['width_error']:.2f} px |"
+            f"| {label} | {mean['precision']:.3f} | {mean['recall']:.3f} | {mean['f1']:.3f}"
+            + (f" ({each})" if each else "")
+            + f" | {mean['ods_f1']:.3f} | {mean['length_error']:.1%} | {mean['width_error']:.2f} px |"
         )
     if args.json:
         args.json.write_text(json.dumps({"model": args.model, "rows": rows, "args": vars(args)}, default=str, indent=2))
+
+
+def adapted(args: argparse.Namespace, root: Path, count: int, seed: int, runs: Path) -> Path:
+    """Fine-tune ``args.model`` on the photos of ``root``; its last checkpoint."""
+    per_photo = max(1, math.ceil(args.crops / (args.epochs * max(1, round(count * 0.8)))))
+    name = f"n{count}-s{seed}"
+    command = [
+        sys.executable,
+        "-m",
+        "crack_lightning",
+        "fit",
+        "--config",
+        str(REPO / "configs" / "segment.yaml"),
+        "--config",
+        str(REPO / "configs" / f"{args.model}.yaml"),
+        "--seed_everything",
+        str(seed),
+        "--model.init_args.init_from",
+        args.model,
+        "--model.init_args.distill_from",
+        "null",
+        "--model.init_args.encoder_lr",
+        str(args.encoder_lr),
+        "--model.init_args.lr",
+        str(args.lr),
+        "--model.init_args.warmup_steps",
+        "0",
+        "--data.root",
+        str(root),
+        "--data.init_args.crop_size",
+        "256",
+        "--data.init_args.batch_size",
+        "4",
+        "--data.init_args.crops_per_photo",
+        str(per_photo),
+        "--data.init_args.val_fraction",
+        "0.2",
+        "--data.init_args.group_pattern",
+        "^([^-.]+)",
+        "--trainer.max_epochs",
+        str(args.epochs),
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.logger.init_args.save_dir",
+        str(runs),
+        "--trainer.logger.init_args.name",
+        name,
+    ]
+    if args.keep_threshold:
+        command += ["--model.init_args.threshold", str(crack_lightning.load_model(args.model).threshold)]
+    subprocess.run(command, check=True)
+    return next((runs / name).glob("version_*/checkpoints/last.ckpt"))
 
 
 if __name__ == "__main__":
