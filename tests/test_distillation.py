@@ -38,7 +38,7 @@ def test_half_size_context_runs_nothing_at_full_resolution_and_keeps_every_pixel
     torch.manual_seed(0)
     light = multiply_adds(CrackUNet((96, 64, 32, 16, 8), 2, separable=True), 256, 256)
     context = CrackUNet((96, 64, 32, 16, 16), 2, separable=True, context_scale=2).eval()
-    assert multiply_adds(context, 256, 256) < light / 2
+    assert multiply_adds(context, 256, 256) < light / 2.5
     with torch.no_grad():
         image = torch.randn(1, 3, 70, 45)
         logits = context(image)

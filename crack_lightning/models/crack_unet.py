@@ -53,9 +53,8 @@ class CrackUNet(nn.Module):
     ``decoder_channels`` are the decoder's channels at strides 16, 8, 4, 2 and 1; the last is also the channels the
     full-resolution stem takes from the image. ``separable`` makes the decoder's 3x3 convolutions depthwise-separable.
     ``context_scale`` 2: the encoder sees the image at half size (a quarter of its work) and every decoder stage is
-    one stride coarser (32 to 2); at half resolution it is joined by the stem, which sees the full-size image as its
-    2x2 blocks (12 channels), and by the encoder's first stage run on the full-size image; the head predicts each 2x2
-    block's four pixels (a learned upsampling), so nothing runs at full resolution but that first stride-2 stage.
+    one stride coarser (32 to 2); the stem sees the full-size image as its 2x2 blocks (12 channels at half size), and
+    the head predicts each block's four pixels (a learned upsampling), so nothing runs at full resolution.
     """
 
     def __init__(
@@ -77,11 +76,8 @@ class CrackUNet(nn.Module):
         self.stem = conv_bn_relu(stem_in, decoder_channels[-1])
         if context_scale > 1:
             self.stem.extend(separable_bn_relu(decoder_channels[-1], decoder_channels[-1]))
-        # At context_scale 2 the half-resolution skip also holds the encoder's first stage run on the full-size image
-        # (trained features that see one-pixel cracks; 16 channels at half resolution, a tenth of the encoder's work).
-        finest = decoder_channels[-1] + (STAGE_CHANNELS[0] if context_scale > 1 else 0)
         ups, cin = [], STAGE_CHANNELS[-1]
-        for skip, cout in zip((*STAGE_CHANNELS[-2::-1], finest), decoder_channels):
+        for skip, cout in zip((*STAGE_CHANNELS[-2::-1], decoder_channels[-1]), decoder_channels):
             ups.append(UpBlock(cin, skip, cout, decoder_convs, separable))
             cin = cout
         self.decoder = nn.ModuleList(ups)
@@ -95,8 +91,7 @@ class CrackUNet(nn.Module):
         pad_h, pad_w = (multiple - height % multiple) % multiple, (multiple - width % multiple) % multiple
         x = F.pad(images, (0, pad_w, 0, pad_h), mode="replicate")
         if scale > 1:
-            detail = [self.stem(F.pixel_unshuffle(x, scale)), self.encoder[: STAGE_ENDS[0]](x)]
-            skips, x = [torch.cat(detail, dim=1)], F.avg_pool2d(x, scale)
+            skips, x = [self.stem(F.pixel_unshuffle(x, scale))], F.avg_pool2d(x, scale)
         else:
             skips = [self.stem(x)]
         start = 0
