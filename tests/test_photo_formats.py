@@ -153,3 +153,15 @@ def test_every_file_is_scanned_or_listed_with_its_reason(bright, tmp_path, capsy
     page = (tmp_path / "out" / "report.html").read_text()
     assert "Files not scanned (4)" in page and "4 not scanned (2 unsupported type, 1 unreadable, 1 too large)" in page
     assert "notes.txt: <b>unsupported type</b>" in page and "big.png: <b>too large</b>" in page
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P"])
+def test_scan_pictures_are_written_as_lossless_pngs_whatever_their_mode(tmp_path, mode):
+    from crack_lightning.io.atomic import save_picture
+
+    picture = Image.fromarray(sample_photo(96, 64)).convert(mode)
+    save_picture(picture, tmp_path / "picture.png", "PNG", compress_level=1)
+    with Image.open(tmp_path / "picture.png") as back:
+        assert back.format == "PNG" and back.mode == mode
+        assert np.array_equal(np.asarray(back), np.asarray(picture))
+    assert [p.name for p in tmp_path.iterdir()] == ["picture.png"]  # no temporary file left
