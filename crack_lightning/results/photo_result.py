@@ -8,6 +8,7 @@ import csv
 import io
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
@@ -43,11 +44,22 @@ class PhotoResult:
     height: int = 0
     image: np.ndarray | None = field(default=None, repr=False)  # uint8 (H, W, 3), for the pictures
     error: str = ""
+    # Work still running in a thread (a scan measures cracks while the pictures are drawn): a Future of the values
+    # of fields it fills in. finish() waits for it; the pictures never need it.
+    pending: Future | None = field(default=None, repr=False, compare=False, kw_only=True)
 
     photo_columns: ClassVar[list[str]] = []  # photos.csv's header
     detail_columns: ClassVar[list[str]] = []  # the header of the scan's second CSV (tiles.csv, cracks.csv...)
     formats: ClassVar[dict[str, str]] = {}  # a float column's format in the CSV files ("{:.6f}": ".6f")
     details_name: ClassVar[str] = "details"  # what the detail rows are, as to_dict's key: tiles, cracks
+
+    def finish(self) -> PhotoResult:
+        """Wait for :attr:`pending` work and fill in its values (at once where there is none); returns itself."""
+        if self.pending is not None:
+            for name, value in self.pending.result().items():
+                setattr(self, name, value)
+            self.pending = None
+        return self
 
     def photo_values(self) -> list:
         """The photo's values, in :attr:`photo_columns`' order: numbers as numbers, None where there is none."""

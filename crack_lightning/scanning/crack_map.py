@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +44,7 @@ def segment_photos(
     workers: int = 0,
     preview_side: int = MAX_SIDE,
     low_threshold: float | None = None,
+    background: bool = False,
 ) -> Iterator[CrackMap]:
     """Segment and measure each ``(name, photo)``, in input order; an unreadable photo comes with its ``error``.
     ``threshold``: the crack probability from which a pixel is crack (default: the model's). ``workers`` > 0: photos
@@ -50,7 +53,9 @@ def segment_photos(
     GeoTIFF's pixel size, drone metadata) and a card's area is no crack. A tiled or very large TIFF (an orthomosaic)
     is read window by window (:mod:`crack_lightning.scanning.segment_windows`); its pictures are then at most
     ``preview_side`` long. ``low_threshold`` below ``threshold``: also the pixels down to it that touch crack pixels
-    (hysteresis, :mod:`crack_lightning.measure.hysteresis`); default none."""
+    (hysteresis, :mod:`crack_lightning.measure.hysteresis`); default none. ``background``: a photo's cracks are
+    measured in a thread, its result comes as soon as its map is made (pictures can be drawn meanwhile), and its
+    ``finish()`` waits for them."""
     level = crack_level(segmenter.threshold if threshold is None else threshold)
     low_level = None if low_threshold is None else crack_level(low_threshold)
     low_level = low_level if hysteresis_on(level, low_level) else None
@@ -67,7 +72,10 @@ def segment_photos(
             return name, str(err), PhotoScale()
         return name, image, photo_scale(photo, image, *how)
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    with (
+        ThreadPoolExecutor(max(1, workers)) as pool,
+        ThreadPoolExecutor(1, "crack_lightning-measuring") if background else nullcontext() as measuring_pool,
+    ):
         yield from measured(
             segmenter,
             map(load, photos) if workers <= 0 else bounded_map(pool, load, photos, workers),
@@ -79,6 +87,7 @@ def segment_photos(
             max_pixels,
             preview_side,
             low_level,
+            measuring_pool,
         )
 
 
@@ -93,8 +102,10 @@ def measured(
     max_pixels: int | None = MAX_PIXELS,
     preview_side: int = MAX_SIDE,
     low_level: int | None = None,
+    measuring_pool: Executor | None = None,
 ) -> Iterator[CrackMap]:
-    """A :class:`CrackMap` for each decoded ``(name, image or error or orthomosaic, its scale)``."""
+    """A :class:`CrackMap` for each decoded ``(name, image or error or orthomosaic, its scale)``; its cracks measured
+    in ``measuring_pool`` where given (see :meth:`~crack_lightning.results.photo_result.PhotoResult.finish`)."""
     for name, image, scale in loaded:
         own = replace(measuring, mm_per_px=scale.mm_per_px if scale.plane is None else None)
         if isinstance(image, Orthomosaic):
@@ -121,15 +132,26 @@ def measured(
         probability = segmenter.probability_map(image, window, overlap, batch_size)
         scale.clear_cards(probability)  # a card's edges and lettering are no cracks
         height, width = probability.shape
-        yield CrackMap(
+        result = CrackMap(
             name,
             width,
             height,
             image,
             probability=probability,
             level=level,
-            cracks=own.measure(crack_mask(probability, level, low_level), name, probability, scale.plane),
             mm_per_px=scale.mm_per_px,
             scale=scale,
             low_level=low_level,
         )
+        mask = crack_mask(probability, level, low_level)
+        if measuring_pool is None:
+            result.cracks = own.measure(mask, name, probability, scale.plane)
+        else:
+            result.pending = measuring_pool.submit(cracks_field, own, mask, name, probability, scale.plane)
+        del mask
+        yield result
+
+
+def cracks_field(measuring: Measuring, *args: Any) -> dict[str, list]:
+    """``measuring.measure(*args)`` as the field values a :class:`CrackMap` gets from its pending work."""
+    return {"cracks": measuring.measure(*args)}

@@ -1,8 +1,8 @@
 """The ``scan`` command's output folder, opened for writing: the CSV files, pictures and settings of any task, the
 lock, and resuming a scan cut short.
 
-Crash safety: a photo's detail rows (tiles or cracks) are written and flushed first, then its pictures (each under a
-temporary name, then renamed), then its ``photos.csv`` row. A photo is done when its row is there; resuming drops
+Crash safety: a photo's pictures are written first (each under a temporary name, then renamed), then its detail
+rows (tiles or cracks, flushed), then its ``photos.csv`` row. A photo is done when its row is there; resuming drops
 whatever a killed run left of the photos without a row (detail rows, a half-written last line, temporary pictures)
 and scans them again; the part files of a scan across processes are folded in first
 (:func:`~crack_lightning.scanning.shards.merge_parts`). The folder is locked (``fcntl.flock``, released by the kernel when the process ends, even on
@@ -181,7 +181,7 @@ class ScanFolder:
         return done
 
     def write(self, result: PhotoResult, picture: str) -> None:
-        """One photo's detail rows, pictures and ``photos.csv`` row (:class:`ResultWriter`)."""
+        """One photo's pictures, detail rows and ``photos.csv`` row (:class:`ResultWriter`)."""
         self.rows.write(result, picture)
 
     def finish(self) -> None:

@@ -106,6 +106,7 @@ def scan_to_folder(
             else open_part(out, task.details_csv, shards.rank, overlay_max_side, task.masks)
         )
         task.preview_side = overlay_max_side  # an orthomosaic is drawn from a copy this long, never decoded whole
+        task.background = True
         mine = shards.share(todo)
         bar = tqdm(
             total=len(mine),
@@ -117,7 +118,8 @@ def scan_to_folder(
         try:
             with WriteBehind(rows.write) as behind:  # a photo's pictures are written while the next one is made
                 for result in task.results(mine):
-                    behind.submit(result, names[result.name])
+                    behind.submit(result, names[result.name])  # its pictures are drawn while it finishes
+                    result.finish()
                     counts["photos"] += 1
                     counts[task.unit] += task.count(result)
                     counts["crack_photos"] += task.cracked(result)

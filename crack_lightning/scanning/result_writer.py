@@ -1,5 +1,5 @@
-"""One photo's result written into a scan's folder, in the order that makes a kill safe: its detail rows (flushed),
-its pictures (each whole or not at all), then its ``photos.csv`` row. A photo is done when its row is there."""
+"""One photo's result written into a scan's folder, in the order that makes a kill safe: its pictures (each whole or
+not at all), its detail rows (flushed), then its ``photos.csv`` row. A photo is done when its row is there."""
 
 from __future__ import annotations
 
@@ -26,15 +26,15 @@ class ResultWriter:
         self.photos_csv = csv.writer(photos, lineterminator="\n")
 
     def write(self, result: PhotoResult, picture: str) -> None:
-        """Write one photo's detail rows, its pictures (``overlays/<picture>.png``...) and its ``photos.csv`` row, in
-        that order."""
+        """Write one photo's pictures (``overlays/<picture>.png``...), its detail rows and its ``photos.csv`` row, in
+        that order; the pictures while its last work finishes (:meth:`PhotoResult.finish`)."""
         if not result.error:
-            self.details.writerows(result.detail_rows())
-            self._details.flush()
             for folder, suffix, image_format, options, drawn in result.pictures(self.overlay_max_side, self.masks):
                 save_picture(drawn, self.dir / folder / f"{picture}{suffix}", image_format, **options)
                 del drawn
-        self.photos_csv.writerow(result.photo_row())
+            self.details.writerows(result.finish().detail_rows())
+            self._details.flush()
+        self.photos_csv.writerow(result.finish().photo_row())
         self._photos.flush()
 
     def close(self) -> None:

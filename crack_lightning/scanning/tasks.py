@@ -41,6 +41,8 @@ class ScanTask:
     geojson: str | None = None  # the map's file name (of the georeferenced photos' details_csv rows); None: no map
     map_feature: Feature | None = None  # a details_csv row's map feature: staticmethod(feature(row, georeference))
     preview_side: int = MAX_SIDE  # the longest side of an orthomosaic's pictures (the pipeline sets its overlays')
+    # set by the pipeline, whose writer draws a photo's pictures while its last work (measuring) finishes in a thread
+    background: bool = False
 
     options_type: type[TileOptions | CrackOptions]  # what its options are
 
@@ -55,7 +57,8 @@ class ScanTask:
         raise NotImplementedError
 
     def results(self, photos: Iterable[tuple[str, ImageInput]]) -> Iterator[PhotoResult]:
-        """Each ``(name, photo)``'s result in input order; an unreadable photo comes with its ``error``."""
+        """Each ``(name, photo)``'s result in input order; an unreadable photo comes with its ``error``. With
+        :attr:`background` set, a result may come before its last work is done: its ``finish()`` waits for it."""
         raise NotImplementedError
 
     def count(self, result: PhotoResult) -> int:
@@ -173,6 +176,7 @@ class CrackTask(ScanTask):
             self.workers,
             self.preview_side,
             self.low_threshold,
+            self.background,
         )
 
     def count(self, result: CrackMap) -> int:
