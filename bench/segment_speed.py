@@ -56,6 +56,8 @@ def tiled_photo(megapixels: float) -> np.ndarray:
 def multiply_adds_per_mp(name: str, window: int, overlap: int, height: int, width: int) -> float | None:
     """Multiply-adds per megapixel of a ``height`` x ``width`` photo: those of the windows the scan runs over it
     (:func:`crack_lightning.runtime.windows.window_tiling`), overlaps included."""
+    if str(name).endswith(".onnx"):  # a graph alone: no network to count
+        return None
     try:
         from crack_lightning.models.crack_unet import multiply_adds
         from crack_lightning.models.loading import load_checkpoint

@@ -239,6 +239,16 @@ def test_remembered_maps_give_the_same_figures_from_one_pass(darkness, tmp_path)
     assert recalls[0] == pytest.approx(strong.sum() / (strong | weak).sum()) and recalls[1] == pytest.approx(1.0)
 
 
+def test_remembered_maps_hand_out_maps_a_scan_may_change(darkness):
+    # a scan clears a marker card's pixels in its map: the remembered one must stay as the network made it
+    photo = photo_of((draw([((20, 80, 220, 80), 3)]), STRONG))
+    remembered = RememberedMaps(crack_lightning.load_model(darkness))
+    first = remembered.probability_map(photo)
+    made = first.copy()
+    first[:] = 0
+    assert np.array_equal(remembered.probability_map(photo), made) and made.any()
+
+
 def test_hysteresis_on_a_tiled_tiff_gives_the_cracks_of_the_decoded_photo(darkness, tmp_path):
     import tifffile
 

@@ -49,8 +49,8 @@ class RememberedMaps:
         if key not in self.maps:
             self.maps[key] = self.segmenter.probability_map(image, window, overlap, batch_size, max_pixels=None)
             self.maps[key].flags.writeable = False  # shared by every scan of the photo
-        if out is None:
-            return self.maps[key]
+        if out is None:  # a copy: a scan may change its map (a marker card's pixels are no cracks)
+            return self.maps[key].copy()
         out[...] = self.maps[key]
         return out
 
