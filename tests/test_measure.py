@@ -186,3 +186,9 @@ def test_pixel_counts_with_and_without_tolerance():
     assert f1[0] == precision[0] == recall[0] == 1 and f1[1] == 0
     exact = pixel_counts((truth * 255).astype(np.uint8), truth, np.array([0.5]))
     assert exact[:, 0].tolist() == [16, 16, 16, 16]
+
+
+def test_a_junction_with_only_spurs_around_it_is_pruned_to_the_junction():
+    # no edge between two non-junction nodes: every branch is one step to the junction (a crash before)
+    star = SkeletonGraph(np.array([5, 4, 5, 6]), np.array([5, 5, 4, 6]), np.array([0, 0, 0]), np.array([1, 2, 3]))
+    assert pruned(star, np.ones(4)).tolist() == [True, False, False, False]

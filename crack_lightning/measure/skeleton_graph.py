@@ -85,7 +85,8 @@ def spurs(graph: SkeletonGraph, depth: np.ndarray) -> np.ndarray:
     links = sparse.coo_matrix((np.ones(inner.sum()), (graph.first[inner], graph.second[inner])), shape=(n, n))
     count, branch = connected_components(links, directed=False)
     steps = graph.steps()
-    length = np.bincount(branch[graph.first[inner]], weights=steps[inner], minlength=count)
+    # float64 also where no edge is inner (a star of spurs): bincount of nothing is int64, whatever its weights
+    length = np.bincount(branch[graph.first[inner]], weights=steps[inner], minlength=count).astype(np.float64)
     # Edges from a branch to a junction: their length counts, and the junction's depth is the crack's half-width there.
     touching = junction[graph.first] ^ junction[graph.second]
     end = np.where(junction[graph.first], graph.second, graph.first)[touching]
