@@ -2,14 +2,15 @@
 
     python bench/train_concrete_seg.py --data DATA --output work/concrete-seg          # trains rounds 1 and 2
     python -m crack_lightning evaluate --ckpt_path CKPT --input PHOTOS --patches DATA/concrete-crack --output quality.json
-    python bench/ship_segmenter.py CKPT --quality quality.json --training training.json [--low_threshold 0.6]
+    python bench/ship_segmenter.py CKPT --quality quality.json --training training.json [--low_threshold 0.6] [--min_area 50]
 
 Writes ``crack_lightning/assets/models/NAME.ckpt`` (weights, hyperparameters, chosen threshold: no optimiser state),
 ``NAME.onnx`` (the exported graph that scan runs) and ``NAME.json`` (the card: data, synthesiser version and seed,
 command and config, the figures of ``--quality`` (``evaluate --output``: the sets' figures and the patches' shares with
 their 95% intervals; the per-photo rows are left out), where it fails, sha256 of each file). ``--training`` is a JSON
 of how the rounds ran (device, epochs, minutes): the card copies it. ``--low_threshold`` goes into the graph's
-metadata and the card: scan's hysteresis default for this model (evaluate it with ``evaluate --low_threshold``).
+metadata and the card: scan's hysteresis default for this model (evaluate it with ``evaluate --low_threshold``);
+``--min_area`` likewise its smallest crack, ``--window`` its windows.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def main() -> None:
         type=float,
         default=None,
         help="the model's hysteresis default, into its metadata (default: none, scan's default)",
+    )
+    parser.add_argument(
+        "--min_area",
+        type=int,
+        default=None,
+        help="the model's smallest crack in px, into its metadata (default: none, scan's default)",
     )
     parser.add_argument(
         "--window",
@@ -96,8 +103,9 @@ def main() -> None:
     checkpoint = read_checkpoint(args.ckpt, task=SEGMENTATION)
     model = load_checkpoint(args.ckpt)
     own = {"low_threshold": args.low_threshold} if args.low_threshold is not None else {}
-    if args.window is not None:
-        own["window"] = args.window
+    for key in ("min_area", "window"):
+        if getattr(args, key) is not None:
+            own[key] = getattr(args, key)
     graph = export_segmenter(model, {"name": args.name, **own})
     ckpt_path, onnx_path = MODELS_DIR / f"{args.name}.ckpt", MODELS_DIR / f"{args.name}.onnx"
     keep = ("epoch", "global_step", "pytorch-lightning_version")

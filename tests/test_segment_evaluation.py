@@ -224,6 +224,19 @@ def test_a_models_own_low_threshold_is_the_scans_default(tmp_path):
     assert model.scan(photo, low_threshold=1.0).mask.sum() == strong.sum()  # at or above the threshold: off
 
 
+def test_a_models_own_smallest_crack_is_the_scans_and_evaluates_default(tmp_path):
+    # a short dark stroke of about 3 x 12 px: a crack at the scan's default 25 px, noise for a model that says 60
+    short, long = draw([((30, 40, 42, 40), 3)]), draw([((30, 120, 200, 120), 3)])
+    photo = photo_of((short | long, STRONG))
+    plain = crack_lightning.load_model(darkness_model(tmp_path / "plain.onnx"))
+    own = crack_lightning.load_model(darkness_model(tmp_path / "own.onnx", min_area=60))
+    assert own.min_area == 60 and plain.min_area is None
+    assert len(plain.scan(photo).cracks) == 2 and len(own.scan(photo).cracks) == 1
+    assert len(own.scan(photo, min_area=25).cracks) == 2  # the option wins
+    root = masked_folder(tmp_path, {"x": (photo, short | long)})
+    assert crack_lightning.evaluate(root, own).to_dict()["min_area"] == 60
+
+
 def test_remembered_maps_give_the_same_figures_from_one_pass(darkness, tmp_path):
     strong, weak = draw([((20, 80, 120, 80), 3)]), draw([((120, 80, 220, 80), 3)])
     root = masked_folder(tmp_path, {"x": (photo_of((weak, WEAK), (strong, STRONG)), strong | weak)})

@@ -14,8 +14,9 @@ from crack_lightning.cli.predict import model_options
 from crack_lightning.errors import CrackLightningError, require_writable
 from crack_lightning.evaluation.masked_photos import masked_photos
 from crack_lightning.io.atomic import write_atomically
+from crack_lightning.measure.measuring import Measuring
 from crack_lightning.runtime.models import DEFAULT_SCAN_MODEL
-from crack_lightning.scanning.options import DEFAULT_WINDOWS_PER_BATCH, GPU_WINDOWS, CrackOptions
+from crack_lightning.scanning.options import DEFAULT_WINDOWS_PER_BATCH, GPU_WINDOWS
 
 EVALUATE_OPTIONS = ("threshold", "low_threshold", "min_area", "window", "overlap", "batch_size")  # None: not given
 FLAGS = {"model": "--ckpt_path", "source": "--input"}  # the library's names that are not the flag's (cli.main)
@@ -78,7 +79,8 @@ def parser() -> CommandParser:
         "--min_area",
         type=Optional[int],
         default=None,
-        help=f"As scan's: smallest crack kept, in both the scan's and the true masks (default {CrackOptions.min_area}).",
+        help="As scan's: smallest crack kept, in both the scan's and the true masks (default: the model's, else "
+        f"{Measuring.min_area}).",
     )
     p.add_argument(
         "--window", type=Optional[int], default=None, help="As scan's: window side in pixels (default: the model's)."

@@ -22,6 +22,7 @@ from crack_lightning.io.scan_files import (
     TILES_CSV,
     TILES_GEOJSON,
 )
+from crack_lightning.measure.measuring import Measuring
 from crack_lightning.runtime.models import DEFAULT_MODEL, DEFAULT_SCAN_MODEL
 from crack_lightning.scanning.geojson import map_line
 from crack_lightning.scanning.options import (
@@ -136,7 +137,8 @@ def parser() -> CommandParser:
         "--min_area",
         type=int | None,
         default=None,
-        help=f"Segmenter: smallest crack kept, in crack pixels (8-connected; default {CrackOptions.min_area}).",
+        help="Segmenter: smallest crack kept, in crack pixels (8-connected; default: the model's, else "
+        f"{Measuring.min_area}).",
     )
     p.add_argument(
         "--width_limits_mm",

@@ -51,6 +51,8 @@ class Segmenter(ExportedModel):
         self.threshold = float(meta["threshold"])
         # a model may carry its own, chosen with its threshold; None: pixels at the threshold only
         self.low_threshold = float(meta["low_threshold"]) if "low_threshold" in meta else DEFAULT_LOW_THRESHOLD
+        # and its own smallest crack, chosen against false alarms on sound concrete; None: the scan's default
+        self.min_area = int(meta["min_area"]) if "min_area" in meta else None
         self.mean, self.std = json.loads(meta["mean"]), json.loads(meta["std"])
         self.window = int(meta.get("window", DEFAULT_WINDOW))
         self.overlap = int(meta.get("overlap", DEFAULT_OVERLAP))

@@ -72,7 +72,8 @@ class CrackOptions(Options):
     (``None``: the model's) and, by hysteresis, down to ``low_threshold`` where they touch them (``None``: the model's; at or above ``threshold``: off); cracks
     measured as :class:`~crack_lightning.measure.measuring.Measuring` says, its fields given flat: ``scale``
     (``"auto"``: each photo's from a marker card, a GeoTIFF or drone metadata; ``"none"``; or mm per pixel, as
-    ``mm_per_px``, which wins), ``marker_mm``, ``min_area``, ``width_limits_mm``, ``width_classes``; photos of at
+    ``mm_per_px``, which wins), ``marker_mm``, ``min_area`` (``None``: the model's, else 25 px), ``width_limits_mm``,
+    ``width_classes``; photos of at
     most ``max_pixels``; ``workers`` as :class:`TileOptions`'."""
 
     threshold: float | None = None
@@ -83,7 +84,7 @@ class CrackOptions(Options):
     scale: str | float | None = Measuring.scale
     mm_per_px: float | None = Measuring.mm_per_px
     marker_mm: float | None = Measuring.marker_mm
-    min_area: int = Measuring.min_area
+    min_area: int | None = None
     width_limits_mm: tuple[float, ...] = Measuring.width_limits_mm
     width_classes: tuple[str, ...] = Measuring.width_classes
     max_pixels: int | None = MAX_PIXELS
@@ -104,9 +105,9 @@ class CrackOptions(Options):
 
     @property
     def measuring(self) -> Measuring:
-        return Measuring(
-            self.mm_per_px, self.min_area, self.width_limits_mm, self.width_classes, self.scale, self.marker_mm
-        )
+        """How cracks are measured; ``min_area`` the default's where it is None (the task takes the model's)."""
+        min_area = Measuring.min_area if self.min_area is None else self.min_area
+        return Measuring(self.mm_per_px, min_area, self.width_limits_mm, self.width_classes, self.scale, self.marker_mm)
 
     def batch_for(self, device: str) -> int:
         return self.batch_size or (GPU_WINDOWS if device == "cuda" else DEFAULT_WINDOWS_PER_BATCH)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from crack_lightning.io.images import ImageInput
@@ -119,7 +120,7 @@ class TileTask(ScanTask):
 
 class CrackTask(ScanTask):
     """A segmenter's scan as ``options`` say (:class:`~crack_lightning.scanning.options.CrackOptions`), the model's
-    threshold, low threshold and windows where they give none."""
+    threshold, low threshold, smallest crack and windows where they give none."""
 
     details_csv, unit, page, result, options_type = CRACKS_CSV, "cracks", CRACK_PAGE, CrackMap, CrackOptions
     geojson, map_feature = CRACKS_GEOJSON, staticmethod(crack_feature)
@@ -145,6 +146,8 @@ class CrackTask(ScanTask):
         self.batch_size = options.batch_for(segmenter.device)
         self.window, self.overlap = segmenter.windows(options.window, options.overlap, self.batch_size)
         self.model, self.options, self.threshold, self.measuring = segmenter, options, threshold, options.measuring
+        if options.min_area is None and getattr(segmenter, "min_area", None) is not None:
+            self.measuring = replace(self.measuring, min_area=segmenter.min_area)
         self.max_pixels, self.workers = options.max_pixels, workers_for(segmenter, options.workers)
         self.level = crack_level(threshold)
         # off (None) where it would add no pixel: the scan is then the plain threshold's, file for file
