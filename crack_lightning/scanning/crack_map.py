@@ -31,6 +31,10 @@ from crack_lightning.runtime.segmenter import DEFAULT_WINDOWS_PER_BATCH, Segment
 from crack_lightning.scale.photo_scale import PhotoScale, photo_scale
 from crack_lightning.scanning.segment_windows import segment_tiff
 
+# Photos up to this size are measured while their pictures are drawn (a 5.6 MP photo's scan 0.2 s sooner on 2 cores);
+# larger ones one after the other, as both need memory in proportion to the photo (a 50 MP photo: +200 MB at once).
+BACKGROUND_MAX_PIXELS = 30_000_000
+
 
 def segment_photos(
     segmenter: Segmenter,
@@ -144,7 +148,7 @@ def measured(
             low_level=low_level,
         )
         mask = crack_mask(probability, level, low_level)
-        if measuring_pool is None:
+        if measuring_pool is None or probability.size > BACKGROUND_MAX_PIXELS:
             result.cracks = own.measure(mask, name, probability, scale.plane)
         else:
             result.pending = measuring_pool.submit(cracks_field, own, mask, name, probability, scale.plane)
