@@ -129,7 +129,13 @@ def main() -> None:
         "task": "segmentation",
         "architecture": f"torchvision mobilenet_v2 features[:18] as encoder, U-Net decoder {list(model.hparams.decoder_channels)}, "
         f"{model.hparams.decoder_convs} {'depthwise-separable ' if model.hparams.get('separable') else ''}"
-        "3x3 convolutions a stage, one crack logit a pixel",
+        "3x3 convolutions a stage, one crack logit a pixel"
+        + (
+            "; the encoder sees the photo at half size, the decoder ends at half resolution with a stem over the "
+            "photo's 2x2 blocks, and the head predicts each block's four pixels (context_scale 2)"
+            if model.hparams.get("context_scale", 1) == 2
+            else ""
+        ),
         "threshold": round(model.threshold, 4),
         "threshold_note": "chosen on the synthetic validation samples (best F1), carried in the checkpoint and the graph",
         **own,

@@ -164,6 +164,8 @@ def test_wilson_interval_of_known_shares():
     assert wilson(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
     assert wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
     assert wilson(0, 0) == (0.0, 1.0)
+    for n in (10, 2500, 99991):  # a share of 0 or 1 lies inside its interval exactly
+        assert wilson(n, n)[1] == 1.0 and wilson(0, n)[0] == 0.0
 
 
 def test_hysteresis_keeps_weak_pixels_that_touch_strong_ones():
