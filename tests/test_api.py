@@ -16,6 +16,7 @@ from PIL import Image
 import crack_lightning
 from crack_lightning.cli import main
 from crack_lightning.errors import CrackLightningError, OptionError
+from crack_lightning.measure.measuring import Measuring
 from crack_lightning.results.maps import CrackMap, TileMap
 from crack_lightning.runtime.models import DEFAULT_SCAN_MODEL
 from crack_lightning.runtime.options import RunOptions
@@ -236,7 +237,8 @@ def test_options_objects_hold_the_defaults_once():
     assert TileOptions(tile=64).stride == 64 and TileOptions().batch_for("cpu") < TileOptions().batch_for("cuda")
     crack = CrackOptions(scale=0.2, width_limits_mm=[0.5], width_classes=["thin", "wide"])  # a number: mm per pixel
     assert (crack.scale, crack.mm_per_px, crack.width_limits_mm) == ("auto", 0.2, (0.5,))
-    assert crack.measuring.mm_per_px == 0.2 and CrackOptions().min_area == crack.measuring.min_area
+    assert crack.measuring.mm_per_px == 0.2 and crack.measuring.min_area == Measuring.min_area  # None: the default's
+    assert CrackOptions(min_area=60).measuring.min_area == 60
 
 
 def test_scan_names_a_run_option_given_with_a_loaded_model(classifier, tmp_path, capsys):
