@@ -5,17 +5,16 @@ fine-tuning on N masked photos.
 
 Photo groups (the name before '-', e.g. 7Q3A9064 for 7Q3A9064-3.jpg) are dealt alternately to an adaptation half
 and an evaluation half, so that no photo of an evaluated group was trained on. For each count N, N photos of the
-adaptation half (seeded) are trained on with ``configs/segment.yaml`` + the model's config and ``--model.init_from
-MODEL``, the teacher off, the encoder frozen, for a fixed number of crops (the last epoch is the model: a few
-photos give too few to choose an epoch by); every photo of the evaluation half is then scored by
-``crack_lightning.evaluate``. Prints a Markdown table; ``--json`` writes it.
+adaptation half (drawn with each ``--seeds``) are trained on as users adapt (``configs/segment.yaml`` + the model's
+config + ``configs/adapt-segmenter.yaml``, ``--model.init_from MODEL``), with the options given here instead of the
+recipe's (rates, epochs, crops, the model's threshold kept); every photo of the evaluation half is then scored by
+``crack_lightning.evaluate``. Prints a Markdown table (means over seeds, and each seed's F1); ``--json`` writes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import subprocess
@@ -64,10 +63,12 @@ def main() -> None:
         "--model", default="concrete-seg-v2", help="a shipped segmenter, whose config is configs/NAME.yaml"
     )
     parser.add_argument("--counts", type=int, nargs="+", default=[10, 30, 100])
-    parser.add_argument("--crops", type=int, default=400, help="training crops per run, whatever N")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=3e-4, help="the decoder's learning rate")
-    parser.add_argument("--encoder_lr", type=float, default=0.0, help="the encoder's learning rate (0: frozen)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
+    parser.add_argument("--crops_per_photo", type=int, default=None, help="default: the config's")
+    parser.add_argument("--lr", type=float, default=None, help="the decoder's learning rate (default: the config's)")
+    parser.add_argument(
+        "--encoder_lr", type=float, default=None, help="the encoder's learning rate, 0: frozen (default: the config's)"
+    )
     parser.add_argument(
         "--keep_threshold",
         action="store_true",
@@ -90,9 +91,12 @@ def main() -> None:
                 last = adapted(args, root, count, seed, Path(tmp) / "runs")
                 rows.append({"photos": count, "seed": seed, **scores(str(last), held_out)})
                 print(rows[-1], flush=True)
+    given = {
+        k: getattr(args, k) for k in ("lr", "encoder_lr", "epochs", "crops_per_photo") if getattr(args, k) is not None
+    }
     recipe = (
-        f"{args.crops} crops of 256 px in {args.epochs} epochs, lr {args.lr:g}, encoder "
-        + (f"lr {args.encoder_lr:g}" if args.encoder_lr else "frozen")
+        "configs/adapt-segmenter.yaml"
+        + "".join(f", {k} {v:g}" for k, v in given.items())
         + (", the model's threshold" if args.keep_threshold else ", threshold chosen on the photos")
     )
     print(f"\n{args.model} on {len(evaluation)} photos of other groups; {recipe}; seeds {args.seeds}\n")
@@ -113,51 +117,33 @@ def main() -> None:
 
 
 def adapted(args: argparse.Namespace, root: Path, count: int, seed: int, runs: Path) -> Path:
-    """Fine-tune ``args.model`` on the photos of ``root``; its last checkpoint."""
-    per_photo = max(1, math.ceil(args.crops / (args.epochs * max(1, round(count * 0.8)))))
+    """Fine-tune ``args.model`` on the photos of ``root`` with configs/adapt-segmenter.yaml and the study's options;
+    its last checkpoint."""
     name = f"n{count}-s{seed}"
     command = [
         sys.executable,
         "-m",
         "crack_lightning",
         "fit",
-        "--config",
-        str(REPO / "configs" / "segment.yaml"),
-        "--config",
-        str(REPO / "configs" / f"{args.model}.yaml"),
-        "--seed_everything",
-        str(seed),
-        "--model.init_args.init_from",
-        args.model,
-        "--model.init_args.distill_from",
-        "null",
-        "--model.init_args.encoder_lr",
-        str(args.encoder_lr),
-        "--model.init_args.lr",
-        str(args.lr),
-        "--model.init_args.warmup_steps",
-        "0",
-        "--data.root",
-        str(root),
-        "--data.init_args.crop_size",
-        "256",
-        "--data.init_args.batch_size",
-        "4",
-        "--data.init_args.crops_per_photo",
-        str(per_photo),
-        "--data.init_args.val_fraction",
-        "0.2",
-        "--data.init_args.group_pattern",
-        "^([^-.]+)",
-        "--trainer.max_epochs",
-        str(args.epochs),
-        "--trainer.enable_progress_bar",
-        "false",
-        "--trainer.logger.init_args.save_dir",
-        str(runs),
-        "--trainer.logger.init_args.name",
-        name,
+        *("--config", str(REPO / "configs" / "segment.yaml")),
+        *("--config", str(REPO / "configs" / f"{args.model}.yaml")),
+        *("--config", str(REPO / "configs" / "adapt-segmenter.yaml")),
+        *("--seed_everything", str(seed)),
+        *("--model.init_args.init_from", args.model),
+        *("--data.root", str(root)),
+        *("--data.init_args.group_pattern", "^([^-.]+)"),  # the research photos' groups
+        *("--trainer.enable_progress_bar", "false"),
+        *("--trainer.logger.init_args.save_dir", str(runs)),
+        *("--trainer.logger.init_args.name", name),
     ]
+    for option, value in (
+        ("model.init_args.lr", args.lr),
+        ("model.init_args.encoder_lr", args.encoder_lr),
+        ("trainer.max_epochs", args.epochs),
+        ("data.init_args.crops_per_photo", args.crops_per_photo),
+    ):
+        if value is not None:  # else the config's
+            command += [f"--{option}", str(value)]
     if args.keep_threshold:
         command += ["--model.init_args.threshold", str(crack_lightning.load_model(args.model).threshold)]
     subprocess.run(command, check=True)
