@@ -70,6 +70,11 @@ def main() -> None:
         "--encoder_lr", type=float, default=None, help="the encoder's learning rate, 0: frozen (default: the config's)"
     )
     parser.add_argument(
+        "--distill_from",
+        default=None,
+        help="a teacher whose probabilities the run also learns (e.g. the model itself, to keep what it knew)",
+    )
+    parser.add_argument(
         "--keep_threshold",
         action="store_true",
         help="keep the model's threshold instead of choosing one on the adaptation photos' validation split",
@@ -97,6 +102,7 @@ def main() -> None:
     recipe = (
         "configs/adapt-segmenter.yaml"
         + "".join(f", {k} {v:g}" for k, v in given.items())
+        + (f", taught by {args.distill_from}" if args.distill_from else "")
         + (", the model's threshold" if args.keep_threshold else ", threshold chosen on the photos")
     )
     print(f"\n{args.model} on {len(evaluation)} photos of other groups; {recipe}; seeds {args.seeds}\n")
@@ -141,6 +147,7 @@ def adapted(args: argparse.Namespace, root: Path, count: int, seed: int, runs: P
         ("model.init_args.encoder_lr", args.encoder_lr),
         ("trainer.max_epochs", args.epochs),
         ("data.init_args.crops_per_photo", args.crops_per_photo),
+        ("model.init_args.distill_from", args.distill_from),
     ):
         if value is not None:  # else the config's
             command += [f"--{option}", str(value)]
