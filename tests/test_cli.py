@@ -216,6 +216,7 @@ def test_resume_from_last_checkpoint_continues_the_fine_tune_phase(tmp_path, cap
 
 
 SEGMENTER_OVERLAYS = ("configs/concrete-seg-v1.yaml", "configs/concrete-seg-v2.yaml", "configs/segment-gpu.yaml")
+ADAPT_SEGMENTER = "configs/adapt-segmenter.yaml"  # on top of segment.yaml and concrete-seg-v2.yaml, as its header says
 
 
 @pytest.mark.parametrize(
@@ -229,11 +230,13 @@ def test_every_shipped_config_parses(config, capsys):
 
     if getattr(config_task(str(REPO / config)), "name", "") == "segmentation":  # the segmenter's configs stand alone
         args, expected = ["--config", str(REPO / config)], "CrackSegmenter"
-    elif config in SEGMENTER_OVERLAYS:  # on top of segment.yaml, as their headers say
-        args, expected = (
-            ["--config", str(REPO / "configs" / "segment.yaml"), "--config", str(REPO / config)],
-            "CrackSegmenter",
-        )
+    elif config in (*SEGMENTER_OVERLAYS, ADAPT_SEGMENTER):  # on top of segment.yaml, as their headers say
+        base = ["segment.yaml"] + (["concrete-seg-v2.yaml"] if config == ADAPT_SEGMENTER else [])
+        args = [a for name in base for a in ("--config", str(REPO / "configs" / name))] + [
+            "--config",
+            str(REPO / config),
+        ]
+        expected = "CrackSegmenter"
     else:  # the classifier's: on top of default.yaml, as the docs show them
         args, expected = ["--config", CONFIG, "--config", str(REPO / config)], "finetuning:"
     with pytest.raises(SystemExit) as exit_info:
