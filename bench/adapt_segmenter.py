@@ -7,7 +7,7 @@ Photo groups (the name before '-', e.g. 7Q3A9064 for 7Q3A9064-3.jpg) are dealt a
 and an evaluation half, so that no photo of an evaluated group was trained on. For each count N, N photos of the
 adaptation half (drawn with each ``--seeds``) are trained on as users adapt (``configs/segment.yaml`` + the model's
 config + ``configs/adapt-segmenter.yaml``, ``--model.init_from MODEL``), with the options given here instead of the
-recipe's (rates, epochs, crops, the model's threshold kept); every photo of the evaluation half is then scored by
+recipe's (rates, epochs, crops, the teacher, a threshold chosen on the photos); every photo of the evaluation half is then scored by
 ``crack_lightning.evaluate``. Prints a Markdown table (means over seeds, and each seed's F1); ``--json`` writes it.
 """
 
@@ -72,12 +72,12 @@ def main() -> None:
     parser.add_argument(
         "--distill_from",
         default=None,
-        help="a teacher whose probabilities the run also learns (e.g. the model itself, to keep what it knew)",
+        help="the teacher whose probabilities the run also learns; null: none (default: the config's, the model itself)",
     )
     parser.add_argument(
-        "--keep_threshold",
+        "--choose_threshold",
         action="store_true",
-        help="keep the model's threshold instead of choosing one on the adaptation photos' validation split",
+        help="choose the threshold on the adaptation photos' validation split instead of keeping the config's",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="draws of the N photos (and fit seeds)")
     parser.add_argument("--json", type=Path, default=None)
@@ -103,7 +103,7 @@ def main() -> None:
         "configs/adapt-segmenter.yaml"
         + "".join(f", {k} {v:g}" for k, v in given.items())
         + (f", taught by {args.distill_from}" if args.distill_from else "")
-        + (", the model's threshold" if args.keep_threshold else ", threshold chosen on the photos")
+        + (", threshold chosen on the photos" if args.choose_threshold else ", the config's threshold")
     )
     print(f"\n{args.model} on {len(evaluation)} photos of other groups; {recipe}; seeds {args.seeds}\n")
     print("| trained on | precision | recall | F1 at its threshold (each seed) | ODS F1 | length error | width error |")
@@ -151,8 +151,8 @@ def adapted(args: argparse.Namespace, root: Path, count: int, seed: int, runs: P
     ):
         if value is not None:  # else the config's
             command += [f"--{option}", str(value)]
-    if args.keep_threshold:
-        command += ["--model.init_args.threshold", str(crack_lightning.load_model(args.model).threshold)]
+    if args.choose_threshold:
+        command += ["--model.init_args.threshold", "null"]
     subprocess.run(command, check=True)
     return next((runs / name).glob("version_*/checkpoints/last.ckpt"))
 
