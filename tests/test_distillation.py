@@ -52,6 +52,29 @@ def test_half_size_context_runs_nothing_at_full_resolution_and_keeps_every_pixel
         CrackUNet(context_scale=3)
 
 
+def test_full_size_stage_adds_the_encoder_first_stage_at_a_small_cost():
+    torch.manual_seed(0)
+    plain = CrackUNet((96, 64, 32, 16, 16), 2, separable=True, context_scale=2)
+    detail = CrackUNet((96, 64, 32, 16, 16), 2, separable=True, context_scale=2, full_size_stage=True).eval()
+    assert multiply_adds(plain, 256, 256) < multiply_adds(detail, 256, 256) < 1.4 * multiply_adds(plain, 256, 256)
+    plain.eval()
+    with torch.no_grad():
+        image = torch.randn(1, 3, 70, 45)
+        assert detail(image).shape == (1, 1, 70, 45)
+        # A change within one 2x2 block that its mean hides: with the stem silenced, only the full-size stage sees it.
+        poked = image.clone()
+        poked[0, :, 32, 20] += 5.0
+        poked[0, :, 33, 21] -= 5.0
+        for net in (plain, detail):
+            net.stem[0].weight.zero_()
+        assert torch.allclose(plain(poked), plain(image), atol=1e-6)
+        assert (detail(poked) - detail(image)).abs()[0, 0, 32:34, 20:22].min() > 0
+    with pytest.raises(ValueError, match="full_size_stage"):
+        CrackUNet(full_size_stage=True)
+    with pytest.raises(CrackLightningError, match="full_size_stage"):
+        CrackSegmenter(weights="none", full_size_stage=True)
+
+
 def test_distilled_fit_starts_from_the_teacher_encoder_keeps_it_frozen_and_saves_no_teacher(tmp_path):
     seed_everything(0)
     teacher = CrackSegmenter(weights="none", decoder_convs=2)

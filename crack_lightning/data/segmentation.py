@@ -16,6 +16,7 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
 from crack_lightning.data.datasets import default_workers, read_image_tensor
+from crack_lightning.data.downscale import RandomDownscale
 from crack_lightning.data.splits import SPLITS, read_split_csv, split_samples, write_run_split
 from crack_lightning.errors import OptionError, require_option
 from crack_lightning.io.images import IMG_EXTENSIONS, MAX_PIXELS
@@ -71,10 +72,11 @@ def find_photos(root: Path) -> list[str]:
     return [f"images/{name}" for name in photos]
 
 
-def train_transform(crop_size: int, jitter: float) -> v2.Compose:
-    """Random crop, flips, rotation by a multiple of 90 degrees (image and mask alike), colour jitter (image only:
-    v2's colour transforms leave a ``tv_tensors.Mask`` as it is)."""
-    steps: list[Callable] = [
+def train_transform(crop_size: int, jitter: float, max_downscale: float = 1.0) -> v2.Compose:
+    """Random shrinking (half the photos, up to ``max_downscale``), crop, flips, rotation by a multiple of 90 degrees
+    (image and mask alike), colour jitter (image only: v2's colour transforms leave a ``tv_tensors.Mask`` as it is)."""
+    steps: list[Callable] = [RandomDownscale(max_downscale, crop_size, IGNORE)] if max_downscale > 1 else []
+    steps += [
         v2.RandomCrop(crop_size, pad_if_needed=True),
         v2.RandomHorizontalFlip(),
         v2.RandomVerticalFlip(),
@@ -133,6 +135,8 @@ class SegmentationDataModule(L.LightningDataModule):
             of one larger photo, ``NAME-1.jpg``, ``NAME-2.jpg``): a group stays on one side of the split.
             ``null``: every photo is its own group.
         colour_jitter: Strength of the brightness / contrast / saturation jitter (hue: a quarter of it); 0: none.
+        max_downscale: Half the training photos are shrunk by a random factor up to this one (never below
+            ``crop_size``), their masks by coverage: cracks a pixel or two wide, as in drone photos; 1: none.
         max_pixels: Largest photo accepted, in pixels.
     """
 
@@ -150,6 +154,7 @@ class SegmentationDataModule(L.LightningDataModule):
         split_file: str | None = None,
         group_pattern: str | None = None,
         colour_jitter: float = 0.2,
+        max_downscale: float = 1.0,
         max_pixels: int = MAX_PIXELS,
     ) -> None:
         super().__init__()
@@ -165,6 +170,7 @@ class SegmentationDataModule(L.LightningDataModule):
             "and test_fraction: pass shares in [0, 1) that add up to less than 1",
         )
         require_option(colour_jitter >= 0, "colour_jitter", f"{colour_jitter}; pass 0 or more")
+        require_option(max_downscale >= 1, "max_downscale", f"{max_downscale}; pass 1 (none) or more")
         if group_pattern:
             try:
                 re.compile(group_pattern)
@@ -215,7 +221,11 @@ class SegmentationDataModule(L.LightningDataModule):
 
     def _loader(self, split: str) -> DataLoader:
         train = split == "train"
-        transform = train_transform(self.hparams.crop_size, self.hparams.colour_jitter) if train else None
+        transform = (
+            train_transform(self.hparams.crop_size, self.hparams.colour_jitter, self.hparams.max_downscale)
+            if train
+            else None
+        )
         dataset = PhotoMasks(
             self.root,
             self.splits[split],
