@@ -52,27 +52,17 @@ def test_half_size_context_runs_nothing_at_full_resolution_and_keeps_every_pixel
         CrackUNet(context_scale=3)
 
 
-def test_full_size_stage_adds_the_encoder_first_stage_at_a_small_cost():
-    torch.manual_seed(0)
-    plain = CrackUNet((96, 64, 32, 16, 16), 2, separable=True, context_scale=2)
-    detail = CrackUNet((96, 64, 32, 16, 16), 2, separable=True, context_scale=2, full_size_stage=True).eval()
-    assert multiply_adds(plain, 256, 256) < multiply_adds(detail, 256, 256) < 1.4 * multiply_adds(plain, 256, 256)
-    plain.eval()
-    with torch.no_grad():
-        image = torch.randn(1, 3, 70, 45)
-        assert detail(image).shape == (1, 1, 70, 45)
-        # A change within one 2x2 block that its mean hides: with the stem silenced, only the full-size stage sees it.
-        poked = image.clone()
-        poked[0, :, 32, 20] += 5.0
-        poked[0, :, 33, 21] -= 5.0
-        for net in (plain, detail):
-            net.stem[0].weight.zero_()
-        assert torch.allclose(plain(poked), plain(image), atol=1e-6)
-        assert (detail(poked) - detail(image)).abs()[0, 0, 32:34, 20:22].min() > 0
-    with pytest.raises(ValueError, match="full_size_stage"):
-        CrackUNet(full_size_stage=True)
-    with pytest.raises(CrackLightningError, match="full_size_stage"):
-        CrackSegmenter(weights="none", full_size_stage=True)
+def test_min_context_pool_keeps_a_thin_dark_line_that_averaging_halves():
+    from crack_lightning.models.crack_unet import shrink
+
+    image = torch.full((1, 3, 8, 8), 1.0)
+    image[..., 3, :] = -1.0  # a dark line one pixel high
+    assert shrink(image, 2, "avg")[..., 1, :].max() == 0.0  # averaged with the row beside it: half the contrast
+    assert shrink(image, 2, "min")[..., 1, :].max() == -1.0  # the darkest of each block: all of it
+    net = CrackUNet((96, 64, 32, 16, 16), 2, separable=True, context_scale=2, context_pool="min").eval()
+    assert net(torch.randn(1, 3, 70, 45)).shape == (1, 1, 70, 45)
+    with pytest.raises(ValueError, match="context_pool"):
+        CrackUNet(context_pool="max")
 
 
 def test_distilled_fit_starts_from_the_teacher_encoder_keeps_it_frozen_and_saves_no_teacher(tmp_path):
