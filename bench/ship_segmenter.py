@@ -131,14 +131,8 @@ def main() -> None:
         f"{model.hparams.decoder_convs} {'depthwise-separable ' if model.hparams.get('separable') else ''}"
         "3x3 convolutions a stage, one crack logit a pixel"
         + (
-            "; the encoder sees the photo at half size"
-            + (
-                " (each 2x2 block's darkest value, context_pool min)"
-                if model.hparams.get("context_pool") == "min"
-                else ""
-            )
-            + ", the decoder ends at half resolution with a stem over the photo's 2x2 blocks, and the head predicts "
-            "each block's four pixels (context_scale 2)"
+            "; the encoder sees the photo at half size, the decoder ends at half resolution with a stem over the "
+            "photo's 2x2 blocks, and the head predicts each block's four pixels (context_scale 2)"
             if model.hparams.get("context_scale", 1) == 2
             else ""
         ),

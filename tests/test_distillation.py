@@ -52,19 +52,6 @@ def test_half_size_context_runs_nothing_at_full_resolution_and_keeps_every_pixel
         CrackUNet(context_scale=3)
 
 
-def test_min_context_pool_keeps_a_thin_dark_line_that_averaging_halves():
-    from crack_lightning.models.crack_unet import shrink
-
-    image = torch.full((1, 3, 8, 8), 1.0)
-    image[..., 3, :] = -1.0  # a dark line one pixel high
-    assert shrink(image, 2, "avg")[..., 1, :].max() == 0.0  # averaged with the row beside it: half the contrast
-    assert shrink(image, 2, "min")[..., 1, :].max() == -1.0  # the darkest of each block: all of it
-    net = CrackUNet((96, 64, 32, 16, 16), 2, separable=True, context_scale=2, context_pool="min").eval()
-    assert net(torch.randn(1, 3, 70, 45)).shape == (1, 1, 70, 45)
-    with pytest.raises(ValueError, match="context_pool"):
-        CrackUNet(context_pool="max")
-
-
 def test_distilled_fit_starts_from_the_teacher_encoder_keeps_it_frozen_and_saves_no_teacher(tmp_path):
     seed_everything(0)
     teacher = CrackSegmenter(weights="none", decoder_convs=2)

@@ -47,12 +47,6 @@ class UpBlock(nn.Module):
         return self.conv(torch.cat([x, skip], dim=1))
 
 
-def shrink(images: torch.Tensor, factor: int, pool: str) -> torch.Tensor:
-    """``images`` a ``factor`` smaller: each block's mean (``avg``) or its darkest value per channel (``min``; the
-    normalisation is increasing, so darkest before and after it)."""
-    return F.avg_pool2d(images, factor) if pool == "avg" else -F.max_pool2d(-images, factor)
-
-
 class CrackUNet(nn.Module):
     """The network: normalised images ``(N, 3, H, W)`` -> crack logits ``(N, 1, H, W)``, any H and W.
 
@@ -61,8 +55,6 @@ class CrackUNet(nn.Module):
     ``context_scale`` 2: the encoder sees the image at half size (a quarter of its work) and every decoder stage is
     one stride coarser (32 to 2); the stem sees the full-size image as its 2x2 blocks (12 channels at half size), and
     the head predicts each block's four pixels (a learned upsampling), so nothing runs at full resolution.
-    ``context_pool``: how the image is halved for the encoder, ``avg`` (each 2x2 block's mean) or ``min`` (its darkest
-    value per channel: a crack one pixel wide keeps its full contrast instead of half).
     """
 
     def __init__(
@@ -71,14 +63,11 @@ class CrackUNet(nn.Module):
         decoder_convs: int = 1,
         separable: bool = False,
         context_scale: int = 1,
-        context_pool: str = "avg",
     ) -> None:
         super().__init__()
         if context_scale not in (1, 2):
             raise ValueError(f"context_scale is 1 or 2, not {context_scale}")
-        if context_pool not in ("avg", "min"):
-            raise ValueError(f"context_pool is avg or min, not {context_pool!r}")
-        self.context_scale, self.context_pool = context_scale, context_pool
+        self.context_scale = context_scale
         self.encoder = nn.Sequential(*mobilenet_v2(weights=None).features[: STAGE_ENDS[-1]])
         # Full resolution gets a few channels of its own from the image: cracks are 1-10 px wide, finer than the
         # encoder's first stride-2 map. The stem stays a full 3x3: on 3 input channels it is cheap either way.
@@ -102,7 +91,7 @@ class CrackUNet(nn.Module):
         pad_h, pad_w = (multiple - height % multiple) % multiple, (multiple - width % multiple) % multiple
         x = F.pad(images, (0, pad_w, 0, pad_h), mode="replicate")
         if scale > 1:
-            skips, x = [self.stem(F.pixel_unshuffle(x, scale))], shrink(x, scale, self.context_pool)
+            skips, x = [self.stem(F.pixel_unshuffle(x, scale))], F.avg_pool2d(x, scale)
         else:
             skips = [self.stem(x)]
         start = 0

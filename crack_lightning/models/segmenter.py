@@ -49,8 +49,6 @@ class CrackSegmenter(L.LightningModule):
         context_scale: 2: the encoder sees the image at half size and the decoder ends at half resolution, where a
             light path over the full-size image's 2x2 blocks joins it and the head predicts each block's four pixels
             (about 2x faster than 1; ``decoder_channels`` are then at strides 32 to 2).
-        context_pool: With ``context_scale`` 2, how the image is halved for the encoder: ``avg`` (each 2x2 block's
-            mean) or ``min`` (its darkest value: thin cracks keep their contrast).
         mean: Per-channel normalisation mean (RGB, 0-1 scale); the model normalises ``uint8`` batches itself.
         std: Per-channel normalisation standard deviation.
         warmup_steps: Linear learning-rate warm-up.
@@ -79,7 +77,6 @@ class CrackSegmenter(L.LightningModule):
         decoder_convs: int = 1,
         separable: bool = False,
         context_scale: Literal[1, 2] = 1,
-        context_pool: Literal["avg", "min"] = "avg",
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         warmup_steps: int = 50,
@@ -104,7 +101,7 @@ class CrackSegmenter(L.LightningModule):
             len(mean) == 3 and len(std) == 3 and min(std) > 0, "mean", "and std: pass three values each, std > 0"
         )
         self.save_hyperparameters()
-        self.net = CrackUNet(tuple(decoder_channels), decoder_convs, separable, context_scale, context_pool)
+        self.net = CrackUNet(tuple(decoder_channels), decoder_convs, separable, context_scale)
         strided_depthwise_in_float32(self.net.encoder)  # bf16 backward of these is very slow on the CPU
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
