@@ -152,6 +152,25 @@ def test_config_values_that_make_no_sense(tmp_path, capsys, flag, value, expecte
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    "flag, value, expected",
+    [
+        ("--data.max_downscale", "0.5", "--data.max_downscale: 0.5; pass 1 (none) or more"),
+        ("--data.crop_size", "100", "--data.crop_size: 100; pass a multiple of 32"),
+        ("--model.pos_weight", "0", "--model.pos_weight: 0.0"),
+    ],
+)
+def test_segmenter_config_values_that_make_no_sense(tmp_path, capsys, flag, value, expected):
+    # The segmenter's config names its classes (class_path), and jsonargparse wraps what they raise in a ValueError.
+    from tests.test_segmentation import synthetic_root
+
+    root = synthetic_root(tmp_path / "photos")
+    args = ["fit", "--config", str(REPO / "configs" / "segment.yaml"), "--data.root", str(root)]
+    args += ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), flag, value]
+    assert expected in one_line_error(capsys, args)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_smoke_run_shorter_than_the_frozen_phase_trains_the_head_with_a_warning(tmp_path, capsys):
     """Issue 23: `fit --config configs/default.yaml --trainer.max_epochs 1` is a normal first try, not an error."""
     root = copy_images(tmp_path / "images", 6)

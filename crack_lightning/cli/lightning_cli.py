@@ -93,9 +93,20 @@ def run_cli(cli_class: type[LightningCLI], args: list[str], description: str, *c
             args=None if list(args) == sys.argv[1:] else args,
             **kwargs,
         )
-    except OptionError as err:
-        raise err.for_flag(flag_of(err, getattr(cli_class, "CALLBACK_KEYS", {}))) from None
-    except CrackLightningError as err:
+    except (CrackLightningError, ValueError) as raised:
+        # jsonargparse wraps what a subclass-form class (the segmenter's config) raises in a ValueError
+        err = own_error(raised)
+        if err is None:
+            raise
+        if isinstance(err, OptionError):
+            raise err.for_flag(flag_of(err, getattr(cli_class, "CALLBACK_KEYS", {}))) from None
         # Errors raised in DataLoader workers arrive wrapped in a traceback: keep the message's last line.
         prefix = f"{CrackLightningError.__module__}.{CrackLightningError.__name__}: "
         raise CrackLightningError(str(err).strip().splitlines()[-1].removeprefix(prefix)) from None
+
+
+def own_error(err: BaseException | None) -> CrackLightningError | None:
+    """``err`` or the first of its causes that is ours; ``None`` if none is."""
+    while err is not None and not isinstance(err, CrackLightningError):
+        err = err.__cause__
+    return err
