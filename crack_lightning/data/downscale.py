@@ -11,7 +11,7 @@ from torch import nn
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
-CRACK_COVERAGE = 0.5  # as the synthesiser marks its own masks: half-covered pixels (a quarter read 0.5 px wide)
+CRACK_COVERAGE = 0.5  # the synthesiser's own rule (half-covered pixels); a quarter made widths read 0.5 px wider
 
 
 def shrink_mask(mask: torch.Tensor, height: int, width: int, ignore: int) -> torch.Tensor:

@@ -136,7 +136,7 @@ class SegmentationDataModule(L.LightningDataModule):
             ``null``: every photo is its own group.
         colour_jitter: Strength of the brightness / contrast / saturation jitter (hue: a quarter of it); 0: none.
         max_downscale: Half the training photos are shrunk by a random factor up to this one (never below
-            ``crop_size``), their masks by coverage: cracks a pixel or two wide, as in drone photos; 1: none.
+            ``crop_size``), their masks by half coverage: cracks a pixel or two wide, as in drone photos; 1: none.
         max_pixels: Largest photo accepted, in pixels.
     """
 
