@@ -40,17 +40,11 @@ def shrink_folder(source: Path, target: Path, factor: int) -> None:
         )
 
 
-def ods_f1(maps: list[np.ndarray], masks: list[np.ndarray]) -> tuple[float, float]:
-    """``(best F1, its threshold)`` over all pixels of all photos, thresholds 0.01 apart."""
-    true_total = sum(int(m.sum()) for m in masks)
-    levels = np.arange(256)
-    found, right = np.zeros(256), np.zeros(256)
-    for probability, mask in zip(maps, masks):
-        found += np.bincount(probability.ravel(), minlength=256)[::-1].cumsum()[::-1]
-        right += np.bincount(probability[mask].ravel(), minlength=256)[::-1].cumsum()[::-1]
-    f1 = 2 * right / np.maximum(found + true_total, 1)
-    best = int(f1.argmax())
-    return float(f1[best]), float(levels[best] / 255)
+def ods_f1(maps: list[np.ndarray], masks: list[np.ndarray]) -> float:
+    """ODS F1 as ``evaluate`` computes it: pixel counts per threshold summed over the photos, the best F1."""
+    from crack_lightning.measure.cracks import f1_scores, pixel_counts
+
+    return float(f1_scores(sum(pixel_counts(p, m) for p, m in zip(maps, masks)))[0].max())
 
 
 def enlarged_maps(model, folder: Path, names: list[str], enlarge: int) -> list[np.ndarray]:
@@ -101,10 +95,10 @@ def main() -> None:
                 ]
                 for enlarge in (e for e in args.enlarge if e > 1):
                     maps = enlarged_maps(model, folder, names, enlarge)
-                    row[f"enlarged_{enlarge}x_ods_f1"] = ods_f1(maps, masks)[0]
+                    row[f"enlarged_{enlarge}x_ods_f1"] = ods_f1(maps, masks)
                     row[f"enlarged_{enlarge}x_hairline_ods_f1"] = ods_f1(
                         [maps[i] for i in hairline], [masks[i] for i in hairline]
-                    )[0]
+                    )
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     if args.json:
