@@ -105,8 +105,13 @@ class CrackOptions(Options):
 
     @property
     def measuring(self) -> Measuring:
-        """How cracks are measured; ``min_area`` the default's where it is None (the task takes the model's)."""
-        min_area = Measuring.min_area if self.min_area is None else self.min_area
+        """How cracks are measured, with no model's smallest crack (:meth:`measuring_for`)."""
+        return self.measuring_for(None)
+
+    def measuring_for(self, model_min_area: int | None) -> Measuring:
+        """How cracks are measured for a model whose own smallest crack is ``model_min_area``: ``min_area`` if
+        given, else the model's, else the default's."""
+        min_area = next(a for a in (self.min_area, model_min_area, Measuring.min_area) if a is not None)
         return Measuring(self.mm_per_px, min_area, self.width_limits_mm, self.width_classes, self.scale, self.marker_mm)
 
     def batch_for(self, device: str) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from crack_lightning.io.images import ImageInput
@@ -145,9 +144,8 @@ class CrackTask(ScanTask):
         low_threshold = segmenter.low_threshold if options.low_threshold is None else options.low_threshold
         self.batch_size = options.batch_for(segmenter.device)
         self.window, self.overlap = segmenter.windows(options.window, options.overlap, self.batch_size)
-        self.model, self.options, self.threshold, self.measuring = segmenter, options, threshold, options.measuring
-        if options.min_area is None and getattr(segmenter, "min_area", None) is not None:
-            self.measuring = replace(self.measuring, min_area=segmenter.min_area)
+        self.model, self.options, self.threshold = segmenter, options, threshold
+        self.measuring = options.measuring_for(getattr(segmenter, "min_area", None))
         self.max_pixels, self.workers = options.max_pixels, workers_for(segmenter, options.workers)
         self.level = crack_level(threshold)
         # off (None) where it would add no pixel: the scan is then the plain threshold's, file for file
